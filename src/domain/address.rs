@@ -1,0 +1,186 @@
+//! IP addresses and CIDR networks, normalised the way they are stored and sent.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+
+use ipnet::IpNet;
+
+/// An IPv4/IPv6 host or CIDR network in canonical form.
+///
+/// A host is shown bare (`192.0.2.7`, never `192.0.2.7/32`); IPv6 is shown in
+/// RFC 5952 form (`2001:db8::1`). Networks must not have host bits set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Address(IpNet);
+
+/// Why a piece of text is not an [`Address`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressError {
+    pub input: String,
+    pub reason: String,
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not a valid address: {}", self.input, self.reason)
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+impl Address {
+    pub fn network(&self) -> IpNet {
+        self.0
+    }
+
+    /// True when this is a single host (/32 or /128).
+    pub fn is_host(&self) -> bool {
+        self.0.prefix_len() == self.0.max_prefix_len()
+    }
+
+    pub fn is_ipv6(&self) -> bool {
+        matches!(self.0, IpNet::V6(_))
+    }
+
+    /// The explicit-prefix form (`192.0.2.7/32`), used when a LoadMaster
+    /// insists on a prefix for hosts.
+    pub fn with_prefix(&self) -> String {
+        self.0.to_string()
+    }
+
+    /// The smallest network of `prefix_len` bits containing this address.
+    /// Returns `self` unchanged when it is already that broad or broader.
+    pub fn widen_to(&self, prefix_len: u8) -> Address {
+        if prefix_len >= self.0.prefix_len() {
+            return *self;
+        }
+        match IpNet::new(self.0.addr(), prefix_len) {
+            Ok(net) => Address(net.trunc()),
+            Err(_) => *self,
+        }
+    }
+}
+
+impl From<IpAddr> for Address {
+    fn from(ip: IpAddr) -> Self {
+        Address(IpNet::from(ip))
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_host() {
+            write!(f, "{}", self.0.addr())
+        } else {
+            write!(f, "{}", self.0)
+        }
+    }
+}
+
+impl FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(input: &str) -> Result<Self, Self::Err> {
+        let fail = |reason: &str| AddressError {
+            input: input.to_string(),
+            reason: reason.to_string(),
+        };
+        if input.is_empty() || input.trim().is_empty() {
+            return Err(fail("empty"));
+        }
+        if input.trim() != input {
+            return Err(fail("surrounding white space"));
+        }
+        if let Some((_, prefix)) = input.split_once('/') {
+            let net = IpNet::from_str(input).map_err(|_| {
+                if prefix.parse::<u8>().is_err() {
+                    fail("the prefix length after '/' is not a number")
+                } else {
+                    fail("not a CIDR network (expected e.g. 198.51.100.0/24 or 2001:db8::/48)")
+                }
+            })?;
+            let trunc = net.trunc();
+            if trunc != net {
+                return Err(fail(&format!(
+                    "host bits are set after the prefix (did you mean {trunc}?)"
+                )));
+            }
+            return Ok(Address(net));
+        }
+        if let Ok(ip) = IpAddr::from_str(input) {
+            return Ok(Address::from(ip));
+        }
+        if SocketAddr::from_str(input).is_ok() {
+            return Err(fail("an address with a port; give the address alone"));
+        }
+        let looks_numeric = input
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() || c == '.' || c == ':');
+        if looks_numeric {
+            Err(fail("not an IPv4 or IPv6 address"))
+        } else {
+            Err(fail("not an IP address (host names are not resolved)"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        s.parse::<Address>().unwrap().to_string()
+    }
+
+    fn reason(s: &str) -> String {
+        s.parse::<Address>().unwrap_err().reason
+    }
+
+    #[test]
+    fn hosts_are_shown_bare() {
+        assert_eq!(norm("192.0.2.7"), "192.0.2.7");
+        assert_eq!(norm("192.0.2.7/32"), "192.0.2.7");
+        assert_eq!(norm("2001:db8::1/128"), "2001:db8::1");
+    }
+
+    #[test]
+    fn ipv6_is_lowercased_and_compressed() {
+        assert_eq!(norm("2001:DB8::1"), "2001:db8::1");
+        assert_eq!(norm("2001:DB8:0:0:0:0:0:AB"), "2001:db8::ab");
+    }
+
+    #[test]
+    fn networks_keep_their_prefix() {
+        assert_eq!(norm("198.51.100.0/24"), "198.51.100.0/24");
+        assert_eq!(norm("2001:db8:abcd:12::/64"), "2001:db8:abcd:12::/64");
+    }
+
+    #[test]
+    fn rejects_leading_zeros_and_out_of_range_octets() {
+        assert!(reason("192.0.2.010").contains("not an IPv4"));
+        assert!(reason("999.1.2.3").contains("not an IPv4"));
+    }
+
+    #[test]
+    fn rejects_host_bits_with_a_suggestion() {
+        assert!(reason("192.0.2.7/24").contains("did you mean 192.0.2.0/24"));
+    }
+
+    #[test]
+    fn rejects_ports_names_and_empty() {
+        assert!(reason("203.0.113.93:4444").contains("port"));
+        assert!(reason("[2001:db8::1]:22").contains("port"));
+        assert!(reason("attacker.example.net").contains("host names"));
+        assert_eq!(reason(" "), "empty");
+        assert_eq!(reason(""), "empty");
+        assert!(reason("192.0.2.0/33").contains("CIDR"));
+        assert!(reason("192.0.2.0/x").contains("prefix"));
+    }
+
+    #[test]
+    fn widening_truncates_to_the_network() {
+        let a: Address = "2001:db8:abcd:12::1".parse().unwrap();
+        assert_eq!(a.widen_to(64).to_string(), "2001:db8:abcd:12::/64");
+        assert_eq!(a.widen_to(128), a);
+    }
+}

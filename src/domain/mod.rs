@@ -1,0 +1,3 @@
+//! Pure domain logic: no network, no disk.
+
+pub mod address;
