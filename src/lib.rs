@@ -1,1 +1,76 @@
+//! lmguard: keeps a Kemp/Progress LoadMaster's IP block lists in step with
+//! what Flowmon ADS finds.
+//!
+//! The layout: [`cli`] (clap definitions) → [`commands`] (one module per
+//! subcommand) → [`domain`] (pure logic: addresses, durations, events, state
+//! transitions), [`state`] (redb), [`loadmaster`] (the HTTPS client) and
+//! [`executor`] (carrying out LoadMaster calls for a run).
+
+pub mod cli;
+pub mod commands;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod executor;
+pub mod exit;
+pub mod loadmaster;
+pub mod logging;
+pub mod state;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+use commands::Context;
+use config::Config;
+use error::{Error, Result};
+use exit::ExitStatus;
+
+/// Run lmguard with these arguments; returns the exit status. Errors are
+/// printed here, as one line on standard error.
+pub fn run(args: Vec<OsString>) -> ExitStatus {
+    let (args, ignored) = cli::filter_ads_args(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitStatus::Usage
+            } else {
+                ExitStatus::Success
+            };
+        }
+    };
+    for warning in ignored {
+        eprintln!("lmguard: warning: {warning}");
+    }
+    match dispatch(&cli) {
+        Ok(status) => status,
+        Err(e) => {
+            log::debug!("failed: {e}");
+            eprintln!("lmguard: {e}");
+            e.status()
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<ExitStatus> {
+    let path = config::locate(cli.config.as_deref())?;
+    let loaded = Config::load(&path);
+    let level = logging::level(cli.verbose, cli.quiet, loaded.as_ref().ok().map(|c| &c.log));
+    logging::init(level, loaded.as_ref().ok().map(|c| &c.log))?;
+    let config = loaded?;
+    log::debug!("configuration read from {}", path.display());
+    let ctx = Context::new(config);
+    match &cli.command {
+        Command::Block(args) => commands::block::run(&ctx, args, std::io::stdin().lock()),
+        Command::Unblock(args) => commands::unblock::run(&ctx, args),
+        Command::List(args) => commands::list::run(&ctx, args),
+        Command::Sweep(args) => commands::sweep::run(&ctx, args),
+        Command::Sync(_) => Err(Error::usage(
+            "`lmguard sync` is not available in this version yet; use `lmguard list` and the \
+             LoadMaster's own list to compare",
+        )),
+    }
+}

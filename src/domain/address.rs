@@ -22,7 +22,11 @@ pub struct AddressError {
 
 impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "'{}' is not a valid address: {}", self.input, self.reason)
+        write!(
+            f,
+            "'{}' is not a valid address: {}",
+            self.input, self.reason
+        )
     }
 }
 
@@ -121,6 +125,19 @@ impl FromStr for Address {
         } else {
             Err(fail("not an IP address (host names are not resolved)"))
         }
+    }
+}
+
+impl serde::Serialize for Address {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Address {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,3 +1,8 @@
 //! Pure domain logic: no network, no disk.
 
 pub mod address;
+pub mod duration;
+pub mod entry;
+pub mod event;
+pub mod policy;
+pub mod severity;

@@ -1,0 +1,305 @@
+//! Command-line definitions (clap derive) and the ADS argument filter.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+
+use crate::domain::duration::BlockDuration;
+use crate::domain::entry::Status;
+use crate::domain::event::InputFormat;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "lmguard",
+    version,
+    about = "Keep a Kemp/Progress LoadMaster's IP block lists in step with Flowmon ADS",
+    long_about = "Keep a Kemp/Progress LoadMaster's IP block lists in step with Flowmon ADS.\n\n\
+        Flowmon ADS runs `lmguard block` as a custom script with events on standard input; \
+        cron runs `lmguard sweep` to lift expired blocks and retry what the LoadMaster could not \
+        take. State lives in a local redb database, settings in lm-mitigation.toml.",
+    after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
+        unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
+        unusable, 6 sync found differences."
+)]
+pub struct Cli {
+    /// Configuration file [default: $LMGUARD_CONFIG, the per-user config dir, /etc/lmguard/lm-mitigation.toml]
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// More log output (-v info, -vv debug and trace)
+    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only errors on standard error
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Block addresses (arguments), or the sources of ADS events on standard input
+    #[command(
+        long_about = "Block addresses given as arguments or, with none, the source of \
+        every Flowmon ADS/IDS event on standard input (TSV or JSON lines, detected per line).\n\n\
+        Examples:\n  lmguard block 203.0.113.7 --duration 36h --reason 'SSH guessing'\n  \
+        lmguard block --vs 3 < events.tsv        # what the ADS custom script does"
+    )]
+    Block(BlockArgs),
+    /// Remove blocks by hand, on the LoadMaster and locally
+    #[command(
+        long_about = "Remove blocks by hand. The address is deleted from the LoadMaster \
+        and marked `unblocked` locally, so that no sweep or retry puts it back.\n\n\
+        Example:\n  lmguard unblock 203.0.113.7"
+    )]
+    Unblock(UnblockArgs),
+    /// Show active and pending blocks (--all adds history)
+    List(ListArgs),
+    /// Lift expired blocks and retry pending work (run it from cron)
+    #[command(
+        long_about = "Remove every block whose expiry has passed and retry every \
+        operation an earlier run could not apply. Run it from cron or a systemd timer.\n\n\
+        Example crontab line:\n  */5 * * * * /usr/local/bin/lmguard sweep --quiet"
+    )]
+    Sweep(SweepArgs),
+    /// Compare local state with the LoadMaster's lists (not available yet)
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BlockArgs {
+    /// Addresses or CIDR networks; none = read events from standard input
+    #[arg(value_name = "ADDRESS")]
+    pub addresses: Vec<String>,
+
+    /// Block on this virtual service's list (the LoadMaster's VS index)
+    #[arg(long, value_name = "ID")]
+    pub vs: Option<u32>,
+
+    /// How long: 90m, 36h, 7d, 2w or permanent [default: block.duration]
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<BlockDuration>,
+
+    /// Reason recorded with the block [default: the event's method]
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+
+    /// Override the configured allowlist for a manual block (not available yet)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the LoadMaster calls that would be made; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Format of standard input
+    #[arg(long, value_enum, default_value_t = InputArg::Auto, value_name = "FORMAT")]
+    pub input: InputArg,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum InputArg {
+    Auto,
+    Tsv,
+    Json,
+}
+
+impl From<InputArg> for InputFormat {
+    fn from(a: InputArg) -> Self {
+        match a {
+            InputArg::Auto => InputFormat::Auto,
+            InputArg::Tsv => InputFormat::Tsv,
+            InputArg::Json => InputFormat::Json,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UnblockArgs {
+    /// Addresses or CIDR networks to unblock
+    #[arg(value_name = "ADDRESS", required = true)]
+    pub addresses: Vec<String>,
+
+    /// The virtual service whose list holds them
+    #[arg(long, value_name = "ID")]
+    pub vs: Option<u32>,
+
+    /// Print the LoadMaster calls that would be made; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Include expired and unblocked history
+    #[arg(long)]
+    pub all: bool,
+
+    /// One JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+
+    /// Only entries equal to, inside or containing this address/network
+    #[arg(long, value_name = "ADDR|CIDR")]
+    pub address: Option<String>,
+
+    /// Only this virtual service's entries
+    #[arg(long, value_name = "ID")]
+    pub vs: Option<u32>,
+
+    /// Only entries with this status
+    #[arg(long, value_name = "S", value_parser = parse_status)]
+    pub status: Option<Status>,
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    s.parse()
+}
+
+#[derive(Debug, Args)]
+pub struct SweepArgs {
+    /// Print the LoadMaster calls that would be made; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SyncArgs {
+    /// Repair the differences
+    #[arg(long)]
+    pub apply: bool,
+    /// Take entries lmguard does not own into local state
+    #[arg(long)]
+    pub adopt: bool,
+    /// One JSON array instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Flowmon ADS appends its configured script parameters as `NAME 'VALUE'`
+/// pairs. Pairs whose name is not an option of `block` (`--ticket 42`) are
+/// dropped here, with a warning for each, so that they never make `block`
+/// fail. Everything else is left for clap.
+pub fn filter_ads_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
+    let Some(block_at) = args.iter().position(|a| a == "block") else {
+        return (args, Vec::new());
+    };
+    let command = Cli::command();
+    let mut known: Vec<String> = command.get_arguments().filter_map(long_name).collect();
+    let mut takes_value: Vec<String> = command
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(long_name)
+        .collect();
+    if let Some(block) = command.find_subcommand("block") {
+        known.extend(block.get_arguments().filter_map(long_name));
+        takes_value.extend(
+            block
+                .get_arguments()
+                .filter(|a| a.get_action().takes_values())
+                .filter_map(long_name),
+        );
+    }
+    known.extend(["help".to_string(), "version".to_string()]);
+
+    let mut out: Vec<OsString> = args[..=block_at].to_vec();
+    let mut warnings = Vec::new();
+    let mut rest = args[block_at + 1..].iter();
+    while let Some(arg) = rest.next() {
+        let text = arg.to_string_lossy();
+        if text == "--" {
+            out.push(arg.clone());
+            out.extend(rest.cloned());
+            break;
+        }
+        let Some(name) = text.strip_prefix("--") else {
+            out.push(arg.clone());
+            continue;
+        };
+        let (name, inline_value) = match name.split_once('=') {
+            Some((n, _)) => (n, true),
+            None => (name, false),
+        };
+        if known.iter().any(|k| k == name) {
+            out.push(arg.clone());
+            if !inline_value && takes_value.iter().any(|k| k == name) {
+                if let Some(value) = rest.next() {
+                    out.push(value.clone());
+                }
+            }
+        } else {
+            let value = if inline_value { None } else { rest.next() };
+            warnings.push(match value {
+                Some(v) => format!(
+                    "ignoring parameter --{name} {:?}: it is not an option of `lmguard block`",
+                    v.to_string_lossy()
+                ),
+                None => {
+                    format!("ignoring parameter {text}: it is not an option of `lmguard block`")
+                }
+            });
+        }
+    }
+    (out, warnings)
+}
+
+fn long_name(arg: &clap::Arg) -> Option<String> {
+    arg.get_long().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filtered(args: &[&str]) -> (Vec<String>, usize) {
+        let (out, warnings) = filter_ads_args(args.iter().map(OsString::from).collect());
+        (
+            out.into_iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            warnings.len(),
+        )
+    }
+
+    #[test]
+    fn unknown_ads_pairs_are_dropped_with_a_warning() {
+        let (out, w) = filtered(&["lmguard", "block", "--vs", "3", "--ticket", "42"]);
+        assert_eq!(out, ["lmguard", "block", "--vs", "3"]);
+        assert_eq!(w, 1);
+    }
+
+    #[test]
+    fn known_options_and_addresses_are_kept() {
+        let args = [
+            "lmguard",
+            "--config",
+            "/c",
+            "block",
+            "--duration",
+            "7d",
+            "--reason",
+            "x y",
+            "--dry-run",
+            "192.0.2.7",
+            "--config=/d",
+        ];
+        let (out, w) = filtered(&args);
+        assert_eq!(out, args);
+        assert_eq!(w, 0);
+    }
+
+    #[test]
+    fn other_subcommands_are_untouched() {
+        let (out, w) = filtered(&["lmguard", "list", "--bogus"]);
+        assert_eq!(out, ["lmguard", "list", "--bogus"]);
+        assert_eq!(w, 0);
+    }
+
+    #[test]
+    fn the_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,166 @@
+//! `lmguard list`: the operator's view of the recorded blocks.
+
+use std::io::Write;
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::cli::ListArgs;
+use crate::domain::address::Address;
+use crate::domain::duration::format_expires_in;
+use crate::domain::entry::{Entry, Scope};
+use crate::error::{Error, Result};
+use crate::exit::ExitStatus;
+
+use super::{rfc3339, short_time, Context};
+
+/// One row of `list --json` (the keys `interface.md` requires, and more).
+#[derive(Serialize)]
+struct Row<'a> {
+    address: String,
+    vs: Option<u32>,
+    status: &'a str,
+    blocked_at: String,
+    expires_at: Option<String>,
+    reason: &'a str,
+    event_id: Option<&'a str>,
+    times_blocked: u32,
+    last_error: Option<&'a str>,
+}
+
+impl<'a> From<&'a Entry> for Row<'a> {
+    fn from(e: &'a Entry) -> Self {
+        Row {
+            address: e.address.to_string(),
+            vs: e.scope.vs(),
+            status: e.status.as_str(),
+            blocked_at: rfc3339(e.blocked_at),
+            expires_at: e.expires_at.map(rfc3339),
+            reason: &e.reason,
+            event_id: e.event_id.as_deref(),
+            times_blocked: e.times_blocked,
+            last_error: e.last_error.as_deref(),
+        }
+    }
+}
+
+pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
+    let filter_address = args
+        .address
+        .as_deref()
+        .map(str::parse::<Address>)
+        .transpose()
+        .map_err(|e| Error::usage(format!("--address: {e}")))?;
+    let mut entries = match ctx.open_existing_store()? {
+        Some(store) => store.all()?,
+        None => Vec::new(),
+    };
+    entries.retain(|e| {
+        (args.all || args.status.is_some() || e.status.is_current())
+            && args.status.is_none_or(|s| e.status == s)
+            && args.vs.is_none_or(|vs| e.scope == Scope::Vs(vs))
+            && filter_address.is_none_or(|a| overlaps(a, e.address))
+    });
+    // By expiry, permanent last; then by address for a stable order.
+    entries.sort_by_key(|e| (e.expires_at.is_none(), e.expires_at, e.scope, e.address));
+
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        let rows: Vec<Row> = entries.iter().map(Row::from).collect();
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out))
+    } else if entries.is_empty() {
+        writeln!(
+            out,
+            "no {}blocks recorded",
+            if args.all { "" } else { "active or pending " }
+        )
+    } else {
+        table(&entries, ctx.now)
+            .lines()
+            .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
+        Err(e) => Err(Error::internal(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        Ok(()) => Ok(ExitStatus::Success),
+    }
+}
+
+fn overlaps(a: Address, b: Address) -> bool {
+    let (a, b) = (a.network(), b.network());
+    a.contains(&b) || b.contains(&a)
+}
+
+/// The table fits the terminal (80 columns when there is none): every column
+/// but the reason is sized to its content, and the reason is cut to what is
+/// left.
+fn table(entries: &[Entry], now: i64) -> Table {
+    const GAP: usize = 2;
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            let times = if e.times_blocked > 1 {
+                format!(" ×{}", e.times_blocked)
+            } else {
+                String::new()
+            };
+            [
+                e.address.to_string(),
+                e.scope.to_string(),
+                format!("{}{times}", e.status),
+                short_time(e.blocked_at)[5..].to_string(),
+                format_expires_in(e.expires_at, now),
+                e.reason.clone(),
+            ]
+        })
+        .collect();
+    let header = [
+        "ADDRESS",
+        "SCOPE",
+        "STATUS",
+        "BLOCKED",
+        "EXPIRES IN",
+        "REASON",
+    ];
+    let fixed: usize = (0..5)
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([header[i].len()])
+                .max()
+                .unwrap_or(0)
+                + GAP
+        })
+        .sum();
+    let mut table = Table::new();
+    table
+        .load_style(NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(header);
+    let width = table.width().map_or(80, usize::from);
+    let reason_width = width.saturating_sub(fixed).max(12);
+    for mut row in rows {
+        row[5] = truncate(&row[5], reason_width);
+        table.add_row(row);
+    }
+    for c in table.column_iter_mut() {
+        c.set_padding((0, GAP as u16));
+    }
+    table
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
+    }
+}

@@ -1,0 +1,136 @@
+//! `lmguard unblock`: remove blocks by hand, remotely and locally.
+
+use crate::cli::UnblockArgs;
+use crate::domain::address::Address;
+use crate::domain::entry::{apply_removal, Call, Decision, Entry, Removal, Scope, Status};
+use crate::error::Result;
+use crate::executor::{list_name, Job};
+use crate::exit::ExitStatus;
+
+use super::{apply_and_record, loadmaster_problem, parse_addresses, print_dry_run, Context};
+
+/// What unblocking the requested addresses means for the recorded state.
+#[derive(Default)]
+struct Plan {
+    store: Vec<Entry>,
+    jobs: Vec<Job>,
+    notes: Vec<String>,
+    not_owned: usize,
+}
+
+fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Plan {
+    let mut plan = Plan::default();
+    for (address, entry) in found {
+        let Some(entry) = entry else {
+            plan.notes.push(format!(
+                "{address} has no record in the {} list; not touched (lmguard changes only \
+                 entries it owns)",
+                list_name(scope)
+            ));
+            plan.not_owned += 1;
+            continue;
+        };
+        let was = entry.status;
+        let (next, decision) = apply_removal(entry, Removal::Unblocked, ctx.now, ctx.claim, &|c| {
+            ctx.claim_is_live(c)
+        });
+        match decision {
+            Decision::Send(_) => plan.jobs.push(Job {
+                scope,
+                address,
+                call: Call::Delete,
+                comment: String::new(),
+            }),
+            Decision::InFlightElsewhere => plan.notes.push(format!(
+                "{address}: another lmguard process is sending it; the unblock is recorded and \
+                 `lmguard sweep` applies it"
+            )),
+            Decision::Extended | Decision::Nothing => plan.notes.push(format!(
+                "{address} ({}) was already {}; recorded as unblocked",
+                list_name(scope),
+                if was == Status::Expired {
+                    "expired"
+                } else {
+                    "unblocked"
+                }
+            )),
+        }
+        plan.store.push(next);
+    }
+    plan
+}
+
+pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
+    let scope = ctx.scope(args.vs);
+    let (addresses, rejected) = parse_addresses(&args.addresses);
+
+    if args.dry_run {
+        let store = ctx.open_existing_store()?;
+        let mut found = Vec::new();
+        for a in &addresses {
+            let entry = match &store {
+                Some(s) => s.update(|t| t.get(scope, a))?,
+                None => None,
+            };
+            found.push((*a, entry));
+        }
+        drop(store);
+        let plan = plan(ctx, scope, found);
+        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        plan.notes.iter().for_each(|n| println!("{n}"));
+        return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
+    }
+
+    let client = if addresses.is_empty() {
+        None
+    } else {
+        Some(ctx.client()?)
+    };
+    let plan = if addresses.is_empty() {
+        Plan::default()
+    } else {
+        ctx.open_store()?.update(|txn| {
+            let mut found = Vec::new();
+            for a in &addresses {
+                found.push((*a, txn.get(scope, a)?));
+            }
+            let plan = plan(ctx, scope, found);
+            for e in &plan.store {
+                txn.put(e)?;
+            }
+            Ok(plan)
+        })?
+    };
+    plan.notes.iter().for_each(|n| println!("{n}"));
+
+    let mut status = ExitStatus::Success;
+    if let (Some(client), false) = (&client, plan.jobs.is_empty()) {
+        let applied = apply_and_record(ctx, client, plan.jobs)?;
+        for (job, result) in &applied.results {
+            match result {
+                Ok(()) => println!("unblocked {} ({})", job.address, list_name(job.scope)),
+                Err(f) => println!(
+                    "pending   {} ({}) — {f}; `lmguard sweep` will retry",
+                    job.address,
+                    list_name(job.scope)
+                ),
+            }
+        }
+        if let Some(problem) = loadmaster_problem(&applied, "unblock(s)") {
+            eprintln!("lmguard: {problem}");
+            status = problem.status();
+        }
+    }
+    Ok(status_for(rejected + plan.not_owned, status))
+}
+
+fn status_for(rejected: usize, status: ExitStatus) -> ExitStatus {
+    if rejected > 0 {
+        eprintln!(
+            "lmguard: {rejected} address(es) were rejected (see above); the rest was processed"
+        );
+        status.worst(ExitStatus::InputRejected)
+    } else {
+        status
+    }
+}

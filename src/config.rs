@@ -1,0 +1,459 @@
+//! The TOML configuration: where it is found, what it may contain, and the
+//! API key it points to.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::domain::address::Address;
+use crate::domain::duration::{BlockDuration, HumanDuration};
+use crate::error::{Error, Result};
+
+/// The file name looked for in the configuration directories.
+pub const FILE_NAME: &str = "lm-mitigation.toml";
+/// The system-wide fallback location.
+pub const SYSTEM_PATH: &str = "/etc/lmguard/lm-mitigation.toml";
+/// Environment variable naming the configuration file.
+pub const CONFIG_ENV: &str = "LMGUARD_CONFIG";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub loadmaster: LoadMasterConfig,
+    #[serde(default)]
+    pub block: BlockConfig,
+    #[serde(default)]
+    pub ads: AdsConfig,
+    #[serde(default)]
+    pub state: StateConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoadMasterConfig {
+    pub url: String,
+    pub api_key_file: Option<PathBuf>,
+    pub api_key_env: Option<String>,
+    /// Never accepted; present only to refuse it with a helpful message.
+    #[serde(default, rename = "api_key")]
+    pub inline_api_key: Option<toml::Value>,
+    pub ca_file: Option<PathBuf>,
+    pub tls_sha256: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_tls_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BlockConfig {
+    #[serde(default = "default_duration")]
+    pub duration: BlockDuration,
+    pub vs: Option<u32>,
+    #[serde(default)]
+    pub allowlist: Vec<Address>,
+    #[serde(default = "default_max_active")]
+    pub max_active: usize,
+    #[serde(default = "default_comment_prefix")]
+    pub comment_prefix: String,
+    #[serde(default)]
+    pub mode: Mode,
+    pub ipv6_prefix: Option<u8>,
+    pub min_prefix_v4: Option<u8>,
+    pub min_prefix_v6: Option<u8>,
+    pub escalation_factor: Option<f64>,
+    pub escalation_cap: Option<BlockDuration>,
+    pub escalation_jitter: Option<String>,
+}
+
+fn default_duration() -> BlockDuration {
+    BlockDuration::For(Duration::from_secs(75 * 3600))
+}
+fn default_max_active() -> usize {
+    10_000
+}
+fn default_comment_prefix() -> String {
+    "lmguard".to_string()
+}
+
+impl Default for BlockConfig {
+    fn default() -> Self {
+        BlockConfig {
+            duration: default_duration(),
+            vs: None,
+            allowlist: Vec::new(),
+            max_active: default_max_active(),
+            comment_prefix: default_comment_prefix(),
+            mode: Mode::Enforce,
+            ipv6_prefix: None,
+            min_prefix_v4: None,
+            min_prefix_v6: None,
+            escalation_factor: None,
+            escalation_cap: None,
+            escalation_jitter: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    #[default]
+    Enforce,
+    Simulate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdsConfig {
+    pub min_severity: Option<String>,
+    pub methods: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateConfig {
+    pub path: Option<PathBuf>,
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: HumanDuration,
+}
+
+fn default_lock_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(30))
+}
+
+impl Default for StateConfig {
+    fn default() -> Self {
+        StateConfig {
+            path: None,
+            lock_timeout: default_lock_timeout(),
+        }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: Option<String>,
+    pub file: Option<PathBuf>,
+}
+
+/// The API key. It is never printed: `Debug` redacts it and there is no
+/// `Display`.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Where the configuration is read from, in the documented order.
+pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+    if let Some(p) = explicit {
+        return Ok(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os(CONFIG_ENV).filter(|v| !v.is_empty()) {
+        return Ok(PathBuf::from(p));
+    }
+    let mut tried = Vec::new();
+    if let Some(dirs) = directories::BaseDirs::new() {
+        let user = dirs.config_dir().join("lmguard").join(FILE_NAME);
+        if user.exists() {
+            return Ok(user);
+        }
+        tried.push(user.display().to_string());
+    }
+    let system = PathBuf::from(SYSTEM_PATH);
+    if system.exists() {
+        return Ok(system);
+    }
+    tried.push(SYSTEM_PATH.to_string());
+    Err(Error::usage(format!(
+        "no configuration file found (looked at {}); pass --config PATH or set {CONFIG_ENV} \
+         (lm-mitigation.toml.example documents every key)",
+        tried.join(" and ")
+    )))
+}
+
+impl Config {
+    /// Read and validate the configuration file.
+    pub fn load(path: &Path) -> Result<Config> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::usage(format!(
+                "cannot read configuration file {}: {e}",
+                path.display()
+            ))
+        })?;
+        Config::parse(&text)
+            .map_err(|msg| Error::usage(format!("configuration file {}: {msg}", path.display())))
+    }
+
+    /// Parse and validate configuration text; errors name the key.
+    pub fn parse(text: &str) -> std::result::Result<Config, String> {
+        let config: Config = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> std::result::Result<(), String> {
+        let lm = &self.loadmaster;
+        if lm.inline_api_key.is_some() {
+            return Err(
+                "loadmaster.api_key: the API key must not be written in the \
+                        configuration; put it in a file readable only by lmguard's user and \
+                        set loadmaster.api_key_file (or name an environment variable with \
+                        loadmaster.api_key_env)"
+                    .to_string(),
+            );
+        }
+        validate_url(&lm.url).map_err(|e| format!("loadmaster.url: {e}"))?;
+        match (&lm.api_key_file, &lm.api_key_env) {
+            (None, None) => {
+                return Err(
+                    "loadmaster: set api_key_file (or api_key_env) to say where the \
+                            API key is"
+                        .to_string(),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "loadmaster: set either api_key_file or api_key_env, not both".to_string(),
+                )
+            }
+            _ => {}
+        }
+        if lm.tls_sha256.is_some() {
+            return Err(not_yet("loadmaster.tls_sha256", "use ca_file for now"));
+        }
+        if lm.ca_file.is_some() && lm.insecure_skip_tls_verify {
+            return Err(
+                "loadmaster: ca_file and insecure_skip_tls_verify = true contradict each other"
+                    .to_string(),
+            );
+        }
+        let b = &self.block;
+        if b.comment_prefix.trim().is_empty()
+            || !b.comment_prefix.chars().all(|c| c.is_ascii_graphic())
+        {
+            return Err(
+                "block.comment_prefix: must be non-empty printable ASCII without spaces"
+                    .to_string(),
+            );
+        }
+        if b.max_active == 0 {
+            return Err("block.max_active: must be at least 1".to_string());
+        }
+        if b.mode == Mode::Simulate {
+            return Err(not_yet("block.mode = \"simulate\"", "remove the key"));
+        }
+        if let Some(p) = b.ipv6_prefix {
+            if ![48, 56, 64, 128].contains(&p) {
+                return Err(format!(
+                    "block.ipv6_prefix: {p} is not one of 48, 56, 64, 128"
+                ));
+            }
+        }
+        if b.min_prefix_v4.is_some_and(|p| p > 32) {
+            return Err("block.min_prefix_v4: must be between 0 and 32".to_string());
+        }
+        if b.min_prefix_v6.is_some_and(|p| p > 128) {
+            return Err("block.min_prefix_v6: must be between 0 and 128".to_string());
+        }
+        for (key, set) in [
+            ("block.escalation_factor", b.escalation_factor.is_some()),
+            ("block.escalation_cap", b.escalation_cap.is_some()),
+            ("block.escalation_jitter", b.escalation_jitter.is_some()),
+        ] {
+            if set {
+                return Err(not_yet(key, "remove the key"));
+            }
+        }
+        if let Some(level) = &self.log.level {
+            parse_level(level).map_err(|e| format!("log.level: {e}"))?;
+        }
+        if let Some(sev) = &self.ads.min_severity {
+            crate::domain::severity::Severity::parse(sev)
+                .ok_or_else(|| format!("ads.min_severity: '{sev}' is not one of critical, high, medium, low, information"))?;
+        }
+        Ok(())
+    }
+
+    /// The state database path: `[state] path`, else the per-user data
+    /// directory.
+    pub fn state_path(&self) -> Result<PathBuf> {
+        if let Some(p) = &self.state.path {
+            return Ok(p.clone());
+        }
+        let dirs = directories::BaseDirs::new().ok_or_else(|| {
+            Error::usage("cannot find a home directory for the state database; set [state] path")
+        })?;
+        Ok(dirs.data_dir().join("lmguard").join("state.redb"))
+    }
+
+    /// Read the API key from `api_key_file` or `api_key_env`.
+    pub fn api_key(&self) -> Result<ApiKey> {
+        let lm = &self.loadmaster;
+        let key = if let Some(file) = &lm.api_key_file {
+            let raw = std::fs::read_to_string(file).map_err(|e| {
+                Error::usage(format!(
+                    "loadmaster.api_key_file: cannot read {}: {e}",
+                    file.display()
+                ))
+            })?;
+            let key = raw.trim().to_string();
+            if key.is_empty() {
+                return Err(Error::usage(format!(
+                    "loadmaster.api_key_file: {} is empty; write the LoadMaster API key into it",
+                    file.display()
+                )));
+            }
+            key
+        } else if let Some(var) = &lm.api_key_env {
+            let key = std::env::var(var).unwrap_or_default().trim().to_string();
+            if key.is_empty() {
+                return Err(Error::usage(format!(
+                    "loadmaster.api_key_env: the environment variable {var} is not set or empty"
+                )));
+            }
+            key
+        } else {
+            return Err(Error::usage("loadmaster: no api_key_file or api_key_env"));
+        };
+        if key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Error::usage(
+                "the API key contains white space or control characters; it must be one line",
+            ));
+        }
+        Ok(ApiKey(key))
+    }
+}
+
+fn not_yet(key: &str, hint: &str) -> String {
+    format!("{key} is documented but not supported by this version of lmguard yet; {hint}")
+}
+
+/// toml's messages span several lines (with a source excerpt); keep them but
+/// make them one line for the operator.
+fn one_line(msg: &str) -> String {
+    msg.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && *l != "|")
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `https://host[:port]`, nothing else.
+fn validate_url(url: &str) -> std::result::Result<(), String> {
+    let Some(rest) = url.strip_prefix("https://") else {
+        return Err(format!(
+            "'{url}' must start with https:// (lmguard never sends the API key unencrypted)"
+        ));
+    };
+    let host = rest.strip_suffix('/').unwrap_or(rest);
+    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+        return Err(format!(
+            "'{url}' must be just https://HOST or https://HOST:PORT (no path, user or query)"
+        ));
+    }
+    Ok(())
+}
+
+/// Parse a log level name.
+pub fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, String> {
+    s.parse::<log::LevelFilter>()
+        .map_err(|_| format!("'{s}' is not one of off, error, warn, info, debug, trace"))
+}
+
+impl LoadMasterConfig {
+    /// The API endpoint, `https://HOST[:PORT]/accessv2`.
+    pub fn endpoint(&self) -> String {
+        format!("{}/accessv2", self.url.trim_end_matches('/'))
+    }
+}
+
+impl BlockConfig {
+    /// The admission policy these settings describe.
+    pub fn policy(&self) -> crate::domain::policy::Policy {
+        crate::domain::policy::Policy {
+            allowlist: self.allowlist.clone(),
+            ipv6_prefix: self.ipv6_prefix.unwrap_or(128),
+            min_prefix_v4: self.min_prefix_v4.unwrap_or(24),
+            min_prefix_v6: self.min_prefix_v6.unwrap_or(48),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "[loadmaster]\nurl = \"https://192.0.2.10\"\napi_key_file = \"/k\"\n";
+
+    #[test]
+    fn minimal_config_gets_the_documented_defaults() {
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.block.duration, "75h".parse().unwrap());
+        assert_eq!(c.block.comment_prefix, "lmguard");
+        assert_eq!(c.block.max_active, 10_000);
+        assert_eq!(c.loadmaster.timeout.0, Duration::from_secs(10));
+        assert_eq!(c.state.lock_timeout.0, Duration::from_secs(30));
+        assert_eq!(c.loadmaster.endpoint(), "https://192.0.2.10/accessv2");
+    }
+
+    #[test]
+    fn unknown_keys_are_named_with_their_line() {
+        let e = Config::parse(&format!("{MINIMAL}[block]\ndurration = \"1h\"\n")).unwrap_err();
+        assert!(e.contains("durration"), "{e}");
+        assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::parse(&format!("{MINIMAL}[block]\nduration = \"soon\"\n")).unwrap_err();
+        assert!(e.contains("duration") && e.contains("soon"), "{e}");
+        let e = Config::parse("[loadmaster]\nurl = \"http://lm\"\napi_key_file = \"/k\"\n")
+            .unwrap_err();
+        assert!(e.contains("loadmaster.url") && e.contains("https"), "{e}");
+        let e = Config::parse(&format!("{MINIMAL}[block]\nallowlist = [\"10.0.0.300\"]\n"))
+            .unwrap_err();
+        assert!(e.contains("allowlist") && e.contains("10.0.0.300"), "{e}");
+    }
+
+    #[test]
+    fn inline_api_key_is_refused_without_echoing_it() {
+        let e = Config::parse(
+            "[loadmaster]\nurl = \"https://lm\"\napi_key = \"SECRET123\"\napi_key_file = \"/k\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("api_key_file"), "{e}");
+        assert!(!e.contains("SECRET123"), "{e}");
+    }
+
+    #[test]
+    fn a_key_source_is_required() {
+        let e = Config::parse("[loadmaster]\nurl = \"https://lm\"\n").unwrap_err();
+        assert!(e.contains("api_key_file"), "{e}");
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        assert_eq!(format!("{:?}", ApiKey("k".into())), "ApiKey(<redacted>)");
+    }
+}

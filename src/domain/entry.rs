@@ -1,0 +1,582 @@
+//! A block as lmguard records it, and the state transitions of its life.
+//!
+//! ```text
+//!            block                add acknowledged
+//!   (none) ─────────▶ pending_block ─────────────▶ active
+//!                         ▲  │ expired before it was sent   │ expiry passed (sweep)
+//!                         │  ▼                              │ or unblock
+//!            block again  │ pending_unblock ◀───────────────┘
+//!   expired / unblocked ──┘        │ delete acknowledged
+//!                                  ▼
+//!                         expired (sweep) / unblocked (by hand)
+//! ```
+//!
+//! Every change that needs the LoadMaster is first recorded as `pending_*`
+//! with a *claim* naming the process that is sending it, so that a `sweep`
+//! running beside a `block` does not send the same request again. A claim
+//! whose process has died or whose lease ran out is ignored.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use super::address::Address;
+use super::duration::BlockDuration;
+
+/// Which LoadMaster block list an entry lives on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    Global,
+    Vs(u32),
+}
+
+impl Scope {
+    pub fn from_vs(vs: Option<u32>) -> Scope {
+        vs.map_or(Scope::Global, Scope::Vs)
+    }
+
+    pub fn vs(self) -> Option<u32> {
+        match self {
+            Scope::Global => None,
+            Scope::Vs(n) => Some(n),
+        }
+    }
+
+    /// The database key of an address in this scope: `global|192.0.2.7`,
+    /// `vs:3|192.0.2.7`.
+    pub fn key(self, address: &Address) -> String {
+        format!("{}|{}", self.key_prefix(), address)
+    }
+
+    fn key_prefix(self) -> String {
+        match self {
+            Scope::Global => "global".to_string(),
+            Scope::Vs(n) => format!("vs:{n}"),
+        }
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Global => f.write_str("global"),
+            Scope::Vs(n) => write!(f, "vs {n}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    PendingBlock,
+    PendingUnblock,
+    Expired,
+    Unblocked,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::PendingBlock => "pending_block",
+            Status::PendingUnblock => "pending_unblock",
+            Status::Expired => "expired",
+            Status::Unblocked => "unblocked",
+        }
+    }
+
+    /// Active or waiting to be applied: what `list` shows without `--all`.
+    pub fn is_current(self) -> bool {
+        matches!(
+            self,
+            Status::Active | Status::PendingBlock | Status::PendingUnblock
+        )
+    }
+
+    pub fn is_pending(self) -> bool {
+        matches!(self, Status::PendingBlock | Status::PendingUnblock)
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "active" => Ok(Status::Active),
+            "pending_block" => Ok(Status::PendingBlock),
+            "pending_unblock" => Ok(Status::PendingUnblock),
+            "expired" => Ok(Status::Expired),
+            "unblocked" => Ok(Status::Unblocked),
+            other => Err(format!(
+                "unknown status '{other}' (expected active, pending_block, pending_unblock, expired or unblocked)"
+            )),
+        }
+    }
+}
+
+/// Why an entry is being removed: it decides the final status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// Its expiry passed; ends as `expired`.
+    Expired,
+    /// Removed by hand; ends as `unblocked` and is never re-added by a retry.
+    Unblocked,
+}
+
+/// Marks a pending entry as being sent right now by one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claim {
+    pub pid: u32,
+    /// Distinguishes runs of the same pid (pid reuse) and claims of one run.
+    pub token: u64,
+    /// After this time (Unix seconds) the claim is ignored even if the
+    /// process still exists.
+    pub until: i64,
+}
+
+/// One (scope, address) block and its history.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub address: Address,
+    pub scope: Scope,
+    pub status: Status,
+    /// When the current block began (Unix seconds).
+    pub blocked_at: i64,
+    /// Absolute expiry (Unix seconds); `None` = permanent.
+    pub expires_at: Option<i64>,
+    pub reason: String,
+    pub event_id: Option<String>,
+    /// How many separate blocks this (scope, address) has had.
+    pub times_blocked: u32,
+    /// For `pending_unblock`: what the entry becomes once removed.
+    #[serde(default)]
+    pub removal: Option<Removal>,
+    #[serde(default)]
+    pub claim: Option<Claim>,
+    /// Why the last LoadMaster call for it failed, if it did.
+    #[serde(default)]
+    pub last_error: Option<String>,
+    /// When the entry last changed (Unix seconds).
+    pub updated_at: i64,
+    /// When it was removed from the LoadMaster (expired or unblocked).
+    #[serde(default)]
+    pub ended_at: Option<i64>,
+}
+
+/// A request to block one address in one scope.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockRequest {
+    pub address: Address,
+    pub scope: Scope,
+    pub duration: BlockDuration,
+    pub reason: String,
+    pub event_id: Option<String>,
+}
+
+/// What a LoadMaster call has to do for an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Add,
+    Delete,
+}
+
+/// What applying a request to the recorded state decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// New block (or a block after expiry/unblock): the LoadMaster must add it.
+    Send(Call),
+    /// Already blocked: expiry extended locally, nothing to send.
+    Extended,
+    /// Another live process is sending this entry right now; recorded only.
+    InFlightElsewhere,
+    /// Nothing to do.
+    Nothing,
+}
+
+impl Entry {
+    fn is_claimed(&self, live: &dyn Fn(&Claim) -> bool) -> bool {
+        self.claim.as_ref().is_some_and(live)
+    }
+
+    pub fn is_claimed_by(&self, claim: &Claim) -> bool {
+        self.claim.as_ref() == Some(claim)
+    }
+
+    /// Is the entry past its expiry at `now`?
+    pub fn is_expired_at(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    fn extend_to(&mut self, expires_at: Option<i64>) {
+        self.expires_at = match (self.expires_at, expires_at) {
+            (None, _) | (_, None) => None,
+            (Some(a), Some(b)) => Some(a.max(b)),
+        };
+    }
+}
+
+/// Apply a block request to what is recorded for its (scope, address).
+///
+/// Returns the entry to store and what to send. `claim` is this run's claim;
+/// `live` tells whether another claim is still being worked on.
+pub fn apply_block(
+    existing: Option<Entry>,
+    req: &BlockRequest,
+    now: i64,
+    claim: Claim,
+    live: &dyn Fn(&Claim) -> bool,
+) -> (Entry, Decision) {
+    let expires_at = req.duration.expires_at(now);
+    let fresh = |times_blocked: u32| Entry {
+        address: req.address,
+        scope: req.scope,
+        status: Status::PendingBlock,
+        blocked_at: now,
+        expires_at,
+        reason: req.reason.clone(),
+        event_id: req.event_id.clone(),
+        times_blocked,
+        removal: None,
+        claim: Some(claim),
+        last_error: None,
+        updated_at: now,
+        ended_at: None,
+    };
+    let Some(mut entry) = existing else {
+        return (fresh(1), Decision::Send(Call::Add));
+    };
+    match entry.status {
+        Status::Expired | Status::Unblocked => {
+            let next = fresh(entry.times_blocked.saturating_add(1));
+            (next, Decision::Send(Call::Add))
+        }
+        Status::Active | Status::PendingBlock | Status::PendingUnblock => {
+            entry.extend_to(expires_at);
+            entry.reason = req.reason.clone();
+            entry.event_id = req.event_id.clone();
+            entry.updated_at = now;
+            let decision = match entry.status {
+                Status::Active => Decision::Extended,
+                _ if entry.is_claimed(live) => {
+                    // Someone is sending this entry right now. Record the wish to
+                    // have it blocked; a removal in flight becomes a pending block
+                    // that the next sweep applies after that removal lands.
+                    if entry.status == Status::PendingUnblock {
+                        entry.status = Status::PendingBlock;
+                        entry.removal = None;
+                        entry.claim = None;
+                    }
+                    Decision::InFlightElsewhere
+                }
+                _ => {
+                    entry.status = Status::PendingBlock;
+                    entry.removal = None;
+                    entry.claim = Some(claim);
+                    Decision::Send(Call::Add)
+                }
+            };
+            (entry, decision)
+        }
+    }
+}
+
+/// Mark an entry for removal from the LoadMaster (`unblock` by hand, or the
+/// expiry found by `sweep`).
+pub fn apply_removal(
+    mut entry: Entry,
+    removal: Removal,
+    now: i64,
+    claim: Claim,
+    live: &dyn Fn(&Claim) -> bool,
+) -> (Entry, Decision) {
+    match entry.status {
+        Status::Expired | Status::Unblocked => {
+            if removal == Removal::Unblocked && entry.status == Status::Expired {
+                entry.status = Status::Unblocked;
+                entry.updated_at = now;
+            }
+            (entry, Decision::Nothing)
+        }
+        Status::Active | Status::PendingBlock | Status::PendingUnblock => {
+            let in_flight = entry.is_claimed(live);
+            // A manual unblock always wins over an expiry being processed.
+            if entry.status == Status::PendingUnblock && entry.removal == Some(Removal::Unblocked) {
+                if in_flight {
+                    return (entry, Decision::InFlightElsewhere);
+                }
+            } else {
+                entry.removal = Some(removal);
+            }
+            entry.status = Status::PendingUnblock;
+            entry.updated_at = now;
+            if in_flight {
+                // Let the other process finish; its answer will not match our
+                // status, and the next sweep sends the delete.
+                entry.claim = None;
+                (entry, Decision::InFlightElsewhere)
+            } else {
+                entry.claim = Some(claim);
+                (entry, Decision::Send(Call::Delete))
+            }
+        }
+    }
+}
+
+/// What `sweep` must do with an entry at `now`, if anything.
+pub fn plan_sweep(
+    entry: &Entry,
+    now: i64,
+    claim: Claim,
+    live: &dyn Fn(&Claim) -> bool,
+) -> Option<(Entry, Call)> {
+    if entry.is_claimed(live) {
+        return None;
+    }
+    let mut next = entry.clone();
+    next.claim = Some(claim);
+    next.updated_at = now;
+    match entry.status {
+        Status::Active if entry.is_expired_at(now) => {
+            next.status = Status::PendingUnblock;
+            next.removal = Some(Removal::Expired);
+            Some((next, Call::Delete))
+        }
+        Status::PendingBlock if entry.is_expired_at(now) => {
+            // It may or may not have reached the LoadMaster; a delete of a
+            // missing entry succeeds, so remove it to be sure.
+            next.status = Status::PendingUnblock;
+            next.removal = Some(Removal::Expired);
+            Some((next, Call::Delete))
+        }
+        Status::PendingBlock => Some((next, Call::Add)),
+        Status::PendingUnblock => Some((next, Call::Delete)),
+        Status::Active | Status::Expired | Status::Unblocked => None,
+    }
+}
+
+/// Record the LoadMaster's answer for an entry this run claimed.
+///
+/// Returns `None` when the entry changed hands meanwhile (another process
+/// re-claimed or re-decided it): the stored entry is then left as it is.
+pub fn complete(
+    mut entry: Entry,
+    claim: &Claim,
+    call: Call,
+    result: Result<(), String>,
+    now: i64,
+) -> Option<Entry> {
+    if !entry.is_claimed_by(claim) {
+        return None;
+    }
+    entry.claim = None;
+    entry.updated_at = now;
+    match result {
+        Err(e) => entry.last_error = Some(e),
+        Ok(()) => {
+            entry.last_error = None;
+            match call {
+                Call::Add => entry.status = Status::Active,
+                Call::Delete => {
+                    entry.status = match entry.removal.take() {
+                        Some(Removal::Unblocked) => Status::Unblocked,
+                        _ => Status::Expired,
+                    };
+                    entry.ended_at = Some(now);
+                }
+            }
+        }
+    }
+    Some(entry)
+}
+
+/// Release a claim without an answer (the call was never made, e.g. the
+/// LoadMaster was already known to be down in this run).
+pub fn release(mut entry: Entry, claim: &Claim, error: &str, now: i64) -> Option<Entry> {
+    if !entry.is_claimed_by(claim) {
+        return None;
+    }
+    entry.claim = None;
+    entry.last_error = Some(error.to_string());
+    entry.updated_at = now;
+    Some(entry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLAIM: Claim = Claim {
+        pid: 1,
+        token: 7,
+        until: 1_000_000,
+    };
+    const OTHER: Claim = Claim {
+        pid: 2,
+        token: 9,
+        until: 1_000_000,
+    };
+
+    fn alive(_: &Claim) -> bool {
+        true
+    }
+    fn dead(_: &Claim) -> bool {
+        false
+    }
+
+    fn req(addr: &str, duration: &str) -> BlockRequest {
+        BlockRequest {
+            address: addr.parse().unwrap(),
+            scope: Scope::Global,
+            duration: duration.parse().unwrap(),
+            reason: "SCANS Port scanning".into(),
+            event_id: Some("1".into()),
+        }
+    }
+
+    fn active(addr: &str, now: i64, duration: &str) -> Entry {
+        let (e, _) = apply_block(None, &req(addr, duration), now, CLAIM, &alive);
+        complete(e, &CLAIM, Call::Add, Ok(()), now).unwrap()
+    }
+
+    #[test]
+    fn new_block_is_pending_and_sent() {
+        let (e, d) = apply_block(None, &req("192.0.2.7", "1h"), 100, CLAIM, &alive);
+        assert_eq!(d, Decision::Send(Call::Add));
+        assert_eq!(e.status, Status::PendingBlock);
+        assert_eq!(e.expires_at, Some(3_700));
+        assert_eq!(e.times_blocked, 1);
+        assert_eq!(e.claim, Some(CLAIM));
+    }
+
+    #[test]
+    fn acknowledged_block_becomes_active() {
+        let e = active("192.0.2.7", 100, "1h");
+        assert_eq!(e.status, Status::Active);
+        assert_eq!(e.claim, None);
+    }
+
+    #[test]
+    fn reblocking_active_extends_to_the_later_expiry_without_sending() {
+        let e = active("192.0.2.7", 100, "2h");
+        let (longer, d) = apply_block(Some(e.clone()), &req("192.0.2.7", "1h"), 200, CLAIM, &alive);
+        assert_eq!(d, Decision::Extended);
+        assert_eq!(longer.expires_at, Some(7_300), "keeps the later of the two");
+        let (later, _) = apply_block(Some(e), &req("192.0.2.7", "3h"), 200, CLAIM, &alive);
+        assert_eq!(later.expires_at, Some(200 + 3 * 3_600));
+        assert_eq!(later.times_blocked, 1);
+    }
+
+    #[test]
+    fn permanent_wins_when_extending() {
+        let e = active("192.0.2.7", 100, "2h");
+        let (p, _) = apply_block(Some(e), &req("192.0.2.7", "permanent"), 200, CLAIM, &alive);
+        assert_eq!(p.expires_at, None);
+    }
+
+    #[test]
+    fn pending_block_in_flight_elsewhere_is_not_resent() {
+        let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, OTHER, &alive);
+        let (e2, d) = apply_block(Some(e.clone()), &req("192.0.2.7", "1h"), 101, CLAIM, &alive);
+        assert_eq!(d, Decision::InFlightElsewhere);
+        assert_eq!(e2.claim, Some(OTHER));
+        let (e3, d) = apply_block(Some(e), &req("192.0.2.7", "1h"), 101, CLAIM, &dead);
+        assert_eq!(d, Decision::Send(Call::Add));
+        assert_eq!(e3.claim, Some(CLAIM));
+    }
+
+    #[test]
+    fn block_after_expiry_counts_a_new_block() {
+        let e = active("192.0.2.7", 100, "1h");
+        let (e, _) = apply_removal(e, Removal::Expired, 4_000, CLAIM, &alive);
+        let e = complete(e, &CLAIM, Call::Delete, Ok(()), 4_000).unwrap();
+        assert_eq!(e.status, Status::Expired);
+        let (again, d) = apply_block(Some(e), &req("192.0.2.7", "1h"), 5_000, CLAIM, &alive);
+        assert_eq!(d, Decision::Send(Call::Add));
+        assert_eq!(again.times_blocked, 2);
+        assert_eq!(again.blocked_at, 5_000);
+    }
+
+    #[test]
+    fn unblock_ends_as_unblocked_and_failure_stays_pending() {
+        let e = active("192.0.2.7", 100, "1h");
+        let (p, d) = apply_removal(e, Removal::Unblocked, 200, CLAIM, &alive);
+        assert_eq!(d, Decision::Send(Call::Delete));
+        assert_eq!(p.status, Status::PendingUnblock);
+        let failed = complete(p.clone(), &CLAIM, Call::Delete, Err("down".into()), 200).unwrap();
+        assert_eq!(failed.status, Status::PendingUnblock);
+        assert_eq!(failed.last_error.as_deref(), Some("down"));
+        assert_eq!(failed.claim, None);
+        let done = complete(p, &CLAIM, Call::Delete, Ok(()), 201).unwrap();
+        assert_eq!(done.status, Status::Unblocked);
+        assert_eq!(done.ended_at, Some(201));
+    }
+
+    #[test]
+    fn sweep_never_readds_an_unblocked_entry() {
+        let e = active("192.0.2.7", 100, "1h");
+        let (p, _) = apply_removal(e, Removal::Unblocked, 200, CLAIM, &alive);
+        let done = complete(p, &CLAIM, Call::Delete, Ok(()), 201).unwrap();
+        assert_eq!(plan_sweep(&done, 10_000_000, CLAIM, &dead), None);
+    }
+
+    #[test]
+    fn sweep_plans_expiry_and_retries() {
+        let e = active("192.0.2.7", 100, "1h");
+        assert_eq!(plan_sweep(&e, 3_699, CLAIM, &dead), None);
+        let (next, call) = plan_sweep(&e, 3_700, CLAIM, &dead).unwrap();
+        assert_eq!(call, Call::Delete);
+        assert_eq!(next.removal, Some(Removal::Expired));
+
+        let (pending, _) = apply_block(None, &req("192.0.2.8", "1h"), 100, OTHER, &alive);
+        assert_eq!(plan_sweep(&pending, 200, CLAIM, &alive), None, "in flight");
+        let (retry, call) = plan_sweep(&pending, 200, CLAIM, &dead).unwrap();
+        assert_eq!(call, Call::Add);
+        assert_eq!(retry.claim, Some(CLAIM));
+        let (_, call) = plan_sweep(&pending, 5_000, CLAIM, &dead).unwrap();
+        assert_eq!(call, Call::Delete, "expired before it was ever applied");
+    }
+
+    #[test]
+    fn answers_for_a_claim_that_changed_hands_are_dropped() {
+        let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, OTHER, &alive);
+        assert_eq!(complete(e, &CLAIM, Call::Add, Ok(()), 101), None);
+    }
+
+    #[test]
+    fn unblock_during_a_block_in_flight_is_recorded_for_sweep() {
+        let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, OTHER, &alive);
+        let (u, d) = apply_removal(e, Removal::Unblocked, 101, CLAIM, &alive);
+        assert_eq!(d, Decision::InFlightElsewhere);
+        assert_eq!(u.status, Status::PendingUnblock);
+        assert_eq!(u.claim, None);
+        // the blocking process's answer no longer applies ...
+        assert_eq!(complete(u.clone(), &OTHER, Call::Add, Ok(()), 102), None);
+        // ... and sweep sends the delete.
+        assert_eq!(plan_sweep(&u, 103, CLAIM, &dead).unwrap().1, Call::Delete);
+    }
+
+    #[test]
+    fn status_round_trips_through_text() {
+        for s in [
+            Status::Active,
+            Status::PendingBlock,
+            Status::PendingUnblock,
+            Status::Expired,
+            Status::Unblocked,
+        ] {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
+        }
+        assert!("bogus".parse::<Status>().is_err());
+    }
+}

@@ -1,0 +1,297 @@
+//! The LoadMaster client: `aclcontrol` over the v2 JSON API (`/accessv2`).
+//!
+//! Synchronous (ureq), one agent per run so that every request of a run
+//! reuses one kept-alive TLS connection. The API key travels only in request
+//! bodies; it is never logged, and no error message contains it.
+
+pub mod answer;
+pub mod tls;
+
+use std::fmt;
+use std::io::Read;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use crate::config::{ApiKey, LoadMasterConfig};
+use crate::domain::entry::Scope;
+use crate::error::Result;
+use answer::ListedEntry;
+
+/// Largest answer body read (a list of 100 000 entries is a few MB).
+const MAX_BODY: u64 = 256 * 1024 * 1024;
+
+/// One `aclcontrol` request on the block list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Add {
+        scope: Scope,
+        addr: String,
+        comment: String,
+    },
+    Delete {
+        scope: Scope,
+        addr: String,
+    },
+    List {
+        scope: Scope,
+    },
+}
+
+impl Request {
+    /// The JSON body without credentials (what `--dry-run` prints).
+    pub fn body(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        m.insert("cmd".into(), json!("aclcontrol"));
+        let (op, scope) = match self {
+            Request::Add { scope, .. } => {
+                (if scope.vs().is_some() { "addvs" } else { "add" }, scope)
+            }
+            Request::Delete { scope, .. } => {
+                (if scope.vs().is_some() { "delvs" } else { "del" }, scope)
+            }
+            Request::List { scope } => (
+                if scope.vs().is_some() {
+                    "listvs"
+                } else {
+                    "list"
+                },
+                scope,
+            ),
+        };
+        m.insert(op.into(), json!("block"));
+        if let Some(vs) = scope.vs() {
+            m.insert("vs".into(), json!(vs.to_string()));
+        }
+        match self {
+            Request::Add { addr, comment, .. } => {
+                m.insert("addr".into(), json!(addr));
+                m.insert("comment".into(), json!(comment));
+            }
+            Request::Delete { addr, .. } => {
+                m.insert("addr".into(), json!(addr));
+            }
+            Request::List { .. } => {}
+        }
+        m
+    }
+}
+
+/// Why a LoadMaster request did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer: refused, reset, timed out, DNS or TLS failure.
+    Unreachable(String),
+    /// HTTP 401: the key was refused. Never retried (the LoadMaster may lock
+    /// the user out after repeated failures).
+    Unauthorized,
+    /// HTTP 403: the key's user lacks permission.
+    Forbidden,
+    /// HTTP 404: the API interface is disabled.
+    ApiDisabled,
+    /// HTTP 5xx.
+    ServerError { status: u16, message: String },
+    /// A 4xx (other than the above), or `"status": "fail"`.
+    Rejected { status: u16, message: String },
+    /// An answer that could not be understood.
+    BadAnswer(String),
+}
+
+impl Failure {
+    /// Whether the rest of a run should stop calling the LoadMaster: it is
+    /// down, sick, or refuses us as a whole (not just this one request).
+    pub fn stops_run(&self) -> bool {
+        !matches!(self, Failure::Rejected { .. })
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Unreachable(detail) => write!(f, "LoadMaster unreachable: {detail}"),
+            Failure::Unauthorized => f.write_str(
+                "the LoadMaster refused the API key (HTTP 401); check loadmaster.api_key_file \
+                 (not retried, so that the user is not locked out)",
+            ),
+            Failure::Forbidden => f.write_str(
+                "the API key's user may not change access lists (HTTP 403); give it the \
+                 permission on the LoadMaster",
+            ),
+            Failure::ApiDisabled => f.write_str(
+                "the LoadMaster's API is disabled (HTTP 404); enable it under Certificates & \
+                 Security > Remote Access > Enable API Interface",
+            ),
+            Failure::ServerError { status, message } => {
+                write!(f, "the LoadMaster failed (HTTP {status}): {message}")
+            }
+            Failure::Rejected { status, message } => {
+                write!(f, "the LoadMaster refused it (code {status}): {message}")
+            }
+            Failure::BadAnswer(detail) => {
+                write!(
+                    f,
+                    "the LoadMaster's answer could not be understood: {detail}"
+                )
+            }
+        }
+    }
+}
+
+/// A connection to one LoadMaster.
+pub struct Client {
+    agent: ureq::Agent,
+    endpoint: String,
+    key: ApiKey,
+}
+
+impl Client {
+    pub fn new(lm: &LoadMasterConfig, key: ApiKey) -> Result<Client> {
+        let tls = tls::client_config(lm)?;
+        let timeout: Duration = lm.timeout.0;
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(tls)
+            .timeout_connect(timeout)
+            .timeout(timeout)
+            .no_delay(true)
+            .max_idle_connections_per_host(4)
+            .redirects(0)
+            .user_agent(concat!("lmguard/", env!("CARGO_PKG_VERSION")))
+            .build();
+        Ok(Client {
+            agent,
+            endpoint: lm.endpoint(),
+            key,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// Send one request; the answer's JSON on success.
+    pub fn send(&self, request: &Request) -> std::result::Result<Value, Failure> {
+        let mut body = request.body();
+        body.insert("apikey".into(), json!(self.key.expose()));
+        let text = Value::Object(body).to_string();
+        let answer = self
+            .agent
+            .post(&self.endpoint)
+            .set("Content-Type", "application/json")
+            .send_string(&text);
+        match answer {
+            Ok(resp) => {
+                let status = resp.status();
+                let value = read_json(resp)?;
+                if let Some((code, message)) = answer::failure_in(&value) {
+                    return Err(classify(if code >= 400 { code } else { status }, message));
+                }
+                Ok(value)
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let message = read_json(resp)
+                    .ok()
+                    .and_then(|v| answer::message_in(&v))
+                    .unwrap_or_else(|| format!("HTTP {status}"));
+                Err(classify(status, message))
+            }
+            Err(ureq::Error::Transport(t)) => Err(Failure::Unreachable(describe_transport(&t))),
+        }
+    }
+
+    /// Read one block list.
+    pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
+        let value = self.send(&Request::List { scope })?;
+        answer::parse_list(&value).map_err(Failure::BadAnswer)
+    }
+}
+
+fn classify(status: u16, message: String) -> Failure {
+    match status {
+        401 => Failure::Unauthorized,
+        403 => Failure::Forbidden,
+        404 => Failure::ApiDisabled,
+        500..=599 => Failure::ServerError { status, message },
+        _ => Failure::Rejected { status, message },
+    }
+}
+
+fn read_json(resp: ureq::Response) -> std::result::Result<Value, Failure> {
+    let mut bytes = Vec::new();
+    resp.into_reader()
+        .take(MAX_BODY)
+        .read_to_end(&mut bytes)
+        .map_err(|e| Failure::Unreachable(format!("the answer was cut off: {e}")))?;
+    serde_json::from_slice(&bytes).map_err(|_| {
+        let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+            .chars()
+            .filter(|c| !c.is_control())
+            .collect();
+        Failure::BadAnswer(format!("not JSON (it begins {start:?})"))
+    })
+}
+
+/// A transport error in one line, with the TLS cause spelled out.
+fn describe_transport(t: &ureq::Transport) -> String {
+    let mut parts = vec![t.to_string()];
+    let mut source = std::error::Error::source(t);
+    while let Some(e) = source {
+        let text = e.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = e.source();
+    }
+    let joined = parts.join(": ");
+    if joined.contains("certificate") || joined.contains("UnknownIssuer") {
+        format!(
+            "{joined} (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in \
+             loadmaster.ca_file)"
+        )
+    } else {
+        joined
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_follow_the_api_contract() {
+        let add = Request::Add {
+            scope: Scope::Global,
+            addr: "192.0.2.7".into(),
+            comment: "lmguard ADS 1 SCANS".into(),
+        };
+        assert_eq!(
+            Value::Object(add.body()),
+            json!({"cmd":"aclcontrol","add":"block","addr":"192.0.2.7","comment":"lmguard ADS 1 SCANS"})
+        );
+        let del = Request::Delete {
+            scope: Scope::Vs(3),
+            addr: "192.0.2.7".into(),
+        };
+        assert_eq!(
+            Value::Object(del.body()),
+            json!({"cmd":"aclcontrol","delvs":"block","vs":"3","addr":"192.0.2.7"})
+        );
+        let list = Request::List {
+            scope: Scope::Vs(3),
+        };
+        assert_eq!(
+            Value::Object(list.body()),
+            json!({"cmd":"aclcontrol","listvs":"block","vs":"3"})
+        );
+    }
+
+    #[test]
+    fn only_per_request_refusals_let_a_run_continue() {
+        assert!(!Failure::Rejected {
+            status: 422,
+            message: "x".into()
+        }
+        .stops_run());
+        assert!(Failure::Unauthorized.stops_run());
+        assert!(Failure::Unreachable("refused".into()).stops_run());
+    }
+}

@@ -1,0 +1,65 @@
+//! Logging to standard error, or to `[log] file`.
+
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+
+use log::LevelFilter;
+
+use crate::config::{parse_level, LogConfig};
+use crate::error::{Error, Result};
+
+/// The level from `-v`/`-q`, else the config, else `warn` (`info` lines are
+/// the LoadMaster changes, shown with `-v` or `level = "info"`).
+pub fn level(verbose: u8, quiet: bool, config: Option<&LogConfig>) -> LevelFilter {
+    if quiet {
+        return LevelFilter::Error;
+    }
+    match verbose {
+        0 => config
+            .and_then(|c| c.level.as_deref())
+            .and_then(|l| parse_level(l).ok())
+            .unwrap_or(LevelFilter::Warn),
+        1 => LevelFilter::Info,
+        2 => LevelFilter::Debug,
+        _ => LevelFilter::Trace,
+    }
+}
+
+/// Start logging. Only lmguard's own modules log above `warn`; library
+/// chatter (TLS, HTTP) stays at `warn` unless `-vvv`.
+pub fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {
+    let mut builder = env_logger::Builder::new();
+    let libraries = if level == LevelFilter::Trace {
+        LevelFilter::Debug
+    } else {
+        LevelFilter::Warn
+    };
+    builder
+        .filter_level(libraries.min(level))
+        .filter_module("lmguard", level)
+        .format(|buf, record| {
+            writeln!(
+                buf,
+                "{} lmguard[{}] {}: {}",
+                humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+                std::process::id(),
+                record.level().as_str().to_ascii_lowercase(),
+                record.args()
+            )
+        });
+    if let Some(path) = config.and_then(|c| c.file.as_ref()) {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o640)
+            .open(path)
+            .map_err(|e| Error::usage(format!("log.file: cannot open {}: {e}", path.display())))?;
+        builder.target(env_logger::Target::Pipe(Box::new(file)));
+    } else {
+        builder.target(env_logger::Target::Stderr);
+    }
+    // A second init (tests) is harmless.
+    let _ = builder.try_init();
+    Ok(())
+}

@@ -1,0 +1,333 @@
+//! The state database (redb): one record per (scope, address).
+//!
+//! Several lmguard processes run at once (ADS starts one per event, cron runs
+//! `sweep`, an operator runs `unblock`). They are serialised by an advisory
+//! lock on `<state>.lock`, taken with a bounded wait before the database is
+//! opened and released when the [`Store`] is dropped. Commands hold it only
+//! for their short local transactions, never while they talk to the
+//! LoadMaster.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+
+use crate::domain::address::Address;
+use crate::domain::entry::{Entry, Scope};
+use crate::error::{Error, Result};
+
+const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
+const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+const FORMAT_KEY: &str = "format";
+/// The record format this version writes and understands.
+pub const FORMAT_VERSION: u64 = 1;
+
+/// An open state database, with the process lock held.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+    _lock: File,
+}
+
+/// One write transaction on the blocks table.
+pub struct Txn<'t> {
+    table: Table<'t, &'static str, &'static [u8]>,
+    path: &'t Path,
+}
+
+impl Store {
+    /// Open (creating if needed) the database at `path`, waiting at most
+    /// `lock_timeout` for other lmguard processes.
+    pub fn open(path: &Path, lock_timeout: Duration) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| {
+                    Error::state(format!(
+                        "cannot create the state directory {}: {e}; create it or set [state] path",
+                        dir.display()
+                    ))
+                })?;
+        }
+        let lock = acquire_lock(path, lock_timeout)?;
+        if !path.exists() {
+            // Create it ourselves so that it is private from the start.
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path)
+                .map_err(|e| unusable(path, &e))?;
+        }
+        let db = Database::create(path).map_err(|e| unusable(path, &e))?;
+        let store = Store {
+            db,
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        store.check_format()?;
+        Ok(store)
+    }
+
+    /// Open the database only if it exists (for read-only and dry runs,
+    /// which must not create anything).
+    pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open(path, lock_timeout).map(Some)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn check_format(&self) -> Result<()> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| unusable(&self.path, &e))?;
+        {
+            let mut meta = txn.open_table(META).map_err(|e| unusable(&self.path, &e))?;
+            let found = meta
+                .get(FORMAT_KEY)
+                .map_err(|e| unusable(&self.path, &e))?
+                .map(|v| v.value());
+            match found {
+                Some(v) if v > FORMAT_VERSION => {
+                    return Err(Error::state(format!(
+                        "state database {} was written by a newer lmguard (format {v}, this one \
+                         understands {FORMAT_VERSION}); upgrade lmguard or point [state] path elsewhere",
+                        self.path.display()
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    meta.insert(FORMAT_KEY, FORMAT_VERSION)
+                        .map_err(|e| unusable(&self.path, &e))?;
+                }
+            }
+            txn.open_table(BLOCKS)
+                .map_err(|e| unusable(&self.path, &e))?;
+        }
+        txn.commit().map_err(|e| unusable(&self.path, &e))
+    }
+
+    /// Every recorded entry, history included.
+    pub fn all(&self) -> Result<Vec<Entry>> {
+        let txn = self.db.begin_read().map_err(|e| unusable(&self.path, &e))?;
+        let table = txn
+            .open_table(BLOCKS)
+            .map_err(|e| unusable(&self.path, &e))?;
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
+            let (key, value) = item.map_err(|e| unusable(&self.path, &e))?;
+            out.push(decode(&self.path, key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Run `f` in one write transaction and commit it.
+    pub fn update<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
+        let txn = self
+            .db
+            .begin_write()
+            .map_err(|e| unusable(&self.path, &e))?;
+        let out = {
+            let table = txn
+                .open_table(BLOCKS)
+                .map_err(|e| unusable(&self.path, &e))?;
+            let mut t = Txn {
+                table,
+                path: &self.path,
+            };
+            f(&mut t)?
+        };
+        txn.commit().map_err(|e| unusable(&self.path, &e))?;
+        Ok(out)
+    }
+}
+
+impl Txn<'_> {
+    pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+        let key = scope.key(address);
+        let found = self
+            .table
+            .get(key.as_str())
+            .map_err(|e| unusable(self.path, &e))?;
+        found
+            .map(|v| decode(self.path, &key, v.value()))
+            .transpose()
+    }
+
+    pub fn put(&mut self, entry: &Entry) -> Result<()> {
+        let key = entry.scope.key(&entry.address);
+        let value = serde_json::to_vec(entry)
+            .map_err(|e| Error::internal(format!("cannot encode a state record: {e}")))?;
+        self.table
+            .insert(key.as_str(), value.as_slice())
+            .map_err(|e| unusable(self.path, &e))?;
+        Ok(())
+    }
+
+    /// Every entry, read inside this transaction.
+    pub fn all(&self) -> Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for item in self.table.iter().map_err(|e| unusable(self.path, &e))? {
+            let (key, value) = item.map_err(|e| unusable(self.path, &e))?;
+            out.push(decode(self.path, key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+}
+
+fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
+    serde_json::from_slice(bytes).map_err(|e| {
+        Error::state(format!(
+            "state database {}: the record for {key} cannot be read ({e}); restore the file \
+             from a backup or move it aside",
+            path.display()
+        ))
+    })
+}
+
+fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
+    Error::state(format!(
+        "state database {} is unusable: {e}; check its permissions and free disk space, or \
+         move it aside (a new one is created on the next run)",
+        path.display()
+    ))
+}
+
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Take the exclusive process lock, waiting at most `timeout`.
+fn acquire_lock(path: &Path, timeout: Duration) -> Result<File> {
+    let lock_path = lock_path(path);
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&lock_path)
+        .map_err(|e| {
+            Error::state(format!(
+                "cannot open the lock file {}: {e}; check that the state directory is writable",
+                lock_path.display()
+            ))
+        })?;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::state(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )))
+            }
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::state(format!(
+                "the state database {} is busy: another lmguard process held it for more than {} \
+                 ([state] lock_timeout); try again, or raise lock_timeout",
+                path.display(),
+                humantime::format_duration(timeout)
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::entry::{apply_block, BlockRequest, Claim};
+
+    fn entry(addr: &str) -> Entry {
+        let req = BlockRequest {
+            address: addr.parse().unwrap(),
+            scope: Scope::Vs(3),
+            duration: "1h".parse().unwrap(),
+            reason: "test".into(),
+            event_id: None,
+        };
+        let claim = Claim {
+            pid: 1,
+            token: 1,
+            until: 10,
+        };
+        apply_block(None, &req, 0, claim, &|_| false).0
+    }
+
+    #[test]
+    fn entries_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.redb");
+        {
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            store.update(|t| t.put(&entry("192.0.2.7"))).unwrap();
+        }
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let all = store.all().unwrap();
+        assert_eq!(all, vec![entry("192.0.2.7")]);
+        let got = store
+            .update(|t| t.get(Scope::Vs(3), &"192.0.2.7".parse().unwrap()))
+            .unwrap();
+        assert!(got.is_some());
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o077, 0, "state file must not be readable by others");
+    }
+
+    #[test]
+    fn a_held_lock_times_out_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let _held = Store::open(&path, Duration::from_secs(1)).unwrap();
+        let err = Store::open(&path, Duration::from_millis(100))
+            .err()
+            .expect("second open must wait then fail");
+        assert_eq!(err.status(), crate::exit::ExitStatus::State);
+        assert!(err.message().contains("busy"), "{}", err.message());
+    }
+
+    #[test]
+    fn a_newer_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        {
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            let txn = store.db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(FORMAT_KEY, FORMAT_VERSION + 1)
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let err = Store::open(&path, Duration::from_secs(1)).err().unwrap();
+        assert!(err.message().contains("newer lmguard"), "{}", err.message());
+    }
+
+    #[test]
+    fn garbage_file_is_a_state_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        std::fs::write(&path, b"this is not a redb file at all, just text").unwrap();
+        let err = Store::open(&path, Duration::from_secs(1)).err().unwrap();
+        assert_eq!(err.status(), crate::exit::ExitStatus::State);
+        assert!(err.message().contains("state.redb"), "{}", err.message());
+    }
+}
