@@ -453,6 +453,13 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_is_valid() {
+        let text = include_str!("../lm-mitigation.toml.example");
+        let c = Config::parse(text).unwrap();
+        assert_eq!(c.block.duration, "75h".parse().unwrap());
+    }
+
+    #[test]
     fn api_key_debug_is_redacted() {
         assert_eq!(format!("{:?}", ApiKey("k".into())), "ApiKey(<redacted>)");
     }

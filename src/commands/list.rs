@@ -115,7 +115,11 @@ fn table(entries: &[Entry], now: i64) -> Table {
                 e.scope.to_string(),
                 format!("{}{times}", e.status),
                 short_time(e.blocked_at)[5..].to_string(),
-                format_expires_in(e.expires_at, now),
+                if e.status.is_current() {
+                    format_expires_in(e.expires_at, now)
+                } else {
+                    "-".to_string()
+                },
                 e.reason.clone(),
             ]
         })

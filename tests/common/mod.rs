@@ -1,0 +1,156 @@
+//! Test harness: a fake LoadMaster on loopback, a temp dir with a config,
+//! an API key file and a real redb state file, and the real `lmguard` binary.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use assert_cmd::Command;
+use fake_loadmaster::{CertKind, Entry, FakeLoadMaster, Options, Scope};
+use serde_json::Value;
+use tempfile::TempDir;
+
+pub const KEY: &str = fake_loadmaster::DEFAULT_API_KEY;
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(name);
+    std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
+}
+
+pub struct Env {
+    pub dir: TempDir,
+    pub lm: FakeLoadMaster,
+    pub config: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Env {
+    /// A fake LoadMaster with a self-signed certificate, trusted via ca_file.
+    pub fn new() -> Env {
+        Env::with(Options::default(), "")
+    }
+
+    /// `extra` is appended to the generated config (extra sections/keys).
+    pub fn with(options: Options, extra: &str) -> Env {
+        let lm = FakeLoadMaster::start(options).expect("fake LoadMaster starts");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lm.pem"), lm.ca_pem()).unwrap();
+        std::fs::write(dir.path().join("api-key"), format!("{KEY}\n")).unwrap();
+        let env = Env {
+            config: dir.path().join("lm-mitigation.toml"),
+            state: dir.path().join("state").join("state.redb"),
+            dir,
+            lm,
+        };
+        env.write_config(
+            &format!(
+                "ca_file = \"{}\"\n",
+                env.dir.path().join("lm.pem").display()
+            ),
+            extra,
+        );
+        env
+    }
+
+    /// Rewrite the config; `tls` is the TLS line(s) of [loadmaster].
+    pub fn write_config(&self, tls: &str, extra: &str) {
+        let text = format!(
+            "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n\
+             [state]\npath = \"{state}\"\nlock_timeout = \"20s\"\n\n{extra}",
+            url = self.lm.url(),
+            key = self.dir.path().join("api-key").display(),
+            state = self.state.display(),
+        );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    pub fn cmd(&self) -> Command {
+        let mut cmd = Command::cargo_bin("lmguard").unwrap();
+        cmd.arg("--config").arg(&self.config);
+        cmd.env_remove("LMGUARD_CONFIG").env_remove("RUST_LOG");
+        cmd.timeout(Duration::from_secs(60));
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Out {
+        Out(self
+            .cmd()
+            .args(args)
+            .write_stdin(Vec::new())
+            .output()
+            .unwrap())
+    }
+
+    pub fn run_stdin(&self, args: &[&str], stdin: Vec<u8>) -> Out {
+        Out(self.cmd().args(args).write_stdin(stdin).output().unwrap())
+    }
+
+    /// `list --all --json`, as parsed rows.
+    pub fn rows(&self) -> Vec<Value> {
+        let out = self.run(&["list", "--all", "--json"]);
+        assert_eq!(out.code(), 0, "{}", out.stderr());
+        serde_json::from_str::<Value>(&out.stdout())
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// The row of one address (any scope), if recorded.
+    pub fn row(&self, address: &str) -> Option<Value> {
+        self.rows().into_iter().find(|r| r["address"] == address)
+    }
+
+    pub fn status_of(&self, address: &str) -> String {
+        self.row(address)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| "absent".into())
+    }
+
+    /// The addresses on the fake LoadMaster's block list.
+    pub fn on_lm(&self, scope: Scope) -> Vec<String> {
+        self.lm
+            .entries(scope)
+            .into_iter()
+            .map(|e: Entry| e.addr)
+            .collect()
+    }
+
+    /// How many add/delete requests named this address.
+    pub fn calls_for(&self, op: &str, address: &str) -> usize {
+        self.lm
+            .requests()
+            .iter()
+            .filter(|r| r.param(op).is_some() && r.param("addr") == Some(address))
+            .count()
+    }
+}
+
+pub fn ca_signed() -> Options {
+    Options {
+        cert: CertKind::CaSigned,
+        ..Options::default()
+    }
+}
+
+/// A finished run, with helpers for its output.
+pub struct Out(pub Output);
+
+impl Out {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().expect("exited normally")
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    pub fn all(&self) -> String {
+        format!("{}{}", self.stdout(), self.stderr())
+    }
+}

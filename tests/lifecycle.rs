@@ -1,0 +1,337 @@
+//! unblock, sweep, list, configuration, TLS and locking, end to end.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{ca_signed, Env};
+use fake_loadmaster::{DeleteMissing, Fault, Options, Scope};
+
+#[test]
+fn unblock_removes_remotely_and_keeps_history() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.7", "203.0.113.8"]).code(), 0);
+    let out = env.run(&["unblock", "203.0.113.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout().contains("unblocked 203.0.113.7"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
+    assert_eq!(env.status_of("203.0.113.7"), "unblocked");
+    // History stays out of the default list.
+    let out = env.run(&["list", "--json"]);
+    assert!(!out.stdout().contains("203.0.113.7"), "{}", out.stdout());
+}
+
+#[test]
+fn unblocking_what_the_loadmaster_no_longer_has_succeeds() {
+    for mode in [DeleteMissing::Error, DeleteMissing::Ok] {
+        let env = Env::new();
+        env.lm.set_delete_missing(mode);
+        assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+        env.lm.clear_lists();
+        let out = env.run(&["unblock", "203.0.113.7"]);
+        assert_eq!(out.code(), 0, "{mode:?}: {}", out.all());
+        assert_eq!(env.status_of("203.0.113.7"), "unblocked");
+    }
+}
+
+#[test]
+fn unblock_with_the_loadmaster_down_is_pending_and_never_comes_back() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    env.lm.set_fault(Fault::Down);
+    let out = env.run(&["unblock", "203.0.113.7"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(env.status_of("203.0.113.7"), "pending_unblock");
+    env.lm.set_fault(Fault::None);
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.status_of("203.0.113.7"), "unblocked");
+    assert!(env.on_lm(Scope::Global).is_empty());
+    // Further sweeps never re-add it.
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert!(env.on_lm(Scope::Global).is_empty());
+    assert_eq!(env.calls_for("add", "203.0.113.7"), 1);
+}
+
+#[test]
+fn unblocking_an_unknown_address_touches_nothing() {
+    let env = Env::new();
+    env.lm
+        .insert_entry(Scope::Global, "192.0.2.50", "somebody else's");
+    let out = env.run(&["unblock", "192.0.2.50"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(out.stdout().contains("not touched"), "{}", out.stdout());
+    assert_eq!(env.on_lm(Scope::Global), ["192.0.2.50"]);
+}
+
+#[test]
+fn sweep_lifts_expired_blocks_and_keeps_the_rest() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&["block", "203.0.113.7", "--duration", "1s"])
+            .code(),
+        0
+    );
+    assert_eq!(
+        env.run(&["block", "203.0.113.8", "--duration", "1h"])
+            .code(),
+        0
+    );
+    assert_eq!(
+        env.run(&["block", "--vs", "1", "203.0.113.9", "--duration", "1s"])
+            .code(),
+        0
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("removed 2"), "{}", out.stdout());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
+    assert!(env.on_lm(Scope::Vs(1)).is_empty());
+    assert_eq!(env.status_of("203.0.113.7"), "expired");
+    assert_eq!(env.status_of("203.0.113.9"), "expired");
+    assert_eq!(env.status_of("203.0.113.8"), "active");
+    // Blocked again after expiry: a new block, counted.
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    assert_eq!(env.row("203.0.113.7").unwrap()["times_blocked"], 2);
+}
+
+#[test]
+fn sweep_dry_run_changes_nothing() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&["block", "203.0.113.7", "--duration", "1s"])
+            .code(),
+        0
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    env.lm.clear_requests();
+    let out = env.run(&["sweep", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout().contains("\"del\":\"block\""),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(env.lm.request_count(), 0);
+    assert_eq!(env.status_of("203.0.113.7"), "active");
+    let out = env.run(&["unblock", "--dry-run", "203.0.113.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.lm.request_count(), 0);
+    assert_eq!(env.status_of("203.0.113.7"), "active");
+}
+
+#[test]
+fn list_json_rows_follow_the_contract() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&[
+            "block",
+            "--vs",
+            "2",
+            "198.51.100.0/24",
+            "--duration",
+            "permanent"
+        ])
+        .code(),
+        0
+    );
+    let rows = env.rows();
+    let row = &rows[0];
+    for key in [
+        "address",
+        "vs",
+        "status",
+        "blocked_at",
+        "expires_at",
+        "reason",
+        "event_id",
+    ] {
+        assert!(row.get(key).is_some(), "missing {key}: {row}");
+    }
+    assert_eq!(row["address"], "198.51.100.0/24");
+    assert_eq!(row["vs"], 2);
+    assert!(row["expires_at"].is_null());
+    assert!(row["blocked_at"].as_str().unwrap().ends_with('Z'));
+}
+
+#[test]
+fn list_table_fits_80_columns_and_sorts_by_expiry() {
+    let env = Env::new();
+    assert_eq!(
+        env.run(&[
+            "block",
+            "203.0.113.7",
+            "--duration",
+            "2d",
+            "--reason",
+            "a long reason that must be cut to fit the terminal width"
+        ])
+        .code(),
+        0
+    );
+    assert_eq!(
+        env.run(&["block", "203.0.113.8", "--duration", "1h"])
+            .code(),
+        0
+    );
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let text = out.stdout();
+    for line in text.lines() {
+        assert!(line.chars().count() <= 80, "too wide: {line:?}");
+    }
+    let first = text.find("203.0.113.8").unwrap();
+    let second = text.find("203.0.113.7").unwrap();
+    assert!(first < second, "sorted by expiry:\n{text}");
+    assert!(text.contains("1d 23h") || text.contains("2d"), "{text}");
+}
+
+#[test]
+fn config_errors_exit_2_and_name_the_key() {
+    let env = Env::new();
+    env.write_config("", "[block]\ndurration = \"1h\"\n");
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("durration"), "{}", out.stderr());
+
+    env.write_config("api_key = \"inline-secret\"\n", "");
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("api_key_file"), "{}", out.stderr());
+    assert!(!out.stderr().contains("inline-secret"));
+    assert_eq!(env.lm.request_count(), 0);
+
+    let out = common::Out(
+        assert_cmd::Command::cargo_bin("lmguard")
+            .unwrap()
+            .args(["--config", "/nonexistent/lm.toml", "list"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code(), 2);
+    assert!(
+        out.stderr().contains("/nonexistent/lm.toml"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn config_is_found_through_the_environment() {
+    let env = Env::new();
+    let out = common::Out(
+        assert_cmd::Command::cargo_bin("lmguard")
+            .unwrap()
+            .env("LMGUARD_CONFIG", &env.config)
+            .args(["block", "203.0.113.7"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+}
+
+#[test]
+fn tls_is_verified_against_ca_file_or_refused() {
+    // CA-signed certificate: trusted through its CA in ca_file.
+    let env = Env::with(ca_signed(), "");
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    // No ca_file: the system roots do not know the fake's CA.
+    env.write_config("", "");
+    let out = env.run(&["block", "203.0.113.8"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(out.stderr().contains("ca_file"), "{}", out.stderr());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+    // Another certificate in ca_file does not help.
+    let other = fake_loadmaster::FakeLoadMaster::start(Options::default()).unwrap();
+    std::fs::write(env.dir.path().join("other.pem"), other.ca_pem()).unwrap();
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("other.pem").display()
+        ),
+        "",
+    );
+    assert_eq!(env.run(&["block", "203.0.113.8"]).code(), 3);
+    // Verification off works, with a warning.
+    env.write_config("insecure_skip_tls_verify = true\n", "");
+    let out = env.run(&["block", "203.0.113.8"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stderr().contains("verification"), "{}", out.stderr());
+}
+
+#[test]
+fn a_held_lock_makes_lmguard_wait_then_exit_5() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        "",
+    );
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"300ms\"");
+    std::fs::write(&env.config, text).unwrap();
+    let lock = std::fs::OpenOptions::new()
+        .write(true)
+        .open(env.state.with_extension("redb.lock"))
+        .unwrap();
+    lock.lock().unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert!(out.stderr().contains("busy"), "{}", out.stderr());
+    lock.unlock().unwrap();
+    assert_eq!(env.run(&["list"]).code(), 0);
+}
+
+#[test]
+fn a_corrupt_state_file_is_exit_5_naming_the_file() {
+    let env = Env::new();
+    std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();
+    std::fs::write(&env.state, b"definitely not a redb database").unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert!(out.stderr().contains("state.redb"), "{}", out.stderr());
+}
+
+#[test]
+fn the_api_key_never_appears_in_any_output() {
+    let env = Env::new();
+    let log = env.dir.path().join("lmguard.log");
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        &format!("[log]\nfile = \"{}\"\nlevel = \"trace\"\n", log.display()),
+    );
+    let mut seen = String::new();
+    for args in [
+        vec!["-vv", "block", "203.0.113.7"],
+        vec!["-vv", "block", "--dry-run", "203.0.113.8"],
+        vec!["-vv", "list", "--all", "--json"],
+        vec!["-vv", "list"],
+        vec!["-vv", "unblock", "203.0.113.7"],
+        vec!["-vv", "sweep"],
+        vec!["block", "203.0.113.10"],
+    ] {
+        seen.push_str(&env.run(&args).all());
+    }
+    env.lm.set_api_key("rotated");
+    seen.push_str(&env.run(&["-vv", "block", "203.0.113.9"]).all());
+    env.lm.set_fault(Fault::Down);
+    seen.push_str(&env.run(&["-vv", "sweep"]).all());
+    seen.push_str(&std::fs::read_to_string(&log).unwrap());
+    assert!(
+        seen.contains("added 203.0.113.7"),
+        "info lines are logged:\n{seen}"
+    );
+    assert!(!seen.contains(common::KEY), "API key leaked:\n{seen}");
+}
