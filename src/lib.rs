@@ -64,7 +64,11 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     log::debug!("configuration read from {}", path.display());
     let ctx = Context::new(config);
     match &cli.command {
-        Command::Block(args) => commands::block::run(&ctx, args, std::io::stdin().lock()),
+        Command::Block(args) => {
+            let stdin = std::io::stdin();
+            let is_terminal = std::io::IsTerminal::is_terminal(&stdin);
+            commands::block::run(&ctx, args, stdin.lock(), is_terminal)
+        }
         Command::Unblock(args) => commands::unblock::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Sweep(args) => commands::sweep::run(&ctx, args),

@@ -131,6 +131,21 @@ impl Store {
         Ok(out)
     }
 
+    /// One entry, read without a write transaction.
+    pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+        let txn = self.db.begin_read().map_err(|e| unusable(&self.path, &e))?;
+        let table = txn
+            .open_table(BLOCKS)
+            .map_err(|e| unusable(&self.path, &e))?;
+        let key = scope.key(address);
+        let found = table
+            .get(key.as_str())
+            .map_err(|e| unusable(&self.path, &e))?;
+        found
+            .map(|v| decode(&self.path, &key, v.value()))
+            .transpose()
+    }
+
     /// Run `f` in one write transaction and commit it.
     pub fn update<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
         let txn = self

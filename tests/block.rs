@@ -59,9 +59,10 @@ fn addresses_are_normalised_and_bad_ones_rejected_with_exit_4() {
     assert_eq!(out.code(), 4, "{}", out.all());
     assert!(out.stderr().contains("'192.0.2.010'"), "{}", out.stderr());
     assert!(out.stderr().contains("'not-an-ip'"), "{}", out.stderr());
-    let mut on_lm = env.on_lm(Scope::Global);
-    on_lm.sort();
-    assert_eq!(on_lm, ["192.0.2.7", "2001:db8::1"]);
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["192.0.2.7", "2001:db8::1"]
+    );
 }
 
 #[test]
@@ -88,10 +89,8 @@ fn ads_tsv_fixture_blocks_every_source_with_its_event() {
     let env = Env::new();
     let out = env.run_stdin(&["block"], fixture("ads-events.tsv"));
     assert_eq!(out.code(), 0, "{}", out.all());
-    let mut on_lm = env.on_lm(Scope::Global);
-    on_lm.sort();
     assert_eq!(
-        on_lm,
+        env.on_lm_sorted(Scope::Global),
         [
             "192.0.2.15",
             "192.0.2.77",
@@ -125,10 +124,8 @@ fn ids_and_json_fixtures_are_understood() {
             .code(),
         0
     );
-    let mut on_lm = env.on_lm(Scope::Global);
-    on_lm.sort();
     assert_eq!(
-        on_lm,
+        env.on_lm_sorted(Scope::Global),
         [
             "2001:db8:bad::5",
             "203.0.113.30",
@@ -147,10 +144,8 @@ fn ipv6_fixture_is_normalised_and_widened_when_configured() {
         env.run_stdin(&["block"], fixture("ipv6-events.tsv")).code(),
         0
     );
-    let mut on_lm = env.on_lm(Scope::Global);
-    on_lm.sort();
     assert_eq!(
-        on_lm,
+        env.on_lm_sorted(Scope::Global),
         ["2001:db8::ab", "2001:db8:abcd:12::1", "2001:db8:abcd:12::2"]
     );
 
@@ -160,9 +155,10 @@ fn ipv6_fixture_is_normalised_and_widened_when_configured() {
             .code(),
         0
     );
-    let mut on_lm = wide.on_lm(Scope::Global);
-    on_lm.sort();
-    assert_eq!(on_lm, ["2001:db8::/64", "2001:db8:abcd:12::/64"]);
+    assert_eq!(
+        wide.on_lm_sorted(Scope::Global),
+        ["2001:db8::/64", "2001:db8:abcd:12::/64"]
+    );
 }
 
 #[test]
@@ -181,9 +177,10 @@ fn malformed_lines_are_reported_and_the_good_ones_blocked() {
         !err.contains("line 2:") && !err.contains("line 13:"),
         "{err}"
     );
-    let mut on_lm = env.on_lm(Scope::Global);
-    on_lm.sort();
-    assert_eq!(on_lm, ["203.0.113.90", "203.0.113.91", "203.0.113.92"]);
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.90", "203.0.113.91", "203.0.113.92"]
+    );
     assert_eq!(
         env.calls_for("add", "203.0.113.90"),
         1,

@@ -31,9 +31,16 @@ struct Tally {
     pending: usize,
 }
 
-pub fn run(ctx: &Context, args: &BlockArgs, stdin: impl Read) -> Result<ExitStatus> {
+/// `stdin_is_terminal`: nobody is piping events in, so reading them would
+/// just hang.
+pub fn run(
+    ctx: &Context,
+    args: &BlockArgs,
+    stdin: impl Read,
+    stdin_is_terminal: bool,
+) -> Result<ExitStatus> {
     let mut tally = Tally::default();
-    let requests = collect_requests(ctx, args, stdin, &mut tally)?;
+    let requests = collect_requests(ctx, args, stdin, stdin_is_terminal, &mut tally)?;
 
     let client = if args.dry_run || requests.is_empty() {
         None
@@ -66,7 +73,7 @@ pub fn run(ctx: &Context, args: &BlockArgs, stdin: impl Read) -> Result<ExitStat
         let store = ctx.open_existing_store()?;
         for req in &requests {
             let existing = match &store {
-                Some(s) => s.update(|t| t.get(req.scope, &req.address))?,
+                Some(s) => s.get(req.scope, &req.address)?,
                 None => None,
             };
             decide(existing, req);
@@ -182,6 +189,7 @@ fn collect_requests(
     ctx: &Context,
     args: &BlockArgs,
     stdin: impl Read,
+    stdin_is_terminal: bool,
     tally: &mut Tally,
 ) -> Result<Vec<BlockRequest>> {
     let config = &ctx.config;
@@ -236,6 +244,12 @@ fn collect_requests(
         return Ok(requests);
     }
 
+    if stdin_is_terminal {
+        return Err(Error::usage(
+            "no address given and standard input is a terminal; name addresses to block, or \
+             pipe ADS events in (lmguard block < events.tsv)",
+        ));
+    }
     let mut events = Vec::new();
     event::parse_stream(
         BufReader::with_capacity(64 * 1024, stdin),

@@ -69,7 +69,7 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         let mut found = Vec::new();
         for a in &addresses {
             let entry = match &store {
-                Some(s) => s.update(|t| t.get(scope, a))?,
+                Some(s) => s.get(scope, a)?,
                 None => None,
             };
             found.push((*a, entry));

@@ -120,6 +120,13 @@ impl Env {
             .collect()
     }
 
+    /// The same, sorted (for comparing sets).
+    pub fn on_lm_sorted(&self, scope: Scope) -> Vec<String> {
+        let mut addrs = self.on_lm(scope);
+        addrs.sort();
+        addrs
+    }
+
     /// How many add/delete requests named this address.
     pub fn calls_for(&self, op: &str, address: &str) -> usize {
         self.lm
