@@ -335,3 +335,37 @@ fn the_api_key_never_appears_in_any_output() {
     );
     assert!(!seen.contains(common::KEY), "API key leaked:\n{seen}");
 }
+
+#[test]
+fn one_run_reuses_one_connection() {
+    let env = Env::new();
+    let out = env.run(&[
+        "block",
+        "203.0.113.1",
+        "203.0.113.2",
+        "203.0.113.3",
+        "203.0.113.4",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.lm.request_count(), 4);
+    assert_eq!(
+        env.lm.connections_accepted(),
+        1,
+        "every request of a run on one connection"
+    );
+}
+
+#[test]
+fn a_failing_entry_does_not_stop_sweep_for_the_others() {
+    let env = Env::new();
+    env.lm.set_fault(Fault::Down);
+    assert_eq!(env.run(&["block", "--vs", "99", "203.0.113.7"]).code(), 3);
+    assert_eq!(env.run(&["block", "203.0.113.8"]).code(), 3);
+    env.lm.set_fault(Fault::None);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(out.stderr().contains("Unknown VS"), "{}", out.stderr());
+    assert_eq!(env.status_of("203.0.113.7"), "pending_block");
+    assert_eq!(env.status_of("203.0.113.8"), "active");
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
+}
