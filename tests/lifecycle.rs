@@ -88,7 +88,11 @@ fn sweep_lifts_expired_blocks_and_keeps_the_rest() {
     std::thread::sleep(Duration::from_millis(2100));
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
-    assert!(out.stdout().contains("removed 2"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("expired 2 of 2 due"),
+        "{}",
+        out.stdout()
+    );
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
     assert!(env.on_lm(Scope::Vs(1)).is_empty());
     assert_eq!(env.status_of("203.0.113.7"), "expired");

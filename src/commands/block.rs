@@ -7,7 +7,7 @@ use std::io::{BufReader, Read};
 use crate::cli::BlockArgs;
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::entry::{apply_block, BlockRequest, Decision, Scope};
+use crate::domain::entry::{apply_block, BlockRequest, Call, Decision, Scope};
 use crate::domain::event::{self, Event};
 use crate::domain::policy::Refusal;
 use crate::domain::severity::Severity;
@@ -54,11 +54,11 @@ pub fn run(
     let mut decide = |existing, req: &BlockRequest| {
         let (entry, decision) =
             apply_block(existing, req, ctx.now, ctx.claim, &|c| ctx.claim_is_live(c));
-        if decision == Decision::Send(crate::domain::entry::Call::Add) {
+        if decision == Decision::Send(Call::Add) {
             jobs.push(Job {
                 scope: entry.scope,
                 address: entry.address,
-                call: crate::domain::entry::Call::Add,
+                call: Call::Add,
                 comment: comment_for(
                     &ctx.config.block.comment_prefix,
                     entry.event_id.as_deref(),

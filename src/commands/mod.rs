@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::entry::{self, Call, Claim, Scope};
+use crate::domain::entry::{self, Claim, Scope};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Job};
 use crate::exit::ExitStatus;
@@ -222,14 +222,6 @@ pub fn parse_addresses(inputs: &[String]) -> (Vec<Address>, usize) {
         }
     }
     (good, bad)
-}
-
-/// The verb of a call, for messages.
-pub fn call_name(call: Call) -> &'static str {
-    match call {
-        Call::Add => "add",
-        Call::Delete => "delete",
-    }
 }
 
 #[cfg(test)]

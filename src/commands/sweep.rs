@@ -1,23 +1,39 @@
 //! `lmguard sweep`: lift expired blocks and retry pending work.
 
+use std::collections::HashSet;
+
 use crate::cli::SweepArgs;
-use crate::domain::entry::{plan_sweep, Call, Entry, Status};
+use crate::domain::address::Address;
+use crate::domain::entry::{plan_sweep, Call, Entry, Scope, Status};
 use crate::error::Result;
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 
 use super::{apply_and_record, comment_for, loadmaster_problem, print_dry_run, Context};
 
-/// The entries to change and the calls to make.
-fn plan(ctx: &Context, entries: Vec<Entry>) -> (Vec<Entry>, Vec<Job>) {
-    let mut changed = Vec::new();
-    let mut jobs = Vec::new();
+/// The entries to change, the calls to make, and which of those calls lift
+/// a block whose expiry just passed (the rest are retries).
+struct Plan {
+    changed: Vec<Entry>,
+    jobs: Vec<Job>,
+    expiring: HashSet<(Scope, Address)>,
+}
+
+fn plan(ctx: &Context, entries: Vec<Entry>) -> Plan {
+    let mut plan = Plan {
+        changed: Vec::new(),
+        jobs: Vec::new(),
+        expiring: HashSet::new(),
+    };
     for entry in entries {
         let Some((next, call)) = plan_sweep(&entry, ctx.now, ctx.claim, &|c| ctx.claim_is_live(c))
         else {
             continue;
         };
-        jobs.push(Job {
+        if entry.status == Status::Active {
+            plan.expiring.insert((entry.scope, entry.address));
+        }
+        plan.jobs.push(Job {
             scope: next.scope,
             address: next.address,
             call,
@@ -27,9 +43,9 @@ fn plan(ctx: &Context, entries: Vec<Entry>) -> (Vec<Entry>, Vec<Job>) {
                 &next.reason,
             ),
         });
-        changed.push(next);
+        plan.changed.push(next);
     }
-    (changed, jobs)
+    plan
 }
 
 pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
@@ -38,40 +54,36 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             Some(store) => store.all()?,
             None => Vec::new(),
         };
-        let (_, jobs) = plan(ctx, entries);
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &jobs);
+        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan(ctx, entries).jobs);
         return Ok(ExitStatus::Success);
     }
     let client = ctx.client()?;
-    let store = ctx.open_store()?;
-    let (changed, jobs) = store.update(|txn| {
-        let (changed, jobs) = plan(ctx, txn.all()?);
-        for e in &changed {
+    let plan = ctx.open_store()?.update(|txn| {
+        let plan = plan(ctx, txn.all()?);
+        for e in &plan.changed {
             txn.put(e)?;
         }
-        Ok((changed, jobs))
+        Ok(plan)
     })?;
-    drop(store);
 
-    let expiring = changed
-        .iter()
-        .filter(|e| {
-            e.status == Status::PendingUnblock
-                && e.removal == Some(crate::domain::entry::Removal::Expired)
-        })
-        .count();
-    let applied = apply_and_record(ctx, &client, jobs)?;
-    let count = |call: Call, ok: bool| {
+    let applied = apply_and_record(ctx, &client, plan.jobs)?;
+    let done = |expiry: bool, call: Call| {
         applied
             .results
             .iter()
-            .filter(|(j, r)| j.call == call && r.is_ok() == ok)
+            .filter(|(j, r)| {
+                r.is_ok()
+                    && j.call == call
+                    && plan.expiring.contains(&(j.scope, j.address)) == expiry
+            })
             .count()
     };
     println!(
-        "removed {} (of {expiring} expired or unblocked), added {} pending block(s), still pending {}",
-        count(Call::Delete, true),
-        count(Call::Add, true),
+        "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
+        done(true, Call::Delete),
+        plan.expiring.len(),
+        done(false, Call::Add),
+        done(false, Call::Delete),
         applied.failures()
     );
     match loadmaster_problem(&applied, "operation(s)") {
