@@ -207,7 +207,7 @@ impl Config {
 
     /// Parse and validate configuration text; errors name the key.
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }
@@ -349,14 +349,35 @@ fn not_yet(key: &str, hint: &str) -> String {
     format!("{key} is documented but not supported by this version of lmguard yet; {hint}")
 }
 
-/// toml's messages span several lines (with a source excerpt); keep them but
-/// make them one line for the operator.
-fn one_line(msg: &str) -> String {
-    msg.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && *l != "|")
-        .collect::<Vec<_>>()
-        .join(" ")
+/// A TOML error as `line L, column C: message`. toml's own rendering quotes
+/// the offending source line, which could be a mistyped API key line, so it
+/// is never shown.
+fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
+    let message = e.message().lines().collect::<Vec<_>>().join(" ");
+    let Some(span) = e.span() else {
+        return message;
+    };
+    let before = &text[..span.start.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    // Name the key: the text before '=' on that line, prefixed by the last
+    // [section] header above it (keys and headers only, never values).
+    let line_text = text.lines().nth(line - 1).unwrap_or("");
+    let section = text
+        .lines()
+        .take(line - 1)
+        .filter_map(|l| l.trim().strip_prefix('[')?.split(']').next())
+        .last()
+        .map(str::trim);
+    let key = line_text
+        .split_once('=')
+        .map(|(k, _)| k.trim())
+        .filter(|k| !k.is_empty() && !k.starts_with('#'));
+    match (section, key) {
+        (Some(sec), Some(key)) => format!("line {line}, column {column}, {sec}.{key}: {message}"),
+        (None, Some(key)) => format!("line {line}, column {column}, {key}: {message}"),
+        _ => format!("line {line}, column {column}: {message}"),
+    }
 }
 
 /// `https://host[:port]`, nothing else.
@@ -444,6 +465,19 @@ mod tests {
         .unwrap_err();
         assert!(e.contains("api_key_file"), "{e}");
         assert!(!e.contains("SECRET123"), "{e}");
+    }
+
+    #[test]
+    fn syntax_errors_never_quote_the_source_line() {
+        for text in [
+            "[loadmaster]\napikey = \"SECRET123\"\n",
+            "[loadmaster]\napi_key = SECRET123\n",
+            "[loadmaster]\nurl = \"https://lm\"\napi-key = \"SECRET123\"\napi_key_file = \"/k\"\n",
+        ] {
+            let e = Config::parse(text).unwrap_err();
+            assert!(!e.contains("SECRET123"), "{e}");
+            assert!(e.contains("line 2") || e.contains("line 3"), "{e}");
+        }
     }
 
     #[test]

@@ -9,11 +9,14 @@
 //!   the list is read (once per list and run) and the call counts as done
 //!   if the list already says so. A refused add of a bare host is retried
 //!   once with an explicit `/32` (`/128`), which some firmware requires.
+//! - An add that finds the address already listed under an entry that is
+//!   not lmguard's (its comment does not start with `comment_prefix`)
+//!   reports [`Applied::HeldByOther`], so that lmguard never deletes it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::domain::address::Address;
-use crate::domain::entry::{Call, Scope};
+use crate::domain::entry::{Applied, Call, Scope};
 use crate::loadmaster::{Client, Failure, Request};
 
 /// One call to make.
@@ -45,15 +48,18 @@ impl Job {
 
 pub struct Executor<'c> {
     client: &'c Client,
+    comment_prefix: &'c str,
     halted: Option<Failure>,
-    /// Canonical contents of the lists read so far in this run.
-    lists: HashMap<Scope, HashSet<Address>>,
+    /// Canonical contents of the lists read so far in this run, with each
+    /// entry's comment (`None` when the LoadMaster returned none).
+    lists: HashMap<Scope, HashMap<Address, Option<String>>>,
 }
 
 impl<'c> Executor<'c> {
-    pub fn new(client: &'c Client) -> Self {
+    pub fn new(client: &'c Client, comment_prefix: &'c str) -> Self {
         Executor {
             client,
+            comment_prefix,
             halted: None,
             lists: HashMap::new(),
         }
@@ -65,22 +71,28 @@ impl<'c> Executor<'c> {
     }
 
     /// Make one call (or report why it was not made).
-    pub fn run(&mut self, job: &Job) -> Result<(), Failure> {
+    pub fn run(&mut self, job: &Job) -> Result<Applied, Failure> {
         if let Some(f) = &self.halted {
             return Err(f.clone());
         }
         let result = match self.client.send(&job.request()) {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(Applied::Done),
             Err(Failure::Rejected { status, message }) => {
                 self.settle_refusal(job, Failure::Rejected { status, message })
             }
             Err(f) => Err(f),
         };
         match &result {
-            Ok(()) => {
+            Ok(Applied::Done) => {
                 self.note_done(job);
                 log_change(job);
             }
+            Ok(Applied::HeldByOther(comment)) => log::info!(
+                "{} is already on the {} block list under another entry ({comment:?}); \
+                 lmguard records it but will never remove that entry",
+                job.address,
+                list_name(job.scope)
+            ),
             Err(f) if f.stops_run() => self.halted = Some(f.clone()),
             Err(_) => {}
         }
@@ -88,19 +100,30 @@ impl<'c> Executor<'c> {
     }
 
     /// A refused add/delete: done already? Or does it want a prefix?
-    fn settle_refusal(&mut self, job: &Job, refusal: Failure) -> Result<(), Failure> {
+    fn settle_refusal(&mut self, job: &Job, refusal: Failure) -> Result<Applied, Failure> {
+        let prefix = self.comment_prefix;
         match self.listed(job.scope)? {
-            Some(present) => {
-                let wanted = job.call == Call::Add;
-                if present.contains(&job.address) == wanted {
+            Some(list) => match (job.call, list.get(&job.address)) {
+                (Call::Add, Some(comment)) => {
                     log::debug!(
-                        "{} {} was refused but the list already shows it done",
-                        verb(job.call),
+                        "add of {} was refused; the list already has it",
                         job.address
                     );
-                    return Ok(());
+                    return Ok(match comment {
+                        Some(c) if c.starts_with(prefix) => Applied::Done,
+                        Some(c) => Applied::HeldByOther(c.clone()),
+                        None => Applied::HeldByOther("(the LoadMaster returned no comment)".into()),
+                    });
                 }
-            }
+                (Call::Delete, None) => {
+                    log::debug!(
+                        "delete of {} was refused; the list no longer has it",
+                        job.address
+                    );
+                    return Ok(Applied::Done);
+                }
+                _ => {}
+            },
             None => return Err(refusal),
         }
         if job.call == Call::Add && job.address.is_host() {
@@ -110,7 +133,7 @@ impl<'c> Executor<'c> {
                 comment: job.comment.clone(),
             };
             if self.client.send(&retry).is_ok() {
-                return Ok(());
+                return Ok(Applied::Done);
             }
         }
         Err(refusal)
@@ -118,13 +141,16 @@ impl<'c> Executor<'c> {
 
     /// The canonical list for a scope, read once per run. `Ok(None)` when the
     /// list could not be read for a reason that does not halt the run.
-    fn listed(&mut self, scope: Scope) -> Result<Option<&HashSet<Address>>, Failure> {
+    fn listed(
+        &mut self,
+        scope: Scope,
+    ) -> Result<Option<&HashMap<Address, Option<String>>>, Failure> {
         if !self.lists.contains_key(&scope) {
             match self.client.list(scope) {
                 Ok(entries) => {
                     let set = entries
-                        .iter()
-                        .filter_map(|e| e.addr.parse::<Address>().ok())
+                        .into_iter()
+                        .filter_map(|e| Some((e.addr.parse::<Address>().ok()?, e.comment)))
                         .collect();
                     self.lists.insert(scope, set);
                 }
@@ -139,19 +165,12 @@ impl<'c> Executor<'c> {
     }
 
     fn note_done(&mut self, job: &Job) {
-        if let Some(set) = self.lists.get_mut(&job.scope) {
+        if let Some(list) = self.lists.get_mut(&job.scope) {
             match job.call {
-                Call::Add => set.insert(job.address),
-                Call::Delete => set.remove(&job.address),
+                Call::Add => list.insert(job.address, Some(job.comment.clone())),
+                Call::Delete => list.remove(&job.address),
             };
         }
-    }
-}
-
-fn verb(call: Call) -> &'static str {
-    match call {
-        Call::Add => "add of",
-        Call::Delete => "delete of",
     }
 }
 

@@ -12,7 +12,10 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use redb::{
+    Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    Table, TableDefinition, TableError,
+};
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Entry, Scope};
@@ -26,9 +29,16 @@ pub const FORMAT_VERSION: u64 = 1;
 
 /// An open state database, with the process lock held.
 pub struct Store {
-    db: Database,
+    db: Handle,
     path: PathBuf,
-    _lock: File,
+    _lock: Option<File>,
+}
+
+/// Read-only handles serve `list` and dry runs: they never write, and work
+/// for a user who may only read the state.
+enum Handle {
+    Write(Database),
+    Read(ReadOnlyDatabase),
 }
 
 /// One write transaction on the blocks table.
@@ -53,7 +63,7 @@ impl Store {
                     ))
                 })?;
         }
-        let lock = acquire_lock(path, lock_timeout)?;
+        let lock = acquire_lock(path, lock_timeout, true)?;
         if !path.exists() {
             // Create it ourselves so that it is private from the start.
             OpenOptions::new()
@@ -65,7 +75,7 @@ impl Store {
         }
         let db = Database::create(path).map_err(|e| unusable(path, &e))?;
         let store = Store {
-            db,
+            db: Handle::Write(db),
             path: path.to_path_buf(),
             _lock: lock,
         };
@@ -73,13 +83,69 @@ impl Store {
         Ok(store)
     }
 
-    /// Open the database only if it exists (for read-only and dry runs,
-    /// which must not create anything).
+    /// Open the database read-only, only if it exists (for `list` and dry
+    /// runs, which must not create or change anything). A database that
+    /// needs recovery after a crash is opened for writing once, to let redb
+    /// repair it.
     pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>> {
         if !path.exists() {
             return Ok(None);
         }
-        Store::open(path, lock_timeout).map(Some)
+        let lock = acquire_lock(path, lock_timeout, false)?;
+        let db = match Database::builder().open_read_only(path) {
+            Ok(db) => db,
+            Err(DatabaseError::RepairAborted) => {
+                drop(lock);
+                return Store::open(path, lock_timeout).map(Some);
+            }
+            Err(e) => return Err(unusable(path, &e)),
+        };
+        let store = Store {
+            db: Handle::Read(db),
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        store.check_format_read_only()?;
+        Ok(Some(store))
+    }
+
+    fn begin_read(&self) -> Result<ReadTransaction> {
+        match &self.db {
+            Handle::Write(db) => db.begin_read(),
+            Handle::Read(db) => db.begin_read(),
+        }
+        .map_err(|e| unusable(&self.path, &e))
+    }
+
+    fn writable(&self) -> Result<&Database> {
+        match &self.db {
+            Handle::Write(db) => Ok(db),
+            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+        }
+    }
+
+    fn check_format_read_only(&self) -> Result<()> {
+        let txn = self.begin_read()?;
+        let found = match txn.open_table(META) {
+            Ok(meta) => meta
+                .get(FORMAT_KEY)
+                .map_err(|e| unusable(&self.path, &e))?
+                .map(|v| v.value()),
+            Err(TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
+        self.refuse_newer(found)
+    }
+
+    fn refuse_newer(&self, found: Option<u64>) -> Result<()> {
+        match found {
+            Some(v) if v > FORMAT_VERSION => Err(Error::state(format!(
+                "state database {} was written by a newer lmguard (format {v}, this one \
+                 understands {FORMAT_VERSION}); upgrade lmguard or point [state] path elsewhere",
+                self.path.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -88,7 +154,7 @@ impl Store {
 
     fn check_format(&self) -> Result<()> {
         let txn = self
-            .db
+            .writable()?
             .begin_write()
             .map_err(|e| unusable(&self.path, &e))?;
         {
@@ -97,19 +163,10 @@ impl Store {
                 .get(FORMAT_KEY)
                 .map_err(|e| unusable(&self.path, &e))?
                 .map(|v| v.value());
-            match found {
-                Some(v) if v > FORMAT_VERSION => {
-                    return Err(Error::state(format!(
-                        "state database {} was written by a newer lmguard (format {v}, this one \
-                         understands {FORMAT_VERSION}); upgrade lmguard or point [state] path elsewhere",
-                        self.path.display()
-                    )))
-                }
-                Some(_) => {}
-                None => {
-                    meta.insert(FORMAT_KEY, FORMAT_VERSION)
-                        .map_err(|e| unusable(&self.path, &e))?;
-                }
+            self.refuse_newer(found)?;
+            if found.is_none() {
+                meta.insert(FORMAT_KEY, FORMAT_VERSION)
+                    .map_err(|e| unusable(&self.path, &e))?;
             }
             txn.open_table(BLOCKS)
                 .map_err(|e| unusable(&self.path, &e))?;
@@ -119,10 +176,12 @@ impl Store {
 
     /// Every recorded entry, history included.
     pub fn all(&self) -> Result<Vec<Entry>> {
-        let txn = self.db.begin_read().map_err(|e| unusable(&self.path, &e))?;
-        let table = txn
-            .open_table(BLOCKS)
-            .map_err(|e| unusable(&self.path, &e))?;
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(BLOCKS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
             let (key, value) = item.map_err(|e| unusable(&self.path, &e))?;
@@ -133,10 +192,12 @@ impl Store {
 
     /// One entry, read without a write transaction.
     pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
-        let txn = self.db.begin_read().map_err(|e| unusable(&self.path, &e))?;
-        let table = txn
-            .open_table(BLOCKS)
-            .map_err(|e| unusable(&self.path, &e))?;
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(BLOCKS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
         let key = scope.key(address);
         let found = table
             .get(key.as_str())
@@ -149,7 +210,7 @@ impl Store {
     /// Run `f` in one write transaction and commit it.
     pub fn update<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
         let txn = self
-            .db
+            .writable()?
             .begin_write()
             .map_err(|e| unusable(&self.path, &e))?;
         let out = {
@@ -224,27 +285,41 @@ fn lock_path(path: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Take the exclusive process lock, waiting at most `timeout`.
-fn acquire_lock(path: &Path, timeout: Duration) -> Result<File> {
+/// Take the exclusive process lock, waiting at most `timeout`. A reader
+/// that may not create the lock file goes without it: no writer can have
+/// created one either.
+fn acquire_lock(path: &Path, timeout: Duration, for_writing: bool) -> Result<Option<File>> {
     let lock_path = lock_path(path);
-    let file = OpenOptions::new()
+    let opened = OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .open(&lock_path)
-        .map_err(|e| {
-            Error::state(format!(
-                "cannot open the lock file {}: {e}; check that the state directory is writable",
+        .or_else(|e| {
+            if for_writing {
+                Err(e)
+            } else {
+                File::open(&lock_path)
+            }
+        });
+    let file = match opened {
+        Ok(f) => f,
+        Err(e) if !for_writing && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(Error::state(format!(
+                "cannot open the lock file {}: {e}; check that the state directory is writable \
+                 by this user",
                 lock_path.display()
-            ))
-        })?;
+            )))
+        }
+    };
     let start = Instant::now();
     let mut pause = Duration::from_millis(1);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(file),
+            Ok(()) => return Ok(Some(file)),
             Err(TryLockError::WouldBlock) => {}
             Err(TryLockError::Error(e)) => {
                 return Err(Error::state(format!(
@@ -281,6 +356,7 @@ mod tests {
         };
         let claim = Claim {
             pid: 1,
+            started: 0,
             token: 1,
             until: 10,
         };
@@ -325,7 +401,7 @@ mod tests {
         let path = dir.path().join("state.redb");
         {
             let store = Store::open(&path, Duration::from_secs(1)).unwrap();
-            let txn = store.db.begin_write().unwrap();
+            let txn = store.writable().unwrap().begin_write().unwrap();
             txn.open_table(META)
                 .unwrap()
                 .insert(FORMAT_KEY, FORMAT_VERSION + 1)

@@ -373,3 +373,50 @@ fn a_failing_entry_does_not_stop_sweep_for_the_others() {
     assert_eq!(env.status_of("203.0.113.8"), "active");
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
 }
+
+#[test]
+fn unblock_finds_an_ipv6_host_recorded_as_its_network() {
+    let env = Env::with(Options::default(), "[block]\nipv6_prefix = 64\n");
+    assert_eq!(env.run(&["block", "2001:db8:abcd:12::1"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global), ["2001:db8:abcd:12::/64"]);
+    let out = env.run(&["unblock", "2001:db8:abcd:12::1"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(env.on_lm(Scope::Global).is_empty());
+    assert_eq!(env.status_of("2001:db8:abcd:12::/64"), "unblocked");
+}
+
+#[test]
+fn an_address_someone_else_blocked_is_never_removed_by_lmguard() {
+    let env = Env::new();
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.7", "bob: permanent by hand");
+    let out = env.run(&["block", "203.0.113.7", "--duration", "1s"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("not lmguard's"), "{}", out.stdout());
+    std::thread::sleep(Duration::from_millis(2100));
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.status_of("203.0.113.7"), "expired");
+    assert_eq!(
+        env.on_lm(Scope::Global),
+        ["203.0.113.7"],
+        "bob's entry stays"
+    );
+    assert_eq!(env.calls_for("del", "203.0.113.7"), 0);
+}
+
+#[test]
+fn list_and_dry_runs_work_for_a_reader_and_write_nothing() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    let before = std::fs::read(&env.state).unwrap();
+    let modified = std::fs::metadata(&env.state).unwrap().modified().unwrap();
+    assert_eq!(env.run(&["list", "--all"]).code(), 0);
+    assert_eq!(env.run(&["block", "--dry-run", "203.0.113.8"]).code(), 0);
+    assert_eq!(env.run(&["unblock", "--dry-run", "203.0.113.7"]).code(), 0);
+    assert_eq!(env.run(&["sweep", "--dry-run"]).code(), 0);
+    assert_eq!(std::fs::read(&env.state).unwrap(), before);
+    assert_eq!(
+        std::fs::metadata(&env.state).unwrap().modified().unwrap(),
+        modified
+    );
+}

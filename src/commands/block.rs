@@ -1,19 +1,20 @@
 //! `lmguard block`: addresses from the command line, or event sources from
 //! standard input.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read};
 
 use crate::cli::BlockArgs;
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::entry::{apply_block, BlockRequest, Call, Decision, Scope};
+use crate::domain::entry::{apply_block, Applied, BlockRequest, Call, Decision, Scope};
 use crate::domain::event::{self, Event};
 use crate::domain::policy::Refusal;
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
 use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
+use crate::loadmaster::Failure;
 
 use super::{
     apply_and_record, comment_for, loadmaster_problem, print_dry_run, short_time, Context,
@@ -104,11 +105,10 @@ pub fn run(
         (Some(client), false) => Some(apply_and_record(ctx, client, jobs)?),
         _ => None,
     };
-    let failed: HashSet<(Scope, Address)> = applied
+    let answers: HashMap<(Scope, Address), &std::result::Result<Applied, Failure>> = applied
         .iter()
         .flat_map(|a| a.results.iter())
-        .filter(|(_, r)| r.is_err())
-        .map(|(j, _)| (j.scope, j.address))
+        .map(|(j, r)| ((j.scope, j.address), r))
         .collect();
 
     for (entry, decision) in &decided {
@@ -116,33 +116,31 @@ pub fn run(
             format!("until {} UTC", short_time(t))
         });
         let scope = list_name(entry.scope);
-        match decision {
-            Decision::Send(_) if failed.contains(&(entry.scope, entry.address)) => {
+        let address = entry.address;
+        match (decision, answers.get(&(entry.scope, address))) {
+            (Decision::Send(_), Some(Err(_))) => {
                 tally.pending += 1;
-                println!(
-                    "pending   {} ({scope}) {until} — will be retried by sweep",
-                    entry.address
-                );
+                println!("pending   {address} ({scope}) {until} — will be retried by sweep");
             }
-            Decision::Send(_) => {
+            (Decision::Send(_), Some(Ok(Applied::HeldByOther(comment)))) => {
                 tally.blocked += 1;
                 println!(
-                    "blocked   {} ({scope}) {until} — {}",
-                    entry.address, entry.reason
+                    "recorded  {address} ({scope}) {until} — already blocked on the LoadMaster \
+                     by an entry that is not lmguard's ({comment}); lmguard will not remove it"
                 );
             }
-            Decision::Extended => {
+            (Decision::Send(_), _) => {
+                tally.blocked += 1;
+                println!("blocked   {address} ({scope}) {until} — {}", entry.reason);
+            }
+            (Decision::Extended, _) => {
                 tally.extended += 1;
-                println!(
-                    "extended  {} ({scope}) {until} — {}",
-                    entry.address, entry.reason
-                );
+                println!("extended  {address} ({scope}) {until} — {}", entry.reason);
             }
-            Decision::InFlightElsewhere | Decision::Nothing => {
+            (Decision::InFlightElsewhere | Decision::LocalOnly | Decision::Nothing, _) => {
                 tally.in_flight += 1;
                 println!(
-                    "recorded  {} ({scope}) {until} — another lmguard process is sending it",
-                    entry.address
+                    "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
                 );
             }
         }

@@ -14,7 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::entry::{self, Claim, Scope};
+use crate::domain::entry::{self, Applied, Claim, Scope};
 use crate::error::{Error, Result};
 use crate::executor::{Executor, Job};
 use crate::exit::ExitStatus;
@@ -31,11 +31,13 @@ pub struct Context {
 impl Context {
     pub fn new(config: Config) -> Context {
         let now = unix_now();
-        // Long enough for any run; a dead process's claim is dropped sooner
-        // because its pid is gone.
-        let lease = 3600 + config.loadmaster.timeout.0.as_secs() as i64 * 10;
+        // A claim ends with its process (pid and start time, below); the
+        // lease is only a backstop where /proc cannot tell.
+        let lease = 7 * 86_400;
+        let pid = std::process::id();
         let claim = Claim {
-            pid: std::process::id(),
+            pid,
+            started: process_start(pid).unwrap_or(0),
             token: RandomState::new().build_hasher().finish(),
             until: now + lease,
         };
@@ -66,7 +68,15 @@ impl Context {
         if claim.pid == self.claim.pid {
             return claim.token == self.claim.token;
         }
-        claim.until > self.now && process_exists(claim.pid)
+        if claim.until <= self.now {
+            return false;
+        }
+        match (process_start(claim.pid), claim.started) {
+            (Some(started), recorded) if recorded != 0 => started == recorded,
+            (Some(_), _) => true,
+            // No such process, or no /proc to ask.
+            (None, _) => !Path::new("/proc/self/stat").exists(),
+        }
     }
 
     /// The LoadMaster client (reads the API key and TLS settings).
@@ -87,17 +97,21 @@ pub fn unix_now() -> i64 {
         .unwrap_or(0)
 }
 
-fn process_exists(pid: u32) -> bool {
-    let proc_root = Path::new("/proc");
-    if !proc_root.join("self").exists() {
-        return true; // cannot tell: rely on the lease
-    }
-    proc_root.join(pid.to_string()).exists()
+/// When a process started (field 22 of /proc/PID/stat, clock ticks since
+/// boot); `None` when it does not exist or /proc cannot tell.
+fn process_start(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; fields after it follow
+    // the last ')'. Field 22 is the 20th after it.
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(19)?.parse().ok()
 }
 
-/// RFC 3339 UTC, to the second.
+/// RFC 3339 UTC, to the second (clamped to the years 1970–9999 that the
+/// format can show).
 pub fn rfc3339(t: i64) -> String {
-    let st = UNIX_EPOCH + Duration::from_secs(t.max(0) as u64);
+    const MAX: i64 = 253_402_300_799; // 9999-12-31T23:59:59Z
+    let st = UNIX_EPOCH + Duration::from_secs(t.clamp(0, MAX) as u64);
     humantime::format_rfc3339_seconds(st).to_string()
 }
 
@@ -126,20 +140,20 @@ pub fn comment_for(prefix: &str, event_id: Option<&str>, reason: &str) -> String
 }
 
 /// The answers of one run's LoadMaster calls.
-pub struct Applied {
-    pub results: Vec<(Job, std::result::Result<(), Failure>)>,
+pub struct RunResults {
+    pub results: Vec<(Job, std::result::Result<Applied, Failure>)>,
     pub halted: Option<Failure>,
 }
 
-impl Applied {
+impl RunResults {
     pub fn failures(&self) -> usize {
         self.results.iter().filter(|(_, r)| r.is_err()).count()
     }
 }
 
 /// Make the calls, then record every answer in one transaction.
-pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Result<Applied> {
-    let mut executor = Executor::new(client);
+pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
+    let mut executor = Executor::new(client, &ctx.config.block.comment_prefix);
     let results: Vec<_> = jobs
         .into_iter()
         .map(|job| {
@@ -156,7 +170,7 @@ pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Resul
                 let Some(current) = txn.get(job.scope, &job.address)? else {
                     continue;
                 };
-                let outcome = result.as_ref().map(|_| ()).map_err(|f| f.to_string());
+                let outcome = result.clone().map_err(|f| f.to_string());
                 if let Some(done) = entry::complete(current, &ctx.claim, job.call, outcome, now) {
                     txn.put(&done)?;
                 }
@@ -164,7 +178,7 @@ pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Resul
             Ok(())
         })?;
     }
-    Ok(Applied { results, halted })
+    Ok(RunResults { results, halted })
 }
 
 /// Print what a dry run would send.
@@ -179,7 +193,7 @@ pub fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
 }
 
 /// The final status and message of a run that had LoadMaster failures.
-pub fn loadmaster_problem(applied: &Applied, what: &str) -> Option<Error> {
+pub fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
     let failed = applied.failures();
     if failed == 0 {
         return None;
@@ -240,8 +254,18 @@ mod tests {
     }
 
     #[test]
+    fn this_process_has_a_start_time() {
+        let me = process_start(std::process::id());
+        if Path::new("/proc/self/stat").exists() {
+            assert!(me.is_some_and(|t| t > 0));
+            assert_eq!(me, process_start(std::process::id()));
+        }
+    }
+
+    #[test]
     fn times_are_rfc3339_utc() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(i64::MAX), "9999-12-31T23:59:59Z");
         assert_eq!(short_time(86_400 + 3_660), "1970-01-02 01:01");
     }
 }

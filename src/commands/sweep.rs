@@ -17,6 +17,8 @@ struct Plan {
     changed: Vec<Entry>,
     jobs: Vec<Job>,
     expiring: HashSet<(Scope, Address)>,
+    /// Expired entries whose LoadMaster entry is not lmguard's.
+    local_only: usize,
 }
 
 fn plan(ctx: &Context, entries: Vec<Entry>) -> Plan {
@@ -24,6 +26,7 @@ fn plan(ctx: &Context, entries: Vec<Entry>) -> Plan {
         changed: Vec::new(),
         jobs: Vec::new(),
         expiring: HashSet::new(),
+        local_only: 0,
     };
     for entry in entries {
         let Some((next, call)) = plan_sweep(&entry, ctx.now, ctx.claim, &|c| ctx.claim_is_live(c))
@@ -33,6 +36,12 @@ fn plan(ctx: &Context, entries: Vec<Entry>) -> Plan {
         if entry.status == Status::Active {
             plan.expiring.insert((entry.scope, entry.address));
         }
+        let Some(call) = call else {
+            // Expired, but the LoadMaster entry is someone else's: local only.
+            plan.local_only += 1;
+            plan.changed.push(next);
+            continue;
+        };
         plan.jobs.push(Job {
             scope: next.scope,
             address: next.address,
@@ -80,7 +89,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     };
     println!(
         "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
-        done(true, Call::Delete),
+        done(true, Call::Delete) + plan.local_only,
         plan.expiring.len(),
         done(false, Call::Add),
         done(false, Call::Delete),

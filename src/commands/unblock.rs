@@ -41,6 +41,12 @@ fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Pl
                 call: Call::Delete,
                 comment: String::new(),
             }),
+            Decision::LocalOnly => plan.notes.push(format!(
+                "unblocked {address} ({}) locally; its LoadMaster entry belongs to someone else \
+                 ({}) and is left alone",
+                list_name(scope),
+                next.held_by_other.as_deref().unwrap_or("")
+            )),
             Decision::InFlightElsewhere => plan.notes.push(format!(
                 "{address}: another lmguard process is sending it; the unblock is recorded and \
                  `lmguard sweep` applies it"
@@ -60,6 +66,25 @@ fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Pl
     plan
 }
 
+/// The record of `address`: as given, or — when `ipv6_prefix` widened IPv6
+/// hosts at block time — the network it was recorded as.
+fn find(
+    ctx: &Context,
+    address: &Address,
+    get: impl Fn(&Address) -> Result<Option<Entry>>,
+) -> Result<(Address, Option<Entry>)> {
+    if let Some(entry) = get(address)? {
+        return Ok((*address, Some(entry)));
+    }
+    let widened = ctx.config.block.policy().widen(*address);
+    if widened != *address {
+        if let Some(entry) = get(&widened)? {
+            return Ok((widened, Some(entry)));
+        }
+    }
+    Ok((*address, None))
+}
+
 pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     let scope = ctx.scope(args.vs);
     let (addresses, rejected) = parse_addresses(&args.addresses);
@@ -68,11 +93,10 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         let store = ctx.open_existing_store()?;
         let mut found = Vec::new();
         for a in &addresses {
-            let entry = match &store {
-                Some(s) => s.get(scope, a)?,
-                None => None,
-            };
-            found.push((*a, entry));
+            found.push(match &store {
+                Some(s) => find(ctx, a, |x| s.get(scope, x))?,
+                None => (*a, None),
+            });
         }
         drop(store);
         let plan = plan(ctx, scope, found);
@@ -92,7 +116,7 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         ctx.open_store()?.update(|txn| {
             let mut found = Vec::new();
             for a in &addresses {
-                found.push((*a, txn.get(scope, a)?));
+                found.push(find(ctx, a, |x| txn.get(scope, x))?);
             }
             let plan = plan(ctx, scope, found);
             for e in &plan.store {
@@ -108,7 +132,7 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         let applied = apply_and_record(ctx, client, plan.jobs)?;
         for (job, result) in &applied.results {
             match result {
-                Ok(()) => println!("unblocked {} ({})", job.address, list_name(job.scope)),
+                Ok(_) => println!("unblocked {} ({})", job.address, list_name(job.scope)),
                 Err(f) => println!(
                     "pending   {} ({}) — {f}; `lmguard sweep` will retry",
                     job.address,

@@ -53,6 +53,9 @@ impl<'de> Deserialize<'de> for BlockDuration {
     }
 }
 
+/// The longest duration accepted (100 years); longer is `permanent`.
+const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
+
 /// A positive duration such as `10s`, `90m`, `36h`, `7d`, `2w`.
 pub fn parse_positive(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim()).map_err(|e| {
@@ -60,6 +63,11 @@ pub fn parse_positive(s: &str) -> Result<Duration, String> {
     })?;
     if d.is_zero() {
         return Err(format!("'{s}' is zero; a duration must be positive"));
+    }
+    if d > MAX {
+        return Err(format!(
+            "'{s}' is longer than 100 years; use permanent for a block that never expires"
+        ));
     }
     Ok(d)
 }
@@ -130,6 +138,10 @@ mod tests {
             .contains("'soon'"));
         assert!("0s".parse::<BlockDuration>().unwrap_err().contains("zero"));
         assert!("-5m".parse::<BlockDuration>().is_err());
+        assert!("9000y"
+            .parse::<BlockDuration>()
+            .unwrap_err()
+            .contains("permanent"));
     }
 
     #[test]

@@ -138,6 +138,10 @@ pub enum Removal {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     pub pid: u32,
+    /// The process's start time (clock ticks since boot, from /proc), so that
+    /// a recycled pid is not mistaken for the claimant; 0 when unknown.
+    #[serde(default)]
+    pub started: u64,
     /// Distinguishes runs of the same pid (pid reuse) and claims of one run.
     pub token: u64,
     /// After this time (Unix seconds) the claim is ignored even if the
@@ -172,6 +176,11 @@ pub struct Entry {
     /// When it was removed from the LoadMaster (expired or unblocked).
     #[serde(default)]
     pub ended_at: Option<i64>,
+    /// Set when the LoadMaster already listed this address under an entry
+    /// that is not lmguard's (its comment, or a note when it had none).
+    /// lmguard never deletes such an entry: expiry and unblock are local.
+    #[serde(default)]
+    pub held_by_other: Option<String>,
 }
 
 /// A request to block one address in one scope.
@@ -200,8 +209,19 @@ pub enum Decision {
     Extended,
     /// Another live process is sending this entry right now; recorded only.
     InFlightElsewhere,
+    /// Recorded locally only: the LoadMaster entry is not lmguard's.
+    LocalOnly,
     /// Nothing to do.
     Nothing,
+}
+
+/// What a LoadMaster call achieved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// An add found the address already listed under an entry that is not
+    /// lmguard's (its comment).
+    HeldByOther(String),
 }
 
 impl Entry {
@@ -252,6 +272,7 @@ pub fn apply_block(
         last_error: None,
         updated_at: now,
         ended_at: None,
+        held_by_other: None,
     };
     let Some(mut entry) = existing else {
         return (fresh(1), Decision::Send(Call::Add));
@@ -269,13 +290,13 @@ pub fn apply_block(
             let decision = match entry.status {
                 Status::Active => Decision::Extended,
                 _ if entry.is_claimed(live) => {
-                    // Someone is sending this entry right now. Record the wish to
-                    // have it blocked; a removal in flight becomes a pending block
-                    // that the next sweep applies after that removal lands.
+                    // Someone is sending this entry right now, and only they
+                    // may call the LoadMaster for it until they finish. Record
+                    // the wish to have it blocked: a removal in flight becomes
+                    // a pending block that the next sweep applies after it.
                     if entry.status == Status::PendingUnblock {
                         entry.status = Status::PendingBlock;
                         entry.removal = None;
-                        entry.claim = None;
                     }
                     Decision::InFlightElsewhere
                 }
@@ -309,37 +330,46 @@ pub fn apply_removal(
             (entry, Decision::Nothing)
         }
         Status::Active | Status::PendingBlock | Status::PendingUnblock => {
-            let in_flight = entry.is_claimed(live);
             // A manual unblock always wins over an expiry being processed.
-            if entry.status == Status::PendingUnblock && entry.removal == Some(Removal::Unblocked) {
-                if in_flight {
-                    return (entry, Decision::InFlightElsewhere);
-                }
-            } else {
+            if entry.removal != Some(Removal::Unblocked) {
                 entry.removal = Some(removal);
             }
-            entry.status = Status::PendingUnblock;
             entry.updated_at = now;
-            if in_flight {
-                // Let the other process finish; its answer will not match our
-                // status, and the next sweep sends the delete.
-                entry.claim = None;
-                (entry, Decision::InFlightElsewhere)
-            } else {
-                entry.claim = Some(claim);
-                (entry, Decision::Send(Call::Delete))
+            if entry.is_claimed(live) {
+                // Only the claimant calls the LoadMaster for this entry until
+                // it finishes; its answer will not match the new status, and
+                // the next sweep sends the delete after it.
+                entry.status = Status::PendingUnblock;
+                return (entry, Decision::InFlightElsewhere);
             }
+            if entry.held_by_other.is_some() && entry.status == Status::Active {
+                finish_removal(&mut entry, now);
+                return (entry, Decision::LocalOnly);
+            }
+            entry.status = Status::PendingUnblock;
+            entry.claim = Some(claim);
+            (entry, Decision::Send(Call::Delete))
         }
     }
 }
 
-/// What `sweep` must do with an entry at `now`, if anything.
+fn finish_removal(entry: &mut Entry, now: i64) {
+    entry.status = match entry.removal.take() {
+        Some(Removal::Unblocked) => Status::Unblocked,
+        _ => Status::Expired,
+    };
+    entry.claim = None;
+    entry.ended_at = Some(now);
+}
+
+/// What `sweep` must do with an entry at `now`, if anything: the entry to
+/// store, and the call to make (`None`: a local change only).
 pub fn plan_sweep(
     entry: &Entry,
     now: i64,
     claim: Claim,
     live: &dyn Fn(&Claim) -> bool,
-) -> Option<(Entry, Call)> {
+) -> Option<(Entry, Option<Call>)> {
     if entry.is_claimed(live) {
         return None;
     }
@@ -348,32 +378,38 @@ pub fn plan_sweep(
     next.updated_at = now;
     match entry.status {
         Status::Active if entry.is_expired_at(now) => {
-            next.status = Status::PendingUnblock;
             next.removal = Some(Removal::Expired);
-            Some((next, Call::Delete))
+            if entry.held_by_other.is_some() {
+                finish_removal(&mut next, now);
+                return Some((next, None));
+            }
+            next.status = Status::PendingUnblock;
+            Some((next, Some(Call::Delete)))
         }
         Status::PendingBlock if entry.is_expired_at(now) => {
             // It may or may not have reached the LoadMaster; a delete of a
             // missing entry succeeds, so remove it to be sure.
             next.status = Status::PendingUnblock;
             next.removal = Some(Removal::Expired);
-            Some((next, Call::Delete))
+            Some((next, Some(Call::Delete)))
         }
-        Status::PendingBlock => Some((next, Call::Add)),
-        Status::PendingUnblock => Some((next, Call::Delete)),
+        Status::PendingBlock => Some((next, Some(Call::Add))),
+        Status::PendingUnblock => Some((next, Some(Call::Delete))),
         Status::Active | Status::Expired | Status::Unblocked => None,
     }
 }
 
 /// Record the LoadMaster's answer for an entry this run claimed.
 ///
-/// Returns `None` when the entry changed hands meanwhile (another process
-/// re-claimed or re-decided it): the stored entry is then left as it is.
+/// Returns `None` when the claim is no longer this run's (the stored entry
+/// is then left as it is). When the entry's wanted state changed while the
+/// call was in flight (an unblock during a block, or the reverse), the claim
+/// is released and the entry stays pending for the next sweep.
 pub fn complete(
     mut entry: Entry,
     claim: &Claim,
     call: Call,
-    result: Result<(), String>,
+    result: Result<Applied, String>,
     now: i64,
 ) -> Option<Entry> {
     if !entry.is_claimed_by(claim) {
@@ -383,17 +419,18 @@ pub fn complete(
     entry.updated_at = now;
     match result {
         Err(e) => entry.last_error = Some(e),
-        Ok(()) => {
+        Ok(applied) => {
             entry.last_error = None;
-            match call {
-                Call::Add => entry.status = Status::Active,
-                Call::Delete => {
-                    entry.status = match entry.removal.take() {
-                        Some(Removal::Unblocked) => Status::Unblocked,
-                        _ => Status::Expired,
+            match (call, entry.status) {
+                (Call::Add, Status::PendingBlock) => {
+                    entry.status = Status::Active;
+                    entry.held_by_other = match applied {
+                        Applied::Done => None,
+                        Applied::HeldByOther(comment) => Some(comment),
                     };
-                    entry.ended_at = Some(now);
                 }
+                (Call::Delete, Status::PendingUnblock) => finish_removal(&mut entry, now),
+                _ => {}
             }
         }
     }
@@ -418,11 +455,13 @@ mod tests {
 
     const CLAIM: Claim = Claim {
         pid: 1,
+        started: 0,
         token: 7,
         until: 1_000_000,
     };
     const OTHER: Claim = Claim {
         pid: 2,
+        started: 0,
         token: 9,
         until: 1_000_000,
     };
@@ -446,7 +485,7 @@ mod tests {
 
     fn active(addr: &str, now: i64, duration: &str) -> Entry {
         let (e, _) = apply_block(None, &req(addr, duration), now, CLAIM, &alive);
-        complete(e, &CLAIM, Call::Add, Ok(()), now).unwrap()
+        complete(e, &CLAIM, Call::Add, Ok(Applied::Done), now).unwrap()
     }
 
     #[test]
@@ -499,7 +538,7 @@ mod tests {
     fn block_after_expiry_counts_a_new_block() {
         let e = active("192.0.2.7", 100, "1h");
         let (e, _) = apply_removal(e, Removal::Expired, 4_000, CLAIM, &alive);
-        let e = complete(e, &CLAIM, Call::Delete, Ok(()), 4_000).unwrap();
+        let e = complete(e, &CLAIM, Call::Delete, Ok(Applied::Done), 4_000).unwrap();
         assert_eq!(e.status, Status::Expired);
         let (again, d) = apply_block(Some(e), &req("192.0.2.7", "1h"), 5_000, CLAIM, &alive);
         assert_eq!(d, Decision::Send(Call::Add));
@@ -517,7 +556,7 @@ mod tests {
         assert_eq!(failed.status, Status::PendingUnblock);
         assert_eq!(failed.last_error.as_deref(), Some("down"));
         assert_eq!(failed.claim, None);
-        let done = complete(p, &CLAIM, Call::Delete, Ok(()), 201).unwrap();
+        let done = complete(p, &CLAIM, Call::Delete, Ok(Applied::Done), 201).unwrap();
         assert_eq!(done.status, Status::Unblocked);
         assert_eq!(done.ended_at, Some(201));
     }
@@ -526,7 +565,7 @@ mod tests {
     fn sweep_never_readds_an_unblocked_entry() {
         let e = active("192.0.2.7", 100, "1h");
         let (p, _) = apply_removal(e, Removal::Unblocked, 200, CLAIM, &alive);
-        let done = complete(p, &CLAIM, Call::Delete, Ok(()), 201).unwrap();
+        let done = complete(p, &CLAIM, Call::Delete, Ok(Applied::Done), 201).unwrap();
         assert_eq!(plan_sweep(&done, 10_000_000, CLAIM, &dead), None);
     }
 
@@ -535,22 +574,26 @@ mod tests {
         let e = active("192.0.2.7", 100, "1h");
         assert_eq!(plan_sweep(&e, 3_699, CLAIM, &dead), None);
         let (next, call) = plan_sweep(&e, 3_700, CLAIM, &dead).unwrap();
-        assert_eq!(call, Call::Delete);
+        assert_eq!(call, Some(Call::Delete));
         assert_eq!(next.removal, Some(Removal::Expired));
 
         let (pending, _) = apply_block(None, &req("192.0.2.8", "1h"), 100, OTHER, &alive);
         assert_eq!(plan_sweep(&pending, 200, CLAIM, &alive), None, "in flight");
         let (retry, call) = plan_sweep(&pending, 200, CLAIM, &dead).unwrap();
-        assert_eq!(call, Call::Add);
+        assert_eq!(call, Some(Call::Add));
         assert_eq!(retry.claim, Some(CLAIM));
         let (_, call) = plan_sweep(&pending, 5_000, CLAIM, &dead).unwrap();
-        assert_eq!(call, Call::Delete, "expired before it was ever applied");
+        assert_eq!(
+            call,
+            Some(Call::Delete),
+            "expired before it was ever applied"
+        );
     }
 
     #[test]
     fn answers_for_a_claim_that_changed_hands_are_dropped() {
         let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, OTHER, &alive);
-        assert_eq!(complete(e, &CLAIM, Call::Add, Ok(()), 101), None);
+        assert_eq!(complete(e, &CLAIM, Call::Add, Ok(Applied::Done), 101), None);
     }
 
     #[test]
@@ -559,11 +602,71 @@ mod tests {
         let (u, d) = apply_removal(e, Removal::Unblocked, 101, CLAIM, &alive);
         assert_eq!(d, Decision::InFlightElsewhere);
         assert_eq!(u.status, Status::PendingUnblock);
-        assert_eq!(u.claim, None);
-        // the blocking process's answer no longer applies ...
-        assert_eq!(complete(u.clone(), &OTHER, Call::Add, Ok(()), 102), None);
-        // ... and sweep sends the delete.
-        assert_eq!(plan_sweep(&u, 103, CLAIM, &dead).unwrap().1, Call::Delete);
+        assert_eq!(
+            u.claim,
+            Some(OTHER),
+            "nobody else calls while it is in flight"
+        );
+        assert_eq!(plan_sweep(&u, 102, CLAIM, &alive), None);
+        // The blocking process's add lands: the entry stays pending_unblock ...
+        let after = complete(u, &OTHER, Call::Add, Ok(Applied::Done), 103).unwrap();
+        assert_eq!(after.status, Status::PendingUnblock);
+        assert_eq!(after.claim, None);
+        // ... and sweep sends the delete after it.
+        assert_eq!(
+            plan_sweep(&after, 104, CLAIM, &dead).unwrap().1,
+            Some(Call::Delete)
+        );
+    }
+
+    #[test]
+    fn block_during_a_removal_in_flight_waits_for_it() {
+        let e = active("192.0.2.7", 100, "1h");
+        let (removing, _) = apply_removal(e, Removal::Expired, 4_000, OTHER, &alive);
+        let (again, d) = apply_block(
+            Some(removing),
+            &req("192.0.2.7", "1h"),
+            4_001,
+            CLAIM,
+            &alive,
+        );
+        assert_eq!(d, Decision::InFlightElsewhere);
+        assert_eq!(again.status, Status::PendingBlock);
+        assert_eq!(again.claim, Some(OTHER));
+        let after = complete(again, &OTHER, Call::Delete, Ok(Applied::Done), 4_002).unwrap();
+        assert_eq!(
+            after.status,
+            Status::PendingBlock,
+            "re-added by the next sweep"
+        );
+        assert_eq!(
+            plan_sweep(&after, 4_003, CLAIM, &dead).unwrap().1,
+            Some(Call::Add)
+        );
+    }
+
+    #[test]
+    fn an_entry_held_by_someone_else_is_never_deleted() {
+        let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, CLAIM, &alive);
+        let e = complete(
+            e,
+            &CLAIM,
+            Call::Add,
+            Ok(Applied::HeldByOther("bob".into())),
+            100,
+        )
+        .unwrap();
+        assert_eq!(e.status, Status::Active);
+        assert_eq!(e.held_by_other.as_deref(), Some("bob"));
+        let (expired, call) = plan_sweep(&e, 5_000, CLAIM, &dead).unwrap();
+        assert_eq!(call, None);
+        assert_eq!(expired.status, Status::Expired);
+        let (unblocked, d) = apply_removal(e, Removal::Unblocked, 200, CLAIM, &dead);
+        assert_eq!(d, Decision::LocalOnly);
+        assert_eq!(unblocked.status, Status::Unblocked);
+        // Blocked again later: a fresh block that lmguard sends itself.
+        let (fresh, _) = apply_block(Some(unblocked), &req("192.0.2.7", "1h"), 300, CLAIM, &alive);
+        assert_eq!(fresh.held_by_other, None);
     }
 
     #[test]

@@ -22,14 +22,20 @@ pub enum Refusal {
 }
 
 impl Policy {
-    /// The address to block for `address`, or why not. `force` overrides the
-    /// configured allowlist (manual blocks only).
-    pub fn admit(&self, address: Address, force: bool) -> Result<Address, Refusal> {
-        let address = if address.is_ipv6() && address.is_host() {
+    /// An IPv6 host as the network `ipv6_prefix` makes of it; anything else
+    /// unchanged.
+    pub fn widen(&self, address: Address) -> Address {
+        if address.is_ipv6() && address.is_host() {
             address.widen_to(self.ipv6_prefix)
         } else {
             address
-        };
+        }
+    }
+
+    /// The address to block for `address`, or why not. `force` overrides the
+    /// configured allowlist (manual blocks only).
+    pub fn admit(&self, address: Address, force: bool) -> Result<Address, Refusal> {
+        let address = self.widen(address);
         let net = address.network();
         let min = if address.is_ipv6() {
             self.min_prefix_v6
