@@ -65,8 +65,26 @@ pub enum Command {
         Example crontab line:\n  */5 * * * * /usr/local/bin/lmguard sweep --quiet"
     )]
     Sweep(SweepArgs),
-    /// Compare local state with the LoadMaster's lists (not available yet)
+    /// Compare local state with the LoadMaster's lists, and repair with --apply
     Sync(SyncArgs),
+    /// Check the configuration, key file, state database and LoadMaster
+    Check,
+    /// Print a shell completion script on standard output
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
 }
 
 #[derive(Debug, Args)]

@@ -24,7 +24,7 @@ use clap::Parser;
 use cli::{Cli, Command};
 use commands::Context;
 use config::Config;
-use error::{Error, Result};
+use error::Result;
 use exit::ExitStatus;
 
 /// Run lmguard with these arguments; returns the exit status. Errors are
@@ -56,6 +56,9 @@ pub fn run(args: Vec<OsString>) -> ExitStatus {
 }
 
 fn dispatch(cli: &Cli) -> Result<ExitStatus> {
+    if let Command::Completions(args) = &cli.command {
+        return commands::completions::run(args.shell);
+    }
     let path = config::locate(cli.config.as_deref())?;
     let loaded = Config::load(&path);
     let level = logging::level(cli.verbose, cli.quiet, loaded.as_ref().ok().map(|c| &c.log));
@@ -72,9 +75,8 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Unblock(args) => commands::unblock::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Sweep(args) => commands::sweep::run(&ctx, args),
-        Command::Sync(_) => Err(Error::usage(
-            "`lmguard sync` is not available in this version yet; use `lmguard list` and the \
-             LoadMaster's own list to compare",
-        )),
+        Command::Sync(args) => commands::sync::run(&ctx, args),
+        Command::Check => commands::check::run(&ctx),
+        Command::Completions(_) => unreachable!("handled before the configuration is read"),
     }
 }

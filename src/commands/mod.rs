@@ -3,8 +3,11 @@
 //! (record as pending → call the LoadMaster → record the answers).
 
 pub mod block;
+pub mod check;
+pub mod completions;
 pub mod list;
 pub mod sweep;
+pub mod sync;
 pub mod unblock;
 
 use std::collections::hash_map::RandomState;
