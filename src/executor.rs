@@ -17,6 +17,7 @@ use std::collections::HashMap;
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Applied, Call, Scope};
+use crate::loadmaster::answer::ListedEntry;
 use crate::loadmaster::{Client, Failure, Request};
 
 /// One call to make.
@@ -50,9 +51,8 @@ pub struct Executor<'c> {
     client: &'c Client,
     comment_prefix: &'c str,
     halted: Option<Failure>,
-    /// Canonical contents of the lists read so far in this run, with each
-    /// entry's comment (`None` when the LoadMaster returned none).
-    lists: HashMap<Scope, HashMap<Address, Option<String>>>,
+    /// Canonical contents of the lists read so far in this run.
+    lists: HashMap<Scope, HashMap<Address, ListedEntry>>,
 }
 
 impl<'c> Executor<'c> {
@@ -102,29 +102,40 @@ impl<'c> Executor<'c> {
     /// A refused add/delete: done already? Or does it want a prefix?
     fn settle_refusal(&mut self, job: &Job, refusal: Failure) -> Result<Applied, Failure> {
         let prefix = self.comment_prefix;
-        match self.listed(job.scope)? {
-            Some(list) => match (job.call, list.get(&job.address)) {
-                (Call::Add, Some(comment)) => {
-                    log::debug!(
-                        "add of {} was refused; the list already has it",
-                        job.address
-                    );
-                    return Ok(match comment {
-                        Some(c) if c.starts_with(prefix) => Applied::Done,
-                        Some(c) => Applied::HeldByOther(c.clone()),
-                        None => Applied::HeldByOther("(the LoadMaster returned no comment)".into()),
-                    });
-                }
-                (Call::Delete, None) => {
-                    log::debug!(
-                        "delete of {} was refused; the list no longer has it",
-                        job.address
-                    );
+        let listed = match self.listed(job.scope)? {
+            Some(list) => list.get(&job.address).cloned(),
+            None => return Err(refusal),
+        };
+        match (job.call, listed) {
+            (Call::Add, Some(entry)) => {
+                log::debug!(
+                    "add of {} was refused; the list already has it",
+                    job.address
+                );
+                return Ok(match entry.comment {
+                    Some(c) if c.starts_with(prefix) => Applied::Done,
+                    Some(c) => Applied::HeldByOther(c),
+                    None => Applied::HeldByOther("(the LoadMaster returned no comment)".into()),
+                });
+            }
+            (Call::Delete, None) => {
+                log::debug!(
+                    "delete of {} was refused; the list no longer has it",
+                    job.address
+                );
+                return Ok(Applied::Done);
+            }
+            (Call::Delete, Some(entry)) if entry.addr != job.address.to_string() => {
+                // Listed under another spelling (e.g. 192.0.2.7/32): delete that.
+                let retry = Request::Delete {
+                    scope: job.scope,
+                    addr: entry.addr,
+                };
+                if self.client.send(&retry).is_ok() {
                     return Ok(Applied::Done);
                 }
-                _ => {}
-            },
-            None => return Err(refusal),
+            }
+            _ => {}
         }
         if job.call == Call::Add && job.address.is_host() {
             let retry = Request::Add {
@@ -141,16 +152,13 @@ impl<'c> Executor<'c> {
 
     /// The canonical list for a scope, read once per run. `Ok(None)` when the
     /// list could not be read for a reason that does not halt the run.
-    fn listed(
-        &mut self,
-        scope: Scope,
-    ) -> Result<Option<&HashMap<Address, Option<String>>>, Failure> {
+    fn listed(&mut self, scope: Scope) -> Result<Option<&HashMap<Address, ListedEntry>>, Failure> {
         if !self.lists.contains_key(&scope) {
             match self.client.list(scope) {
                 Ok(entries) => {
                     let set = entries
                         .into_iter()
-                        .filter_map(|e| Some((e.addr.parse::<Address>().ok()?, e.comment)))
+                        .filter_map(|e| Some((e.addr.parse::<Address>().ok()?, e)))
                         .collect();
                     self.lists.insert(scope, set);
                 }
@@ -167,7 +175,13 @@ impl<'c> Executor<'c> {
     fn note_done(&mut self, job: &Job) {
         if let Some(list) = self.lists.get_mut(&job.scope) {
             match job.call {
-                Call::Add => list.insert(job.address, Some(job.comment.clone())),
+                Call::Add => list.insert(
+                    job.address,
+                    ListedEntry {
+                        addr: job.address.to_string(),
+                        comment: Some(job.comment.clone()),
+                    },
+                ),
                 Call::Delete => list.remove(&job.address),
             };
         }

@@ -154,34 +154,79 @@ impl RunResults {
     }
 }
 
-/// Make the calls, then record every answer in one transaction.
+/// How many answers are recorded per transaction in bulk work: a crash
+/// loses (leaves pending) at most this many acknowledged calls.
+const RECORD_BATCH: usize = 256;
+
+/// Make the calls, recording the answers in batches. Shows progress on a
+/// terminal for long runs.
 pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
     let mut executor = Executor::new(client, &ctx.config.block.comment_prefix);
-    let results: Vec<_> = jobs
-        .into_iter()
-        .map(|job| {
-            let r = executor.run(&job);
-            (job, r)
-        })
-        .collect();
-    let halted = executor.halted().cloned();
-    if !results.is_empty() {
-        let store = ctx.open_store()?;
-        let now = unix_now();
-        store.update(|txn| {
-            for (job, result) in &results {
-                let Some(current) = txn.get(job.scope, &job.address)? else {
-                    continue;
-                };
-                let outcome = result.clone().map_err(|f| f.to_string());
-                if let Some(done) = entry::complete(current, &ctx.claim, job.call, outcome, now) {
-                    txn.put(&done)?;
-                }
-            }
-            Ok(())
-        })?;
+    let total = jobs.len();
+    let progress = Progress::new(total);
+    let mut results = Vec::with_capacity(total);
+    let mut jobs = jobs.into_iter().peekable();
+    while jobs.peek().is_some() {
+        let batch: Vec<_> = jobs
+            .by_ref()
+            .take(RECORD_BATCH)
+            .map(|job| {
+                let r = executor.run(&job);
+                (job, r)
+            })
+            .collect();
+        record(ctx, &batch)?;
+        results.extend(batch);
+        progress.show(results.len());
     }
+    progress.finish();
+    let halted = executor.halted().cloned();
     Ok(RunResults { results, halted })
+}
+
+fn record(ctx: &Context, batch: &[(Job, std::result::Result<Applied, Failure>)]) -> Result<()> {
+    let store = ctx.open_store()?;
+    let now = unix_now();
+    store.update(|txn| {
+        for (job, result) in batch {
+            let Some(current) = txn.get(job.scope, &job.address)? else {
+                continue;
+            };
+            let outcome = result.clone().map_err(|f| f.to_string());
+            if let Some(done) = entry::complete(current, &ctx.claim, job.call, outcome, now) {
+                txn.put(&done)?;
+            }
+        }
+        Ok(())
+    })
+}
+
+/// `applied 1200/10000` on standard error, only on a terminal and only for
+/// long runs.
+pub struct Progress {
+    total: usize,
+    enabled: bool,
+}
+
+impl Progress {
+    pub fn new(total: usize) -> Progress {
+        Progress {
+            total,
+            enabled: total >= 1_000 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+
+    pub fn show(&self, done: usize) {
+        if self.enabled {
+            eprint!("\rlmguard: LoadMaster calls {done}/{}", self.total);
+        }
+    }
+
+    pub fn finish(&self) {
+        if self.enabled {
+            eprintln!();
+        }
+    }
 }
 
 /// Print what a dry run would send.

@@ -1,13 +1,428 @@
-//! `lmguard sync`: compare local state with the LoadMaster (not available yet).
+//! `lmguard sync`: compare local state with the lists the LoadMaster really
+//! holds; `--apply` repairs, `--adopt` takes over entries lmguard does not
+//! own (the migration path from the old scripts).
+
+use std::collections::{BTreeSet, HashMap};
+use std::io::Write;
+
+use comfy_table::presets::NOTHING;
+use comfy_table::{ContentArrangement, Table};
+use serde::Serialize;
 
 use crate::cli::SyncArgs;
+use crate::domain::address::Address;
+use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
+use crate::domain::policy::Refusal;
+use crate::domain::reconcile::{compare, Difference, Kind, RemoteEntry};
 use crate::error::{Error, Result};
+use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
+use crate::loadmaster::Client;
 
-use super::Context;
+use super::{apply_and_record, comment_for, loadmaster_problem, unix_now, Context};
 
-pub fn run(_ctx: &Context, _args: &SyncArgs) -> Result<ExitStatus> {
-    Err(Error::usage(
-        "`lmguard sync` is not available in this version yet",
-    ))
+/// What `sync` does (or would do) about one difference.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    ReAdd,
+    SkipAllowlisted,
+    Remove,
+    LeftAlone,
+    NeverTouched,
+    Adopt,
+    /// Another lmguard process is working on it right now.
+    InFlight,
+    /// The repair call failed; recorded as pending for the next sweep.
+    Pending,
+}
+
+impl Action {
+    fn describe(self, applying: bool) -> &'static str {
+        match (self, applying) {
+            (Action::ReAdd, true) => "re-added",
+            (Action::ReAdd, false) => "re-add (--apply)",
+            (Action::SkipAllowlisted, _) => "not re-added: allowlisted",
+            (Action::Remove, true) => "removed",
+            (Action::Remove, false) => "remove (--apply)",
+            (Action::LeftAlone, _) => "left alone (--adopt takes it)",
+            (Action::NeverTouched, _) => "never touched (--adopt takes it)",
+            (Action::Adopt, true) => "adopted",
+            (Action::Adopt, false) => "adopt",
+            (Action::InFlight, _) => "in flight in another lmguard process",
+            (Action::Pending, _) => "failed: pending, sweep retries",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    address: &'a str,
+    vs: Option<u32>,
+    kind: &'static str,
+    action: &'static str,
+    /// The LoadMaster entry's comment, when it has one.
+    comment: Option<&'a str>,
+    /// The local status, when there is a local record.
+    status: Option<&'static str>,
+}
+
+pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
+    let client = ctx.client()?;
+    let local = match ctx.open_existing_store()? {
+        Some(store) => store.all()?,
+        None => Vec::new(),
+    };
+    let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
+        .chain(ctx.config.block.vs.map(Scope::Vs))
+        .chain(local.iter().map(|e| e.scope))
+        .collect();
+
+    let mut differences = Vec::new();
+    let mut settled = Vec::new();
+    for scope in scopes {
+        let remote = read_list(&client, scope)?;
+        let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
+        let report = compare(
+            scope,
+            &mine,
+            &remote,
+            &ctx.config.block.comment_prefix,
+            ctx.now,
+        );
+        differences.extend(report.differences);
+        settled.extend(report.settled);
+    }
+
+    let planned: Vec<(Difference, Action)> = differences
+        .into_iter()
+        .map(|d| {
+            let action = plan(ctx, &d, args);
+            (d, action)
+        })
+        .collect();
+
+    let mut status = ExitStatus::Success;
+    let mut shown = planned.clone();
+    if args.apply || args.adopt {
+        let outcome = repair(ctx, &client, &planned, &settled, args)?;
+        shown = outcome.shown;
+        if let Some(problem) = outcome.problem {
+            eprintln!("lmguard: {problem}");
+            status = problem.status();
+        }
+    } else if !planned.is_empty() {
+        status = ExitStatus::Differences;
+    }
+    print(&shown, args)?;
+    if status == ExitStatus::Differences {
+        eprintln!(
+            "lmguard: {} difference(s) between local state and the LoadMaster; \
+             `lmguard sync --apply` repairs what is lmguard's",
+            shown.len()
+        );
+    }
+    Ok(status)
+}
+
+fn read_list(client: &Client, scope: Scope) -> Result<Vec<RemoteEntry>> {
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if progress {
+        eprint!("lmguard: reading the {} block list…", list_name(scope));
+    }
+    let listed = client.list(scope).map_err(|f| {
+        if progress {
+            eprintln!();
+        }
+        Error::loadmaster(format!(
+            "cannot read the {} block list: {f}; nothing was changed",
+            list_name(scope)
+        ))
+    })?;
+    if progress {
+        eprintln!(" {} entries", listed.len());
+    }
+    Ok(listed
+        .into_iter()
+        .map(|e| RemoteEntry {
+            address: e.addr.parse::<Address>().ok(),
+            raw: e.addr,
+            comment: e.comment,
+        })
+        .collect())
+}
+
+fn plan(ctx: &Context, d: &Difference, args: &SyncArgs) -> Action {
+    match d.kind {
+        Kind::MissingOnLoadmaster => {
+            let allowlisted = d.local.as_ref().is_some_and(|e| {
+                matches!(
+                    ctx.config.block.policy().admit(e.address, false),
+                    Err(Refusal::Allowlisted(_))
+                )
+            });
+            if allowlisted {
+                Action::SkipAllowlisted
+            } else {
+                Action::ReAdd
+            }
+        }
+        Kind::StaleOnLoadmaster => Action::Remove,
+        Kind::Orphaned | Kind::Foreign if args.adopt && adoptable(d) => Action::Adopt,
+        Kind::Orphaned => Action::LeftAlone,
+        Kind::Foreign => Action::NeverTouched,
+    }
+}
+
+/// Only entries lmguard can parse can be adopted.
+fn adoptable(d: &Difference) -> bool {
+    d.remote.as_ref().is_some_and(|r| r.address.is_some())
+}
+
+struct Repaired {
+    shown: Vec<(Difference, Action)>,
+    problem: Option<Error>,
+}
+
+/// Apply the plan: record every change (pending where the LoadMaster must
+/// act) in one transaction, make the calls, record the answers.
+fn repair(
+    ctx: &Context,
+    client: &Client,
+    planned: &[(Difference, Action)],
+    settled: &[Entry],
+    args: &SyncArgs,
+) -> Result<Repaired> {
+    let mut jobs = Vec::new();
+    let mut shown = Vec::new();
+    let store = ctx.open_store()?;
+    store.update(|txn| {
+        for e in settled {
+            let Some(current) = txn.get(e.scope, &e.address)? else {
+                continue;
+            };
+            if changed_since(&current, e, ctx) {
+                continue;
+            }
+            if let Some(done) = settle(current, ctx) {
+                txn.put(&done)?;
+            }
+        }
+        for (d, action) in planned {
+            let wants_call = matches!(action, Action::ReAdd | Action::Remove);
+            let action = if (args.apply && wants_call) || *action == Action::Adopt {
+                stage(ctx, txn, d, *action, &mut jobs)?
+            } else {
+                *action
+            };
+            shown.push((d.clone(), action));
+        }
+        Ok(())
+    })?;
+    drop(store);
+    let applied = apply_and_record(ctx, client, jobs)?;
+    let problem = loadmaster_problem(&applied, "repair(s)");
+    let failed: Vec<(Scope, Address)> = applied
+        .results
+        .iter()
+        .filter(|(_, r)| r.is_err())
+        .map(|(j, _)| (j.scope, j.address))
+        .collect();
+    for (d, action) in shown.iter_mut() {
+        let key = d.local.as_ref().map(|e| (e.scope, e.address));
+        if key.is_some_and(|k| failed.contains(&k)) {
+            *action = Action::Pending;
+        }
+    }
+    Ok(Repaired { shown, problem })
+}
+
+/// Someone changed the entry since it was compared with the LoadMaster, or
+/// is working on it: leave it to them (the next sync sees it anew).
+fn changed_since(current: &Entry, seen: &Entry, ctx: &Context) -> bool {
+    current != seen || current.claim.as_ref().is_some_and(|c| ctx.claim_is_live(c))
+}
+
+/// A pending operation the LoadMaster list shows done: record it as done.
+fn settle(mut e: Entry, ctx: &Context) -> Option<Entry> {
+    let call = match e.status {
+        Status::PendingBlock => Call::Add,
+        Status::PendingUnblock => Call::Delete,
+        _ => return None,
+    };
+    e.claim = Some(ctx.claim);
+    entry::complete(e, &ctx.claim, call, Ok(Applied::Done), unix_now())
+}
+
+/// Record one repair in the transaction; queue its LoadMaster call.
+fn stage(
+    ctx: &Context,
+    txn: &mut crate::state::Txn<'_>,
+    d: &Difference,
+    action: Action,
+    jobs: &mut Vec<Job>,
+) -> Result<Action> {
+    let now = ctx.now;
+    if action == Action::Adopt {
+        let Some(remote) = &d.remote else {
+            return Ok(action);
+        };
+        let Some(address) = remote.address else {
+            return Ok(action);
+        };
+        let existing = txn.get(d.scope, &address)?;
+        let changed = match (&existing, &d.local) {
+            (Some(current), Some(seen)) => changed_since(current, seen, ctx),
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            return Ok(Action::InFlight);
+        }
+        let comment = remote.comment.as_deref().unwrap_or("");
+        txn.put(&adopted(ctx, d.scope, address, comment, existing))?;
+        return Ok(action);
+    }
+    let Some(local) = &d.local else {
+        return Ok(action);
+    };
+    let Some(mut current) = txn.get(local.scope, &local.address)? else {
+        return Ok(action);
+    };
+    if changed_since(&current, local, ctx) {
+        return Ok(Action::InFlight);
+    }
+    let call = match action {
+        Action::ReAdd => {
+            current.status = Status::PendingBlock;
+            current.removal = None;
+            Call::Add
+        }
+        Action::Remove => {
+            if current.status != Status::PendingUnblock {
+                current.removal = Some(match current.status {
+                    Status::Unblocked => Removal::Unblocked,
+                    _ => Removal::Expired,
+                });
+                current.status = Status::PendingUnblock;
+            }
+            Call::Delete
+        }
+        _ => return Ok(action),
+    };
+    current.claim = Some(ctx.claim);
+    current.updated_at = now;
+    jobs.push(Job {
+        scope: current.scope,
+        address: current.address,
+        call,
+        comment: comment_for(
+            &ctx.config.block.comment_prefix,
+            current.event_id.as_deref(),
+            &current.reason,
+        ),
+    });
+    txn.put(&current)?;
+    Ok(action)
+}
+
+/// A LoadMaster entry taken into local state: active, default duration from
+/// now, owned by lmguard from here on.
+fn adopted(
+    ctx: &Context,
+    scope: Scope,
+    address: Address,
+    comment: &str,
+    existing: Option<Entry>,
+) -> Entry {
+    let reason = if comment.is_empty() {
+        "adopted from the LoadMaster (no comment)".to_string()
+    } else {
+        format!("adopted from the LoadMaster (comment: {comment})")
+    };
+    let request = BlockRequest {
+        address,
+        scope,
+        duration: ctx.config.block.duration,
+        reason,
+        event_id: None,
+    };
+    // A block of an address that is not blocked yet, acknowledged at once:
+    // the LoadMaster already has it.
+    let (fresh, _) = entry::apply_block(None, &request, ctx.now, ctx.claim, &|_| false);
+    let mut adopted = entry::complete(fresh, &ctx.claim, Call::Add, Ok(Applied::Done), ctx.now)
+        .expect("a fresh entry carries this run's claim");
+    adopted.times_blocked = existing.map_or(1, |e| e.times_blocked.saturating_add(1));
+    adopted
+}
+
+fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
+    let applying = args.apply || args.adopt;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let written = if args.json {
+        let rows: Vec<Row> = shown
+            .iter()
+            .map(|(d, a)| Row {
+                address: &d.address,
+                vs: d.scope.vs(),
+                kind: d.kind.as_str(),
+                action: a.describe(applying),
+                comment: d.remote.as_ref().and_then(|r| r.comment.as_deref()),
+                status: d.local.as_ref().map(|e| e.status.as_str()),
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &rows)
+            .map_err(std::io::Error::from)
+            .and_then(|_| writeln!(out))
+    } else if shown.is_empty() {
+        writeln!(out, "local state and the LoadMaster agree")
+    } else {
+        let mut table = Table::new();
+        table
+            .load_style(NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled)
+            .set_header(["ADDRESS", "SCOPE", "DIFFERENCE", "ACTION", "COMMENT"]);
+        for (d, a) in shown {
+            let comment = d
+                .remote
+                .as_ref()
+                .and_then(|r| r.comment.clone())
+                .unwrap_or_default();
+            table.add_row([
+                d.address.clone(),
+                d.scope.to_string(),
+                d.kind.as_str().to_string(),
+                a.describe(applying).to_string(),
+                comment.chars().take(30).collect(),
+            ]);
+        }
+        for c in table.column_iter_mut() {
+            c.set_padding((0, 2));
+        }
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for (d, _) in shown {
+            *counts.entry(d.kind.as_str()).or_default() += 1;
+        }
+        let lines: Vec<String> = table.lines().collect();
+        lines
+            .iter()
+            .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
+            .and_then(|_| {
+                writeln!(
+                    out,
+                    "missing_on_loadmaster {}, stale_on_loadmaster {}, orphaned {}, foreign {}",
+                    counts.get("missing_on_loadmaster").unwrap_or(&0),
+                    counts.get("stale_on_loadmaster").unwrap_or(&0),
+                    counts.get("orphaned").unwrap_or(&0),
+                    counts.get("foreign").unwrap_or(&0)
+                )
+            })
+    };
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Error::internal(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        Ok(()) => Ok(()),
+    }
 }

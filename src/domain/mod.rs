@@ -5,4 +5,5 @@ pub mod duration;
 pub mod entry;
 pub mod event;
 pub mod policy;
+pub mod reconcile;
 pub mod severity;

@@ -1,0 +1,294 @@
+//! Comparing local state with what a LoadMaster list really holds (`sync`).
+//!
+//! Ownership: an entry on the LoadMaster is lmguard's when local state has a
+//! record of it that lmguard itself put there, or when its comment starts
+//! with `comment_prefix`. When the LoadMaster returns no comments at all,
+//! an entry without a local record cannot be told apart from a hand-made
+//! one, so it is counted as `foreign` and never touched.
+
+use std::collections::{HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::address::Address;
+use super::entry::{Entry, Scope, Status};
+
+/// One entry of a LoadMaster list, canonicalised where possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteEntry {
+    /// The address exactly as the LoadMaster returned it.
+    pub raw: String,
+    /// Canonical form; `None` when the LoadMaster holds something lmguard
+    /// cannot parse (then it is certainly not lmguard's).
+    pub address: Option<Address>,
+    pub comment: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// Active locally, absent on the LoadMaster.
+    MissingOnLoadmaster,
+    /// lmguard's entry, expired or unblocked locally, still present.
+    StaleOnLoadmaster,
+    /// Carries lmguard's comment prefix but has no local record.
+    Orphaned,
+    /// Not lmguard's.
+    Foreign,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::MissingOnLoadmaster => "missing_on_loadmaster",
+            Kind::StaleOnLoadmaster => "stale_on_loadmaster",
+            Kind::Orphaned => "orphaned",
+            Kind::Foreign => "foreign",
+        }
+    }
+}
+
+/// One difference between local state and a LoadMaster list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    pub scope: Scope,
+    /// Canonical where possible, else as the LoadMaster returned it.
+    pub address: String,
+    pub kind: Kind,
+    /// The local record, for missing/stale (and foreign entries lmguard
+    /// recorded as held by someone else).
+    pub local: Option<Entry>,
+    pub remote: Option<RemoteEntry>,
+}
+
+/// Pending entries whose operation the LoadMaster list shows done already:
+/// not differences, but `--apply` records them as done.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub differences: Vec<Difference>,
+    pub settled: Vec<Entry>,
+}
+
+/// Compare one scope's local entries with its LoadMaster list. Linear in the
+/// size of both.
+pub fn compare(
+    scope: Scope,
+    local: &[&Entry],
+    remote: &[RemoteEntry],
+    comment_prefix: &str,
+    now: i64,
+) -> Report {
+    let remote_by_address: HashMap<Address, &RemoteEntry> = remote
+        .iter()
+        .filter_map(|r| Some((r.address?, r)))
+        .collect();
+    let mut report = Report::default();
+    let mut known: HashSet<Address> = HashSet::with_capacity(local.len());
+    for entry in local {
+        let present = remote_by_address.get(&entry.address).copied();
+        // An entry lmguard recorded as someone else's is judged as foreign below.
+        if entry.held_by_other.is_none() || !entry.status.is_current() {
+            known.insert(entry.address);
+        }
+        let kind = match (entry.status, present) {
+            (Status::Active, None) if !entry.is_expired_at(now) => Some(Kind::MissingOnLoadmaster),
+            (Status::PendingBlock, None) => Some(Kind::MissingOnLoadmaster),
+            (Status::Expired | Status::Unblocked, Some(_)) if entry.held_by_other.is_none() => {
+                Some(Kind::StaleOnLoadmaster)
+            }
+            (Status::PendingUnblock, Some(_)) => Some(Kind::StaleOnLoadmaster),
+            (Status::PendingBlock, Some(_)) | (Status::PendingUnblock, None) => {
+                report.settled.push((*entry).clone());
+                None
+            }
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            report.differences.push(Difference {
+                scope,
+                address: entry.address.to_string(),
+                kind,
+                local: Some((*entry).clone()),
+                remote: present.cloned(),
+            });
+        }
+    }
+    let local_by_address: HashMap<Address, &Entry> =
+        local.iter().map(|e| (e.address, *e)).collect();
+    for r in remote {
+        if r.address.is_some_and(|a| known.contains(&a)) {
+            continue;
+        }
+        let ours = r
+            .comment
+            .as_deref()
+            .is_some_and(|c| c.starts_with(comment_prefix));
+        report.differences.push(Difference {
+            scope,
+            address: r.address.map_or_else(|| r.raw.clone(), |a| a.to_string()),
+            kind: if ours { Kind::Orphaned } else { Kind::Foreign },
+            local: r
+                .address
+                .and_then(|a| local_by_address.get(&a).map(|e| (*e).clone())),
+            remote: Some(r.clone()),
+        });
+    }
+    report
+        .differences
+        .sort_by(|a, b| (a.kind, &a.address).cmp(&(b.kind, &b.address)));
+    report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::entry::{apply_block, complete, Applied, BlockRequest, Call, Claim};
+
+    const CLAIM: Claim = Claim {
+        pid: 1,
+        started: 0,
+        token: 1,
+        until: i64::MAX,
+    };
+
+    fn entry(addr: &str, status: Status) -> Entry {
+        let req = BlockRequest {
+            address: addr.parse().unwrap(),
+            scope: Scope::Global,
+            duration: "1h".parse().unwrap(),
+            reason: "test".into(),
+            event_id: None,
+        };
+        let (e, _) = apply_block(None, &req, 100, CLAIM, &|_| true);
+        let mut e = complete(e, &CLAIM, Call::Add, Ok(Applied::Done), 100).unwrap();
+        e.status = status;
+        e
+    }
+
+    fn remote(addr: &str, comment: Option<&str>) -> RemoteEntry {
+        RemoteEntry {
+            raw: addr.to_string(),
+            address: addr.parse().ok(),
+            comment: comment.map(str::to_string),
+        }
+    }
+
+    fn kinds(report: &Report) -> Vec<(String, Kind)> {
+        report
+            .differences
+            .iter()
+            .map(|d| (d.address.clone(), d.kind))
+            .collect()
+    }
+
+    #[test]
+    fn every_kind_of_difference() {
+        let local = [
+            entry("192.0.2.1", Status::Active),    // missing
+            entry("192.0.2.2", Status::Expired),   // stale
+            entry("192.0.2.3", Status::Active),    // in step
+            entry("192.0.2.4", Status::Unblocked), // gone: in step
+        ];
+        let refs: Vec<&Entry> = local.iter().collect();
+        let lm = [
+            remote("192.0.2.2", Some("lmguard ADS 1 SCANS")),
+            remote("192.0.2.3/32", Some("lmguard manual")),
+            remote("192.0.2.5", Some("lmguard ADS 9 SCANS")),
+            remote("192.0.2.6", Some("ADS ID 123 - SCANS")),
+            remote("not-an-address", None),
+        ];
+        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        assert_eq!(
+            kinds(&report),
+            [
+                ("192.0.2.1".to_string(), Kind::MissingOnLoadmaster),
+                ("192.0.2.2".to_string(), Kind::StaleOnLoadmaster),
+                ("192.0.2.5".to_string(), Kind::Orphaned),
+                ("192.0.2.6".to_string(), Kind::Foreign),
+                ("not-an-address".to_string(), Kind::Foreign),
+            ]
+        );
+    }
+
+    #[test]
+    fn without_comments_nothing_unknown_is_claimed() {
+        let report = compare(
+            Scope::Global,
+            &[],
+            &[remote("192.0.2.9", None)],
+            "lmguard",
+            0,
+        );
+        assert_eq!(kinds(&report), [("192.0.2.9".to_string(), Kind::Foreign)]);
+    }
+
+    #[test]
+    fn pending_operations_already_done_are_settled_not_reported() {
+        let local = [
+            entry("192.0.2.1", Status::PendingBlock),
+            entry("192.0.2.2", Status::PendingUnblock),
+            entry("192.0.2.3", Status::PendingBlock),
+        ];
+        let refs: Vec<&Entry> = local.iter().collect();
+        let lm = [remote("192.0.2.1", Some("lmguard manual"))];
+        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        assert_eq!(report.settled.len(), 2);
+        assert_eq!(
+            kinds(&report),
+            [("192.0.2.3".to_string(), Kind::MissingOnLoadmaster)]
+        );
+    }
+
+    #[test]
+    fn an_expired_but_unswept_block_is_not_missing() {
+        let local = [entry("192.0.2.1", Status::Active)];
+        let refs: Vec<&Entry> = local.iter().collect();
+        let report = compare(Scope::Global, &refs, &[], "lmguard", 10_000);
+        assert!(report.differences.is_empty());
+    }
+
+    #[test]
+    fn an_entry_held_by_someone_else_is_foreign_and_never_stale() {
+        let mut held = entry("192.0.2.1", Status::Active);
+        held.held_by_other = Some("bob".into());
+        let mut ended = entry("192.0.2.2", Status::Expired);
+        ended.held_by_other = Some("bob".into());
+        let local = [held, ended];
+        let refs: Vec<&Entry> = local.iter().collect();
+        let lm = [
+            remote("192.0.2.1", Some("bob")),
+            remote("192.0.2.2", Some("bob")),
+        ];
+        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        assert_eq!(
+            kinds(&report),
+            [("192.0.2.1".to_string(), Kind::Foreign)],
+            "the expired one is known and its LoadMaster entry is bob's"
+        );
+    }
+
+    #[test]
+    fn large_lists_compare_in_linear_time() {
+        let local: Vec<Entry> = (0..50_000u32)
+            .map(|i| {
+                entry(
+                    &std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(),
+                    Status::Active,
+                )
+            })
+            .collect();
+        let refs: Vec<&Entry> = local.iter().collect();
+        let lm: Vec<RemoteEntry> = (0..100_000u32)
+            .map(|i| {
+                remote(
+                    &std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string(),
+                    Some("lmguard x"),
+                )
+            })
+            .collect();
+        let start = std::time::Instant::now();
+        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        assert_eq!(report.differences.len(), 50_000);
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+    }
+}
