@@ -224,6 +224,10 @@ pub enum Fault {
     /// Answer this many requests normally (counted from when the fault was
     /// set), then behave as ResetConnection.
     FailAfter(u64),
+    /// Answer every request with this HTTP status and this body (sent as
+    /// `application/json` whatever it is): unexpected answers, such as JSON
+    /// with missing fields or wrong types.
+    Body(u16, &'static str),
 }
 
 /// All behaviour switches; each has a setter on [`FakeLoadMaster`].

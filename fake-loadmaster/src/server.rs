@@ -443,6 +443,9 @@ impl Inner {
             Fault::InvalidJson => {
                 Outcome::Reply(Resp::text(200, "application/json", TRUNCATED_JSON))
             }
+            Fault::Body(status, body) => {
+                Outcome::Reply(Resp::text(status, "application/json", body))
+            }
             Fault::None | Fault::Delay(_) | Fault::FailAfter(_) => {
                 st.fault_served += 1;
                 Outcome::Reply(st.respond(&req.method, req.path(), parsed.as_ref()))

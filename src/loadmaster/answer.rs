@@ -38,6 +38,34 @@ pub fn failure_in(body: &Value) -> Option<(u16, String)> {
     Some((code, message_in(body).unwrap_or_else(|| "failed".into())))
 }
 
+/// Whether a 2xx answer really says the command was carried out: a JSON
+/// object with `"status": "ok"`, or without a status but `"code": 200`.
+/// Anything else is not taken as success (no state change on guesswork).
+pub fn confirms_success(body: &Value) -> Result<(), String> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| format!("expected a JSON object, got {}", kind_of(body)))?;
+    match obj.get("status") {
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("ok") => Ok(()),
+        Some(other) => Err(format!("unexpected \"status\": {other}")),
+        None => match obj.get("code").and_then(Value::as_u64) {
+            Some(200) => Ok(()),
+            _ => Err("the answer has neither \"status\": \"ok\" nor \"code\": 200".into()),
+        },
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// The `message` of a JSON answer, if any.
 pub fn message_in(body: &Value) -> Option<String> {
     body.get("message")
@@ -179,6 +207,20 @@ mod tests {
         assert!(parse_list(&json!({"IP":[{"comment":"no addr"}]})).is_err());
         assert!(parse_list(&json!({"IP":[3]})).is_err());
         assert!(parse_list(&json!({"code":200})).is_err());
+    }
+
+    #[test]
+    fn success_must_be_stated() {
+        assert!(confirms_success(
+            &json!({"code":200,"message":"Command completed ok","status":"ok"})
+        )
+        .is_ok());
+        assert!(confirms_success(&json!({"code":200})).is_ok());
+        assert!(confirms_success(&json!({})).is_err());
+        assert!(confirms_success(&json!({"status": 1})).is_err());
+        assert!(confirms_success(&json!({"status": "maybe"})).is_err());
+        assert!(confirms_success(&json!(["ok"])).is_err());
+        assert!(confirms_success(&json!("ok")).is_err());
     }
 
     #[test]

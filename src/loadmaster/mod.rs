@@ -185,6 +185,7 @@ impl Client {
                 if let Some((code, message)) = answer::failure_in(&value) {
                     return Err(classify(if code >= 400 { code } else { status }, message));
                 }
+                answer::confirms_success(&value).map_err(Failure::BadAnswer)?;
                 Ok(value)
             }
             Err(ureq::Error::Status(status, resp)) => {
