@@ -9,6 +9,9 @@ use serde::Deserialize;
 
 use crate::domain::address::Address;
 use crate::domain::duration::{BlockDuration, HumanDuration};
+use crate::domain::escalation::{self, Escalation};
+use crate::domain::policy::Policy;
+use crate::domain::protect::{self, Protected};
 use crate::error::{Error, Result};
 
 /// The file name looked for in the configuration directories.
@@ -239,14 +242,25 @@ impl Config {
             }
             _ => {}
         }
-        if lm.tls_sha256.is_some() {
-            return Err(not_yet("loadmaster.tls_sha256", "use ca_file for now"));
+        if let Some(pin) = &lm.tls_sha256 {
+            crate::loadmaster::tls::parse_fingerprint(pin)
+                .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?;
+            if lm.ca_file.is_some() {
+                return Err(
+                    "loadmaster: set either ca_file or tls_sha256 (the certificate's pin), not both"
+                        .to_string(),
+                );
+            }
         }
-        if lm.ca_file.is_some() && lm.insecure_skip_tls_verify {
-            return Err(
-                "loadmaster: ca_file and insecure_skip_tls_verify = true contradict each other"
-                    .to_string(),
-            );
+        if (lm.ca_file.is_some() || lm.tls_sha256.is_some()) && lm.insecure_skip_tls_verify {
+            return Err(format!(
+                "loadmaster: {} and insecure_skip_tls_verify = true contradict each other",
+                if lm.ca_file.is_some() {
+                    "ca_file"
+                } else {
+                    "tls_sha256"
+                }
+            ));
         }
         let b = &self.block;
         if b.comment_prefix.trim().is_empty()
@@ -259,9 +273,6 @@ impl Config {
         }
         if b.max_active == 0 {
             return Err("block.max_active: must be at least 1".to_string());
-        }
-        if b.mode == Mode::Simulate {
-            return Err(not_yet("block.mode = \"simulate\"", "remove the key"));
         }
         if let Some(p) = b.ipv6_prefix {
             if ![48, 56, 64, 128].contains(&p) {
@@ -276,14 +287,15 @@ impl Config {
         if b.min_prefix_v6.is_some_and(|p| p > 128) {
             return Err("block.min_prefix_v6: must be between 0 and 128".to_string());
         }
-        for (key, set) in [
-            ("block.escalation_factor", b.escalation_factor.is_some()),
-            ("block.escalation_cap", b.escalation_cap.is_some()),
-            ("block.escalation_jitter", b.escalation_jitter.is_some()),
-        ] {
-            if set {
-                return Err(not_yet(key, "remove the key"));
+        if let Some(f) = b.escalation_factor {
+            if !(1.0..=100.0).contains(&f) {
+                return Err(format!(
+                    "block.escalation_factor: {f} is not between 1.0 (no escalation) and 100.0"
+                ));
             }
+        }
+        if let Some(j) = &b.escalation_jitter {
+            escalation::parse_jitter(j).map_err(|e| format!("block.escalation_jitter: {e}"))?;
         }
         if let Some(level) = &self.log.level {
             parse_level(level).map_err(|e| format!("log.level: {e}"))?;
@@ -324,6 +336,7 @@ impl Config {
                     file.display()
                 )));
             }
+            warn_if_shared(file);
             key
         } else if let Some(var) = &lm.api_key_env {
             let key = std::env::var(var).unwrap_or_default().trim().to_string();
@@ -345,8 +358,27 @@ impl Config {
     }
 }
 
-fn not_yet(key: &str, hint: &str) -> String {
-    format!("{key} is documented but not supported by this version of lmguard yet; {hint}")
+/// One warning when the key file can be read by other users than its
+/// owner (it names the file and its mode, never the key).
+fn warn_if_shared(file: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(meta) = std::fs::metadata(file) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        log::warn!(
+            "loadmaster.api_key_file {} is readable by {} (mode {mode:04o}); make it private: \
+             chmod 600 {}",
+            file.display(),
+            match (mode & 0o040 != 0, mode & 0o004 != 0) {
+                (true, true) => "group and others",
+                (true, false) => "its group",
+                _ => "others",
+            },
+            file.display()
+        );
+    }
 }
 
 /// A TOML error as `line L, column C: message`. toml's own rendering quotes
@@ -410,15 +442,124 @@ impl LoadMasterConfig {
 }
 
 impl BlockConfig {
-    /// The admission policy these settings describe.
-    pub fn policy(&self) -> crate::domain::policy::Policy {
-        crate::domain::policy::Policy {
+    /// The admission policy these settings describe, with the built-in
+    /// ranges (loopback, link-local, …) but without the addresses found at
+    /// run time; [`Config::admission_policy`] adds those.
+    pub fn policy(&self) -> Policy {
+        Policy {
             allowlist: self.allowlist.clone(),
             ipv6_prefix: self.ipv6_prefix.unwrap_or(128),
             min_prefix_v4: self.min_prefix_v4.unwrap_or(24),
             min_prefix_v6: self.min_prefix_v6.unwrap_or(48),
+            protected: Vec::new(),
         }
     }
+
+    /// Repeat-offender escalation: the configured values, each defaulting
+    /// to ×2, at most 30 days, up to 10% jitter.
+    pub fn escalation(&self) -> Escalation {
+        let default = Escalation::default();
+        Escalation {
+            factor: self.escalation_factor.unwrap_or(default.factor),
+            cap: match self.escalation_cap {
+                None => default.cap,
+                Some(BlockDuration::For(d)) => Some(d),
+                Some(BlockDuration::Permanent) => None,
+            },
+            jitter: self
+                .escalation_jitter
+                .as_deref()
+                .and_then(|j| escalation::parse_jitter(j).ok())
+                .unwrap_or(default.jitter),
+        }
+    }
+
+    /// `mode = "simulate"`?
+    pub fn simulate(&self) -> bool {
+        self.mode == Mode::Simulate
+    }
+}
+
+impl Config {
+    /// The full admission policy for blocking: [`BlockConfig::policy`] plus
+    /// the LoadMaster's own address and this host's addresses, which are
+    /// never blocked. What cannot be found is a warning, not an error.
+    ///
+    /// It reads `/proc/net/fib_trie` and `/proc/net/if_inet6`, and resolves
+    /// the LoadMaster's host name when `url` names one (an IP literal needs
+    /// no lookup).
+    pub fn admission_policy(&self) -> Policy {
+        let mut policy = self.block.policy();
+        policy.protected = self.protections();
+        policy
+    }
+
+    fn protections(&self) -> Vec<Protected> {
+        let mut out = loadmaster_addresses(&self.loadmaster.url)
+            .into_iter()
+            .map(|ip| Protected::new(ip, "the LoadMaster's own address"))
+            .collect::<Vec<_>>();
+        out.extend(
+            host_addresses()
+                .into_iter()
+                .map(|ip| Protected::new(ip, "an address of this host")),
+        );
+        out
+    }
+}
+
+/// The addresses `[loadmaster] url` points at.
+fn loadmaster_addresses(url: &str) -> Vec<std::net::IpAddr> {
+    use std::net::ToSocketAddrs;
+    let Some((host, port)) = protect::url_host(url) else {
+        return Vec::new();
+    };
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return vec![ip];
+    }
+    let warn = |why: &str| {
+        log::warn!(
+            "cannot resolve the LoadMaster's name {host} ({why}); this run cannot protect its \
+             address from being blocked: add it to [block] allowlist"
+        )
+    };
+    match (host.as_str(), port).to_socket_addrs() {
+        Ok(addrs) => {
+            let mut ips: Vec<_> = addrs.map(|a| a.ip()).collect();
+            ips.dedup();
+            if ips.is_empty() {
+                warn("no addresses");
+            }
+            ips
+        }
+        Err(e) => {
+            warn(&e.to_string());
+            Vec::new()
+        }
+    }
+}
+
+/// This host's own addresses, from `/proc/net/fib_trie` (IPv4, the local
+/// routing table's `/32 host LOCAL` entries) and `/proc/net/if_inet6`.
+fn host_addresses() -> Vec<std::net::IpAddr> {
+    let warn = |path: &str, e: &std::io::Error| {
+        log::warn!(
+            "cannot read this host's addresses from {path} ({e}); this run cannot protect \
+             them from being blocked: add them to [block] allowlist"
+        )
+    };
+    let mut out = Vec::new();
+    match std::fs::read_to_string("/proc/net/fib_trie") {
+        Ok(text) => out.extend(protect::parse_fib_trie(&text)),
+        Err(e) => warn("/proc/net/fib_trie", &e),
+    }
+    match std::fs::read_to_string("/proc/net/if_inet6") {
+        Ok(text) => out.extend(protect::parse_if_inet6(&text)),
+        // No such file: IPv6 is disabled, so there are no IPv6 addresses.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => warn("/proc/net/if_inet6", &e),
+    }
+    out
 }
 
 #[cfg(test)]
@@ -491,6 +632,90 @@ mod tests {
         let text = include_str!("../lm-mitigation.toml.example");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.block.duration, "75h".parse().unwrap());
+    }
+
+    #[test]
+    fn the_guardrail_keys_are_accepted_and_checked() {
+        let c = Config::parse(&format!(
+            "{MINIMAL}[block]\nmode = \"simulate\"\nescalation_factor = 3.0\n\
+             escalation_cap = \"7d\"\nescalation_jitter = \"5%\"\n"
+        ))
+        .unwrap();
+        assert!(c.block.simulate());
+        let e = c.block.escalation();
+        assert_eq!(e.factor, 3.0);
+        assert_eq!(e.cap, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(e.jitter, 0.05);
+        let d = Config::parse(MINIMAL).unwrap().block.escalation();
+        assert_eq!(d, Escalation::default());
+        let c = Config::parse(&format!(
+            "{MINIMAL}[block]\nescalation_cap = \"permanent\"\n"
+        ))
+        .unwrap();
+        assert_eq!(c.block.escalation().cap, None);
+
+        for (text, key) in [
+            ("escalation_factor = 0.5", "escalation_factor"),
+            ("escalation_factor = nan", "escalation_factor"),
+            ("escalation_jitter = \"10\"", "escalation_jitter"),
+            ("escalation_jitter = \"90%\"", "escalation_jitter"),
+            ("mode = \"pretend\"", "mode"),
+        ] {
+            let e = Config::parse(&format!("{MINIMAL}[block]\n{text}\n")).unwrap_err();
+            assert!(e.contains(key), "{text}: {e}");
+        }
+    }
+
+    #[test]
+    fn a_tls_pin_is_checked_and_excludes_ca_file_and_insecure() {
+        let pin = "AB:".repeat(31) + "AB";
+        let c = Config::parse(&format!("{MINIMAL}tls_sha256 = \"{pin}\"\n")).unwrap();
+        assert_eq!(c.loadmaster.tls_sha256.as_deref(), Some(pin.as_str()));
+        let e = Config::parse(&format!("{MINIMAL}tls_sha256 = \"AB:CD\"\n")).unwrap_err();
+        assert!(e.contains("tls_sha256") && e.contains("64 hex"), "{e}");
+        let e = Config::parse(&format!(
+            "{MINIMAL}tls_sha256 = \"{pin}\"\nca_file = \"/c.pem\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("not both"), "{e}");
+        let e = Config::parse(&format!(
+            "{MINIMAL}tls_sha256 = \"{pin}\"\ninsecure_skip_tls_verify = true\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("contradict"), "{e}");
+    }
+
+    #[test]
+    fn the_loadmaster_address_is_protected_without_a_lookup_for_literals() {
+        assert_eq!(
+            loadmaster_addresses("https://192.0.2.10:8443"),
+            vec!["192.0.2.10".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert_eq!(
+            loadmaster_addresses("https://[2001:db8::10]"),
+            vec!["2001:db8::10".parse::<std::net::IpAddr>().unwrap()]
+        );
+        // A name is resolved (localhost: from /etc/hosts, no network).
+        let local = loadmaster_addresses("https://localhost:443");
+        assert!(local.iter().all(|ip| ip.is_loopback()), "{local:?}");
+        let c = Config::parse(MINIMAL).unwrap();
+        let policy = c.admission_policy();
+        let lm = policy
+            .admit("192.0.2.10".parse().unwrap(), true)
+            .unwrap_err();
+        assert!(lm.reason().contains("LoadMaster"), "{lm:?}");
+    }
+
+    #[test]
+    fn this_hosts_addresses_are_found_on_linux() {
+        if !Path::new("/proc/net/fib_trie").exists() {
+            return;
+        }
+        let found = host_addresses();
+        assert!(
+            found.iter().any(|ip| ip.is_loopback()),
+            "127.0.0.1 is a local address: {found:?}"
+        );
     }
 
     #[test]

@@ -420,3 +420,28 @@ fn list_and_dry_runs_work_for_a_reader_and_write_nothing() {
         modified
     );
 }
+
+#[test]
+fn sweep_does_not_retry_what_the_allowlist_now_covers() {
+    let env = Env::new();
+    env.lm.set_fault(Fault::Down);
+    assert_eq!(env.run(&["block", "203.0.113.7", "203.0.113.8"]).code(), 3);
+    env.lm.set_fault(Fault::None);
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        "[block]\nallowlist = [\"203.0.113.7\"]\n",
+    );
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout().contains("203.0.113.7 (global): not re-added"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
+    assert_eq!(env.status_of("203.0.113.7"), "unblocked");
+    assert_eq!(env.calls_for("add", "203.0.113.7"), 0, "never sent");
+}

@@ -182,7 +182,7 @@ fn an_address_allowlisted_after_it_was_blocked_is_not_readded() {
     );
     let (code, rows) = sync_json(&env, &["--apply"]);
     assert_eq!(code, 0);
-    assert_eq!(rows[0]["action"], "not re-added: allowlisted");
+    assert_eq!(rows[0]["action"], "not re-added: allowlisted or protected");
     assert!(env.on_lm(Scope::Global).is_empty());
 }
 

@@ -1,5 +1,11 @@
 //! `lmguard block`: addresses from the command line, or event sources from
 //! standard input.
+//!
+//! Guardrails, in the order they apply: the ADS filters (`[ads]`), the
+//! built-in protections and the allowlist and prefix limits
+//! (`Config::admission_policy`), `max_active`, then repeat-offender
+//! escalation of the duration; `[block] mode = "simulate"` records what
+//! would be blocked without calling the LoadMaster.
 
 use std::collections::{HashMap, HashSet};
 use std::io::{BufReader, Read};
@@ -7,7 +13,11 @@ use std::io::{BufReader, Read};
 use crate::cli::BlockArgs;
 use crate::config::Config;
 use crate::domain::address::Address;
-use crate::domain::entry::{apply_block, Applied, BlockRequest, Call, Decision, Scope};
+use crate::domain::duration::BlockDuration;
+use crate::domain::entry::{
+    apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope,
+};
+use crate::domain::escalation::{self, Escalation};
 use crate::domain::event::{self, Event};
 use crate::domain::policy::Refusal;
 use crate::domain::severity::Severity;
@@ -24,12 +34,22 @@ use super::{
 #[derive(Debug, Default)]
 struct Tally {
     blocked: usize,
+    simulated: usize,
     extended: usize,
     in_flight: usize,
     allowlisted: usize,
+    protected: usize,
     filtered: usize,
     rejected: usize,
+    over_limit: usize,
     pending: usize,
+}
+
+/// One admitted request, and what to call it in messages (`line 3`, or the
+/// address as typed).
+struct Admitted {
+    req: BlockRequest,
+    what: String,
 }
 
 /// `stdin_is_terminal`: nobody is piping events in, so reading them would
@@ -42,63 +62,57 @@ pub fn run(
 ) -> Result<ExitStatus> {
     let mut tally = Tally::default();
     let requests = collect_requests(ctx, args, stdin, stdin_is_terminal, &mut tally)?;
+    let simulate = ctx.config.block.simulate();
 
-    let client = if args.dry_run || requests.is_empty() {
+    let client = if args.dry_run || simulate || requests.is_empty() {
         None
     } else {
         Some(ctx.client()?)
     };
 
     // Phase 1: record every request (pending where the LoadMaster must act).
-    let mut jobs = Vec::new();
-    let mut decided = Vec::new();
-    let mut decide = |existing, req: &BlockRequest| {
-        let (entry, decision) =
-            apply_block(existing, req, ctx.now, ctx.claim, &|c| ctx.claim_is_live(c));
-        if decision == Decision::Send(Call::Add) {
-            jobs.push(Job {
-                scope: entry.scope,
-                address: entry.address,
-                call: Call::Add,
-                comment: comment_for(
-                    &ctx.config.block.comment_prefix,
-                    entry.event_id.as_deref(),
-                    &entry.reason,
-                ),
-            });
-        }
-        decided.push((entry.clone(), decision));
-        entry
-    };
+    let mut planner = Planner::new(ctx, simulate);
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        for req in &requests {
+        let all = || match &store {
+            Some(s) => s.all(),
+            None => Ok(Vec::new()),
+        };
+        for a in &requests {
             let existing = match &store {
-                Some(s) => s.get(req.scope, &req.address)?,
+                Some(s) => s.get(a.req.scope, &a.req.address)?,
                 None => None,
             };
-            decide(existing, req);
+            planner.decide(existing, a, &mut tally, all)?;
         }
         drop(store);
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &jobs);
-        for (entry, decision) in &decided {
-            if *decision == Decision::Extended {
-                println!("would extend {} ({}) locally", entry.address, entry.scope);
+        print_dry_run(&ctx.config.loadmaster.endpoint(), &planner.jobs);
+        for d in &planner.decided {
+            let (address, scope) = (d.entry.address, d.entry.scope);
+            match d.decision {
+                Decision::Extended => println!("would extend {address} ({scope}) locally"),
+                Decision::LocalOnly => println!(
+                    "would record {address} ({scope}) as a simulated block (mode = \"simulate\")"
+                ),
+                _ => {}
             }
         }
-        return Ok(finish(&tally, ExitStatus::Success, true));
+        return Ok(finish(&tally, ExitStatus::Success, true, simulate));
     }
     if !requests.is_empty() {
         let store = ctx.open_store()?;
         store.update(|txn| {
-            for req in &requests {
-                let existing = txn.get(req.scope, &req.address)?;
-                let entry = decide(existing, req);
-                txn.put(&entry)?;
+            for a in &requests {
+                let existing = txn.get(a.req.scope, &a.req.address)?;
+                let entry = planner.decide(existing, a, &mut tally, || txn.all())?;
+                if let Some(entry) = entry {
+                    txn.put(&entry)?;
+                }
             }
             Ok(())
         })?;
     }
+    let Planner { jobs, decided, .. } = planner;
 
     // Phase 2: tell the LoadMaster, then record its answers.
     let applied = match (&client, jobs.is_empty()) {
@@ -111,16 +125,20 @@ pub fn run(
         .map(|(j, r)| ((j.scope, j.address), r))
         .collect();
 
-    for (entry, decision) in &decided {
+    for d in &decided {
+        let entry = &d.entry;
         let until = entry.expires_at.map_or("permanently".to_string(), |t| {
             format!("until {} UTC", short_time(t))
         });
         let scope = list_name(entry.scope);
         let address = entry.address;
-        match (decision, answers.get(&(entry.scope, address))) {
+        let repeat = d.escalated.as_deref().unwrap_or("");
+        match (d.decision, answers.get(&(entry.scope, address))) {
             (Decision::Send(_), Some(Err(_))) => {
                 tally.pending += 1;
-                println!("pending   {address} ({scope}) {until} — will be retried by sweep");
+                println!(
+                    "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
+                );
             }
             (Decision::Send(_), Some(Ok(Applied::HeldByOther(comment)))) => {
                 tally.blocked += 1;
@@ -131,13 +149,24 @@ pub fn run(
             }
             (Decision::Send(_), _) => {
                 tally.blocked += 1;
-                println!("blocked   {address} ({scope}) {until} — {}", entry.reason);
+                println!(
+                    "blocked   {address} ({scope}) {until}{repeat} — {}",
+                    entry.reason
+                );
+            }
+            (Decision::LocalOnly, _) => {
+                tally.simulated += 1;
+                println!(
+                    "simulated {address} ({scope}) {until}{repeat} — {} (mode = \"simulate\": \
+                     recorded only, the LoadMaster was not called)",
+                    entry.reason
+                );
             }
             (Decision::Extended, _) => {
                 tally.extended += 1;
                 println!("extended  {address} ({scope}) {until} — {}", entry.reason);
             }
-            (Decision::InFlightElsewhere | Decision::LocalOnly | Decision::Nothing, _) => {
+            (Decision::InFlightElsewhere | Decision::Nothing, _) => {
                 tally.in_flight += 1;
                 println!(
                     "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
@@ -154,18 +183,158 @@ pub fn run(
         eprintln!("lmguard: {problem}");
         status = status.worst(problem.status());
     }
-    Ok(finish(&tally, status, false))
+    Ok(finish(&tally, status, false, simulate))
 }
 
-fn finish(tally: &Tally, status: ExitStatus, dry_run: bool) -> ExitStatus {
+/// What phase 1 decided for one request.
+struct Decided {
+    entry: Entry,
+    decision: Decision,
+    /// ` (repeat offender: block 3, 12h)` when escalation lengthened it.
+    escalated: Option<String>,
+}
+
+/// Decides each request against the recorded state: `max_active`,
+/// escalation, the state transition, the call to make.
+struct Planner<'c> {
+    ctx: &'c Context,
+    mode: BlockMode,
+    escalation: Escalation,
+    max_active: usize,
+    /// Blocks active or pending, counted once per run when the first new
+    /// block is planned, then kept up to date by this run.
+    active: Option<usize>,
+    jobs: Vec<Job>,
+    decided: Vec<Decided>,
+}
+
+impl<'c> Planner<'c> {
+    fn new(ctx: &'c Context, simulate: bool) -> Planner<'c> {
+        Planner {
+            ctx,
+            mode: if simulate {
+                BlockMode::Simulate
+            } else {
+                BlockMode::Enforce
+            },
+            escalation: ctx.config.block.escalation(),
+            max_active: ctx.config.block.max_active,
+            active: None,
+            jobs: Vec::new(),
+            decided: Vec::new(),
+        }
+    }
+
+    /// Does this entry count towards `max_active`? What is (or would be)
+    /// on the LoadMaster: active or pending; simulated blocks count only
+    /// while simulating.
+    fn counts(&self, e: &Entry) -> bool {
+        e.status.is_current() && (self.mode == BlockMode::Simulate || !e.is_simulated())
+    }
+
+    /// The entry to store for `a`, or `None` when `max_active` refuses it.
+    ///
+    /// `all` reads every recorded entry; it is called at most once per run,
+    /// and only when a request would add a block (not for extensions):
+    /// one pass over the state (a few milliseconds for 10 000 entries)
+    /// inside the write transaction, so that concurrent runs cannot both
+    /// take the last free place.
+    fn decide(
+        &mut self,
+        existing: Option<Entry>,
+        a: &Admitted,
+        tally: &mut Tally,
+        all: impl FnOnce() -> Result<Vec<Entry>>,
+    ) -> Result<Option<Entry>> {
+        let ctx = self.ctx;
+        let adds = match &existing {
+            None => true,
+            Some(e) => !self.counts(e),
+        };
+        if adds {
+            let active = match self.active {
+                Some(n) => n,
+                None => all()?.iter().filter(|e| self.counts(e)).count(),
+            };
+            if active >= self.max_active {
+                self.active = Some(active);
+                tally.over_limit += 1;
+                tally.rejected += 1;
+                eprintln!(
+                    "lmguard: {}: rejected: {} not blocked: the limit of {} blocks \
+                     ([block] max_active) is reached, {active} are active or pending; nothing \
+                     was removed to make room — raise max_active, or unblock some",
+                    a.what, a.req.address, self.max_active
+                );
+                return Ok(None);
+            }
+            self.active = Some(active + 1);
+        }
+
+        let repeats = escalation::repeats(existing.as_ref());
+        let duration = self
+            .escalation
+            .apply(a.req.duration, repeats, escalation::random_unit());
+        let escalated = (duration != a.req.duration).then(|| {
+            format!(
+                " (repeat offender: block {}, {})",
+                repeats.saturating_add(1),
+                match duration {
+                    BlockDuration::For(_) => duration.to_string(),
+                    BlockDuration::Permanent => "permanent".to_string(),
+                }
+            )
+        });
+        let req = BlockRequest {
+            duration,
+            ..a.req.clone()
+        };
+        let (entry, decision) =
+            apply_block_in(existing, &req, self.mode, ctx.now, ctx.claim, &|c| {
+                ctx.claim_is_live(c)
+            });
+        if decision == Decision::Send(Call::Add) {
+            self.jobs.push(Job {
+                scope: entry.scope,
+                address: entry.address,
+                call: Call::Add,
+                comment: comment_for(
+                    &ctx.config.block.comment_prefix,
+                    entry.event_id.as_deref(),
+                    &entry.reason,
+                ),
+            });
+        }
+        self.decided.push(Decided {
+            entry: entry.clone(),
+            decision,
+            escalated,
+        });
+        Ok(Some(entry))
+    }
+}
+
+fn finish(tally: &Tally, status: ExitStatus, dry_run: bool, simulate: bool) -> ExitStatus {
     let mut status = status;
     if !dry_run {
+        let simulated = if simulate {
+            format!(", simulated {}", tally.simulated)
+        } else {
+            String::new()
+        };
+        let over_limit = if tally.over_limit > 0 {
+            format!(" ({} over max_active)", tally.over_limit)
+        } else {
+            String::new()
+        };
         println!(
-            "blocked {}, extended {}, skipped {} (allowlist {}, filters {}), rejected {}, pending {}",
+            "blocked {}{simulated}, extended {}, skipped {} (allowlist {}, protected {}, \
+             filters {}), rejected {}{over_limit}, pending {}",
             tally.blocked,
             tally.extended + tally.in_flight,
-            tally.allowlisted + tally.filtered,
+            tally.allowlisted + tally.protected + tally.filtered,
             tally.allowlisted,
+            tally.protected,
             tally.filtered,
             tally.rejected,
             tally.pending
@@ -189,11 +358,12 @@ fn collect_requests(
     stdin: impl Read,
     stdin_is_terminal: bool,
     tally: &mut Tally,
-) -> Result<Vec<BlockRequest>> {
+) -> Result<Vec<Admitted>> {
     let config = &ctx.config;
     let scope = ctx.scope(args.vs);
     let duration = args.duration.unwrap_or(config.block.duration);
-    let policy = config.block.policy();
+    let manual = !args.addresses.is_empty();
+    let policy = config.admission_policy();
     let filter = AdsFilter::new(config);
     let mut seen = HashSet::new();
     let mut requests = Vec::new();
@@ -202,20 +372,39 @@ fn collect_requests(
                      event_id: Option<String>,
                      what: &str,
                      tally: &mut Tally| {
-        match policy.admit(address, args.force && !args.addresses.is_empty()) {
+        match policy.admit(address, args.force && manual) {
             Ok(address) => {
                 if seen.insert(address) {
-                    requests.push(BlockRequest {
-                        address,
-                        scope,
-                        duration,
-                        reason,
-                        event_id,
+                    requests.push(Admitted {
+                        req: BlockRequest {
+                            address,
+                            scope,
+                            duration,
+                            reason,
+                            event_id,
+                        },
+                        what: what.to_string(),
                     });
                 }
             }
             Err(Refusal::Allowlisted(why)) => {
                 tally.allowlisted += 1;
+                let hint = if manual && !args.force {
+                    " (--force overrides the allowlist for a manual block)"
+                } else {
+                    ""
+                };
+                eprintln!("lmguard: {what}: not blocked: {why}{hint}");
+            }
+            // Asked for by hand, a protected address is an input error; as
+            // an event's source it is a false positive, skipped like the
+            // allowlist.
+            Err(Refusal::Protected(why)) if manual => {
+                tally.rejected += 1;
+                eprintln!("lmguard: {what}: rejected: {why}");
+            }
+            Err(Refusal::Protected(why)) => {
+                tally.protected += 1;
                 eprintln!("lmguard: {what}: not blocked: {why}");
             }
             Err(Refusal::TooBroad(why)) => {

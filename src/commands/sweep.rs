@@ -4,9 +4,12 @@ use std::collections::HashSet;
 
 use crate::cli::SweepArgs;
 use crate::domain::address::Address;
-use crate::domain::entry::{plan_sweep, Call, Entry, Scope, Status};
+use crate::domain::entry::{
+    apply_removal, plan_sweep, Call, Claim, Decision, Entry, Removal, Scope, Status,
+};
+use crate::domain::policy::Policy;
 use crate::error::Result;
-use crate::executor::Job;
+use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 
 use super::{apply_and_record, comment_for, loadmaster_problem, print_dry_run, Context};
@@ -19,20 +22,47 @@ struct Plan {
     expiring: HashSet<(Scope, Address)>,
     /// Expired entries whose LoadMaster entry is not lmguard's.
     local_only: usize,
+    /// Retries no longer admitted (allowlist, protections), for the report.
+    refused: Vec<String>,
 }
 
-fn plan(ctx: &Context, entries: Vec<Entry>) -> Plan {
+fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
     let mut plan = Plan {
         changed: Vec::new(),
         jobs: Vec::new(),
         expiring: HashSet::new(),
         local_only: 0,
+        refused: Vec::new(),
     };
+    let live = |c: &Claim| ctx.claim_is_live(c);
     for entry in entries {
-        let Some((next, call)) = plan_sweep(&entry, ctx.now, ctx.claim, &|c| ctx.claim_is_live(c))
-        else {
+        let Some((mut next, mut call)) = plan_sweep(&entry, ctx.now, ctx.claim, &live) else {
             continue;
         };
+        if call == Some(Call::Add) {
+            // A retry: the allowlist or a protection may cover it by now.
+            if let Err(refusal) = policy.recheck(&entry.address) {
+                plan.refused.push(format!(
+                    "{} ({}): not re-added: {}",
+                    entry.address,
+                    list_name(entry.scope),
+                    refusal.reason()
+                ));
+                // The earlier add may have reached the LoadMaster: remove it.
+                let (removed, decision) = apply_removal(
+                    entry.clone(),
+                    Removal::Unblocked,
+                    ctx.now,
+                    ctx.claim,
+                    &|_| false,
+                );
+                next = removed;
+                call = match decision {
+                    Decision::Send(c) => Some(c),
+                    _ => None,
+                };
+            }
+        }
         if entry.status == Status::Active {
             plan.expiring.insert((entry.scope, entry.address));
         }
@@ -63,18 +93,24 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             Some(store) => store.all()?,
             None => Vec::new(),
         };
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan(ctx, entries).jobs);
+        let plan = plan(ctx, &ctx.config.admission_policy(), entries);
+        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        plan.refused
+            .iter()
+            .for_each(|r| println!("would unblock {r}"));
         return Ok(ExitStatus::Success);
     }
     let client = ctx.client()?;
+    let policy = ctx.config.admission_policy();
     let plan = ctx.open_store()?.update(|txn| {
-        let plan = plan(ctx, txn.all()?);
+        let plan = plan(ctx, &policy, txn.all()?);
         for e in &plan.changed {
             txn.put(e)?;
         }
         Ok(plan)
     })?;
 
+    plan.refused.iter().for_each(|r| println!("{r}"));
     let applied = apply_and_record(ctx, &client, plan.jobs)?;
     let done = |expiry: bool, call: Call| {
         applied

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cli::SyncArgs;
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
-use crate::domain::policy::Refusal;
+use crate::domain::policy::Policy;
 use crate::domain::reconcile::{compare, Difference, Kind, RemoteEntry};
 use crate::error::{Error, Result};
 use crate::executor::{list_name, Job};
@@ -41,7 +41,7 @@ impl Action {
         match (self, applying) {
             (Action::ReAdd, true) => "re-added",
             (Action::ReAdd, false) => "re-add (--apply)",
-            (Action::SkipAllowlisted, _) => "not re-added: allowlisted",
+            (Action::SkipAllowlisted, _) => "not re-added: allowlisted or protected",
             (Action::Remove, true) => "removed",
             (Action::Remove, false) => "remove (--apply)",
             (Action::LeftAlone, _) => "left alone (--adopt takes it)",
@@ -93,10 +93,11 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         settled.extend(report.settled);
     }
 
+    let policy = ctx.config.admission_policy();
     let planned: Vec<(Difference, Action)> = differences
         .into_iter()
         .map(|d| {
-            let action = plan(ctx, &d, args);
+            let action = plan(&policy, &d, args);
             (d, action)
         })
         .collect();
@@ -151,16 +152,15 @@ fn read_list(client: &Client, scope: Scope) -> Result<Vec<RemoteEntry>> {
         .collect())
 }
 
-fn plan(ctx: &Context, d: &Difference, args: &SyncArgs) -> Action {
+fn plan(policy: &Policy, d: &Difference, args: &SyncArgs) -> Action {
     match d.kind {
         Kind::MissingOnLoadmaster => {
-            let allowlisted = d.local.as_ref().is_some_and(|e| {
-                matches!(
-                    ctx.config.block.policy().admit(e.address, false),
-                    Err(Refusal::Allowlisted(_))
-                )
-            });
-            if allowlisted {
+            // The allowlist or a built-in protection may cover it by now.
+            let refused = d
+                .local
+                .as_ref()
+                .is_some_and(|e| policy.recheck(&e.address).is_err());
+            if refused {
                 Action::SkipAllowlisted
             } else {
                 Action::ReAdd

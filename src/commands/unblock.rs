@@ -41,6 +41,11 @@ fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Pl
                 call: Call::Delete,
                 comment: String::new(),
             }),
+            Decision::LocalOnly if next.simulated => plan.notes.push(format!(
+                "unblocked {address} ({}) — a simulated block; nothing to remove from the \
+                 LoadMaster",
+                list_name(scope)
+            )),
             Decision::LocalOnly => plan.notes.push(format!(
                 "unblocked {address} ({}) locally; its LoadMaster entry belongs to someone else \
                  ({}) and is left alone",

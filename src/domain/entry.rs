@@ -181,6 +181,10 @@ pub struct Entry {
     /// lmguard never deletes such an entry: expiry and unblock are local.
     #[serde(default)]
     pub held_by_other: Option<String>,
+    /// Recorded by `[block] mode = "simulate"` and never sent: expiry and
+    /// unblock are local, and `sync` never re-adds it.
+    #[serde(default)]
+    pub simulated: bool,
 }
 
 /// A request to block one address in one scope.
@@ -238,6 +242,18 @@ impl Entry {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
+    /// Recorded by `[block] mode = "simulate"`, never sent.
+    pub fn is_simulated(&self) -> bool {
+        self.simulated
+    }
+
+    /// Nothing of lmguard's is on the LoadMaster for this entry (someone
+    /// else's entry holds the address, or the block was only simulated):
+    /// its expiry and unblock change local state only.
+    pub fn is_local_only(&self) -> bool {
+        self.held_by_other.is_some() || self.simulated
+    }
+
     fn extend_to(&mut self, expires_at: Option<i64>) {
         self.expires_at = match (self.expires_at, expires_at) {
             (None, _) | (_, None) => None,
@@ -257,6 +273,34 @@ pub fn apply_block(
     claim: Claim,
     live: &dyn Fn(&Claim) -> bool,
 ) -> (Entry, Decision) {
+    apply_block_in(existing, req, BlockMode::Enforce, now, claim, live)
+}
+
+/// How a block is carried out: `[block] mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BlockMode {
+    /// Recorded as pending, then sent to the LoadMaster.
+    #[default]
+    Enforce,
+    /// Recorded as an active, `simulated` block; the LoadMaster is never
+    /// called (`Decision::LocalOnly`). An entry that is really blocked is
+    /// only extended; a pending one stays pending for `sweep`.
+    Simulate,
+}
+
+/// [`apply_block`] in a given [`BlockMode`].
+///
+/// In enforce mode a simulated block that is still active becomes a real
+/// one (sent now, its count of blocks unchanged).
+pub fn apply_block_in(
+    existing: Option<Entry>,
+    req: &BlockRequest,
+    mode: BlockMode,
+    now: i64,
+    claim: Claim,
+    live: &dyn Fn(&Claim) -> bool,
+) -> (Entry, Decision) {
+    let simulate = mode == BlockMode::Simulate;
     let expires_at = req.duration.expires_at(now);
     let fresh = |times_blocked: u32| Entry {
         address: req.address,
@@ -273,13 +317,32 @@ pub fn apply_block(
         updated_at: now,
         ended_at: None,
         held_by_other: None,
+        simulated: false,
+    };
+    let simulated = |mut entry: Entry| {
+        entry.status = Status::Active;
+        entry.claim = None;
+        entry.simulated = true;
+        (entry, Decision::LocalOnly)
     };
     let Some(mut entry) = existing else {
+        if simulate {
+            return simulated(fresh(1));
+        }
         return (fresh(1), Decision::Send(Call::Add));
     };
     match entry.status {
         Status::Expired | Status::Unblocked => {
             let next = fresh(entry.times_blocked.saturating_add(1));
+            if simulate {
+                return simulated(next);
+            }
+            (next, Decision::Send(Call::Add))
+        }
+        Status::Active if entry.is_simulated() && !simulate => {
+            // Simulated so far; now it is blocked for real.
+            let mut next = fresh(entry.times_blocked.max(1));
+            next.extend_to(entry.expires_at);
             (next, Decision::Send(Call::Add))
         }
         Status::Active | Status::PendingBlock | Status::PendingUnblock => {
@@ -299,6 +362,13 @@ pub fn apply_block(
                         entry.removal = None;
                     }
                     Decision::InFlightElsewhere
+                }
+                _ if simulate => {
+                    // A real pending entry: keep the wish to have it
+                    // blocked, and leave the call to `sweep`.
+                    entry.status = Status::PendingBlock;
+                    entry.removal = None;
+                    Decision::Extended
                 }
                 _ => {
                     entry.status = Status::PendingBlock;
@@ -342,7 +412,7 @@ pub fn apply_removal(
                 entry.status = Status::PendingUnblock;
                 return (entry, Decision::InFlightElsewhere);
             }
-            if entry.held_by_other.is_some() && entry.status == Status::Active {
+            if entry.is_local_only() && entry.status == Status::Active {
                 finish_removal(&mut entry, now);
                 return (entry, Decision::LocalOnly);
             }
@@ -379,7 +449,7 @@ pub fn plan_sweep(
     match entry.status {
         Status::Active if entry.is_expired_at(now) => {
             next.removal = Some(Removal::Expired);
-            if entry.held_by_other.is_some() {
+            if entry.is_local_only() {
                 finish_removal(&mut next, now);
                 return Some((next, None));
             }
@@ -667,6 +737,96 @@ mod tests {
         // Blocked again later: a fresh block that lmguard sends itself.
         let (fresh, _) = apply_block(Some(unblocked), &req("192.0.2.7", "1h"), 300, CLAIM, &alive);
         assert_eq!(fresh.held_by_other, None);
+    }
+
+    fn simulate(
+        existing: Option<Entry>,
+        addr: &str,
+        duration: &str,
+        now: i64,
+    ) -> (Entry, Decision) {
+        apply_block_in(
+            existing,
+            &req(addr, duration),
+            BlockMode::Simulate,
+            now,
+            CLAIM,
+            &alive,
+        )
+    }
+
+    #[test]
+    fn simulated_blocks_are_recorded_active_and_never_sent() {
+        let (e, d) = simulate(None, "192.0.2.7", "1h", 100);
+        assert_eq!(d, Decision::LocalOnly);
+        assert_eq!(e.status, Status::Active);
+        assert!(e.is_simulated());
+        assert_eq!(e.claim, None);
+        assert_eq!(e.expires_at, Some(3_700));
+        // Again while active: extended, still simulated.
+        let (again, d) = simulate(Some(e.clone()), "192.0.2.7", "2h", 200);
+        assert_eq!(d, Decision::Extended);
+        assert!(again.is_simulated());
+        assert_eq!(again.expires_at, Some(200 + 7_200));
+        // Its expiry and unblock are local only.
+        let (expired, call) = plan_sweep(&e, 5_000, CLAIM, &dead).unwrap();
+        assert_eq!(call, None);
+        assert_eq!(expired.status, Status::Expired);
+        let (unblocked, d) = apply_removal(e, Removal::Unblocked, 300, CLAIM, &dead);
+        assert_eq!(d, Decision::LocalOnly);
+        assert_eq!(unblocked.status, Status::Unblocked);
+        // Blocked again after that: a new simulated block, counted.
+        let (next, d) = simulate(Some(expired), "192.0.2.7", "1h", 6_000);
+        assert_eq!(d, Decision::LocalOnly);
+        assert_eq!(next.times_blocked, 2);
+    }
+
+    #[test]
+    fn simulate_never_sends_a_real_entry_and_enforce_makes_a_simulated_one_real() {
+        let real = active("192.0.2.7", 100, "1h");
+        let (e, d) = simulate(Some(real), "192.0.2.7", "2h", 200);
+        assert_eq!(d, Decision::Extended);
+        assert!(!e.is_simulated());
+        let (pending, _) = apply_block(None, &req("192.0.2.8", "1h"), 100, OTHER, &alive);
+        let (e, d) = apply_block_in(
+            Some(pending),
+            &req("192.0.2.8", "1h"),
+            BlockMode::Simulate,
+            200,
+            CLAIM,
+            &dead,
+        );
+        assert_eq!(d, Decision::Extended, "left to sweep");
+        assert_eq!(e.status, Status::PendingBlock);
+        assert_eq!(e.claim, Some(OTHER), "not claimed by a simulating run");
+
+        let (sim, _) = simulate(None, "192.0.2.9", "3h", 100);
+        let (e, d) = apply_block(Some(sim), &req("192.0.2.9", "1h"), 200, CLAIM, &alive);
+        assert_eq!(d, Decision::Send(Call::Add));
+        assert!(!e.is_simulated());
+        assert_eq!(e.status, Status::PendingBlock);
+        assert_eq!(e.claim, Some(CLAIM));
+        assert_eq!(e.times_blocked, 1);
+        assert_eq!(
+            e.expires_at,
+            Some(100 + 3 * 3_600),
+            "keeps the later expiry"
+        );
+    }
+
+    #[test]
+    fn the_simulated_mark_survives_storage() {
+        let real = active("192.0.2.7", 100, "1h");
+        assert!(!real.is_simulated());
+        let (sim, _) = simulate(None, "192.0.2.7", "1h", 100);
+        let json = serde_json::to_string(&sim).unwrap();
+        let back: Entry = serde_json::from_str(&json).unwrap();
+        assert!(back.is_simulated());
+        assert_eq!(back, sim);
+        // Someone else's entry is not a simulated one.
+        let mut other = real;
+        other.held_by_other = Some("bob".into());
+        assert!(!other.is_simulated());
     }
 
     #[test]

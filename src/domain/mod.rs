@@ -3,7 +3,9 @@
 pub mod address;
 pub mod duration;
 pub mod entry;
+pub mod escalation;
 pub mod event;
 pub mod policy;
+pub mod protect;
 pub mod reconcile;
 pub mod severity;

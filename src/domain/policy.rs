@@ -1,7 +1,8 @@
-//! What may be blocked: the configured allowlist, the broadest network
-//! allowed, and IPv6 widening.
+//! What may be blocked: the built-in protections, the configured
+//! allowlist, the broadest network allowed, and IPv6 widening.
 
 use super::address::Address;
+use super::protect::{self, Protected};
 
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -10,6 +11,10 @@ pub struct Policy {
     pub ipv6_prefix: u8,
     pub min_prefix_v4: u8,
     pub min_prefix_v6: u8,
+    /// Addresses found at run time that are never blocked (the LoadMaster,
+    /// this host), on top of the ranges always protected (loopback,
+    /// link-local, multicast, unspecified); see `Config::admission_policy`.
+    pub protected: Vec<Protected>,
 }
 
 /// Why an address is not blocked.
@@ -19,6 +24,18 @@ pub enum Refusal {
     Allowlisted(String),
     /// A network broader than allowed: rejected input.
     TooBroad(String),
+    /// Overlaps a built-in protection (loopback, the LoadMaster, this host,
+    /// …); `--force` never overrides it.
+    Protected(String),
+}
+
+impl Refusal {
+    /// The reason, for messages.
+    pub fn reason(&self) -> &str {
+        match self {
+            Refusal::Allowlisted(why) | Refusal::TooBroad(why) | Refusal::Protected(why) => why,
+        }
+    }
 }
 
 impl Policy {
@@ -33,9 +50,13 @@ impl Policy {
     }
 
     /// The address to block for `address`, or why not. `force` overrides the
-    /// configured allowlist (manual blocks only).
+    /// configured allowlist (manual blocks only), never the built-in
+    /// protections.
     pub fn admit(&self, address: Address, force: bool) -> Result<Address, Refusal> {
         let address = self.widen(address);
+        if let Some(why) = protect::refusal(&address, &self.protected) {
+            return Err(Refusal::Protected(why));
+        }
         let net = address.network();
         let min = if address.is_ipv6() {
             self.min_prefix_v6
@@ -49,16 +70,33 @@ impl Policy {
             )));
         }
         if !force {
-            if let Some(allowed) = self.allowlist.iter().find(|a| {
-                let a = a.network();
-                a.contains(&net) || net.contains(&a)
-            }) {
-                return Err(Refusal::Allowlisted(format!(
-                    "{address} overlaps the allowlist entry {allowed}"
-                )));
-            }
+            self.check_allowlist(&address)?;
         }
         Ok(address)
+    }
+
+    /// Whether an entry recorded earlier may still be (re-)sent to the
+    /// LoadMaster: the built-in protections and the allowlist as they are
+    /// now (for `sweep` retries and `sync --apply`). The prefix limits and
+    /// widening are not applied again: they were when it was blocked.
+    pub fn recheck(&self, address: &Address) -> Result<(), Refusal> {
+        if let Some(why) = protect::refusal(address, &self.protected) {
+            return Err(Refusal::Protected(why));
+        }
+        self.check_allowlist(address)
+    }
+
+    fn check_allowlist(&self, address: &Address) -> Result<(), Refusal> {
+        let net = address.network();
+        match self.allowlist.iter().find(|a| {
+            let a = a.network();
+            a.contains(&net) || net.contains(&a)
+        }) {
+            Some(allowed) => Err(Refusal::Allowlisted(format!(
+                "{address} overlaps the allowlist entry {allowed}"
+            ))),
+            None => Ok(()),
+        }
     }
 }
 
@@ -75,6 +113,10 @@ mod tests {
             ipv6_prefix: 64,
             min_prefix_v4: 24,
             min_prefix_v6: 48,
+            protected: vec![Protected::new(
+                "192.0.2.200".parse().unwrap(),
+                "the LoadMaster's own address",
+            )],
         }
     }
 
@@ -109,6 +151,62 @@ mod tests {
             Err(Refusal::TooBroad(_))
         ));
         assert_eq!(admit("203.0.113.0/24", false).unwrap(), "203.0.113.0/24");
+    }
+
+    #[test]
+    fn built_in_protections_win_over_force() {
+        for s in [
+            "127.0.0.1",
+            "::1",
+            "fe80::1",
+            "224.0.0.1",
+            "0.0.0.0",
+            "192.0.2.200",
+        ] {
+            for force in [false, true] {
+                assert!(
+                    matches!(admit(s, force), Err(Refusal::Protected(_))),
+                    "{s} force={force}: {:?}",
+                    admit(s, force)
+                );
+            }
+        }
+        // Containment the other way: a network covering the LoadMaster.
+        let e = admit("192.0.2.128/25", true).unwrap_err();
+        assert!(matches!(e, Refusal::Protected(_)), "{e:?}");
+        assert!(e.reason().contains("192.0.2.200"), "{e:?}");
+        // A widened IPv6 host is checked as the network it becomes.
+        assert!(matches!(
+            admit("fe80::1:2", false),
+            Err(Refusal::Protected(_))
+        ));
+    }
+
+    #[test]
+    fn the_default_prefix_limits_are_24_and_48() {
+        let p = crate::config::BlockConfig::default().policy();
+        assert_eq!((p.min_prefix_v4, p.min_prefix_v6), (24, 48));
+        let admit = |s: &str| p.admit(s.parse().unwrap(), true);
+        assert!(matches!(admit("203.0.112.0/23"), Err(Refusal::TooBroad(_))));
+        assert!(admit("203.0.113.0/24").is_ok());
+        assert!(matches!(admit("2001:db8::/47"), Err(Refusal::TooBroad(_))));
+        assert!(admit("2001:db8::/48").is_ok());
+    }
+
+    #[test]
+    fn recheck_applies_the_allowlist_and_protections_as_they_are_now() {
+        let p = policy();
+        assert!(p.recheck(&"203.0.113.7".parse().unwrap()).is_ok());
+        assert!(matches!(
+            p.recheck(&"192.0.2.3".parse().unwrap()),
+            Err(Refusal::Allowlisted(_))
+        ));
+        assert!(matches!(
+            p.recheck(&"192.0.2.200".parse().unwrap()),
+            Err(Refusal::Protected(_))
+        ));
+        // Not the prefix limit: what was admitted stays admitted.
+        assert!(p.recheck(&"203.0.0.0/16".parse().unwrap()).is_ok());
     }
 
     #[test]

@@ -87,13 +87,15 @@ pub fn compare(
     for entry in local {
         let present = remote_by_address.get(&entry.address).copied();
         // An entry lmguard recorded as someone else's is judged as foreign below.
-        if entry.held_by_other.is_none() || !entry.status.is_current() {
+        if !entry.is_local_only() || !entry.status.is_current() {
             known.insert(entry.address);
         }
         let kind = match (entry.status, present) {
+            // A simulated block was never meant to be on the LoadMaster.
+            (Status::Active, None) if entry.simulated => None,
             (Status::Active, None) if !entry.is_expired_at(now) => Some(Kind::MissingOnLoadmaster),
             (Status::PendingBlock, None) => Some(Kind::MissingOnLoadmaster),
-            (Status::Expired | Status::Unblocked, Some(_)) if entry.held_by_other.is_none() => {
+            (Status::Expired | Status::Unblocked, Some(_)) if !entry.is_local_only() => {
                 Some(Kind::StaleOnLoadmaster)
             }
             (Status::PendingUnblock, Some(_)) => Some(Kind::StaleOnLoadmaster),
@@ -265,6 +267,15 @@ mod tests {
             [("192.0.2.1".to_string(), Kind::Foreign)],
             "the expired one is known and its LoadMaster entry is bob's"
         );
+    }
+
+    #[test]
+    fn a_simulated_block_is_never_missing() {
+        let mut sim = entry("192.0.2.1", Status::Active);
+        sim.simulated = true;
+        let refs = [&sim];
+        let report = compare(Scope::Global, &refs, &[], "lmguard", 200);
+        assert!(report.differences.is_empty());
     }
 
     #[test]

@@ -5,7 +5,15 @@
 //!   LoadMaster's certificate as usual; a self-signed appliance certificate
 //!   placed there is trusted when the presented certificate is exactly it
 //!   (WebPKI does not accept a self-signed leaf as its own anchor);
+//! - `tls_sha256`: exactly the certificate whose SHA-256 (of its DER) is
+//!   the pinned fingerprint, whatever name, issuer or dates it carries — the
+//!   usual way to trust an appliance's self-signed certificate. A mismatch
+//!   names both fingerprints;
 //! - `insecure_skip_tls_verify`: no verification, with a warning every run.
+//!
+//! In every case the handshake signature is checked against the presented
+//! certificate's key, so a pinned or exact certificate cannot be replayed
+//! without its private key.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,6 +39,13 @@ pub fn client_config(lm: &LoadMasterConfig) -> Result<Arc<ClientConfig>> {
         );
         Arc::new(Verifier {
             trust: Trust::Anything,
+            provider: provider.clone(),
+        })
+    } else if let Some(pin) = &lm.tls_sha256 {
+        let pin = parse_fingerprint(pin)
+            .map_err(|e| Error::usage(format!("loadmaster.tls_sha256: {e}")))?;
+        Arc::new(Verifier {
+            trust: Trust::Pin(pin),
             provider: provider.clone(),
         })
     } else if let Some(ca_file) = &lm.ca_file {
@@ -71,6 +86,45 @@ pub fn client_config(lm: &LoadMasterConfig) -> Result<Arc<ClientConfig>> {
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
     Ok(Arc::new(config))
+}
+
+/// A SHA-256 fingerprint as operators write it: 64 hex digits, upper or
+/// lower case, with or without ':' (or spaces) between the pairs.
+pub fn parse_fingerprint(text: &str) -> std::result::Result<[u8; 32], String> {
+    let hex: String = text
+        .chars()
+        .filter(|c| *c != ':' && !c.is_whitespace())
+        .collect();
+    let bad = || {
+        "not a SHA-256 fingerprint (64 hex digits, e.g. AB:CD:…; get it with \
+         `openssl x509 -noout -fingerprint -sha256 -in loadmaster.pem`)"
+            .to_string()
+    };
+    if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut out = [0u8; 32];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(out)
+}
+
+/// `AB:CD:…`, the way openssl and browsers show a fingerprint.
+pub fn format_fingerprint(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// The SHA-256 fingerprint of a DER certificate.
+pub fn fingerprint(der: &[u8]) -> [u8; 32] {
+    let digest = ::ring::digest::digest(&::ring::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
 }
 
 fn webpki_verifier(
@@ -116,6 +170,40 @@ enum Trust {
         webpki: Option<Arc<WebPkiServerVerifier>>,
         exact: Vec<CertificateDer<'static>>,
     },
+    /// `tls_sha256`: exactly the certificate with this SHA-256.
+    Pin([u8; 32]),
+}
+
+/// A presented certificate that is not the pinned one.
+#[derive(Debug)]
+struct PinMismatch {
+    expected: [u8; 32],
+    presented: [u8; 32],
+}
+
+impl std::fmt::Display for PinMismatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the LoadMaster's certificate does not match loadmaster.tls_sha256: expected \
+             SHA-256 {}, presented {}; if the appliance's certificate was renewed, check the \
+             new one and update tls_sha256",
+            format_fingerprint(&self.expected),
+            format_fingerprint(&self.presented)
+        )
+    }
+}
+
+impl std::error::Error for PinMismatch {}
+
+/// Why a pinned certificate was refused; it names both fingerprints.
+/// (`Error::Other` shows its text as it is; a `CertificateError` would show
+/// the fingerprints as debug byte arrays.)
+fn pin_mismatch(expected: &[u8; 32], presented: &[u8; 32]) -> rustls::Error {
+    rustls::Error::Other(rustls::OtherError(Arc::new(PinMismatch {
+        expected: *expected,
+        presented: *presented,
+    })))
 }
 
 impl ServerCertVerifier for Verifier {
@@ -127,8 +215,17 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let Trust::CaFile { webpki, exact } = &self.trust else {
-            return Ok(ServerCertVerified::assertion());
+        let (webpki, exact) = match &self.trust {
+            Trust::Anything => return Ok(ServerCertVerified::assertion()),
+            Trust::Pin(expected) => {
+                let presented = fingerprint(end_entity.as_ref());
+                return if presented == *expected {
+                    Ok(ServerCertVerified::assertion())
+                } else {
+                    Err(pin_mismatch(expected, &presented))
+                };
+            }
+            Trust::CaFile { webpki, exact } => (webpki, exact),
         };
         if exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             // The operator put this very certificate in ca_file.
@@ -174,5 +271,57 @@ impl ServerCertVerifier for Verifier {
         self.provider
             .signature_verification_algorithms
             .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn fingerprints_are_read_with_or_without_colons_in_any_case() {
+        let plain = parse_fingerprint(HEX).unwrap();
+        let colons = format_fingerprint(&plain);
+        assert_eq!(colons.len(), 95);
+        assert_eq!(parse_fingerprint(&colons).unwrap(), plain);
+        assert_eq!(parse_fingerprint(&colons.to_lowercase()).unwrap(), plain);
+        assert_eq!(parse_fingerprint(&HEX.to_uppercase()).unwrap(), plain);
+        assert_eq!(plain[0], 0x01);
+        assert_eq!(plain[31], 0xef);
+    }
+
+    #[test]
+    fn bad_fingerprints_are_refused() {
+        for bad in [
+            "",
+            "AB:CD",
+            &HEX[..62],
+            &format!("{HEX}00"),
+            &HEX.replace('a', "g"),
+        ] {
+            assert!(parse_fingerprint(bad).is_err(), "{bad}");
+        }
+        // Multi-byte characters never panic the slicing.
+        assert!(parse_fingerprint(&"é".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn a_mismatch_names_both_fingerprints() {
+        let expected = parse_fingerprint(HEX).unwrap();
+        let presented = fingerprint(b"another certificate");
+        let text = pin_mismatch(&expected, &presented).to_string();
+        assert!(text.contains(&format_fingerprint(&expected)), "{text}");
+        assert!(text.contains(&format_fingerprint(&presented)), "{text}");
+        assert!(text.contains("tls_sha256"), "{text}");
+    }
+
+    #[test]
+    fn the_fingerprint_is_sha256_of_the_der() {
+        assert_eq!(
+            format_fingerprint(&fingerprint(b"abc")),
+            "BA:78:16:BF:8F:01:CF:EA:41:41:40:DE:5D:AE:22:23:B0:03:61:A3:96:17:7A:9C:B4:10:FF:61:F2:00:15:AD"
+        );
     }
 }

@@ -39,7 +39,7 @@ impl Env {
         let lm = FakeLoadMaster::start(options).expect("fake LoadMaster starts");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("lm.pem"), lm.ca_pem()).unwrap();
-        std::fs::write(dir.path().join("api-key"), format!("{KEY}\n")).unwrap();
+        write_private(&dir.path().join("api-key"), &format!("{KEY}\n"));
         let env = Env {
             config: dir.path().join("lm-mitigation.toml"),
             state: dir.path().join("state").join("state.redb"),
@@ -135,6 +135,19 @@ impl Env {
             .filter(|r| r.param(op).is_some() && r.param("addr") == Some(address))
             .count()
     }
+}
+
+/// Write a file only its owner can read (as an API key file should be).
+pub fn write_private(path: &Path, text: &str) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    std::io::Write::write_all(&mut f, text.as_bytes()).unwrap();
 }
 
 pub fn ca_signed() -> Options {
