@@ -9,6 +9,9 @@ use crate::domain::duration::BlockDuration;
 use crate::domain::entry::Status;
 use crate::domain::event::InputFormat;
 
+/// The heading of the options every command takes, listed after its own.
+const GLOBAL: &str = "Global options";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "lmguard",
@@ -17,22 +20,35 @@ use crate::domain::event::InputFormat;
     long_about = "Keep a Kemp/Progress LoadMaster's IP block lists in step with Flowmon ADS.\n\n\
         Flowmon ADS runs `lmguard block` as a custom script with events on standard input; \
         cron runs `lmguard sweep` to lift expired blocks and retry what the LoadMaster could not \
-        take. State lives in a local redb database, settings in lm-mitigation.toml.",
+        take. State lives in a local redb database, settings in lm-mitigation.toml.\n\n\
+        Examples:\n  \
+        lmguard check                                  # first thing after installing\n  \
+        lmguard block 203.0.113.7 --duration 36h       # block by hand\n  \
+        lmguard list                                   # what is blocked, soonest expiry first\n  \
+        lmguard unblock 203.0.113.7                    # a false positive\n  \
+        lmguard --config /etc/lmguard/lm-mitigation.toml sweep --quiet   # from cron",
     after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
         unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
         unusable, 6 sync found differences."
 )]
 pub struct Cli {
     /// Configuration file [default: $LMGUARD_CONFIG, the per-user config dir, /etc/lmguard/lm-mitigation.toml]
-    #[arg(long, global = true, value_name = "PATH")]
+    #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
     /// More log output (-v info, -vv debug, -vvv trace)
-    #[arg(short, long, global = true, action = ArgAction::Count, conflicts_with = "quiet")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        action = ArgAction::Count,
+        conflicts_with = "quiet",
+        help_heading = GLOBAL
+    )]
     pub verbose: u8,
 
     /// Only errors on standard error
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 
     #[command(subcommand)]
@@ -57,6 +73,15 @@ pub enum Command {
     )]
     Unblock(UnblockArgs),
     /// Show active and pending blocks (--all adds history)
+    #[command(
+        long_about = "Show the recorded blocks as a table, soonest expiry first (permanent \
+        ones last), with a footer counting active, pending and expiring-within-24-h blocks. \
+        Without options: the active and pending blocks. The filters combine. Colour only on a \
+        terminal, never with NO_COLOR set. --json prints the same rows as one JSON array.\n\n\
+        Examples:\n  lmguard list --address 203.0.113.0/24      # that network and what is in it\n  \
+        lmguard list --vs 3 --status pending_block\n  \
+        lmguard list --all --json > blocks.json"
+    )]
     List(ListArgs),
     /// Lift expired blocks and retry pending work (run it from cron)
     #[command(
@@ -68,15 +93,34 @@ pub enum Command {
     /// Compare local state with the LoadMaster's lists, and repair with --apply
     Sync(SyncArgs),
     /// Check the configuration, key file, state database and LoadMaster
+    #[command(
+        long_about = "Check the set-up, one line per check: the configuration, the API key \
+        file and its permissions, the state database, and the LoadMaster (TLS, API key, reading \
+        the global block list, whether its access lists are enforced). ✔ passed, ! warning, \
+        ✘ failed with the fix on the next line, - not checked. Changes nothing, locally or on \
+        the LoadMaster.\n\n\
+        Exit status: 0 when nothing failed (warnings allowed); else 2 for a configuration or \
+        key problem, 3 for the LoadMaster, 5 for the state database (the highest wins).\n\n\
+        Example, as the user ADS runs scripts as:\n  \
+        sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check"
+    )]
     Check,
-    /// Print a shell completion script on standard output
+    /// Print a shell completion script (bash, zsh, fish) on standard output
+    #[command(
+        long_about = "Print the completion script for SHELL on standard output. It needs no \
+        configuration.\n\n\
+        Examples:\n  \
+        lmguard completions bash > /etc/bash_completion.d/lmguard\n  \
+        lmguard completions zsh > /usr/local/share/zsh/site-functions/_lmguard\n  \
+        lmguard completions fish > ~/.config/fish/completions/lmguard.fish"
+    )]
     Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
-    /// The shell
-    #[arg(value_enum)]
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
     pub shell: Shell,
 }
 
@@ -105,7 +149,7 @@ pub struct BlockArgs {
     #[arg(long, value_name = "TEXT")]
     pub reason: Option<String>,
 
-    /// Override the configured allowlist for a manual block (not available yet)
+    /// Override the configured allowlist for a manual block (never the built-in protections)
     #[arg(long)]
     pub force: bool,
 
@@ -168,8 +212,8 @@ pub struct ListArgs {
     #[arg(long, value_name = "ID")]
     pub vs: Option<u32>,
 
-    /// Only entries with this status
-    #[arg(long, value_name = "S", value_parser = parse_status)]
+    /// Only entries with this status: active, pending_block, pending_unblock, expired, unblocked
+    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
     pub status: Option<Status>,
 }
 

@@ -65,7 +65,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     logging::init(level, loaded.as_ref().ok().map(|c| &c.log))?;
     let config = loaded?;
     log::debug!("configuration read from {}", path.display());
-    let ctx = Context::new(config);
+    let ctx = Context::new(config, path);
     match &cli.command {
         Command::Block(args) => {
             let stdin = std::io::stdin();

@@ -1,12 +1,614 @@
-//! `lmguard check`: one line per check of the set-up (not available yet).
+//! `lmguard check`: the first thing an operator runs after installing. One
+//! line per check — ✔ passed, ! warning, ✘ failed (with the fix on the next
+//! line), - not checked because an earlier check failed. It changes nothing,
+//! locally or on the LoadMaster (it only reads the block list and asks
+//! `aclcontrol.isenabled`).
+//!
+//! Exit 0 when nothing failed (warnings allowed); otherwise the highest of
+//! the failed checks' codes: 2 configuration or key, 3 LoadMaster, 5 state.
 
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
+use crate::config::{self, ApiKey, LoadMasterConfig};
+use crate::domain::entry::{Scope, Status};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
+use crate::loadmaster::{Client, Failure};
 
 use super::Context;
 
-pub fn run(_ctx: &Context) -> Result<ExitStatus> {
-    Err(Error::usage(
-        "`lmguard check` is not available in this version yet",
-    ))
+pub fn run(ctx: &Context) -> Result<ExitStatus> {
+    let mut report = Report::new(super::list::colour_wanted());
+    check_config(ctx, &mut report);
+    let key = check_key(ctx, &mut report);
+    check_state(ctx, &mut report);
+    check_loadmaster(ctx, key, &mut report);
+    report.finish()
+}
+
+/// What one check found.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mark {
+    Pass,
+    Warn,
+    Fail(ExitStatus),
+    Skip,
+}
+
+/// Prints each line as soon as its check is done (a LoadMaster that does
+/// not answer takes the configured timeout) and remembers the worst.
+struct Report {
+    colour: bool,
+    failed: Vec<String>,
+    /// The names of the checks reported so far.
+    reported: Vec<String>,
+    warnings: usize,
+    passed: usize,
+    status: ExitStatus,
+}
+
+impl Report {
+    fn new(colour: bool) -> Report {
+        Report {
+            colour,
+            failed: Vec::new(),
+            reported: Vec::new(),
+            warnings: 0,
+            passed: 0,
+            status: ExitStatus::Success,
+        }
+    }
+
+    fn pass(&mut self, name: &str, text: impl AsRef<str>) {
+        self.line(Mark::Pass, name, text.as_ref(), None);
+    }
+
+    fn warn(&mut self, name: &str, text: impl AsRef<str>, hint: impl AsRef<str>) {
+        self.line(Mark::Warn, name, text.as_ref(), Some(hint.as_ref()));
+    }
+
+    fn fail(
+        &mut self,
+        status: ExitStatus,
+        name: &str,
+        text: impl AsRef<str>,
+        fix: impl AsRef<str>,
+    ) {
+        self.line(Mark::Fail(status), name, text.as_ref(), Some(fix.as_ref()));
+    }
+
+    fn skip(&mut self, name: &str, why: &str) {
+        self.line(Mark::Skip, name, &format!("not checked: {why}"), None);
+    }
+
+    /// A "not checked" line for each of `names` not reported yet.
+    fn skip_unreported(&mut self, names: &[&str], why: &str) {
+        for name in names {
+            if !self.reported.iter().any(|r| r == name) {
+                self.skip(name, why);
+            }
+        }
+    }
+
+    fn line(&mut self, mark: Mark, name: &str, text: &str, fix: Option<&str>) {
+        self.reported.push(name.to_string());
+        let (symbol, colour) = match mark {
+            Mark::Pass => {
+                self.passed += 1;
+                ("✔", "32")
+            }
+            Mark::Warn => {
+                self.warnings += 1;
+                ("!", "33")
+            }
+            Mark::Fail(status) => {
+                self.failed.push(name.to_string());
+                self.status = self.status.worst(status);
+                ("✘", "31")
+            }
+            Mark::Skip => ("-", "2"),
+        };
+        let symbol = if self.colour {
+            format!("\x1b[{colour}m{symbol}\x1b[0m")
+        } else {
+            symbol.to_string()
+        };
+        let mut text = format!("{symbol} {name}: {text}\n");
+        if let Some(fix) = fix {
+            let label = if mark == Mark::Warn { "hint" } else { "fix" };
+            text.push_str(&format!("    {label}: {fix}\n"));
+        }
+        // A closed standard output must not hide the exit status.
+        let stdout = std::io::stdout();
+        let mut out = stdout.lock();
+        let _ = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    }
+
+    fn finish(self) -> Result<ExitStatus> {
+        let warnings = match self.warnings {
+            0 => String::new(),
+            n => format!(", {}", count_of(n, "warning", "warnings")),
+        };
+        if self.failed.is_empty() {
+            println!(
+                "all {} passed{warnings}",
+                count_of(self.passed, "check", "checks")
+            );
+            return Ok(ExitStatus::Success);
+        }
+        Err(Error::new(
+            self.status,
+            format!(
+                "{} failed ({}){warnings}; fix the ✘ lines above and run `lmguard check` again",
+                count_of(self.failed.len(), "check", "checks"),
+                self.failed.join(", ")
+            ),
+        ))
+    }
+}
+
+fn count_of(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// Run `f` without its log warnings: what they would say (a key file others
+/// can read, TLS verification off) is a line of the report instead.
+fn quietly<T>(f: impl FnOnce() -> T) -> T {
+    let level = log::max_level();
+    log::set_max_level(level.min(log::LevelFilter::Error));
+    let out = f();
+    log::set_max_level(level);
+    out
+}
+
+// ----- configuration ---------------------------------------------------------
+
+const CONFIG: &str = "configuration";
+
+fn check_config(ctx: &Context, report: &mut Report) {
+    // It was read and validated before this command ran; say which file it was.
+    let path = std::fs::canonicalize(&ctx.config_path)
+        .unwrap_or_else(|_| ctx.config_path.clone())
+        .display()
+        .to_string();
+    let c = &ctx.config;
+    let scope = match c.block.vs {
+        Some(vs) => format!("VS {vs}'s block list"),
+        None => "the global block list".to_string(),
+    };
+    let simulate = if c.block.mode == config::Mode::Simulate {
+        "; mode = simulate: block, unblock and sweep record only and never call the LoadMaster"
+    } else {
+        ""
+    };
+    report.pass(
+        CONFIG,
+        format!(
+            "{path} is valid (LoadMaster {}, blocks for {} on {scope}){simulate}",
+            c.loadmaster.url, c.block.duration
+        ),
+    );
+}
+
+// ----- API key ---------------------------------------------------------------
+
+const KEY: &str = "API key";
+
+/// The name of the local key check: where the key comes from.
+fn key_source(lm: &LoadMasterConfig) -> &'static str {
+    if lm.api_key_file.is_some() {
+        "API key file"
+    } else {
+        "API key variable"
+    }
+}
+
+fn check_key(ctx: &Context, report: &mut Report) -> Option<ApiKey> {
+    let lm = &ctx.config.loadmaster;
+    let key = match quietly(|| ctx.config.api_key()) {
+        Ok(key) => key,
+        Err(e) => {
+            let fix = match &lm.api_key_file {
+                Some(file) => format!(
+                    "write the LoadMaster API key (one line) into {f}, readable by the user that \
+                     runs lmguard: chmod 600 {f}",
+                    f = file.display()
+                ),
+                None => format!(
+                    "export {} with the API key in the environment lmguard runs in",
+                    lm.api_key_env.as_deref().unwrap_or("the variable")
+                ),
+            };
+            report.fail(e.status(), key_source(lm), e.message(), fix);
+            return None;
+        }
+    };
+    let Some(file) = &lm.api_key_file else {
+        let var = lm.api_key_env.as_deref().unwrap_or("?");
+        report.pass(key_source(lm), format!("{var} is set"));
+        return Some(key);
+    };
+    let mode = std::fs::metadata(file)
+        .map(|m| m.permissions().mode() & 0o777)
+        .unwrap_or(0);
+    if mode & 0o066 != 0 {
+        report.warn(
+            key_source(lm),
+            format!(
+                "{} is readable, but mode {mode:04o} lets its group or others {} it",
+                file.display(),
+                if mode & 0o044 != 0 { "read" } else { "write" }
+            ),
+            format!(
+                "chmod 600 {} (only the user that runs lmguard needs it)",
+                file.display()
+            ),
+        );
+    } else {
+        report.pass(
+            key_source(lm),
+            format!("{} is readable, mode {mode:04o}", file.display()),
+        );
+    }
+    Some(key)
+}
+
+// ----- state database --------------------------------------------------------
+
+const STATE: &str = "state database";
+
+fn check_state(ctx: &Context, report: &mut Report) {
+    let path = match ctx.state_path() {
+        Ok(p) => p,
+        Err(e) => {
+            report.fail(
+                e.status(),
+                STATE,
+                e.message(),
+                "set [state] path in the configuration",
+            );
+            return;
+        }
+    };
+    let store = match ctx.open_existing_store() {
+        Ok(Some(store)) => store,
+        Ok(None) => {
+            report.pass(
+                STATE,
+                format!(
+                    "{} does not exist yet; it will be created by the first block or sweep",
+                    path.display()
+                ),
+            );
+            return;
+        }
+        Err(e) => {
+            report.fail(e.status(), STATE, state_text(&e), state_fix(&e, &path));
+            return;
+        }
+    };
+    let entries = match store.all() {
+        Ok(entries) => entries,
+        Err(e) => {
+            report.fail(e.status(), STATE, state_text(&e), state_fix(&e, &path));
+            return;
+        }
+    };
+    drop(store);
+    let count = |f: &dyn Fn(Status) -> bool| entries.iter().filter(|e| f(e.status)).count();
+    let active = count(&|s| s == Status::Active);
+    let pending = count(&|s| s.is_pending());
+    let history = entries.len() - active - pending;
+    let mut text = format!(
+        "{} opens and reads: {} ({active} active, {pending} pending, {history} history)",
+        path.display(),
+        count_of(entries.len(), "entry", "entries")
+    );
+    if pending > 0 {
+        text.push_str("; `lmguard sweep` retries the pending ones");
+    }
+    match std::fs::OpenOptions::new().write(true).open(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => report.warn(
+            STATE,
+            format!("{text}, but this user may not write it"),
+            "run lmguard (the ADS script, cron) as the user that owns it, or chown it to that user",
+        ),
+        _ => report.pass(STATE, text),
+    }
+}
+
+/// The error without the check's name at its start.
+fn state_text(e: &Error) -> &str {
+    e.message()
+        .strip_prefix("state database ")
+        .unwrap_or(e.message())
+}
+
+fn state_fix(e: &Error, path: &Path) -> String {
+    if e.message().contains("busy") {
+        return "another lmguard process holds it: try again, or raise [state] lock_timeout"
+            .to_string();
+    }
+    format!(
+        "if it is damaged, move it aside (mv {p} {p}.broken): the next run creates a new one, \
+         and the blocks already on the LoadMaster stay there",
+        p = path.display()
+    )
+}
+
+// ----- the LoadMaster --------------------------------------------------------
+
+const TLS: &str = "TLS connection";
+const LIST: &str = "global block list";
+const FILTER: &str = "access lists";
+
+fn check_loadmaster(ctx: &Context, key: Option<ApiKey>, report: &mut Report) {
+    let lm = &ctx.config.loadmaster;
+    let vs_name = ctx.config.block.vs.map(|vs| format!("VS {vs} block list"));
+    let mut names = vec![TLS, KEY, LIST];
+    names.extend(vs_name.as_deref());
+    names.push(FILTER);
+    let Some(key) = key else {
+        report.skip_unreported(&names, "no API key");
+        return;
+    };
+    let client = match quietly(|| Client::new(lm, key.clone())) {
+        Ok(client) => client,
+        Err(e) => {
+            report.fail(e.status(), TLS, e.message(), cert_fix(lm));
+            report.skip_unreported(&names, "no TLS set-up");
+            return;
+        }
+    };
+    match client.list(Scope::Global) {
+        Ok(entries) => {
+            tls_passed(lm, report);
+            report.pass(KEY, "accepted by the LoadMaster");
+            let prefix = &ctx.config.block.comment_prefix;
+            let ours = entries
+                .iter()
+                .filter(|e| {
+                    e.comment
+                        .as_deref()
+                        .is_some_and(|c| c.split_whitespace().next() == Some(prefix.as_str()))
+                })
+                .count();
+            report.pass(
+                LIST,
+                format!(
+                    "readable, {}, {ours} of them lmguard's (comment prefix '{prefix}')",
+                    count_of(entries.len(), "entry", "entries")
+                ),
+            );
+        }
+        Err(failure) => {
+            list_failed(lm, &failure, report);
+            let why = match failure {
+                Failure::Unreachable(_) => "no connection",
+                _ => "the LoadMaster refused the request",
+            };
+            report.skip_unreported(&names, why);
+            return;
+        }
+    }
+    if let (Some(vs), Some(name)) = (ctx.config.block.vs, &vs_name) {
+        match client.list(Scope::Vs(vs)) {
+            Ok(entries) => report.pass(
+                name,
+                format!("readable, {}", count_of(entries.len(), "entry", "entries")),
+            ),
+            Err(f) => report.fail(
+                ExitStatus::LoadMaster,
+                name,
+                f.to_string(),
+                format!(
+                    "set [block] vs to the Index of an existing virtual service (VS {vs} is \
+                     what the configuration names)"
+                ),
+            ),
+        }
+    }
+    check_packet_filter(&client, report);
+}
+
+fn tls_passed(lm: &LoadMasterConfig, report: &mut Report) {
+    if lm.insecure_skip_tls_verify {
+        report.warn(
+            TLS,
+            format!(
+                "connected to {}, but the certificate was NOT verified \
+                 (insecure_skip_tls_verify = true): anyone on the path can read the API key",
+                lm.url
+            ),
+            format!(
+                "save the LoadMaster's certificate and name it in ca_file instead: {}",
+                save_cert_command(lm)
+            ),
+        );
+        return;
+    }
+    let how = match (&lm.tls_sha256, &lm.ca_file) {
+        (Some(_), _) => "its pinned SHA-256 fingerprint (tls_sha256)".to_string(),
+        (None, Some(f)) => format!("ca_file {}", f.display()),
+        (None, None) => "the system's CA certificates".to_string(),
+    };
+    report.pass(
+        TLS,
+        format!("connected to {}; certificate trusted via {how}", lm.url),
+    );
+}
+
+/// One ✘ for the first thing that failed, and ✔ for what the answer proves.
+fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
+    let lm_failed = ExitStatus::LoadMaster;
+    match failure {
+        Failure::Unreachable(detail) if is_certificate_problem(detail) => {
+            report.fail(
+                lm_failed,
+                TLS,
+                format!(
+                    "the certificate of {} is not trusted: {}",
+                    lm.url,
+                    detail.split(" (TLS: ").next().unwrap_or(detail)
+                ),
+                cert_fix(lm),
+            );
+        }
+        Failure::Unreachable(detail) => report.fail(
+            lm_failed,
+            TLS,
+            format!("cannot connect to {}: {detail}", lm.url),
+            "check loadmaster.url (host and the admin/API port), that the LoadMaster is up, \
+             and that no firewall stands between this host and it",
+        ),
+        Failure::Unauthorized => {
+            tls_passed(lm, report);
+            report.fail(
+                lm_failed,
+                KEY,
+                "refused by the LoadMaster (HTTP 401)",
+                key_fix(lm),
+            );
+        }
+        Failure::ApiDisabled => {
+            tls_passed(lm, report);
+            report.fail(
+                lm_failed,
+                KEY,
+                "the API answered 404: the API interface is disabled",
+                "enable Certificates & Security > Remote Access > Enable API Interface; the JSON \
+                 API also needs Session Management on and Require Basic Authentication off \
+                 (Certificates & Security > Admin WUI Access)",
+            );
+        }
+        Failure::Forbidden => {
+            tls_passed(lm, report);
+            report.pass(KEY, "accepted by the LoadMaster");
+            report.fail(
+                lm_failed,
+                LIST,
+                "the key's user may not use access lists (HTTP 403)",
+                "give that user the permission to change the LoadMaster's configuration (User \
+                 Management > Modify), or use a key of a user who has it",
+            );
+        }
+        other => {
+            tls_passed(lm, report);
+            report.skip(KEY, "the LoadMaster's answer did not say");
+            report.fail(
+                lm_failed,
+                LIST,
+                format!("reading it failed: {other}"),
+                "look at the LoadMaster's System Log; run `lmguard -vv check` for the details",
+            );
+        }
+    }
+}
+
+fn is_certificate_problem(detail: &str) -> bool {
+    [
+        "certificate",
+        "UnknownIssuer",
+        "NotValidForName",
+        "CertExpired",
+        "tls_sha256",
+    ]
+    .iter()
+    .any(|w| detail.contains(w))
+}
+
+/// `HOST:PORT` of the LoadMaster, for openssl.
+fn host_port(lm: &LoadMasterConfig) -> String {
+    let host = lm.url.trim_start_matches("https://").trim_end_matches('/');
+    if host.contains(':') && !host.ends_with(']') {
+        host.to_string()
+    } else {
+        format!("{host}:443")
+    }
+}
+
+/// Where the fixes suggest saving the LoadMaster's certificate.
+const CERT_PATH: &str = "/etc/lmguard/loadmaster.pem";
+
+fn save_cert_command(lm: &LoadMasterConfig) -> String {
+    format!(
+        "openssl s_client -connect {} </dev/null | openssl x509 > {CERT_PATH}",
+        host_port(lm)
+    )
+}
+
+fn cert_fix(lm: &LoadMasterConfig) -> String {
+    if lm.tls_sha256.is_some() {
+        return format!(
+            "if the appliance's certificate was renewed, check the new one on the appliance and \
+             put its fingerprint in loadmaster.tls_sha256: openssl s_client -connect {} \
+             </dev/null | openssl x509 -noout -fingerprint -sha256",
+            host_port(lm)
+        );
+    }
+    let now = match &lm.ca_file {
+        Some(f) => format!(" (now {})", f.display()),
+        None => String::new(),
+    };
+    format!(
+        "save the LoadMaster's certificate (compare its fingerprint with the one the appliance \
+         shows first): {}, and set loadmaster.ca_file to that file{now}",
+        save_cert_command(lm)
+    )
+}
+
+fn key_fix(lm: &LoadMasterConfig) -> String {
+    let place = match (&lm.api_key_file, &lm.api_key_env) {
+        (Some(f), _) => format!("write it into {}", f.display()),
+        (None, Some(v)) => format!("set {v} to it"),
+        (None, None) => "configure it".to_string(),
+    };
+    format!(
+        "generate a key under System Configuration > System Administration > User Management > \
+         Modify > API Keys and {place} (a refused key is never retried, so the user is not locked \
+         out)"
+    )
+}
+
+/// `aclcontrol.isenabled`: whether the Packet Routing Filter, which makes
+/// the lists act, is on. Its v2 answer is not documented
+/// (loadmaster-api.md §3, §8): an answer that cannot be read is a warning.
+fn check_packet_filter(client: &Client, report: &mut Report) {
+    let hint = "look at System Configuration > Network Setup > Packet Routing Filter on the \
+                LoadMaster: the block lists act only while it is enabled";
+    match client.acl_enabled() {
+        Ok(Some(true)) => report.pass(FILTER, "enforced (the Packet Routing Filter is on)"),
+        Ok(Some(false)) => report.fail(
+            ExitStatus::LoadMaster,
+            FILTER,
+            "the Packet Routing Filter is off, so the LoadMaster does not act on its block lists",
+            "enable System Configuration > Network Setup > Packet Routing Filter",
+        ),
+        Ok(None) => report.warn(
+            FILTER,
+            "could not tell whether the Packet Routing Filter is on (the answer to \
+             aclcontrol.isenabled has no aclstatus lmguard understands)",
+            hint,
+        ),
+        Err(why) => report.warn(
+            FILTER,
+            format!("could not tell whether the Packet Routing Filter is on ({why})"),
+            hint,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certificate_problems_are_told_apart() {
+        assert!(is_certificate_problem(
+            "https://x: invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_certificate_problem("Connection refused (os error 111)"));
+    }
 }

@@ -1,11 +1,52 @@
-//! `lmguard completions SHELL` (not available yet).
+//! `lmguard completions SHELL`: the shell completion script, generated from
+//! the clap definitions, on standard output. It needs no configuration.
 
-use crate::cli::Shell;
+use std::io::Write;
+
+use clap::CommandFactory;
+use clap_complete::Shell as Generator;
+
+use crate::cli::{Cli, Shell};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
-pub fn run(_shell: Shell) -> Result<ExitStatus> {
-    Err(Error::usage(
-        "`lmguard completions` is not available in this version yet",
-    ))
+pub fn run(shell: Shell) -> Result<ExitStatus> {
+    let mut script = Vec::new();
+    write_script(shell, &mut script);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match out.write_all(&script).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::internal(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        _ => Ok(ExitStatus::Success),
+    }
+}
+
+/// Write the completion script for `shell` to `out`.
+pub fn write_script(shell: Shell, out: &mut dyn Write) {
+    let generator = match shell {
+        Shell::Bash => Generator::Bash,
+        Shell::Zsh => Generator::Zsh,
+        Shell::Fish => Generator::Fish,
+    };
+    let mut command = Cli::command();
+    clap_complete::generate(generator, &mut command, "lmguard", out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_shell_gets_a_script_naming_the_subcommands() {
+        for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
+            let mut out = Vec::new();
+            write_script(shell, &mut out);
+            let text = String::from_utf8(out).unwrap();
+            for sub in ["block", "unblock", "list", "sweep", "check"] {
+                assert!(text.contains(sub), "{shell:?} script lacks {sub}");
+            }
+        }
+    }
 }

@@ -1,15 +1,15 @@
 //! `lmguard list`: the operator's view of the recorded blocks.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
 use comfy_table::presets::NOTHING;
-use comfy_table::{ContentArrangement, Table};
+use comfy_table::{Attribute, Cell, Color, ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::cli::ListArgs;
 use crate::domain::address::Address;
 use crate::domain::duration::format_expires_in;
-use crate::domain::entry::{Entry, Scope};
+use crate::domain::entry::{Entry, Scope, Status};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
@@ -27,6 +27,8 @@ struct Row<'a> {
     event_id: Option<&'a str>,
     times_blocked: u32,
     last_error: Option<&'a str>,
+    /// Recorded by `[block] mode = "simulate"`; never on the LoadMaster.
+    simulated: bool,
 }
 
 impl<'a> From<&'a Entry> for Row<'a> {
@@ -41,6 +43,7 @@ impl<'a> From<&'a Entry> for Row<'a> {
             event_id: e.event_id.as_deref(),
             times_blocked: e.times_blocked,
             last_error: e.last_error.as_deref(),
+            simulated: e.is_simulated(),
         }
     }
 }
@@ -79,9 +82,10 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             if args.all { "" } else { "active or pending " }
         )
     } else {
-        table(&entries, ctx.now)
+        table(&entries, ctx.now, colour_wanted())
             .lines()
             .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
+            .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
     };
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
@@ -92,6 +96,46 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     }
 }
 
+/// Colour only for a person: standard output is a terminal, `NO_COLOR` is
+/// unset or empty (no-color.org) and the terminal is not `dumb`.
+pub fn colour_wanted() -> bool {
+    std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
+/// Blocks that end within this many seconds are counted (and on a terminal
+/// shown) as expiring soon.
+const SOON: i64 = 24 * 3600;
+
+fn expires_soon(e: &Entry, now: i64) -> bool {
+    matches!(e.status, Status::Active | Status::PendingBlock)
+        && e.expires_at.is_some_and(|t| t - now <= SOON)
+}
+
+/// The line under the table: what the rows shown add up to.
+fn footer(entries: &[Entry], now: i64) -> String {
+    let (mut active, mut pending, mut history, mut soon, mut simulated) = (0, 0, 0, 0, 0);
+    for e in entries {
+        simulated += usize::from(e.is_simulated());
+        match e.status {
+            Status::Active => active += 1,
+            Status::PendingBlock | Status::PendingUnblock => pending += 1,
+            Status::Expired | Status::Unblocked => history += 1,
+        }
+        soon += usize::from(expires_soon(e, now));
+    }
+    // Short enough for 80 columns even with six-digit counts.
+    let mut text = format!("{active} active, {pending} pending, {soon} expiring within 24 h");
+    if history > 0 {
+        text.push_str(&format!(", {history} history"));
+    }
+    if simulated > 0 {
+        text.push_str(&format!(" ({simulated} simulated)"));
+    }
+    text
+}
+
 fn overlaps(a: Address, b: Address) -> bool {
     let (a, b) = (a.network(), b.network());
     a.contains(&b) || b.contains(&a)
@@ -99,8 +143,8 @@ fn overlaps(a: Address, b: Address) -> bool {
 
 /// The table fits the terminal (80 columns when there is none): every column
 /// but the reason is sized to its content, and the reason is cut to what is
-/// left.
-fn table(entries: &[Entry], now: i64) -> Table {
+/// left. With `colour`, the status (and a soon expiry) is coloured.
+fn table(entries: &[Entry], now: i64, colour: bool) -> Table {
     const GAP: usize = 2;
     let rows: Vec<[String; 6]> = entries
         .iter()
@@ -113,7 +157,11 @@ fn table(entries: &[Entry], now: i64) -> Table {
             [
                 e.address.to_string(),
                 e.scope.to_string(),
-                format!("{}{times}", e.status),
+                format!(
+                    "{}{}{times}",
+                    e.status,
+                    if e.is_simulated() { " (simulated)" } else { "" }
+                ),
                 short_time(e.blocked_at)[5..].to_string(),
                 if e.status.is_current() {
                     format_expires_in(e.expires_at, now)
@@ -149,14 +197,41 @@ fn table(entries: &[Entry], now: i64) -> Table {
         .set_header(header);
     let width = table.width().map_or(80, usize::from);
     let reason_width = width.saturating_sub(fixed).max(12);
-    for mut row in rows {
+    if colour {
+        table.enforce_styling().style_text_only();
+        table.set_header(header.map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+    }
+    for (mut row, e) in rows.into_iter().zip(entries) {
         row[5] = truncate(&row[5], reason_width);
-        table.add_row(row);
+        if colour {
+            table.add_row(styled(row, e, now));
+        } else {
+            table.add_row(row);
+        }
     }
     for c in table.column_iter_mut() {
         c.set_padding((0, GAP as u16));
     }
     table
+}
+
+/// A row's cells with the status coloured: active green, pending yellow,
+/// history dim; an expiry within 24 h yellow.
+fn styled(row: [String; 6], e: &Entry, now: i64) -> Vec<Cell> {
+    let soon = expires_soon(e, now);
+    row.into_iter()
+        .enumerate()
+        .map(|(i, text)| {
+            let cell = Cell::new(text);
+            match (i, e.status) {
+                (2, Status::Active) => cell.fg(Color::DarkGreen),
+                (2, Status::PendingBlock | Status::PendingUnblock) => cell.fg(Color::DarkYellow),
+                (_, Status::Expired | Status::Unblocked) => cell.add_attribute(Attribute::Dim),
+                (4, _) if soon => cell.fg(Color::DarkYellow),
+                _ => cell,
+            }
+        })
+        .collect()
 }
 
 fn truncate(text: &str, max: usize) -> String {

@@ -27,12 +27,14 @@ use crate::state::Store;
 /// What every command gets: the configuration and this run's clock and claim.
 pub struct Context {
     pub config: Config,
+    /// The file the configuration was read from.
+    pub config_path: PathBuf,
     pub now: i64,
     pub claim: Claim,
 }
 
 impl Context {
-    pub fn new(config: Config) -> Context {
+    pub fn new(config: Config, config_path: PathBuf) -> Context {
         let now = unix_now();
         // A claim ends with its process (pid and start time, below); the
         // lease is only a backstop where /proc cannot tell.
@@ -44,7 +46,12 @@ impl Context {
             token: RandomState::new().build_hasher().finish(),
             until: now + lease,
         };
-        Context { config, now, claim }
+        Context {
+            config,
+            config_path,
+            now,
+            claim,
+        }
     }
 
     pub fn state_path(&self) -> Result<PathBuf> {

@@ -9,6 +9,32 @@
 
 use serde_json::{Map, Value};
 
+/// The answer to `aclcontrol.isenabled`: `aclstatus` (any case), at the top level or one object down; yes/no,
+/// booleans, 1/0, on/off.
+pub fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
+    if let Some((_, v)) = obj
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("aclstatus"))
+    {
+        return match v {
+            Value::Bool(b) => Some(*b),
+            Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
+            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "yes" | "y" | "on" | "1" | "true" | "enabled" => Some(true),
+                "no" | "n" | "off" | "0" | "false" | "disabled" => Some(false),
+                _ => None,
+            },
+            _ => None,
+        };
+    }
+    if depth > 0 {
+        return None;
+    }
+    obj.values()
+        .filter_map(Value::as_object)
+        .find_map(|inner| acl_status(inner, depth + 1))
+}
+
 /// One entry of a LoadMaster access list, as the LoadMaster returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ListedEntry {
@@ -207,6 +233,21 @@ mod tests {
         assert!(parse_list(&json!({"IP":[{"comment":"no addr"}]})).is_err());
         assert!(parse_list(&json!({"IP":[3]})).is_err());
         assert!(parse_list(&json!({"code":200})).is_err());
+    }
+
+    fn flag(v: Value) -> Option<bool> {
+        acl_status(v.as_object().unwrap(), 0)
+    }
+
+    #[test]
+    fn isenabled_answers_in_every_plausible_shape() {
+        assert_eq!(flag(json!({"status":"ok","aclstatus":"yes"})), Some(true));
+        assert_eq!(flag(json!({"status":"ok","AclStatus":"no"})), Some(false));
+        assert_eq!(flag(json!({"status":"ok","aclstatus":true})), Some(true));
+        assert_eq!(flag(json!({"Data":{"aclstatus":"Y"}})), Some(true));
+        assert_eq!(flag(json!({"aclstatus":0})), Some(false));
+        assert_eq!(flag(json!({"status":"ok"})), None);
+        assert_eq!(flag(json!({"aclstatus":"maybe"})), None);
     }
 
     #[test]

@@ -36,12 +36,18 @@ pub enum Request {
     List {
         scope: Scope,
     },
+    /// `aclcontrol.isenabled`: is the Packet Routing Filter on?
+    IsEnabled,
 }
 
 impl Request {
     /// The JSON body without credentials (what `--dry-run` prints).
     pub fn body(&self) -> Map<String, Value> {
         let mut m = Map::new();
+        if *self == Request::IsEnabled {
+            m.insert("cmd".into(), json!("aclcontrol.isenabled"));
+            return m;
+        }
         m.insert("cmd".into(), json!("aclcontrol"));
         let (op, scope) = match self {
             Request::Add { scope, .. } => {
@@ -58,6 +64,7 @@ impl Request {
                 },
                 scope,
             ),
+            Request::IsEnabled => return m,
         };
         m.insert(op.into(), json!("block"));
         if let Some(vs) = scope.vs() {
@@ -71,7 +78,7 @@ impl Request {
             Request::Delete { addr, .. } => {
                 m.insert("addr".into(), json!(addr));
             }
-            Request::List { .. } => {}
+            Request::List { .. } | Request::IsEnabled => {}
         }
         m
     }
@@ -199,6 +206,14 @@ impl Client {
         }
     }
 
+    /// Whether the Packet Routing Filter (which makes the lists act) is on.
+    /// Its v2 answer is not documented (loadmaster-api.md §3): `Ok(None)`
+    /// when the answer carries no `aclstatus` lmguard understands.
+    pub fn acl_enabled(&self) -> std::result::Result<Option<bool>, Failure> {
+        let value = self.send(&Request::IsEnabled)?;
+        Ok(value.as_object().and_then(|o| answer::acl_status(o, 0)))
+    }
+
     /// Read one block list.
     pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let value = self.send(&Request::List { scope })?;
@@ -242,8 +257,11 @@ fn describe_transport(t: &ureq::Transport) -> String {
         }
         source = e.source();
     }
-    let joined = parts.join(": ");
-    if joined.contains("certificate") || joined.contains("UnknownIssuer") {
+    let joined = parts.join(": ").replace("other error: ", "");
+    if joined.contains("tls_sha256") {
+        // The pin's own message names both fingerprints; nothing to add.
+        joined
+    } else if joined.contains("certificate") || joined.contains("UnknownIssuer") {
         format!(
             "{joined} (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in \
              loadmaster.ca_file)"

@@ -1,0 +1,75 @@
+//! `lmguard completions bash|zsh|fish`: a script on standard output, without
+//! any configuration.
+
+use assert_cmd::Command;
+
+fn completions(shell: &str) -> std::process::Output {
+    Command::cargo_bin("lmguard")
+        .unwrap()
+        .args(["completions", shell])
+        // No configuration anywhere: completions must not need one.
+        .env("LMGUARD_CONFIG", "/nonexistent/lm-mitigation.toml")
+        .env("HOME", "/nonexistent")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_shell_gets_a_script_naming_the_subcommands_and_options() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = completions(shell);
+        assert!(out.status.success(), "{shell}: {out:?}");
+        assert!(out.stderr.is_empty(), "{shell}: {out:?}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.len() > 500, "{shell}: too short:\n{script}");
+        for word in [
+            "block",
+            "unblock",
+            "list",
+            "sweep",
+            "sync",
+            "check",
+            "completions",
+            "duration",
+            "dry-run",
+            "config",
+        ] {
+            assert!(script.contains(word), "{shell} script lacks {word}");
+        }
+    }
+}
+
+#[test]
+fn each_script_is_for_its_shell() {
+    let text = |shell| String::from_utf8(completions(shell).stdout).unwrap();
+    assert!(text("bash").contains("complete -F"));
+    assert!(text("zsh").starts_with("#compdef lmguard"));
+    assert!(text("fish").contains("complete -c lmguard"));
+}
+
+#[test]
+fn the_bash_script_is_valid_bash() {
+    let out = completions("bash");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("lmguard.bash");
+    std::fs::write(&file, &out.stdout).unwrap();
+    match std::process::Command::new("bash")
+        .arg("-n")
+        .arg(&file)
+        .output()
+    {
+        Ok(check) => assert!(check.status.success(), "{check:?}"),
+        Err(_) => eprintln!("skipped: no bash"),
+    }
+}
+
+#[test]
+fn an_unknown_shell_is_a_usage_error() {
+    let out = completions("powershell-ish");
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("bash") && stderr.contains("fish"),
+        "{stderr}"
+    );
+}
