@@ -16,6 +16,8 @@ struct Plan {
     jobs: Vec<Job>,
     notes: Vec<String>,
     not_owned: usize,
+    /// Recorded, but another lmguard process is sending the entry now.
+    in_flight: usize,
 }
 
 fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Plan {
@@ -52,10 +54,13 @@ fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Pl
                 list_name(scope),
                 next.held_by_other.as_deref().unwrap_or("")
             )),
-            Decision::InFlightElsewhere => plan.notes.push(format!(
-                "{address}: another lmguard process is sending it; the unblock is recorded and \
-                 `lmguard sweep` applies it"
-            )),
+            Decision::InFlightElsewhere => {
+                plan.in_flight += 1;
+                plan.notes.push(format!(
+                    "{address}: another lmguard process is sending it; the unblock is recorded \
+                     and `lmguard sweep` applies it"
+                ));
+            }
             Decision::Extended | Decision::Nothing => plan.notes.push(format!(
                 "{address} ({}) was already {}; recorded as unblocked",
                 list_name(scope),
@@ -133,16 +138,24 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     plan.notes.iter().for_each(|n| println!("{n}"));
 
     let mut status = ExitStatus::Success;
+    let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;
+    let mut pending = plan.in_flight;
     if let (Some(client), false) = (&client, plan.jobs.is_empty()) {
         let applied = apply_and_record(ctx, client, plan.jobs)?;
         for (job, result) in &applied.results {
             match result {
-                Ok(_) => println!("unblocked {} ({})", job.address, list_name(job.scope)),
-                Err(f) => println!(
-                    "pending   {} ({}) — {f}; `lmguard sweep` will retry",
-                    job.address,
-                    list_name(job.scope)
-                ),
+                Ok(_) => {
+                    unblocked += 1;
+                    println!("unblocked {} ({})", job.address, list_name(job.scope));
+                }
+                Err(f) => {
+                    pending += 1;
+                    println!(
+                        "pending   {} ({}) — {f}; `lmguard sweep` will retry",
+                        job.address,
+                        list_name(job.scope)
+                    );
+                }
             }
         }
         if let Some(problem) = loadmaster_problem(&applied, "unblock(s)") {
@@ -150,6 +163,10 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
             status = problem.status();
         }
     }
+    println!(
+        "unblocked {unblocked}, pending {pending}, not owned {}, rejected {rejected}",
+        plan.not_owned
+    );
     Ok(status_for(rejected + plan.not_owned, status))
 }
 
