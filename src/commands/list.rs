@@ -68,8 +68,8 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     // By expiry, permanent last; then by address for a stable order.
     entries.sort_by_key(|e| (e.expires_at.is_none(), e.expires_at, e.scope, e.address));
 
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: the locked stdout alone flushes at every newline.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
         let rows: Vec<Row> = entries.iter().map(Row::from).collect();
         serde_json::to_writer_pretty(&mut out, &rows)
@@ -86,7 +86,8 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             .lines()
             .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
             .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
-    };
+    }
+    .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
         Err(e) => Err(Error::internal(format!(

@@ -357,8 +357,8 @@ fn adopted(
 
 fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
     let applying = args.apply || args.adopt;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    // Buffered: the locked stdout alone flushes at every newline.
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
         let rows: Vec<Row> = shown
             .iter()
@@ -417,7 +417,8 @@ fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
                     counts.get("foreign").unwrap_or(&0)
                 )
             })
-    };
+    }
+    .and_then(|()| out.flush());
     match written {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
         Err(e) => Err(Error::internal(format!(
