@@ -14,18 +14,33 @@ use std::time::{Duration, Instant};
 
 use redb::{
     Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    Table, TableDefinition, TableError,
+    ReadableTableMetadata, Table, TableDefinition, TableError,
 };
 
 use crate::domain::address::Address;
-use crate::domain::entry::{Entry, Scope};
+use crate::domain::entry::{Entry, Scope, Status};
 use crate::error::{Error, Result};
 
 const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
+/// Indexes kept by [`Txn::put`], so that a single `block` and an idle
+/// `sweep` never read the whole state:
+/// keys of active or pending entries (not simulated) — `max_active` is its length;
+const CURRENT: TableDefinition<&str, ()> = TableDefinition::new("index_current");
+/// the same for simulated ones;
+const CURRENT_SIMULATED: TableDefinition<&str, ()> =
+    TableDefinition::new("index_current_simulated");
+/// (expiry, key) of active entries that expire — what sweep lifts;
+const DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_due");
+/// keys of pending entries — what sweep retries.
+const PENDING: TableDefinition<&str, ()> = TableDefinition::new("index_pending");
 const FORMAT_KEY: &str = "format";
-/// The record format this version writes and understands.
-pub const FORMAT_VERSION: u64 = 1;
+/// The record format this version writes and understands (2 added the
+/// indexes; a format-1 file is indexed when first opened for writing).
+pub const FORMAT_VERSION: u64 = 2;
+/// redb's read cache; its default (1 GiB) would keep a whole large state
+/// resident during a scan.
+const CACHE_BYTES: usize = 8 * 1024 * 1024;
 
 /// An open state database, with the process lock held.
 pub struct Store {
@@ -41,9 +56,13 @@ enum Handle {
     Read(ReadOnlyDatabase),
 }
 
-/// One write transaction on the blocks table.
+/// One write transaction on the blocks table and its indexes.
 pub struct Txn<'t> {
     table: Table<'t, &'static str, &'static [u8]>,
+    current: Table<'t, &'static str, ()>,
+    current_simulated: Table<'t, &'static str, ()>,
+    due: Table<'t, (i64, &'static str), ()>,
+    pending: Table<'t, &'static str, ()>,
     path: &'t Path,
 }
 
@@ -73,7 +92,10 @@ impl Store {
                 .open(path)
                 .map_err(|e| unusable(path, &e))?;
         }
-        let db = Database::create(path).map_err(|e| unusable(path, &e))?;
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(path)
+            .map_err(|e| unusable(path, &e))?;
         let store = Store {
             db: Handle::Write(db),
             path: path.to_path_buf(),
@@ -92,7 +114,10 @@ impl Store {
             return Ok(None);
         }
         let lock = acquire_lock(path, lock_timeout, false)?;
-        let db = match Database::builder().open_read_only(path) {
+        let db = match Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .open_read_only(path)
+        {
             Ok(db) => db,
             Err(DatabaseError::RepairAborted) => {
                 drop(lock);
@@ -153,24 +178,38 @@ impl Store {
     }
 
     fn check_format(&self) -> Result<()> {
+        let found = {
+            let txn = self.begin_read()?;
+            match txn.open_table(META) {
+                Ok(meta) => meta
+                    .get(FORMAT_KEY)
+                    .map_err(|e| unusable(&self.path, &e))?
+                    .map(|v| v.value()),
+                Err(TableError::TableDoesNotExist(_)) => None,
+                Err(e) => return Err(unusable(&self.path, &e)),
+            }
+        };
+        self.refuse_newer(found)?;
+        if found == Some(FORMAT_VERSION) {
+            return Ok(()); // nothing to write: one fsync less per run
+        }
+        // A new file, or format 1: (re)build the indexes once.
+        self.update(|txn| {
+            for entry in txn.all()? {
+                txn.index(&entry, true)?;
+            }
+            Ok(())
+        })?;
         let txn = self
             .writable()?
             .begin_write()
             .map_err(|e| unusable(&self.path, &e))?;
-        {
-            let mut meta = txn.open_table(META).map_err(|e| unusable(&self.path, &e))?;
-            let found = meta
-                .get(FORMAT_KEY)
-                .map_err(|e| unusable(&self.path, &e))?
-                .map(|v| v.value());
-            self.refuse_newer(found)?;
-            if found.is_none() {
-                meta.insert(FORMAT_KEY, FORMAT_VERSION)
-                    .map_err(|e| unusable(&self.path, &e))?;
-            }
-            txn.open_table(BLOCKS)
-                .map_err(|e| unusable(&self.path, &e))?;
-        }
+        txn.open_table(META)
+            .and_then(|mut meta| {
+                meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
+                Ok(())
+            })
+            .map_err(|e| unusable(&self.path, &e))?;
         txn.commit().map_err(|e| unusable(&self.path, &e))
     }
 
@@ -214,11 +253,13 @@ impl Store {
             .begin_write()
             .map_err(|e| unusable(&self.path, &e))?;
         let out = {
-            let table = txn
-                .open_table(BLOCKS)
-                .map_err(|e| unusable(&self.path, &e))?;
+            let open_err = |e: redb::TableError| unusable(&self.path, &e);
             let mut t = Txn {
-                table,
+                table: txn.open_table(BLOCKS).map_err(open_err)?,
+                current: txn.open_table(CURRENT).map_err(open_err)?,
+                current_simulated: txn.open_table(CURRENT_SIMULATED).map_err(open_err)?,
+                due: txn.open_table(DUE).map_err(open_err)?,
+                pending: txn.open_table(PENDING).map_err(open_err)?,
                 path: &self.path,
             };
             f(&mut t)?
@@ -244,10 +285,83 @@ impl Txn<'_> {
         let key = entry.scope.key(&entry.address);
         let value = serde_json::to_vec(entry)
             .map_err(|e| Error::internal(format!("cannot encode a state record: {e}")))?;
-        self.table
+        let old = self
+            .table
             .insert(key.as_str(), value.as_slice())
-            .map_err(|e| unusable(self.path, &e))?;
+            .map_err(|e| unusable(self.path, &e))?
+            .map(|v| decode(self.path, &key, v.value()))
+            .transpose()?;
+        if let Some(old) = old {
+            self.index(&old, false)?;
+        }
+        self.index(entry, true)
+    }
+
+    /// Add (or remove) an entry's index rows.
+    fn index(&mut self, entry: &Entry, add: bool) -> Result<()> {
+        let key = entry.scope.key(&entry.address);
+        let key = key.as_str();
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        if entry.status.is_current() {
+            let current = if entry.simulated {
+                &mut self.current_simulated
+            } else {
+                &mut self.current
+            };
+            if add {
+                current.insert(key, ()).map_err(err)?;
+            } else {
+                current.remove(key).map_err(err)?;
+            }
+        }
+        if entry.status.is_pending() {
+            if add {
+                self.pending.insert(key, ()).map_err(err)?;
+            } else {
+                self.pending.remove(key).map_err(err)?;
+            }
+        }
+        if let (Status::Active, Some(at)) = (entry.status, entry.expires_at) {
+            if add {
+                self.due.insert((at, key), ()).map_err(err)?;
+            } else {
+                self.due.remove((at, key)).map_err(err)?;
+            }
+        }
         Ok(())
+    }
+
+    /// How many blocks are active or pending: real ones, plus simulated
+    /// ones when `simulated` is set. O(1).
+    pub fn count_current(&self, simulated: bool) -> Result<usize> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let mut n = self.current.len().map_err(err)?;
+        if simulated {
+            n += self.current_simulated.len().map_err(err)?;
+        }
+        Ok(n as usize)
+    }
+
+    /// The entries sweep may have work for at `now`: active ones whose
+    /// expiry has passed, and pending ones. Reads only those.
+    pub fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let mut keys: Vec<String> = Vec::new();
+        for item in self.due.range(..(now.saturating_add(1), "")).map_err(err)? {
+            let (k, _) = item.map_err(err)?;
+            keys.push(k.value().1.to_string());
+        }
+        for item in self.pending.iter().map_err(err)? {
+            let (k, _) = item.map_err(err)?;
+            keys.push(k.value().to_string());
+        }
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            if let Some(v) = self.table.get(key.as_str()).map_err(err)? {
+                out.push(decode(self.path, &key, v.value())?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every entry, read inside this transaction.
@@ -382,6 +496,70 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o077, 0, "state file must not be readable by others");
+    }
+
+    #[test]
+    fn indexes_follow_every_change() {
+        use crate::domain::entry::{complete, Applied, Call};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), Duration::from_secs(1)).unwrap();
+        let claim = Claim {
+            pid: 1,
+            started: 0,
+            token: 1,
+            until: 10,
+        };
+        let pending = entry("192.0.2.7");
+        let active = complete(entry("192.0.2.8"), &claim, Call::Add, Ok(Applied::Done), 0).unwrap();
+        store
+            .update(|t| {
+                t.put(&pending)?;
+                t.put(&active)
+            })
+            .unwrap();
+        let (count, sweepable) = store
+            .update(|t| Ok((t.count_current(false)?, t.due_or_pending(0)?)))
+            .unwrap();
+        assert_eq!(count, 2);
+        assert_eq!(
+            sweepable,
+            vec![pending.clone()],
+            "only the pending one before expiry"
+        );
+        let due = store.update(|t| t.due_or_pending(3_600)).unwrap();
+        assert_eq!(due.len(), 2, "the active one is due at its expiry");
+        // Completing the pending one moves it out of the pending index.
+        let done = complete(pending, &claim, Call::Add, Ok(Applied::Done), 0).unwrap();
+        store.update(|t| t.put(&done)).unwrap();
+        assert!(store.update(|t| t.due_or_pending(0)).unwrap().is_empty());
+        let mut ended = done.clone();
+        ended.status = Status::Expired;
+        store.update(|t| t.put(&ended)).unwrap();
+        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_format_1_file_is_indexed_when_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            // What a format-1 lmguard wrote: records, no indexes.
+            let db = Database::create(&path).unwrap();
+            let txn = db.begin_write().unwrap();
+            {
+                txn.open_table(META).unwrap().insert(FORMAT_KEY, 1).unwrap();
+                let e = entry("192.0.2.7");
+                let v = serde_json::to_vec(&e).unwrap();
+                txn.open_table(BLOCKS)
+                    .unwrap()
+                    .insert(e.scope.key(&e.address).as_str(), v.as_slice())
+                    .unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), 1);
+        assert_eq!(store.update(|t| t.due_or_pending(0)).unwrap().len(), 1);
     }
 
     #[test]

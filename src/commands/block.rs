@@ -74,16 +74,22 @@ pub fn run(
     let mut planner = Planner::new(ctx, simulate);
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let all = || match &store {
-            Some(s) => s.all(),
-            None => Ok(Vec::new()),
+        // A dry run may not write, so it counts by reading the state.
+        let simulating = simulate;
+        let count = || match &store {
+            Some(s) => Ok(s
+                .all()?
+                .iter()
+                .filter(|e| e.status.is_current() && (simulating || !e.is_simulated()))
+                .count()),
+            None => Ok(0),
         };
         for a in &requests {
             let existing = match &store {
                 Some(s) => s.get(a.req.scope, &a.req.address)?,
                 None => None,
             };
-            planner.decide(existing, a, &mut tally, all)?;
+            planner.decide(existing, a, &mut tally, count)?;
         }
         drop(store);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &planner.jobs);
@@ -104,7 +110,8 @@ pub fn run(
         store.update(|txn| {
             for a in &requests {
                 let existing = txn.get(a.req.scope, &a.req.address)?;
-                let entry = planner.decide(existing, a, &mut tally, || txn.all())?;
+                let entry =
+                    planner.decide(existing, a, &mut tally, || txn.count_current(simulate))?;
                 if let Some(entry) = entry {
                     txn.put(&entry)?;
                 }
@@ -234,17 +241,16 @@ impl<'c> Planner<'c> {
 
     /// The entry to store for `a`, or `None` when `max_active` refuses it.
     ///
-    /// `all` reads every recorded entry; it is called at most once per run,
-    /// and only when a request would add a block (not for extensions):
-    /// one pass over the state (a few milliseconds for 10 000 entries)
-    /// inside the write transaction, so that concurrent runs cannot both
-    /// take the last free place.
+    /// `count` says how many blocks count now; it is asked at most once per
+    /// run, only when a request would add a block (not for extensions),
+    /// inside the write transaction so that concurrent runs cannot both take
+    /// the last free place. It reads an index: O(1), whatever the state size.
     fn decide(
         &mut self,
         existing: Option<Entry>,
         a: &Admitted,
         tally: &mut Tally,
-        all: impl FnOnce() -> Result<Vec<Entry>>,
+        count: impl FnOnce() -> Result<usize>,
     ) -> Result<Option<Entry>> {
         let ctx = self.ctx;
         let adds = match &existing {
@@ -254,7 +260,7 @@ impl<'c> Planner<'c> {
         if adds {
             let active = match self.active {
                 Some(n) => n,
-                None => all()?.iter().filter(|e| self.counts(e)).count(),
+                None => count()?,
             };
             if active >= self.max_active {
                 self.active = Some(active);

@@ -103,7 +103,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
     let policy = ctx.config.admission_policy();
     let plan = ctx.open_store()?.update(|txn| {
-        let plan = plan(ctx, &policy, txn.all()?);
+        let plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
         for e in &plan.changed {
             txn.put(e)?;
         }

@@ -158,32 +158,39 @@ pub struct Entry {
     /// When the current block began (Unix seconds).
     pub blocked_at: i64,
     /// Absolute expiry (Unix seconds); `None` = permanent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
     pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub event_id: Option<String>,
     /// How many separate blocks this (scope, address) has had.
     pub times_blocked: u32,
     /// For `pending_unblock`: what the entry becomes once removed.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub removal: Option<Removal>,
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub claim: Option<Claim>,
     /// Why the last LoadMaster call for it failed, if it did.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
     /// When the entry last changed (Unix seconds).
     pub updated_at: i64,
     /// When it was removed from the LoadMaster (expired or unblocked).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ended_at: Option<i64>,
     /// Set when the LoadMaster already listed this address under an entry
     /// that is not lmguard's (its comment, or a note when it had none).
     /// lmguard never deletes such an entry: expiry and unblock are local.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub held_by_other: Option<String>,
     /// Recorded by `[block] mode = "simulate"` and never sent: expiry and
     /// unblock are local, and `sync` never re-adds it.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub simulated: bool,
 }
 
