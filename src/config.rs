@@ -50,6 +50,14 @@ pub struct LoadMasterConfig {
     pub insecure_skip_tls_verify: bool,
     #[serde(default = "default_timeout")]
     pub timeout: HumanDuration,
+    /// Connections used at once for bulk work (sweep, sync, large event
+    /// batches).
+    #[serde(default = "default_connections")]
+    pub connections: usize,
+}
+
+fn default_connections() -> usize {
+    4
 }
 
 fn default_timeout() -> HumanDuration {
@@ -227,6 +235,12 @@ impl Config {
             );
         }
         validate_url(&lm.url).map_err(|e| format!("loadmaster.url: {e}"))?;
+        if !(1..=16).contains(&lm.connections) {
+            return Err(format!(
+                "loadmaster.connections: {} is not between 1 and 16",
+                lm.connections
+            ));
+        }
         match (&lm.api_key_file, &lm.api_key_env) {
             (None, None) => {
                 return Err(

@@ -14,6 +14,7 @@
 //!   reports [`Applied::HeldByOther`], so that lmguard never deletes it.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Applied, Call, Scope};
@@ -50,30 +51,43 @@ impl Job {
 pub struct Executor<'c> {
     client: &'c Client,
     comment_prefix: &'c str,
-    halted: Option<Failure>,
+    /// The failure that halted the run, shared by the run's executors.
+    halted: &'c Mutex<Option<Failure>>,
     /// Canonical contents of the lists read so far in this run.
     lists: HashMap<Scope, HashMap<Address, ListedEntry>>,
 }
 
 impl<'c> Executor<'c> {
-    pub fn new(client: &'c Client, comment_prefix: &'c str) -> Self {
+    /// An executor for one thread of a run; `halted` is shared by all of
+    /// the run's executors, so that one seeing the LoadMaster down stops
+    /// the others too.
+    pub fn new(
+        client: &'c Client,
+        comment_prefix: &'c str,
+        halted: &'c Mutex<Option<Failure>>,
+    ) -> Self {
         Executor {
             client,
             comment_prefix,
-            halted: None,
+            halted,
             lists: HashMap::new(),
         }
     }
 
-    /// The failure that halted this run, if one did.
-    pub fn halted(&self) -> Option<&Failure> {
-        self.halted.as_ref()
+    fn halt(&self, failure: &Failure) {
+        let mut halted = self.halted.lock().unwrap_or_else(|e| e.into_inner());
+        halted.get_or_insert_with(|| failure.clone());
     }
 
     /// Make one call (or report why it was not made).
     pub fn run(&mut self, job: &Job) -> Result<Applied, Failure> {
-        if let Some(f) = &self.halted {
-            return Err(f.clone());
+        if let Some(f) = self
+            .halted
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            return Err(f);
         }
         let result = match self.client.send(&job.request()) {
             Ok(_) => Ok(Applied::Done),
@@ -93,7 +107,7 @@ impl<'c> Executor<'c> {
                 job.address,
                 list_name(job.scope)
             ),
-            Err(f) if f.stops_run() => self.halted = Some(f.clone()),
+            Err(f) if f.stops_run() => self.halt(f),
             Err(_) => {}
         }
         result
@@ -163,7 +177,7 @@ impl<'c> Executor<'c> {
                     self.lists.insert(scope, set);
                 }
                 Err(f) if f.stops_run() => {
-                    self.halted = Some(f.clone());
+                    self.halt(&f);
                     return Err(f);
                 }
                 Err(_) => return Ok(None),

@@ -445,3 +445,19 @@ fn sweep_does_not_retry_what_the_allowlist_now_covers() {
     assert_eq!(env.status_of("203.0.113.7"), "unblocked");
     assert_eq!(env.calls_for("add", "203.0.113.7"), 0, "never sent");
 }
+
+#[test]
+fn bulk_work_spreads_over_a_few_connections() {
+    let env = Env::new();
+    let addrs: Vec<String> = (1..=64).map(|i| format!("203.0.113.{i}")).collect();
+    let mut args = vec!["block"];
+    args.extend(addrs.iter().map(String::as_str));
+    let out = env.run(&args);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global).len(), 64);
+    let connections = env.lm.connections_accepted();
+    assert!((2..=4).contains(&connections), "{connections} connections");
+    for a in &addrs {
+        assert_eq!(env.calls_for("add", a), 1, "{a} sent once");
+    }
+}

@@ -13,6 +13,7 @@ pub mod unblock;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
@@ -165,30 +166,68 @@ impl RunResults {
 /// loses (leaves pending) at most this many acknowledged calls.
 const RECORD_BATCH: usize = 256;
 
-/// Make the calls, recording the answers in batches. Shows progress on a
-/// terminal for long runs.
+/// Make the calls, recording the answers in batches. Each batch is spread
+/// over up to `[loadmaster] connections` threads, each with its own
+/// kept-alive connection; a failure that halts the run stops them all.
+/// Shows progress on a terminal for long runs.
 pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
-    let mut executor = Executor::new(client, &ctx.config.block.comment_prefix);
+    let halted = Mutex::new(None);
+    let prefix = ctx.config.block.comment_prefix.as_str();
+    let threads = ctx.config.loadmaster.connections.max(1);
     let total = jobs.len();
     let progress = Progress::new(total);
     let mut results = Vec::with_capacity(total);
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
-        let batch: Vec<_> = jobs
-            .by_ref()
-            .take(RECORD_BATCH)
+        let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
+        let answered = run_batch(client, prefix, &halted, batch, threads);
+        record(ctx, &answered)?;
+        results.extend(answered);
+        progress.show(results.len());
+    }
+    progress.finish();
+    let halted = halted.into_inner().unwrap_or_else(|e| e.into_inner());
+    Ok(RunResults { results, halted })
+}
+
+type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
+
+/// One batch of calls over up to `threads` connections (one thread, and no
+/// thread spawned, for small batches).
+fn run_batch(
+    client: &Client,
+    prefix: &str,
+    halted: &Mutex<Option<Failure>>,
+    batch: Vec<Job>,
+    threads: usize,
+) -> Answered {
+    let run = |jobs: Vec<Job>| -> Answered {
+        let mut executor = Executor::new(client, prefix, halted);
+        jobs.into_iter()
             .map(|job| {
                 let r = executor.run(&job);
                 (job, r)
             })
-            .collect();
-        record(ctx, &batch)?;
-        results.extend(batch);
-        progress.show(results.len());
+            .collect()
+    };
+    let threads = threads.min(batch.len() / 8).max(1);
+    if threads == 1 {
+        return run(batch);
     }
-    progress.finish();
-    let halted = executor.halted().cloned();
-    Ok(RunResults { results, halted })
+    let mut shares: Vec<Vec<Job>> = vec![Vec::new(); threads];
+    for (i, job) in batch.into_iter().enumerate() {
+        shares[i % threads].push(job);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = shares
+            .into_iter()
+            .map(|share| scope.spawn(|| run(share)))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
 }
 
 fn record(ctx: &Context, batch: &[(Job, std::result::Result<Applied, Failure>)]) -> Result<()> {

@@ -160,7 +160,7 @@ impl Client {
             .timeout_connect(timeout)
             .timeout(timeout)
             .no_delay(true)
-            .max_idle_connections_per_host(4)
+            .max_idle_connections_per_host(lm.connections.max(1))
             .redirects(0)
             .user_agent(concat!("lmguard/", env!("CARGO_PKG_VERSION")))
             .build();
