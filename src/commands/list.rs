@@ -82,9 +82,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             if args.all { "" } else { "active or pending " }
         )
     } else {
-        table(&entries, ctx.now, colour_wanted())
-            .lines()
-            .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
+        write_table(&mut out, &entries, ctx.now, colour_wanted())
             .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
     }
     .and_then(|()| out.flush());
@@ -145,7 +143,24 @@ fn overlaps(a: Address, b: Address) -> bool {
 /// The table fits the terminal (80 columns when there is none): every column
 /// but the reason is sized to its content, and the reason is cut to what is
 /// left. With `colour`, the status (and a soon expiry) is coloured.
-fn table(entries: &[Entry], now: i64, colour: bool) -> Table {
+/// Rows per comfy-table chunk.
+const CHUNK_ROWS: usize = 2_000;
+
+/// Pad the first five cells to their column's width (the reason is last).
+fn pad(mut row: [String; 6], widths: &[usize]) -> [String; 6] {
+    for (cell, width) in row.iter_mut().zip(widths) {
+        let len = cell.chars().count();
+        cell.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
+    }
+    row
+}
+
+fn write_table(
+    out: &mut dyn Write,
+    entries: &[Entry],
+    now: i64,
+    colour: bool,
+) -> std::io::Result<()> {
     const GAP: usize = 2;
     let rows: Vec<[String; 6]> = entries
         .iter()
@@ -181,39 +196,57 @@ fn table(entries: &[Entry], now: i64, colour: bool) -> Table {
         "EXPIRES IN",
         "REASON",
     ];
-    let fixed: usize = (0..5)
+    let widths: Vec<usize> = (0..5)
         .map(|i| {
             rows.iter()
                 .map(|r| r[i].chars().count())
                 .chain([header[i].len()])
                 .max()
                 .unwrap_or(0)
-                + GAP
         })
-        .sum();
-    let mut table = Table::new();
-    table
-        .load_style(NOTHING)
-        .set_content_arrangement(ContentArrangement::Disabled)
-        .set_header(header);
-    let width = table.width().map_or(80, usize::from);
+        .collect();
+    let fixed: usize = widths.iter().map(|w| w + GAP).sum();
+    let width = Table::new().width().map_or(80, usize::from);
     let reason_width = width.saturating_sub(fixed).max(12);
-    if colour {
-        table.enforce_styling().style_text_only();
-        table.set_header(header.map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
-    }
-    for (mut row, e) in rows.into_iter().zip(entries) {
-        row[5] = truncate(&row[5], reason_width);
+    // Rendered in chunks so that a 100 000-row list never holds every cell
+    // in comfy-table at once; cells are padded to their column's width, so
+    // every chunk lays its columns out the same.
+    let mut rows = rows.into_iter().zip(entries).peekable();
+    let mut first = true;
+    while rows.peek().is_some() || first {
+        let mut table = Table::new();
+        table
+            .load_style(NOTHING)
+            .set_content_arrangement(ContentArrangement::Disabled);
         if colour {
-            table.add_row(styled(row, e, now));
-        } else {
-            table.add_row(row);
+            table.enforce_styling().style_text_only();
+        }
+        if first {
+            let padded = pad(header.map(str::to_string), &widths);
+            if colour {
+                table.set_header(padded.map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+            } else {
+                table.set_header(padded);
+            }
+            first = false;
+        }
+        for (mut row, e) in rows.by_ref().take(CHUNK_ROWS) {
+            row[5] = truncate(&row[5], reason_width);
+            let row = pad(row, &widths);
+            if colour {
+                table.add_row(styled(row, e, now));
+            } else {
+                table.add_row(row);
+            }
+        }
+        for c in table.column_iter_mut() {
+            c.set_padding((0, GAP as u16));
+        }
+        for line in table.lines() {
+            writeln!(out, "{}", line.trim_end())?;
         }
     }
-    for c in table.column_iter_mut() {
-        c.set_padding((0, GAP as u16));
-    }
-    table
+    Ok(())
 }
 
 /// A row's cells with the status coloured: active green, pending yellow,
