@@ -155,6 +155,31 @@ fn pad(mut row: [String; 6], widths: &[usize]) -> [String; 6] {
     row
 }
 
+/// The six cells of an entry's row.
+fn cells(e: &Entry, now: i64) -> [String; 6] {
+    let times = if e.times_blocked > 1 {
+        format!(" ×{}", e.times_blocked)
+    } else {
+        String::new()
+    };
+    [
+        e.address.to_string(),
+        e.scope.to_string(),
+        format!(
+            "{}{}{times}",
+            e.status,
+            if e.is_simulated() { " (simulated)" } else { "" }
+        ),
+        short_time(e.blocked_at)[5..].to_string(),
+        if e.status.is_current() {
+            format_expires_in(e.expires_at, now)
+        } else {
+            "-".to_string()
+        },
+        e.reason.clone(),
+    ]
+}
+
 fn write_table(
     out: &mut dyn Write,
     entries: &[Entry],
@@ -162,32 +187,6 @@ fn write_table(
     colour: bool,
 ) -> std::io::Result<()> {
     const GAP: usize = 2;
-    let rows: Vec<[String; 6]> = entries
-        .iter()
-        .map(|e| {
-            let times = if e.times_blocked > 1 {
-                format!(" ×{}", e.times_blocked)
-            } else {
-                String::new()
-            };
-            [
-                e.address.to_string(),
-                e.scope.to_string(),
-                format!(
-                    "{}{}{times}",
-                    e.status,
-                    if e.is_simulated() { " (simulated)" } else { "" }
-                ),
-                short_time(e.blocked_at)[5..].to_string(),
-                if e.status.is_current() {
-                    format_expires_in(e.expires_at, now)
-                } else {
-                    "-".to_string()
-                },
-                e.reason.clone(),
-            ]
-        })
-        .collect();
     let header = [
         "ADDRESS",
         "SCOPE",
@@ -196,22 +195,21 @@ fn write_table(
         "EXPIRES IN",
         "REASON",
     ];
-    let widths: Vec<usize> = (0..5)
-        .map(|i| {
-            rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([header[i].len()])
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    // Two passes: the widths first, then the rows chunk by chunk, so that
+    // the cells of a 100 000-row list are never all held at once.
+    let mut widths: Vec<usize> = header[..5].iter().map(|h| h.len()).collect();
+    for e in entries {
+        for (w, cell) in widths.iter_mut().zip(cells(e, now)) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
     let fixed: usize = widths.iter().map(|w| w + GAP).sum();
     let width = Table::new().width().map_or(80, usize::from);
     let reason_width = width.saturating_sub(fixed).max(12);
     // Rendered in chunks so that a 100 000-row list never holds every cell
     // in comfy-table at once; cells are padded to their column's width, so
     // every chunk lays its columns out the same.
-    let mut rows = rows.into_iter().zip(entries).peekable();
+    let mut rows = entries.iter().map(|e| (cells(e, now), e)).peekable();
     let mut first = true;
     while rows.peek().is_some() || first {
         let mut table = Table::new();
