@@ -68,10 +68,22 @@ struct Row<'a> {
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
-    let local = match ctx.open_existing_store()? {
-        Some(store) => store.all()?,
-        None => Vec::new(),
-    };
+    // The global list is fetched while local state is read: the two are
+    // the bulk of a sync's time and do not depend on each other.
+    let (global, local) = std::thread::scope(|scope| {
+        let fetch = scope.spawn(|| read_list(&client, Scope::Global));
+        let local = match ctx.open_existing_store() {
+            Ok(Some(store)) => store.all(),
+            Ok(None) => Ok(Vec::new()),
+            Err(e) => Err(e),
+        };
+        let global = fetch
+            .join()
+            .unwrap_or_else(|_| Err(Error::internal("the list reader failed")));
+        (global, local)
+    });
+    let local = local?;
+    let mut global = Some(global?);
     let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
         .chain(ctx.config.block.vs.map(Scope::Vs))
         .chain(local.iter().map(|e| e.scope))
@@ -80,7 +92,13 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let mut differences = Vec::new();
     let mut settled = Vec::new();
     for scope in scopes {
-        let remote = read_list(&client, scope)?;
+        let remote = match (scope, global.take()) {
+            (Scope::Global, Some(list)) => list,
+            (_, taken) => {
+                global = taken;
+                read_list(&client, scope)?
+            }
+        };
         let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
         let report = compare(
             scope,
