@@ -99,6 +99,43 @@ pub fn message_in(body: &Value) -> Option<String> {
         .map(|s| s.chars().take(200).collect())
 }
 
+/// The usual list answer (`{"code":200,"status":"ok","IP":[{"addr":…,
+/// "comment":…},…]}`), read without building a JSON tree. `None` for any
+/// other shape, or an answer that does not say `"status": "ok"`: the caller
+/// then reads it the generic way.
+pub fn parse_list_fast(bytes: &[u8]) -> Option<Vec<ListedEntry>> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Usual {
+        #[serde(default)]
+        #[allow(dead_code)]
+        code: Option<serde_json::Value>,
+        status: String,
+        #[serde(rename = "IP", default)]
+        ip: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        addr: String,
+        #[serde(default)]
+        comment: Option<String>,
+    }
+    let usual: Usual = serde_json::from_slice(bytes).ok()?;
+    if !usual.status.eq_ignore_ascii_case("ok") {
+        return None;
+    }
+    Some(
+        usual
+            .ip
+            .into_iter()
+            .map(|i| ListedEntry {
+                addr: i.addr.trim().to_string(),
+                comment: Some(i.comment.unwrap_or_default()),
+            })
+            .collect(),
+    )
+}
+
 /// Read the entries of a `list`/`listvs` answer.
 pub fn parse_list(body: &Value) -> Result<Vec<ListedEntry>, String> {
     let obj = body
@@ -248,6 +285,30 @@ mod tests {
         assert_eq!(flag(json!({"aclstatus":0})), Some(false));
         assert_eq!(flag(json!({"status":"ok"})), None);
         assert_eq!(flag(json!({"aclstatus":"maybe"})), None);
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_generic_reader_or_declines() {
+        let usual = json!({"code":200,"status":"ok","IP":[{"addr":"192.0.2.7","comment":"lmguard x"},{"addr":" 198.51.100.0/24"}]});
+        let bytes = serde_json::to_vec(&usual).unwrap();
+        let fast = parse_list_fast(&bytes).unwrap();
+        let mut generic = parse_list(&usual).unwrap();
+        generic[1].comment = Some(String::new());
+        assert_eq!(fast, generic);
+        assert_eq!(
+            parse_list_fast(br#"{"code":200,"status":"ok"}"#),
+            Some(vec![])
+        );
+        for other in [
+            r#"{"status":"fail","code":422,"message":"Unknown VS"}"#,
+            r#"{"status":"ok","IP":{"addr":"192.0.2.7"}}"#,
+            r#"{"status":"ok","Acl":["192.0.2.7"]}"#,
+            r#"{"code":200,"IP":[]}"#,
+            r#"{"status":"ok","IP":[3]}"#,
+            "not json",
+        ] {
+            assert_eq!(parse_list_fast(other.as_bytes()), None, "{other}");
+        }
     }
 
     #[test]
