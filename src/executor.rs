@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::address::Address;
-use crate::domain::entry::{Applied, Call, Scope};
+use crate::domain::entry::{Applied, Call, Entry, Scope};
 use crate::loadmaster::answer::ListedEntry;
 use crate::loadmaster::{Client, Failure, Request};
 
@@ -32,6 +32,21 @@ pub struct Job {
 }
 
 impl Job {
+    /// The call `call` for a recorded entry, with the comment that marks
+    /// it as lmguard's.
+    pub fn for_entry(entry: &Entry, call: Call, comment_prefix: &str) -> Job {
+        Job {
+            scope: entry.scope,
+            address: entry.address,
+            call,
+            comment: crate::commands::comment_for(
+                comment_prefix,
+                entry.event_id.as_deref(),
+                &entry.reason,
+            ),
+        }
+    }
+
     pub fn request(&self) -> Request {
         let addr = self.address.to_string();
         match self.call {

@@ -149,17 +149,21 @@ impl Store {
         }
     }
 
-    fn check_format_read_only(&self) -> Result<()> {
+    /// The format recorded in the file (`None` for a new, empty one).
+    fn stored_format(&self) -> Result<Option<u64>> {
         let txn = self.begin_read()?;
-        let found = match txn.open_table(META) {
-            Ok(meta) => meta
+        match txn.open_table(META) {
+            Ok(meta) => Ok(meta
                 .get(FORMAT_KEY)
                 .map_err(|e| unusable(&self.path, &e))?
-                .map(|v| v.value()),
-            Err(TableError::TableDoesNotExist(_)) => None,
-            Err(e) => return Err(unusable(&self.path, &e)),
-        };
-        self.refuse_newer(found)
+                .map(|v| v.value())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(unusable(&self.path, &e)),
+        }
+    }
+
+    fn check_format_read_only(&self) -> Result<()> {
+        self.refuse_newer(self.stored_format()?)
     }
 
     fn refuse_newer(&self, found: Option<u64>) -> Result<()> {
@@ -178,17 +182,7 @@ impl Store {
     }
 
     fn check_format(&self) -> Result<()> {
-        let found = {
-            let txn = self.begin_read()?;
-            match txn.open_table(META) {
-                Ok(meta) => meta
-                    .get(FORMAT_KEY)
-                    .map_err(|e| unusable(&self.path, &e))?
-                    .map(|v| v.value()),
-                Err(TableError::TableDoesNotExist(_)) => None,
-                Err(e) => return Err(unusable(&self.path, &e)),
-            }
-        };
+        let found = self.stored_format()?;
         self.refuse_newer(found)?;
         if found == Some(FORMAT_VERSION) {
             return Ok(()); // nothing to write: one fsync less per run

@@ -26,9 +26,7 @@ use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
 
-use super::{
-    apply_and_record, comment_for, loadmaster_problem, print_dry_run, short_time, Context,
-};
+use super::{apply_and_record, loadmaster_problem, print_dry_run, short_time, Context};
 
 /// Counts for the closing summary line.
 #[derive(Debug, Default)]
@@ -300,16 +298,11 @@ impl<'c> Planner<'c> {
                 ctx.claim_is_live(c)
             });
         if decision == Decision::Send(Call::Add) {
-            self.jobs.push(Job {
-                scope: entry.scope,
-                address: entry.address,
-                call: Call::Add,
-                comment: comment_for(
-                    &ctx.config.block.comment_prefix,
-                    entry.event_id.as_deref(),
-                    &entry.reason,
-                ),
-            });
+            self.jobs.push(Job::for_entry(
+                &entry,
+                Call::Add,
+                &ctx.config.block.comment_prefix,
+            ));
         }
         self.decided.push(Decided {
             entry: entry.clone(),

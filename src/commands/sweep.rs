@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 
-use super::{apply_and_record, comment_for, loadmaster_problem, print_dry_run, Context};
+use super::{apply_and_record, loadmaster_problem, print_dry_run, Context};
 
 /// The entries to change, the calls to make, and which of those calls lift
 /// a block whose expiry just passed (the rest are retries).
@@ -72,16 +72,11 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
             plan.changed.push(next);
             continue;
         };
-        plan.jobs.push(Job {
-            scope: next.scope,
-            address: next.address,
+        plan.jobs.push(Job::for_entry(
+            &next,
             call,
-            comment: comment_for(
-                &ctx.config.block.comment_prefix,
-                next.event_id.as_deref(),
-                &next.reason,
-            ),
-        });
+            &ctx.config.block.comment_prefix,
+        ));
         plan.changed.push(next);
     }
     plan

@@ -19,7 +19,7 @@ use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 use crate::loadmaster::Client;
 
-use super::{apply_and_record, comment_for, loadmaster_problem, unix_now, Context};
+use super::{apply_and_record, loadmaster_problem, unix_now, Context};
 
 /// What `sync` does (or would do) about one difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -329,16 +329,11 @@ fn stage(
     };
     current.claim = Some(ctx.claim);
     current.updated_at = now;
-    jobs.push(Job {
-        scope: current.scope,
-        address: current.address,
+    jobs.push(Job::for_entry(
+        &current,
         call,
-        comment: comment_for(
-            &ctx.config.block.comment_prefix,
-            current.event_id.as_deref(),
-            &current.reason,
-        ),
-    });
+        &ctx.config.block.comment_prefix,
+    ));
     txn.put(&current)?;
     Ok(action)
 }

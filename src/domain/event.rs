@@ -477,7 +477,8 @@ fn json_text(object: &Map<String, Value>, key: &str) -> Option<String> {
     }
 }
 
-fn json_type(value: &Value) -> &'static str {
+/// `an array`, `a string`…: a JSON value's type, for messages.
+pub fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

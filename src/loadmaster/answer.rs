@@ -68,9 +68,12 @@ pub fn failure_in(body: &Value) -> Option<(u16, String)> {
 /// object with `"status": "ok"`, or without a status but `"code": 200`.
 /// Anything else is not taken as success (no state change on guesswork).
 pub fn confirms_success(body: &Value) -> Result<(), String> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| format!("expected a JSON object, got {}", kind_of(body)))?;
+    let obj = body.as_object().ok_or_else(|| {
+        format!(
+            "expected a JSON object, got {}",
+            crate::domain::event::json_type(body)
+        )
+    })?;
     match obj.get("status") {
         Some(Value::String(s)) if s.eq_ignore_ascii_case("ok") => Ok(()),
         Some(other) => Err(format!("unexpected \"status\": {other}")),
@@ -78,17 +81,6 @@ pub fn confirms_success(body: &Value) -> Result<(), String> {
             Some(200) => Ok(()),
             _ => Err("the answer has neither \"status\": \"ok\" nor \"code\": 200".into()),
         },
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
