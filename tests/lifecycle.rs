@@ -145,15 +145,7 @@ fn list_json_rows_follow_the_contract() {
     );
     let rows = env.rows();
     let row = &rows[0];
-    for key in [
-        "address",
-        "vs",
-        "status",
-        "blocked_at",
-        "expires_at",
-        "reason",
-        "event_id",
-    ] {
+    for key in common::ROW_KEYS {
         assert!(row.get(key).is_some(), "missing {key}: {row}");
     }
     assert_eq!(row["address"], "198.51.100.0/24");

@@ -158,15 +158,7 @@ fn json_has_no_footer_and_the_documented_rows() {
     let rows: Value = serde_json::from_str(&out.stdout()).expect("only JSON on stdout");
     let rows = rows.as_array().unwrap();
     assert_eq!(rows.len(), 7);
-    for key in [
-        "address",
-        "vs",
-        "status",
-        "blocked_at",
-        "expires_at",
-        "reason",
-        "event_id",
-    ] {
+    for key in common::ROW_KEYS {
         assert!(rows.iter().all(|r| r.get(key).is_some()), "{key} missing");
     }
 }

@@ -31,6 +31,23 @@ fn kinds(rows: &[Value]) -> Vec<(String, String)> {
     k
 }
 
+/// One difference of each kind: 203.0.113.1 is missing on the LoadMaster,
+/// 203.0.113.2 (unblocked) reappears there as from a restored backup,
+/// 203.0.113.3 is an orphan with lmguard's comment, 203.0.113.4 foreign.
+fn drifted() -> Env {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.1", "203.0.113.2"]).code(), 0);
+    assert_eq!(env.run(&["unblock", "203.0.113.2"]).code(), 0);
+    env.lm.clear_lists();
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.2", "lmguard manual");
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.3", "lmguard ADS 77 SCANS");
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.4", "ADS ID 123 - SCANS");
+    env
+}
+
 #[test]
 fn in_step_means_exit_0() {
     let env = Env::new();
@@ -42,17 +59,7 @@ fn in_step_means_exit_0() {
 
 #[test]
 fn every_kind_is_reported_with_exit_6_and_nothing_changes() {
-    let env = Env::new();
-    assert_eq!(env.run(&["block", "203.0.113.1", "203.0.113.2"]).code(), 0);
-    assert_eq!(env.run(&["unblock", "203.0.113.2"]).code(), 0);
-    env.lm.clear_lists();
-    // 203.0.113.1 is now missing; 203.0.113.2 reappears (a restored backup).
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.2", "lmguard manual");
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.3", "lmguard ADS 77 SCANS");
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.4", "ADS ID 123 - SCANS");
+    let env = drifted();
     env.lm.clear_requests();
     let (code, rows) = sync_json(&env, &[]);
     assert_eq!(code, 6);
@@ -81,16 +88,7 @@ fn every_kind_is_reported_with_exit_6_and_nothing_changes() {
 
 #[test]
 fn apply_repairs_what_is_lmguards_and_never_touches_the_rest() {
-    let env = Env::new();
-    assert_eq!(env.run(&["block", "203.0.113.1", "203.0.113.2"]).code(), 0);
-    assert_eq!(env.run(&["unblock", "203.0.113.2"]).code(), 0);
-    env.lm.clear_lists();
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.2", "lmguard manual");
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.3", "lmguard ADS 77 SCANS");
-    env.lm
-        .insert_entry(Scope::Global, "203.0.113.4", "ADS ID 123 - SCANS");
+    let env = drifted();
     let out = env.run(&["sync", "--apply"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     let mut on_lm = env.on_lm(Scope::Global);

@@ -73,12 +73,11 @@ pub fn run(
     if args.dry_run {
         let store = ctx.open_existing_store()?;
         // A dry run may not write, so it counts by reading the state.
-        let simulating = simulate;
         let count = || match &store {
             Some(s) => Ok(s
                 .all()?
                 .iter()
-                .filter(|e| e.status.is_current() && (simulating || !e.is_simulated()))
+                .filter(|e| counts_toward_limit(e, simulate))
                 .count()),
             None => Ok(0),
         };
@@ -191,6 +190,13 @@ pub fn run(
     Ok(finish(&tally, status, false, simulate))
 }
 
+/// Does this entry count towards `max_active`? What is (or would be) on the
+/// LoadMaster: active or pending; simulated blocks count only while
+/// simulating.
+fn counts_toward_limit(e: &Entry, simulating: bool) -> bool {
+    e.status.is_current() && (simulating || !e.is_simulated())
+}
+
 /// What phase 1 decided for one request.
 struct Decided {
     entry: Entry,
@@ -230,11 +236,8 @@ impl<'c> Planner<'c> {
         }
     }
 
-    /// Does this entry count towards `max_active`? What is (or would be)
-    /// on the LoadMaster: active or pending; simulated blocks count only
-    /// while simulating.
     fn counts(&self, e: &Entry) -> bool {
-        e.status.is_current() && (self.mode == BlockMode::Simulate || !e.is_simulated())
+        counts_toward_limit(e, self.mode == BlockMode::Simulate)
     }
 
     /// The entry to store for `a`, or `None` when `max_active` refuses it.

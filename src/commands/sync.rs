@@ -92,12 +92,10 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let mut differences = Vec::new();
     let mut settled = Vec::new();
     for scope in scopes {
-        let remote = match (scope, global.take()) {
-            (Scope::Global, Some(list)) => list,
-            (_, taken) => {
-                global = taken;
-                read_list(&client, scope)?
-            }
+        // Global is in the set exactly once, and was fetched above.
+        let remote = match scope {
+            Scope::Global => global.take().unwrap_or_default(),
+            Scope::Vs(_) => read_list(&client, scope)?,
         };
         let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
         let report = compare(

@@ -14,6 +14,17 @@ use tempfile::TempDir;
 
 pub const KEY: &str = fake_loadmaster::DEFAULT_API_KEY;
 
+/// The keys interface.md requires in every `list --json` row.
+pub const ROW_KEYS: [&str; 7] = [
+    "address",
+    "vs",
+    "status",
+    "blocked_at",
+    "expires_at",
+    "reason",
+    "event_id",
+];
+
 pub fn fixture(name: &str) -> Vec<u8> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../shared/fixtures")
