@@ -7,11 +7,6 @@ use std::process::{Command, Stdio};
 
 use fake_loadmaster::{FakeLoadMaster, Fault, Options, Scope};
 
-/// Used when the shared fixtures are not beside the repository.
-const SAMPLE_EVENTS: &str = "532028\t2026-11-24 10:13:00\t \tSSHDICT\tSSH attack\t \t \tSecurity Issues\tCritical\tAttack from a single attacker\t \t \t203.0.113.7\t \t198.51.100.40\tLAN\n\
-532029\t2026-11-24 10:14:00\t \tSCANS\tPort scanning\t \t \tSecurity Issues\tHigh\tTCP SYN scan of 1024 ports\t \t \t203.0.113.8\t \t198.51.100.4, 198.51.100.9\tLAN\n\
-not an event\n";
-
 fn main() {
     let lmguard = build_lmguard();
     let lm = FakeLoadMaster::start(Options::default()).expect("start the fake LoadMaster");
@@ -25,9 +20,9 @@ fn main() {
     println!("Configuration: {}\n", config.display());
 
     let events = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/ads-events.tsv"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ads-events.tsv"),
     )
-    .unwrap_or_else(|_| SAMPLE_EVENTS.as_bytes().to_vec());
+    .expect("read tests/fixtures/ads-events.tsv");
 
     run(
         &lmguard,
