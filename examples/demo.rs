@@ -19,10 +19,9 @@ fn main() {
     );
     println!("Configuration: {}\n", config.display());
 
-    let events = std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ads-events.tsv"),
-    )
-    .expect("read tests/fixtures/ads-events.tsv");
+    let events =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ads-events.tsv"))
+            .expect("read tests/fixtures/ads-events.tsv");
 
     run(
         &lmguard,

@@ -277,13 +277,11 @@ impl Config {
             ));
         }
         let b = &self.block;
-        if b.comment_prefix.trim().is_empty()
-            || !b.comment_prefix.chars().all(|c| c.is_ascii_graphic())
-        {
-            return Err(
-                "block.comment_prefix: must be non-empty printable ASCII without spaces"
-                    .to_string(),
-            );
+        if let Err(why) = crate::domain::comment::check_prefix(&b.comment_prefix) {
+            return Err(format!(
+                "block.comment_prefix: {:?} {why}",
+                b.comment_prefix
+            ));
         }
         if b.max_active == 0 {
             return Err("block.max_active: must be at least 1".to_string());
@@ -610,6 +608,24 @@ mod tests {
         let e = Config::parse(&format!("{MINIMAL}[block]\nallowlist = [\"10.0.0.300\"]\n"))
             .unwrap_err();
         assert!(e.contains("allowlist") && e.contains("10.0.0.300"), "{e}");
+    }
+
+    #[test]
+    fn comment_prefix_is_held_to_the_comment_charset() {
+        for bad in [
+            "lm guard",
+            "lmguard;",
+            "lmgüard",
+            "",
+            "lm\"guard",
+            "lm\tguard",
+        ] {
+            let text = format!("{MINIMAL}[block]\ncomment_prefix = {bad:?}\n");
+            let e = Config::parse(&text).unwrap_err();
+            assert!(e.starts_with("block.comment_prefix:"), "{bad:?}: {e}");
+        }
+        let ok = format!("{MINIMAL}[block]\ncomment_prefix = \"lmguard-2.ads:x/y_z\"\n");
+        assert!(Config::parse(&ok).is_ok());
     }
 
     #[test]

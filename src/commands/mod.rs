@@ -133,21 +133,10 @@ pub fn short_time(t: i64) -> String {
 }
 
 /// The comment that marks an entry as lmguard's on the LoadMaster:
-/// `lmguard ADS 532028 SSHDICT`, or `lmguard manual`. Short printable ASCII.
+/// `lmguard ADS 532028 SSHDICT`, or `lmguard manual` (see
+/// [`crate::domain::comment`] for what is allowed in it).
 pub fn comment_for(prefix: &str, event_id: Option<&str>, reason: &str) -> String {
-    let text = match event_id {
-        Some(id) => {
-            let method = reason.split_whitespace().next().unwrap_or("");
-            format!("{prefix} ADS {id} {}", method.trim_end_matches(':'))
-        }
-        None => format!("{prefix} manual"),
-    };
-    text.chars()
-        .filter(|c| c.is_ascii_graphic() || *c == ' ')
-        .take(80)
-        .collect::<String>()
-        .trim()
-        .to_string()
+    crate::domain::comment::for_entry(prefix, event_id, reason)
 }
 
 /// The answers of one run's LoadMaster calls.
@@ -344,7 +333,7 @@ mod tests {
         );
         assert_eq!(comment_for("lmguard", None, "whatever"), "lmguard manual");
         let long = comment_for("lmguard", Some(&"9".repeat(200)), "Ünïcode");
-        assert!(long.len() <= 80 && long.is_ascii());
+        assert!(long.len() <= 64 && long.is_ascii());
     }
 
     #[test]

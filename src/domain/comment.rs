@@ -1,0 +1,178 @@
+//! The comments lmguard writes next to its entries on the LoadMaster.
+//!
+//! Nobody has published what comment length or characters the appliance
+//! keeps intact (loadmaster-api.md §8), so lmguard writes only what any
+//! firmware should store unchanged: at most [`MAX_LEN`] characters, each a
+//! letter, digit, space or one of `._:/-`. `comment_prefix` is checked
+//! against the same set when the configuration is read; an event id or
+//! method code from ADS that falls outside is replaced, never sent raw.
+
+/// The longest comment lmguard writes.
+pub const MAX_LEN: usize = 64;
+
+/// The longest `comment_prefix`: leaves room for ` ADS <id> <method>`.
+pub const MAX_PREFIX_LEN: usize = 32;
+
+/// The longest event id or method code written as it came.
+const MAX_TOKEN_LEN: usize = 20;
+
+/// What replaces an event id that cannot be written as it came.
+pub const UNREADABLE_ID: &str = "unreadable";
+
+/// What replaces a method code that cannot be written as it came.
+pub const OTHER_METHOD: &str = "OTHER";
+
+/// Whether the appliance is trusted to keep `c` in a comment.
+pub fn is_safe_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | ':' | '/' | '-')
+}
+
+/// The characters allowed besides letters, digits and space, for messages.
+pub const SAFE_PUNCTUATION: &str = "._:/-";
+
+/// Check a `comment_prefix`: one word (it is matched as the comment's first
+/// word) of safe characters, at most [`MAX_PREFIX_LEN`] long.
+pub fn check_prefix(prefix: &str) -> Result<(), String> {
+    if prefix.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if let Some(bad) = prefix.chars().find(|c| !is_safe_char(*c) || *c == ' ') {
+        return Err(format!(
+            "{bad:?} is not allowed: use only letters, digits and {SAFE_PUNCTUATION} (no spaces), \
+             characters every LoadMaster firmware keeps intact in a comment"
+        ));
+    }
+    if prefix.len() > MAX_PREFIX_LEN {
+        return Err(format!(
+            "is {} characters long; at most {MAX_PREFIX_LEN} leave room for the event id and \
+             method in a {MAX_LEN}-character comment",
+            prefix.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `token` if it is one short word of safe characters, else `replacement`.
+fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
+    let ok = !token.is_empty()
+        && token.len() <= MAX_TOKEN_LEN
+        && token.chars().all(|c| is_safe_char(c) && c != ' ');
+    if ok {
+        token
+    } else {
+        replacement
+    }
+}
+
+/// The comment that marks an entry as lmguard's: `lmguard ADS 532028
+/// SSHDICT` for an ADS event (the method is the first word of `reason`),
+/// `lmguard manual` otherwise. Always safe and at most [`MAX_LEN`] long.
+pub fn for_entry(prefix: &str, event_id: Option<&str>, reason: &str) -> String {
+    let text = match event_id {
+        Some(id) => {
+            let method = reason
+                .split_whitespace()
+                .next()
+                .unwrap_or("")
+                .trim_end_matches(':');
+            format!(
+                "{prefix} ADS {} {}",
+                token(id.trim(), UNREADABLE_ID),
+                token(method, OTHER_METHOD)
+            )
+        }
+        None => format!("{prefix} manual"),
+    };
+    sanitise(&text)
+}
+
+/// The comment of `check --probe`'s test entry.
+pub fn for_probe(prefix: &str) -> String {
+    sanitise(&format!("{prefix} probe"))
+}
+
+/// Unsafe characters dropped, cut at [`MAX_LEN`], trimmed. A last line of
+/// defence: the parts are already safe when the prefix passed
+/// [`check_prefix`].
+fn sanitise(text: &str) -> String {
+    let safe: String = text
+        .chars()
+        .filter(|c| is_safe_char(*c))
+        .take(MAX_LEN)
+        .collect();
+    safe.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_safe(comment: &str) -> bool {
+        comment.len() <= MAX_LEN && comment.chars().all(is_safe_char)
+    }
+
+    #[test]
+    fn ads_and_manual_comments() {
+        assert_eq!(
+            for_entry("lmguard", Some("532028"), "SSHDICT SSH attack"),
+            "lmguard ADS 532028 SSHDICT"
+        );
+        assert_eq!(
+            for_entry("lmguard", Some("7"), "SCANS: port scan"),
+            "lmguard ADS 7 SCANS"
+        );
+        assert_eq!(for_entry("lmguard", None, "whatever"), "lmguard manual");
+        assert_eq!(for_probe("lm.guard-1"), "lm.guard-1 probe");
+    }
+
+    #[test]
+    fn ids_and_methods_outside_the_set_are_replaced_not_sent() {
+        assert_eq!(
+            for_entry("lmguard", Some("53'; DROP"), "SSHDICT"),
+            "lmguard ADS unreadable SSHDICT"
+        );
+        assert_eq!(
+            for_entry("lmguard", Some("1"), "Ünïcode attack"),
+            "lmguard ADS 1 OTHER"
+        );
+        assert_eq!(
+            for_entry("lmguard", Some("1"), "SCANS\u{1b}[31m"),
+            "lmguard ADS 1 OTHER"
+        );
+        assert_eq!(
+            for_entry("lmguard", Some(&"9".repeat(200)), "SCANS"),
+            "lmguard ADS unreadable SCANS"
+        );
+        assert_eq!(
+            for_entry("lmguard", Some(""), ""),
+            "lmguard ADS unreadable OTHER"
+        );
+    }
+
+    #[test]
+    fn every_comment_is_short_and_safe() {
+        let prefix = "p".repeat(MAX_PREFIX_LEN);
+        for (id, reason) in [
+            (Some("12345678901234567890"), "ABCDEFGHIJKLMNOPQRST x"),
+            (Some("\u{7f}"), "\n"),
+            (None, ""),
+        ] {
+            let c = for_entry(&prefix, id, reason);
+            assert!(is_safe(&c), "{c:?}");
+        }
+        assert!(is_safe(&for_probe(&prefix)));
+    }
+
+    #[test]
+    fn prefixes_are_checked_against_the_same_set() {
+        assert!(check_prefix("lmguard").is_ok());
+        assert!(check_prefix("lm.guard_2:ads/x-y").is_ok());
+        assert!(check_prefix("").is_err());
+        assert!(check_prefix("lm guard").is_err());
+        let err = check_prefix("lmguard#1").unwrap_err();
+        assert!(err.contains("'#'"), "{err}");
+        assert!(check_prefix("lmgüard").is_err());
+        assert!(check_prefix(&"x".repeat(MAX_PREFIX_LEN + 1)).is_err());
+        assert!(check_prefix(&"x".repeat(MAX_PREFIX_LEN)).is_ok());
+    }
+}
