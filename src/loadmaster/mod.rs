@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod tls;
+pub mod trace;
 
 use std::fmt;
 use std::io::Read;
@@ -149,6 +150,8 @@ pub struct Client {
     agent: ureq::Agent,
     endpoint: String,
     key: ApiKey,
+    /// Log each request and answer (redacted).
+    trace: bool,
 }
 
 impl Client {
@@ -168,7 +171,25 @@ impl Client {
             agent,
             endpoint: lm.endpoint(),
             key,
+            trace: log::log_enabled!(target: "lmguard::wire", log::Level::Debug),
         })
+    }
+
+    /// Turn the wire trace on or off (`check --probe -v` turns it on).
+    pub fn set_trace(&mut self, on: bool) {
+        self.trace = on;
+    }
+
+    /// Log one line of the wire trace, with the key masked.
+    fn trace(&self, what: std::fmt::Arguments<'_>, body: &[u8]) {
+        if self.trace {
+            let text = String::from_utf8_lossy(body);
+            log::info!(
+                target: "lmguard::wire",
+                "{what} {}",
+                trace::redact(&text, self.key.expose())
+            );
+        }
     }
 
     pub fn endpoint(&self) -> &str {
@@ -187,22 +208,35 @@ impl Client {
         let mut body = request.body();
         body.insert("apikey".into(), json!(self.key.expose()));
         let text = Value::Object(body).to_string();
+        self.trace(format_args!("→ POST {}", self.endpoint), text.as_bytes());
         let answer = self
             .agent
             .post(&self.endpoint)
             .set("Content-Type", "application/json")
             .send_string(&text);
         match answer {
-            Ok(resp) => Ok((resp.status(), read_body(resp)?)),
+            Ok(resp) => {
+                let status = resp.status();
+                let bytes = read_body(resp);
+                if let Ok(bytes) = &bytes {
+                    self.trace(format_args!("← HTTP {status}"), bytes);
+                }
+                Ok((status, bytes?))
+            }
             Err(ureq::Error::Status(status, resp)) => {
-                let message = read_body(resp)
+                let bytes = read_body(resp).unwrap_or_default();
+                self.trace(format_args!("← HTTP {status}"), &bytes);
+                let message = parse_json(&bytes)
                     .ok()
-                    .and_then(|b| parse_json(&b).ok())
                     .and_then(|v| answer::message_in(&v))
                     .unwrap_or_else(|| format!("HTTP {status}"));
                 Err(classify(status, message))
             }
-            Err(ureq::Error::Transport(t)) => Err(Failure::Unreachable(describe_transport(&t))),
+            Err(ureq::Error::Transport(t)) => {
+                let detail = describe_transport(&t);
+                self.trace(format_args!("← no answer:"), detail.as_bytes());
+                Err(Failure::Unreachable(detail))
+            }
         }
     }
 
