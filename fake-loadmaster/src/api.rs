@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    AclList, DeleteMissing, DuplicateAdd, Entry, ListShape, PacketFilterOff, RecordedRequest,
-    Scope, Switches, VirtualService,
+    AclList, DeleteMissing, DuplicateAdd, Entry, FirmwareVersion, ListShape, PacketFilterOff,
+    RecordedRequest, Scope, Switches, VirtualService,
 };
 
 /// The message of KB S5, used by the `require_prefix` switch.
@@ -196,7 +196,27 @@ impl State {
                     &json!({"code": 200, "status": "ok", "aclstatus": if on { "yes" } else { "no" }}),
                 )
             }
+            "get" => self.get(obj),
             _ => Resp::fail(405, "Unknown command"),
+        }
+    }
+
+    /// `get`: only `param=version` (the firmware) is emulated.
+    fn get(&self, obj: &Map<String, Value>) -> Resp {
+        let param = obj.get("param").and_then(as_text);
+        match param.as_deref() {
+            None => Resp::fail(400, "param: String Value missing"),
+            Some("version") => match &self.switches.firmware_version {
+                FirmwareVersion::Top(v) => {
+                    Resp::json(200, &json!({"code": 200, "status": "ok", "version": v}))
+                }
+                FirmwareVersion::Nested(v) => Resp::json(
+                    200,
+                    &json!({"code": 200, "status": "ok", "Data": {"Version": v}}),
+                ),
+                FirmwareVersion::Refused => Resp::fail(422, "Unknown parameter"),
+            },
+            Some(_) => Resp::fail(422, "Unknown parameter"),
         }
     }
 
@@ -358,15 +378,25 @@ impl State {
     }
 
     fn list_answer(&self, scope: Scope, list: AclList) -> Resp {
+        if let Some(raw) = &self.switches.list_answer_raw {
+            return Resp::text(200, "application/json", raw);
+        }
         let entries: Vec<&Entry> = self
             .lists
             .get(&(scope, list))
             .map(|s| s.entries().collect())
             .unwrap_or_default();
+        let host_prefix = self.switches.list_host_prefix;
+        let shown = |e: &Entry| -> String {
+            match canonical(&e.addr) {
+                Some(net) if host_prefix && !e.addr.contains('/') => net.to_string(),
+                _ => e.addr.clone(),
+            }
+        };
         let objects = || -> Vec<Value> {
             entries
                 .iter()
-                .map(|e| json!({"addr": e.addr, "comment": e.comment}))
+                .map(|e| json!({"addr": shown(e), "comment": e.comment}))
                 .collect()
         };
         let container = match list {
@@ -425,7 +455,7 @@ impl State {
                 }
             },
             ListShape::AclStrings => {
-                let strings = entries.iter().map(|e| json!(e.addr)).collect();
+                let strings = entries.iter().map(|e| json!(shown(e))).collect();
                 answer.insert("Acl".into(), Value::Array(strings));
             }
         }

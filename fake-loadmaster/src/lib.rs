@@ -41,6 +41,8 @@
 //! - Invalid address → 400 "Invalid address" (status switchable to 422).
 //! - Several operation keys in one request → 400 (fake's choice).
 //! - Packet filter off: edits succeed or fail with 422 ([`PacketFilterOff`]).
+//! - `get` with `param=version` answers the firmware version
+//!   ([`FirmwareVersion`]): the v2 shape is a guess from v1's `<version>`.
 //! - `aclcontrol.isenabled` answers `{"code":200,"status":"ok","aclstatus":"yes"}`
 //!   (`"no"` while a packet-filter-off switch is set): a pure guess.
 //! - Unknown paths and the disabled API answer an HTML 404 page; a method
@@ -204,6 +206,27 @@ pub enum ListShape {
     StatusFailAt200,
 }
 
+/// What `get` with `param=version` answers (the firmware version; the v2
+/// shape is a guess modelled on v1's `<Data><version>…</version></Data>`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FirmwareVersion {
+    /// `{"code":200,"status":"ok","version":V}`.
+    Top(String),
+    /// `{"code":200,"status":"ok","Data":{"Version":V}}`.
+    Nested(String),
+    /// 422 `"Unknown parameter"` (a firmware that will not say).
+    Refused,
+}
+
+impl Default for FirmwareVersion {
+    fn default() -> Self {
+        FirmwareVersion::Top(DEFAULT_FIRMWARE.to_string())
+    }
+}
+
+/// The firmware version the fake reports by default.
+pub const DEFAULT_FIRMWARE: &str = "7.2.62.0.22589.RELEASE";
+
 /// Transport-level faults.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Fault {
@@ -253,6 +276,15 @@ pub struct Switches {
     /// None = packet filter on.
     pub packet_filter_off: Option<PacketFilterOff>,
     pub fault: Fault,
+    // ----- for `check --probe` and the firmware check -----
+    /// The answer to `get` `param=version`.
+    pub firmware_version: FirmwareVersion,
+    /// Bare hosts come back from `list`/`listvs` with `/32` (`/128`)
+    /// appended, as some firmware may store them.
+    pub list_host_prefix: bool,
+    /// Every `list`/`listvs` answers HTTP 200 with exactly this body (a
+    /// list shape nobody has seen); edits still work.
+    pub list_answer_raw: Option<String>,
 }
 
 impl Default for Switches {
@@ -270,6 +302,9 @@ impl Default for Switches {
             list_shape: ListShape::Default,
             packet_filter_off: None,
             fault: Fault::None,
+            firmware_version: FirmwareVersion::default(),
+            list_host_prefix: false,
+            list_answer_raw: None,
         }
     }
 }
@@ -550,6 +585,15 @@ impl FakeLoadMaster {
     }
     pub fn set_packet_filter_off(&self, mode: Option<PacketFilterOff>) {
         self.update(|s| s.packet_filter_off = mode);
+    }
+    pub fn set_firmware_version(&self, version: FirmwareVersion) {
+        self.update(|s| s.firmware_version = version);
+    }
+    pub fn set_list_host_prefix(&self, on: bool) {
+        self.update(|s| s.list_host_prefix = on);
+    }
+    pub fn set_list_answer_raw(&self, body: Option<&str>) {
+        self.update(|s| s.list_answer_raw = body.map(str::to_string));
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and

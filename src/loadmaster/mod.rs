@@ -5,6 +5,8 @@
 //! bodies; it is never logged, and no error message contains it.
 
 pub mod answer;
+pub mod firmware;
+pub mod shape;
 pub mod tls;
 pub mod trace;
 
@@ -39,6 +41,8 @@ pub enum Request {
     },
     /// `aclcontrol.isenabled`: is the Packet Routing Filter on?
     IsEnabled,
+    /// `get` with `param=version`: the firmware version.
+    Version,
 }
 
 impl Request {
@@ -47,6 +51,11 @@ impl Request {
         let mut m = Map::new();
         if *self == Request::IsEnabled {
             m.insert("cmd".into(), json!("aclcontrol.isenabled"));
+            return m;
+        }
+        if *self == Request::Version {
+            m.insert("cmd".into(), json!("get"));
+            m.insert("param".into(), json!("version"));
             return m;
         }
         m.insert("cmd".into(), json!("aclcontrol"));
@@ -65,7 +74,7 @@ impl Request {
                 },
                 scope,
             ),
-            Request::IsEnabled => return m,
+            Request::IsEnabled | Request::Version => return m,
         };
         m.insert(op.into(), json!("block"));
         if let Some(vs) = scope.vs() {
@@ -79,11 +88,17 @@ impl Request {
             Request::Delete { addr, .. } => {
                 m.insert("addr".into(), json!(addr));
             }
-            Request::List { .. } | Request::IsEnabled => {}
+            Request::List { .. } | Request::IsEnabled | Request::Version => {}
         }
         m
     }
 }
+
+/// What a 404 on `/accessv2` means, and what to do about it.
+pub const API_404: &str = "HTTP 404 on /accessv2: API interface disabled, or firmware older \
+    than 7.2.52; enable Certificates & Security > Remote Access > Enable API Interface, with \
+    Session Management on and Require Basic Authentication off (Certificates & Security > Admin \
+    WUI Access), which the JSON API needs";
 
 /// Why a LoadMaster request did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -118,17 +133,16 @@ impl fmt::Display for Failure {
         match self {
             Failure::Unreachable(detail) => write!(f, "LoadMaster unreachable: {detail}"),
             Failure::Unauthorized => f.write_str(
-                "the LoadMaster refused the API key (HTTP 401); check loadmaster.api_key_file \
-                 (not retried, so that the user is not locked out)",
+                "the LoadMaster refused the API key (HTTP 401); check loadmaster.api_key_file, \
+                 and that the appliance has Session Management on and Require Basic \
+                 Authentication off, which its JSON API needs (not retried, so that the user is \
+                 not locked out)",
             ),
             Failure::Forbidden => f.write_str(
                 "the API key's user may not change access lists (HTTP 403); give it the \
                  permission on the LoadMaster",
             ),
-            Failure::ApiDisabled => f.write_str(
-                "the LoadMaster's API is disabled (HTTP 404); enable it under Certificates & \
-                 Security > Remote Access > Enable API Interface",
-            ),
+            Failure::ApiDisabled => f.write_str(API_404),
             Failure::ServerError { status, message } => {
                 write!(f, "the LoadMaster failed (HTTP {status}): {message}")
             }
@@ -143,6 +157,13 @@ impl fmt::Display for Failure {
             }
         }
     }
+}
+
+/// An answer as it came: HTTP status and body.
+#[derive(Debug, Clone)]
+pub struct RawAnswer {
+    pub status: u16,
+    pub body: Vec<u8>,
 }
 
 /// A connection to one LoadMaster.
@@ -175,6 +196,12 @@ impl Client {
         })
     }
 
+    /// `text` with this client's key (and any `apikey`/`apipass`) masked and
+    /// control characters escaped: LoadMaster text fit to show.
+    pub fn redact(&self, text: &str) -> String {
+        trace::redact(text, self.key.expose())
+    }
+
     /// Turn the wire trace on or off (`check --probe -v` turns it on).
     pub fn set_trace(&mut self, on: bool) {
         self.trace = on;
@@ -205,6 +232,17 @@ impl Client {
     /// Post a request; the HTTP status and body of a 2xx answer, or the
     /// failure an error answer (or none) means.
     fn exchange(&self, request: &Request) -> std::result::Result<(u16, Vec<u8>), Failure> {
+        let raw = self.post(request)?;
+        if raw.status < 400 {
+            return Ok((raw.status, raw.body));
+        }
+        Err(error_answer(&raw))
+    }
+
+    /// The answer to a request, whatever its HTTP status, or
+    /// [`Failure::Unreachable`] when there was none (`check --probe` shows
+    /// every answer as it came).
+    pub fn post(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
         let mut body = request.body();
         body.insert("apikey".into(), json!(self.key.expose()));
         let text = Value::Object(body).to_string();
@@ -221,16 +259,15 @@ impl Client {
                 if let Ok(bytes) = &bytes {
                     self.trace(format_args!("← HTTP {status}"), bytes);
                 }
-                Ok((status, bytes?))
+                Ok(RawAnswer {
+                    status,
+                    body: bytes?,
+                })
             }
             Err(ureq::Error::Status(status, resp)) => {
-                let bytes = read_body(resp).unwrap_or_default();
-                self.trace(format_args!("← HTTP {status}"), &bytes);
-                let message = parse_json(&bytes)
-                    .ok()
-                    .and_then(|v| answer::message_in(&v))
-                    .unwrap_or_else(|| format!("HTTP {status}"));
-                Err(classify(status, message))
+                let body = read_body(resp).unwrap_or_default();
+                self.trace(format_args!("← HTTP {status}"), &body);
+                Ok(RawAnswer { status, body })
             }
             Err(ureq::Error::Transport(t)) => {
                 let detail = describe_transport(&t);
@@ -238,6 +275,15 @@ impl Client {
                 Err(Failure::Unreachable(detail))
             }
         }
+    }
+
+    /// What an answer means: its JSON if it says the command succeeded,
+    /// else the failure.
+    pub fn interpret(&self, raw: &RawAnswer) -> std::result::Result<Value, Failure> {
+        if raw.status >= 400 {
+            return Err(error_answer(raw));
+        }
+        self.judge(raw.status, &raw.body)
     }
 
     /// A 2xx answer's JSON, if it really says the command succeeded.
@@ -258,6 +304,13 @@ impl Client {
         Ok(value.as_object().and_then(|o| answer::acl_status(o, 0)))
     }
 
+    /// The firmware version text (`get` `param=version`); `Ok(None)` when
+    /// the answer carries none lmguard can read.
+    pub fn firmware_version(&self) -> std::result::Result<Option<String>, Failure> {
+        let value = self.send(&Request::Version)?;
+        Ok(firmware::version_in(&value))
+    }
+
     /// Read one block list.
     pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let (status, bytes) = self.exchange(&Request::List { scope })?;
@@ -270,6 +323,15 @@ impl Client {
         let value = self.judge(status, &bytes)?;
         answer::parse_list(&value).map_err(Failure::BadAnswer)
     }
+}
+
+/// The failure an HTTP error answer means.
+fn error_answer(raw: &RawAnswer) -> Failure {
+    let message = parse_json(&raw.body)
+        .ok()
+        .and_then(|v| answer::message_in(&v))
+        .unwrap_or_else(|| format!("HTTP {}", raw.status));
+    classify(raw.status, message)
 }
 
 fn classify(status: u16, message: String) -> Failure {

@@ -125,7 +125,10 @@ mod tests {
 
     #[test]
     fn broken_text_is_handled() {
-        assert_eq!(redact(r#"{"apikey":"unterminated"#, ""), r#"{"apikey":"***"#);
+        assert_eq!(
+            redact(r#"{"apikey":"unterminated"#, ""),
+            r#"{"apikey":"***"#
+        );
         assert_eq!(redact(r#"{"apikey": 5}"#, ""), r#"{"apikey": 5}"#);
         assert_eq!(redact(r#""apikey""#, ""), r#""apikey""#);
         assert_eq!(redact("", KEY), "");
