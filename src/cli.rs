@@ -96,15 +96,23 @@ pub enum Command {
     #[command(
         long_about = "Check the set-up, one line per check: the configuration, the API key \
         file and its permissions, the state database, and the LoadMaster (TLS, API key, reading \
-        the global block list, whether its access lists are enforced). ✔ passed, ! warning, \
-        ✘ failed with the fix on the next line, - not checked. Changes nothing, locally or on \
-        the LoadMaster.\n\n\
+        the global block list, firmware version, whether its access lists are enforced). \
+        ✔ passed, ! warning, ✘ failed with the fix on the next line, - not checked. Without \
+        --probe it changes nothing, locally or on the LoadMaster.\n\n\
+        --probe proves the round trip before going live: it adds a test entry from \
+        198.18.0.0/15 (comment '<comment_prefix> probe'), reads the list, adds it again, \
+        deletes it, reads the list again, deletes it again, and says per step what the \
+        LoadMaster answered and whether lmguard can read it. The test entry is removed whatever \
+        happens (also on Ctrl-C); one left by a run that died is removed by the next probe. \
+        With -v it also prints every request and answer with the API key replaced by ***: \
+        attach that trace when reporting a firmware lmguard misreads.\n\n\
         Exit status: 0 when nothing failed (warnings allowed); else 2 for a configuration or \
         key problem, 3 for the LoadMaster, 5 for the state database (the highest wins).\n\n\
-        Example, as the user ADS runs scripts as:\n  \
-        sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check"
+        Examples, as the user ADS runs scripts as:\n  \
+        sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check\n  \
+        sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check --probe -v"
     )]
-    Check,
+    Check(CheckArgs),
     /// Print a shell completion script (bash, zsh, fish) on standard output
     #[command(
         long_about = "Print the completion script for SHELL on standard output. It needs no \
@@ -226,6 +234,13 @@ pub struct SweepArgs {
     /// Print the LoadMaster calls that would be made; change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Also add, read back and remove a test entry on the LoadMaster (writes)
+    #[arg(long)]
+    pub probe: bool,
 }
 
 #[derive(Debug, Args)]

@@ -76,7 +76,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::List(args) => commands::list::run(&ctx, args),
         Command::Sweep(args) => commands::sweep::run(&ctx, args),
         Command::Sync(args) => commands::sync::run(&ctx, args),
-        Command::Check => commands::check::run(&ctx),
+        Command::Check(args) => commands::check::run(&ctx, args, cli.verbose),
         Command::Completions(_) => unreachable!("handled before the configuration is read"),
     }
 }

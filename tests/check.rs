@@ -87,6 +87,7 @@ fn a_good_set_up_passes_every_check() {
         "TLS connection",
         "API key",
         "global block list",
+        "firmware",
         "access lists",
     ] {
         assert_eq!(mark(&out, name), '✔', "{name}:\n{}", out.all());
@@ -99,7 +100,7 @@ fn a_good_set_up_passes_every_check() {
     assert!(text.contains("mode 0600"), "{text}");
     assert!(text.contains("will be created"), "{text}");
     assert!(text.contains("ca_file"), "{text}");
-    assert!(text.ends_with("all 7 checks passed\n"), "{text}");
+    assert!(text.ends_with("all 8 checks passed\n"), "{text}");
     assert!(out.stderr().is_empty(), "{}", out.stderr());
     assert_no_key(&out);
     // It changes nothing: no state database, only reads on the LoadMaster.
@@ -116,7 +117,10 @@ fn a_good_set_up_passes_every_check() {
             format!("{} {op}", r.cmd().unwrap_or("?"))
         })
         .collect();
-    assert_eq!(commands, ["aclcontrol list", "aclcontrol.isenabled -"]);
+    assert_eq!(
+        commands,
+        ["aclcontrol list", "get -", "aclcontrol.isenabled -"]
+    );
 }
 
 #[test]
@@ -149,7 +153,7 @@ fn a_key_file_others_can_read_is_a_warning() {
         .stdout()
         .contains(&format!("chmod 600 {}", key.display())));
     assert!(
-        out.stdout().ends_with("all 6 checks passed, 1 warning\n"),
+        out.stdout().ends_with("all 7 checks passed, 1 warning\n"),
         "{}",
         out.stdout()
     );

@@ -2,7 +2,8 @@
 //! line per check — ✔ passed, ! warning, ✘ failed (with the fix on the next
 //! line), - not checked because an earlier check failed. It changes nothing,
 //! locally or on the LoadMaster (it only reads the block list and asks
-//! `aclcontrol.isenabled`).
+//! `get version` and `aclcontrol.isenabled`) — unless `--probe` asks it to
+//! prove the round trip with a test entry ([`probe`]).
 //!
 //! Exit 0 when nothing failed (warnings allowed); otherwise the highest of
 //! the failed checks' codes: 2 configuration or key, 3 LoadMaster, 5 state.
@@ -11,20 +12,32 @@ use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+use crate::cli::CheckArgs;
 use crate::config::{self, ApiKey, LoadMasterConfig};
 use crate::domain::entry::{Scope, Status};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
+use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::{Client, Failure};
 
 use super::Context;
 
-pub fn run(ctx: &Context) -> Result<ExitStatus> {
+mod probe;
+
+/// `verbose` (the count of `-v`) turns on the wire trace of `--probe`.
+pub fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     let mut report = Report::new(super::list::colour_wanted());
     check_config(ctx, &mut report);
     let key = check_key(ctx, &mut report);
     check_state(ctx, &mut report);
-    check_loadmaster(ctx, key, &mut report);
+    let trace = args.probe && verbose >= 1;
+    let client = check_loadmaster(ctx, key, trace, &mut report);
+    if args.probe {
+        match &client {
+            Some(client) => probe::run(ctx, client, &mut report),
+            None => report.skip("probe", "the LoadMaster checks above failed"),
+        }
+    }
     report.finish()
 }
 
@@ -343,25 +356,36 @@ fn state_fix(e: &Error, path: &Path) -> String {
 const TLS: &str = "TLS connection";
 const LIST: &str = "global block list";
 const FILTER: &str = "access lists";
+const FIRMWARE: &str = "firmware";
 
-fn check_loadmaster(ctx: &Context, key: Option<ApiKey>, report: &mut Report) {
+/// The LoadMaster checks; the client when the LoadMaster can be worked
+/// with (the probe needs it).
+fn check_loadmaster(
+    ctx: &Context,
+    key: Option<ApiKey>,
+    trace: bool,
+    report: &mut Report,
+) -> Option<Client> {
     let lm = &ctx.config.loadmaster;
     let vs_name = ctx.config.block.vs.map(|vs| format!("VS {vs} block list"));
-    let mut names = vec![TLS, KEY, LIST];
+    let mut names = vec![TLS, KEY, LIST, FIRMWARE];
     names.extend(vs_name.as_deref());
     names.push(FILTER);
     let Some(key) = key else {
         report.skip_unreported(&names, "no API key");
-        return;
+        return None;
     };
-    let client = match quietly(|| Client::new(lm, key.clone())) {
+    let mut client = match quietly(|| Client::new(lm, key.clone())) {
         Ok(client) => client,
         Err(e) => {
             report.fail(e.status(), TLS, e.message(), cert_fix(lm));
             report.skip_unreported(&names, "no TLS set-up");
-            return;
+            return None;
         }
     };
+    if trace {
+        client.set_trace(true);
+    }
     match client.list(Scope::Global) {
         Ok(entries) => {
             tls_passed(lm, report);
@@ -387,11 +411,18 @@ fn check_loadmaster(ctx: &Context, key: Option<ApiKey>, report: &mut Report) {
             list_failed(lm, &failure, report);
             let why = match failure {
                 Failure::Unreachable(_) => "no connection",
+                Failure::BadAnswer(_) => "the list answer could not be read",
                 _ => "the LoadMaster refused the request",
             };
             report.skip_unreported(&names, why);
-            return;
+            // An answer lmguard cannot read is what the probe is for: it
+            // names the shape and shows the trace.
+            return matches!(failure, Failure::BadAnswer(_)).then_some(client);
         }
+    }
+    if !check_firmware(&client, report) {
+        report.skip_unreported(&names, "the firmware is too old");
+        return None;
     }
     if let (Some(vs), Some(name)) = (ctx.config.block.vs, &vs_name) {
         match client.list(Scope::Vs(vs)) {
@@ -411,6 +442,7 @@ fn check_loadmaster(ctx: &Context, key: Option<ApiKey>, report: &mut Report) {
         }
     }
     check_packet_filter(&client, report);
+    Some(client)
 }
 
 fn tls_passed(lm: &LoadMasterConfig, report: &mut Report) {
@@ -469,7 +501,11 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
                 lm_failed,
                 KEY,
                 "refused by the LoadMaster (HTTP 401)",
-                key_fix(lm),
+                format!(
+                    "{}; the JSON API also needs Session Management on and Require Basic \
+                     Authentication off (Certificates & Security > Admin WUI Access)",
+                    key_fix(lm)
+                ),
             );
         }
         Failure::ApiDisabled => {
@@ -477,10 +513,11 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
             report.fail(
                 lm_failed,
                 KEY,
-                "the API answered 404: the API interface is disabled",
+                "the LoadMaster answered 404 on /accessv2: API interface disabled, or firmware \
+                 older than 7.2.52",
                 "enable Certificates & Security > Remote Access > Enable API Interface; the JSON \
                  API also needs Session Management on and Require Basic Authentication off \
-                 (Certificates & Security > Admin WUI Access)",
+                 (Certificates & Security > Admin WUI Access), and firmware 7.2.52 or later",
             );
         }
         Failure::Forbidden => {
@@ -492,6 +529,17 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
                 "the key's user may not use access lists (HTTP 403)",
                 "give that user the permission to change the LoadMaster's configuration (User \
                  Management > Modify), or use a key of a user who has it",
+            );
+        }
+        Failure::BadAnswer(_) => {
+            tls_passed(lm, report);
+            report.skip(KEY, "the LoadMaster's answer did not say");
+            report.fail(
+                lm_failed,
+                LIST,
+                format!("reading it failed: {failure}"),
+                "run `lmguard check --probe -v`: it names the shape this firmware answers in \
+                 and prints the trace (key masked) to send to lmguard's maintainers",
             );
         }
         other => {
@@ -570,6 +618,50 @@ fn key_fix(lm: &LoadMasterConfig) -> String {
          Modify > API Keys and {place} (a refused key is never retried, so the user is not locked \
          out)"
     )
+}
+
+/// The firmware version (`get` `param=version`): shown; older than
+/// 7.2.52 (no `/accessv2` as a regular feature) fails. An answer that
+/// cannot be read is a warning: the list read already proved the API works.
+/// False when the firmware is too old for the later checks to mean anything.
+fn check_firmware(client: &Client, report: &mut Report) -> bool {
+    let hint = "lmguard could not tell the LoadMaster's firmware version; it needs 7.2.52 or \
+                later (System Configuration > System Administration > Update Software shows it)";
+    match client.firmware_version() {
+        Ok(Some(text)) => match Version::parse(&text) {
+            Some(v) if v < MIN_V2 => {
+                report.fail(
+                    ExitStatus::LoadMaster,
+                    FIRMWARE,
+                    format!(
+                        "{text} is older than {MIN_V2}, the first with the JSON API (/accessv2) \
+                         that lmguard uses"
+                    ),
+                    format!(
+                        "update the LoadMaster to {MIN_V2} or later (System Configuration > \
+                         System Administration > Update Software)"
+                    ),
+                );
+                return false;
+            }
+            Some(_) => report.pass(
+                FIRMWARE,
+                format!("{text} (lmguard needs {MIN_V2} or later)"),
+            ),
+            None => report.warn(
+                FIRMWARE,
+                format!("the LoadMaster calls its version {text:?}, which lmguard cannot compare"),
+                hint,
+            ),
+        },
+        Ok(None) => report.warn(
+            FIRMWARE,
+            "the answer to `get version` has no version lmguard can read",
+            hint,
+        ),
+        Err(why) => report.warn(FIRMWARE, format!("could not ask ({why})"), hint),
+    }
+    true
 }
 
 /// `aclcontrol.isenabled`: whether the Packet Routing Filter, which makes
