@@ -23,6 +23,7 @@ const GLOBAL: &str = "Global options";
         take. State lives in a local redb database, settings in lm-mitigation.toml.\n\n\
         Examples:\n  \
         lmguard check                                  # first thing after installing\n  \
+        lmguard check --probe -v                       # prove the round trip on the LoadMaster\n  \
         lmguard block 203.0.113.7 --duration 36h       # block by hand\n  \
         lmguard list                                   # what is blocked, soonest expiry first\n  \
         lmguard unblock 203.0.113.7                    # a false positive\n  \
@@ -36,7 +37,7 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "PATH", help_heading = GLOBAL)]
     pub config: Option<PathBuf>,
 
-    /// More log output (-v info, -vv debug, -vvv trace)
+    /// More log output (-v info, -vv debug and the wire trace with the key masked, -vvv trace)
     #[arg(
         short,
         long,

@@ -78,10 +78,13 @@ A false positive, removed by hand (it is never re\-added by sweep or sync):
     lmguard unblock 203.0.113.7
 .fi
 .PP
-First thing after installing:
+First thing after installing, then the round trip on the LoadMaster (a
+test entry added, read back and removed; \fB\-v\fR adds the trace with the
+API key masked, to attach to a report when lmguard misreads a firmware):
 .PP
 .nf
     lmguard check
+    lmguard check \-\-probe \-v
 .fi
 "#;
 

@@ -523,3 +523,20 @@ fn event_ids_and_methods_outside_the_set_are_never_sent_raw() {
         ["lmguard ADS unreadable OTHER", "lmguard ADS 640001 SCANS"]
     );
 }
+
+#[test]
+fn a_ca_file_with_both_ha_units_certificates_trusts_either_unit() {
+    // README "HA pairs": after a failover the shared address presents the
+    // other unit's certificate.
+    let env = env();
+    let standby = fake_loadmaster::FakeLoadMaster::start(Options::default()).unwrap();
+    let both = format!("{}{}", env.lm.ca_pem(), standby.ca_pem());
+    std::fs::write(env.dir.path().join("lm.pem"), both).unwrap();
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(&env.config, config.replace(&env.lm.url(), &standby.url())).unwrap();
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(standby.requests().iter().any(|r| r.param("add").is_some()));
+}
