@@ -383,9 +383,8 @@ fn check_loadmaster(
             return None;
         }
     };
-    if trace {
-        client.set_trace(true);
-    }
+    // Built quietly, the client could not see -vv: decide here.
+    client.set_trace(trace || log::log_enabled!(target: "lmguard::wire", log::Level::Debug));
     match client.list(Scope::Global) {
         Ok(entries) => {
             tls_passed(lm, report);
