@@ -23,7 +23,7 @@ use serde_json::Value;
 
 use crate::domain::address::Address;
 use crate::domain::comment;
-use crate::domain::entry::Scope;
+use crate::domain::entry::{Call, Scope};
 use crate::exit::ExitStatus;
 use crate::loadmaster::answer::{self, ListedEntry};
 use crate::loadmaster::{shape, Client, Failure, RawAnswer, Request};
@@ -484,11 +484,7 @@ impl Probe<'_> {
 
     /// Read the list: the summary, and its shape and entries, or why they
     /// cannot be read. `None` (after a ✘ line) when no answer came.
-    #[allow(clippy::type_complexity)]
-    fn read_list(
-        &mut self,
-        name: &str,
-    ) -> Option<(String, Result<(String, Vec<ListedEntry>), String>)> {
+    fn read_list(&mut self, name: &str) -> Option<(String, Result<ListRead, String>)> {
         let (summary, value) = self.send(name, &Request::List { scope: self.scope })?;
         let read = match value {
             Err(failure) => Err(format!("the list could not be read: {failure}")),
@@ -504,11 +500,8 @@ impl Probe<'_> {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Call {
-    Add,
-    Delete,
-}
+/// A list answer lmguard could read: its shape, and the entries.
+type ListRead = (String, Vec<ListedEntry>);
 
 /// "HTTP 422, code 422, status fail, message 'Address already in list'".
 fn summary(client: &Client, raw: &RawAnswer) -> String {
@@ -519,10 +512,10 @@ fn summary(client: &Client, raw: &RawAnswer) -> String {
     match serde_json::from_slice::<Value>(&raw.body) {
         Ok(Value::Object(o)) => {
             let mut text = format!("HTTP {}", raw.status);
-            for (key, label) in [("code", "code"), ("status", "status")] {
+            for key in ["code", "status"] {
                 match o.get(key) {
-                    Some(v) => text.push_str(&format!(", {label} {}", show(v))),
-                    None => text.push_str(&format!(", no {label}")),
+                    Some(v) => text.push_str(&format!(", {key} {}", show(v))),
+                    None => text.push_str(&format!(", no {key}")),
                 }
             }
             if let Some(m) = o.get("message") {
