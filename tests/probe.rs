@@ -289,6 +289,15 @@ fn a_leftover_without_comments_is_cleaned_too() {
 
 #[test]
 fn ctrl_c_mid_probe_removes_the_test_entry() {
+    interrupted_mid_probe("-INT");
+}
+
+#[test]
+fn sigterm_mid_probe_removes_the_test_entry() {
+    interrupted_mid_probe("-TERM");
+}
+
+fn interrupted_mid_probe(signal: &str) {
     let env = env();
     let before = seed(&env, Scope::Global);
     // Slow answers: the probe is mid-step when the signal comes.
@@ -310,7 +319,7 @@ fn ctrl_c_mid_probe_removes_the_test_entry() {
     }
     assert_eq!(probe_entries(&env, Scope::Global), 1);
     let kill = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
