@@ -208,6 +208,8 @@ fn the_api_key_never_appears_in_any_output_of_any_subcommand() {
         &["-vv", "sync", "--json"],
         &["-vv", "sync", "--apply"],
         &["-vv", "check"],
+        &["-v", "check", "--probe"],
+        &["-vvv", "check", "--probe"],
         &["-vv", "unblock", "203.0.113.7"],
         &["-vv", "unblock", "--dry-run", "203.0.113.99"],
         &["-vv", "completions", "bash"],
