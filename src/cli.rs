@@ -48,7 +48,7 @@ pub struct Cli {
     )]
     pub verbose: u8,
 
-    /// Only errors on standard error
+    /// Print only failures, on standard error (sweep prints nothing when all is well)
     #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 

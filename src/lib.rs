@@ -65,7 +65,8 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     logging::init(level, loaded.as_ref().ok().map(|c| &c.log))?;
     let config = loaded?;
     log::debug!("configuration read from {}", path.display());
-    let ctx = Context::new(config, path);
+    let mut ctx = Context::new(config, path);
+    ctx.quiet = cli.quiet;
     match &cli.command {
         Command::Block(args) => {
             let stdin = std::io::stdin();

@@ -32,6 +32,9 @@ pub struct Context {
     pub config_path: PathBuf,
     pub now: i64,
     pub claim: Claim,
+    /// `-q`/`--quiet`: print nothing on standard output when all is well
+    /// (cron mails any output); failures still print on standard error.
+    pub quiet: bool,
 }
 
 impl Context {
@@ -52,6 +55,7 @@ impl Context {
             config_path,
             now,
             claim,
+            quiet: false,
         }
     }
 

@@ -118,14 +118,19 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             })
             .count()
     };
-    println!(
-        "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
-        done(true, Call::Delete) + plan.local_only,
-        plan.expiring.len(),
-        done(false, Call::Add),
-        done(false, Call::Delete),
-        applied.failures()
-    );
+    // Cron mails any output: with --quiet the summary is left out, and
+    // failures are still reported below on standard error.
+    if !ctx.quiet {
+        println!(
+            "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; \
+             still pending {}",
+            done(true, Call::Delete) + plan.local_only,
+            plan.expiring.len(),
+            done(false, Call::Add),
+            done(false, Call::Delete),
+            applied.failures()
+        );
+    }
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {
             eprintln!("lmguard: {problem}");
