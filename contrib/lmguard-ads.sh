@@ -11,8 +11,10 @@
 #        --vs        3            block on virtual service 3's list
 #        --duration  36h          instead of [block] duration
 #        --reason    'ADS SSH'    instead of the event's method
-#      ADS appends them as `NAME 'VALUE'` pairs; a parameter that is not an
-#      option of `lmguard block` is ignored with a warning, never an error.
+#      ADS appends them as `NAME 'VALUE'` pairs; name them WITH the dashes.
+#      A parameter that is not an option of `lmguard block` (`ticket 42`,
+#      `vs 3` without dashes) or has an empty value (`--vs ''`) is ignored
+#      with a warning, never an error: the events are still blocked.
 #
 # ADS runs the script as its own user (flowmon on the appliance): that user
 # must be able to read the configuration and the API key file and to write

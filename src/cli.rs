@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
+use crate::ads_args;
 use crate::domain::duration::BlockDuration;
 use crate::domain::entry::Status;
 use crate::domain::event::InputFormat;
@@ -62,6 +63,12 @@ pub enum Command {
     #[command(
         long_about = "Block addresses given as arguments or, with none, the source of \
         every Flowmon ADS/IDS event on standard input (TSV or JSON lines, detected per line).\n\n\
+        ADS appends its script parameters as NAME 'VALUE' pairs. Pairs named after an option \
+        (--vs 3) set it; the others are ignored with a warning and never stop standard input \
+        from being read: a pair whose name is not an option (--ticket 42, -severity high), a \
+        pair without dashes (vs 3, severity high: a word followed by a value) and a pair with \
+        an empty value (--vs ''). A token that is an address or network is an address; a word \
+        on its own at the end is taken as an address (and rejected).\n\n\
         Examples:\n  lmguard block 203.0.113.7 --duration 36h --reason 'SSH guessing'\n  \
         lmguard block --vs 3 < events.tsv        # what the ADS custom script does"
     )]
@@ -258,74 +265,64 @@ pub struct SyncArgs {
 }
 
 /// Flowmon ADS appends its configured script parameters as `NAME 'VALUE'`
-/// pairs. Pairs whose name is not an option of `block` (`--ticket 42`) are
-/// dropped here, with a warning for each, so that they never make `block`
-/// fail. Everything else is left for clap.
+/// pairs. Before clap sees `block`'s arguments, pairs that are not options
+/// of `block` (with or without dashes) or that have an empty value are
+/// dropped with a warning each ([`crate::ads_args`] has the rule), so that
+/// they never make `block` fail. Other subcommands are left alone.
 pub fn filter_ads_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
-    let Some(block_at) = args.iter().position(|a| a == "block") else {
+    let Some(block_at) = subcommand_position(&args).filter(|&i| args[i] == "block") else {
         return (args, Vec::new());
     };
     let command = Cli::command();
-    let mut known: Vec<String> = command.get_arguments().filter_map(long_name).collect();
-    let mut takes_value: Vec<String> = command
-        .get_arguments()
-        .filter(|a| a.get_action().takes_values())
-        .filter_map(long_name)
-        .collect();
-    if let Some(block) = command.find_subcommand("block") {
-        known.extend(block.get_arguments().filter_map(long_name));
-        takes_value.extend(
-            block
-                .get_arguments()
-                .filter(|a| a.get_action().takes_values())
-                .filter_map(long_name),
-        );
-    }
-    known.extend(["help".to_string(), "version".to_string()]);
-
-    let mut out: Vec<OsString> = args[..=block_at].to_vec();
-    let mut warnings = Vec::new();
-    let mut rest = args[block_at + 1..].iter();
-    while let Some(arg) = rest.next() {
-        let text = arg.to_string_lossy();
-        if text == "--" {
-            out.push(arg.clone());
-            out.extend(rest.cloned());
-            break;
-        }
-        let Some(name) = text.strip_prefix("--") else {
-            out.push(arg.clone());
-            continue;
-        };
-        let (name, inline_value) = match name.split_once('=') {
-            Some((n, _)) => (n, true),
-            None => (name, false),
-        };
-        if known.iter().any(|k| k == name) {
-            out.push(arg.clone());
-            if !inline_value && takes_value.iter().any(|k| k == name) {
-                if let Some(value) = rest.next() {
-                    out.push(value.clone());
-                }
+    let block = command
+        .find_subcommand("block")
+        .expect("block is a subcommand");
+    let mut known = ads_args::KnownOptions::default();
+    for arg in command.get_arguments().chain(block.get_arguments()) {
+        if let Some(long) = arg.get_long() {
+            known.long.push(long.to_string());
+            if arg.get_action().takes_values() {
+                known.long_with_value.push(long.to_string());
             }
-        } else {
-            let value = if inline_value { None } else { rest.next() };
-            warnings.push(match value {
-                Some(v) => format!(
-                    "ignoring parameter --{name} {:?}: it is not an option of `lmguard block`",
-                    v.to_string_lossy()
-                ),
-                None => {
-                    format!("ignoring parameter {text}: it is not an option of `lmguard block`")
-                }
-            });
+        }
+        if let Some(short) = arg.get_short() {
+            if !arg.get_action().takes_values() {
+                known.short_flags.push(short);
+            }
         }
     }
+    known
+        .long
+        .extend(["help".to_string(), "version".to_string()]);
+    known.short_flags.extend(['h', 'V']);
+
+    let (rest, warnings) = ads_args::filter_block_args(&args[block_at + 1..], &known);
+    let mut out = args[..=block_at].to_vec();
+    out.extend(rest);
     (out, warnings)
 }
 
-fn long_name(arg: &clap::Arg) -> Option<String> {
-    arg.get_long().map(str::to_string)
+/// Where the subcommand is: the first argument after the program name that
+/// is not a global option or its value.
+fn subcommand_position(args: &[OsString]) -> Option<usize> {
+    let command = Cli::command();
+    let with_value: Vec<String> = command
+        .get_arguments()
+        .filter(|a| a.get_action().takes_values())
+        .filter_map(|a| a.get_long().map(|l| format!("--{l}")))
+        .collect();
+    let mut i = 1;
+    while i < args.len() {
+        let text = args[i].to_string_lossy();
+        if with_value.iter().any(|w| *w == text) {
+            i += 2;
+        } else if text.starts_with('-') {
+            i += 1;
+        } else {
+            return Some(i);
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -374,6 +371,20 @@ mod tests {
         let (out, w) = filtered(&["lmguard", "list", "--bogus"]);
         assert_eq!(out, ["lmguard", "list", "--bogus"]);
         assert_eq!(w, 0);
+        // Only the subcommand's position counts, not a value that says block.
+        let args = ["lmguard", "--config", "block", "list", "vs", "3"];
+        let (out, w) = filtered(&args);
+        assert_eq!(out, args);
+        assert_eq!(w, 0);
+    }
+
+    #[test]
+    fn pairs_without_dashes_and_empty_values_are_dropped() {
+        let (out, w) = filtered(&[
+            "lmguard", "-v", "block", "vs", "3", "--vs", "", "severity", "high",
+        ]);
+        assert_eq!(out, ["lmguard", "-v", "block"]);
+        assert_eq!(w, 3);
     }
 
     #[test]

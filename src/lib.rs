@@ -6,6 +6,7 @@
 //! transitions), [`state`] (redb), [`loadmaster`] (the HTTPS client) and
 //! [`executor`] (carrying out LoadMaster calls for a run).
 
+pub mod ads_args;
 pub mod cli;
 pub mod commands;
 pub mod config;

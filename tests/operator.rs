@@ -35,3 +35,36 @@ fn sweep_quiet_prints_nothing_when_all_is_well() {
     assert_eq!(out.stdout(), "");
     assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
 }
+
+/// One ADS event (the first line of the TSV fixture: source 203.0.113.7).
+fn one_event() -> Vec<u8> {
+    let all = fixture("ads-events.tsv");
+    let end = all.iter().position(|&b| b == b'\n').unwrap() + 1;
+    all[..end].to_vec()
+}
+
+#[test]
+fn ads_pairs_without_dashes_never_lose_the_event() {
+    let env = Env::new();
+    let out = env.run_stdin(&["block", "vs", "3", "severity", "high"], one_event());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let err = out.stderr();
+    assert!(err.contains("vs '3'") && err.contains("--vs"), "{err}");
+    assert!(err.contains("severity 'high'"), "{err}");
+    // The pair named vs is not the option: the event is blocked globally.
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+    assert_eq!(env.row("203.0.113.7").unwrap()["event_id"], "532028");
+}
+
+#[test]
+fn ads_pairs_with_an_empty_value_never_lose_the_event() {
+    let env = Env::new();
+    let out = env.run_stdin(&["block", "--vs", "", "--duration", "36h"], one_event());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stderr().contains("--vs ''"), "{}", out.stderr());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+    // An address typed by hand is still an address, a typo still exit 4.
+    let out = env.run(&["block", "--reason", "", "192.0.2.300"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(out.stderr().contains("192.0.2.300"), "{}", out.stderr());
+}
