@@ -115,7 +115,8 @@ pub enum Command {
         With -v it also prints every request and answer with the API key replaced by ***: \
         attach that trace when reporting a firmware lmguard misreads.\n\n\
         Exit status: 0 when nothing failed (warnings allowed); else 2 for a configuration or \
-        key problem, 3 for the LoadMaster, 5 for the state database (the highest wins).\n\n\
+        key file problem, 3 for the LoadMaster (a refused API key, HTTP 401, included), 5 for \
+        the state database (the highest wins).\n\n\
         Examples, as the user ADS runs scripts as:\n  \
         sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check\n  \
         sudo -u flowmon lmguard --config /etc/lmguard/lm-mitigation.toml check --probe -v"

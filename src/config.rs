@@ -397,7 +397,15 @@ fn warn_if_shared(file: &Path) {
 /// the offending source line, which could be a mistyped API key line, so it
 /// is never shown.
 fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
-    let message = e.message().lines().collect::<Vec<_>>().join(" ");
+    // `api_key` is a field only so that it can be refused with a helpful
+    // message: never offer it among the valid keys.
+    let message = e
+        .message()
+        .lines()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace("`api_key`, ", "")
+        .replace(", `api_key`", "");
     let Some(span) = e.span() else {
         return message;
     };
@@ -596,6 +604,13 @@ mod tests {
         let e = Config::parse(&format!("{MINIMAL}[block]\ndurration = \"1h\"\n")).unwrap_err();
         assert!(e.contains("durration"), "{e}");
         assert!(e.contains("line 5"), "{e}");
+    }
+
+    #[test]
+    fn the_refused_api_key_field_is_never_offered_as_valid() {
+        let e = Config::parse("[loadmaster]\nurl = \"https://lm\"\napikey = \"x\"\n").unwrap_err();
+        assert!(e.contains("apikey") && e.contains("`api_key_file`"), "{e}");
+        assert!(!e.contains("`api_key`"), "{e}");
     }
 
     #[test]

@@ -68,3 +68,57 @@ fn ads_pairs_with_an_empty_value_never_lose_the_event() {
     assert_eq!(out.code(), 4, "{}", out.all());
     assert!(out.stderr().contains("192.0.2.300"), "{}", out.stderr());
 }
+
+/// The README's row for one exit code.
+fn readme_exit_row(code: u8) -> String {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    readme
+        .lines()
+        .find(|l| l.starts_with(&format!("| {code} |")))
+        .unwrap_or_else(|| panic!("README has no row for exit {code}"))
+        .to_string()
+}
+
+#[test]
+fn messages_say_what_is_wrong_and_what_is_accepted() {
+    let env = Env::new();
+    let out = env.run(&["block", "192.0.2.010"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(
+        out.stderr().contains("leading zeros are not accepted")
+            && out.stderr().contains("192.0.2.10"),
+        "{}",
+        out.stderr()
+    );
+    let out = env.run(&["block", "--duration", "36", "192.0.2.10"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(
+        out.stderr().contains("the units are s, m, h, d and w"),
+        "{}",
+        out.stderr()
+    );
+
+    env.write_config("apikey_file = \"/k\"\n", "");
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("apikey_file"), "{}", out.stderr());
+    assert!(out.stderr().contains("`api_key_file`"), "{}", out.stderr());
+    assert!(!out.stderr().contains("`api_key`"), "{}", out.stderr());
+}
+
+#[test]
+fn a_refused_api_key_exits_as_the_readme_says() {
+    let env = Env::new();
+    env.lm.set_api_key("another-key");
+    let row = readme_exit_row(3);
+    assert!(row.contains("401"), "README exit 3 row: {row}");
+    for args in [
+        &["block", "203.0.113.7"][..],
+        &["check"][..],
+        &["sweep"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code(), 3, "{args:?}: {}", out.all());
+    }
+}

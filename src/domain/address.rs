@@ -95,6 +95,13 @@ impl FromStr for Address {
         if input.trim() != input {
             return Err(fail("surrounding white space"));
         }
+        let ip_part = input.split_once('/').map_or(input, |(ip, _)| ip);
+        if let Some(fixed) = without_leading_zeros(ip_part) {
+            return Err(fail(&format!(
+                "leading zeros are not accepted (they may mean octal); write {fixed} if that is \
+                 what you meant"
+            )));
+        }
         if let Some((_, prefix)) = input.split_once('/') {
             let net = IpNet::from_str(input).map_err(|_| {
                 if prefix.parse::<u8>().is_err() {
@@ -126,6 +133,25 @@ impl FromStr for Address {
             Err(fail("not an IP address (host names are not resolved)"))
         }
     }
+}
+
+/// For dotted-quad text with a leading zero in an octet (`192.0.2.010`),
+/// the same address written without them (`192.0.2.10`); `None` otherwise.
+fn without_leading_zeros(text: &str) -> Option<String> {
+    let octets: Vec<&str> = text.split('.').collect();
+    let dotted = octets.len() == 4
+        && octets
+            .iter()
+            .all(|o| !o.is_empty() && o.len() <= 4 && o.bytes().all(|b| b.is_ascii_digit()));
+    if !dotted || !octets.iter().any(|o| o.len() > 1 && o.starts_with('0')) {
+        return None;
+    }
+    let fixed: Vec<String> = octets
+        .iter()
+        .map(|o| o.trim_start_matches('0'))
+        .map(|o| if o.is_empty() { "0" } else { o }.to_string())
+        .collect();
+    Some(fixed.join("."))
 }
 
 impl serde::Serialize for Address {
@@ -174,7 +200,11 @@ mod tests {
 
     #[test]
     fn rejects_leading_zeros_and_out_of_range_octets() {
-        assert!(reason("192.0.2.010").contains("not an IPv4"));
+        let r = reason("192.0.2.010");
+        assert!(r.contains("leading zeros are not accepted"), "{r}");
+        assert!(r.contains("192.0.2.10"), "{r}");
+        assert!(reason("010.0.2.0/24").contains("write 10.0.2.0"));
+        assert!(reason("192.0.2.00").contains("write 192.0.2.0"));
         assert!(reason("999.1.2.3").contains("not an IPv4"));
     }
 

@@ -59,7 +59,17 @@ const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
 /// A positive duration such as `10s`, `90m`, `36h`, `7d`, `2w`.
 pub fn parse_positive(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim()).map_err(|e| {
-        format!("'{s}' is not a duration ({e}); use e.g. 90m, 36h, 7d, 2w or permanent")
+        let what = match e {
+            humantime::DurationError::UnknownUnit { unit, .. } if unit.is_empty() => {
+                "a number needs a unit".to_string()
+            }
+            humantime::DurationError::UnknownUnit { unit, .. } => format!("unknown unit '{unit}'"),
+            other => other.to_string(),
+        };
+        format!(
+            "'{s}' is not a duration: {what}; the units are s, m, h, d and w (e.g. 90m, 36h, \
+             7d, 2w), or use permanent"
+        )
     })?;
     if d.is_zero() {
         return Err(format!("'{s}' is zero; a duration must be positive"));
@@ -128,6 +138,19 @@ mod tests {
         assert_eq!(secs("2w"), 1_209_600);
         assert_eq!(secs("75h"), 270_000);
         assert_eq!(secs("permanent"), u64::MAX);
+    }
+
+    #[test]
+    fn a_missing_or_unknown_unit_names_the_units() {
+        for bad in ["36", "3 fortnights", "5x"] {
+            let e = parse_positive(bad).unwrap_err();
+            assert!(e.contains("the units are s, m, h, d and w"), "{e}");
+            assert!(!e.contains("sec or"), "{e}");
+        }
+        assert!(parse_positive("36").unwrap_err().contains("needs a unit"));
+        assert!(parse_positive("5x")
+            .unwrap_err()
+            .contains("unknown unit 'x'"));
     }
 
     #[test]
