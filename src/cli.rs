@@ -76,7 +76,10 @@ pub enum Command {
     /// Remove blocks by hand, on the LoadMaster and locally
     #[command(
         long_about = "Remove blocks by hand. The address is deleted from the LoadMaster \
-        and marked `unblocked` locally, so that no sweep or retry puts it back.\n\n\
+        and marked `unblocked` locally, so that no sweep or retry puts it back. It acts on \
+        one scope: --vs ID, else [block] vs, else the global list; an address blocked only \
+        elsewhere is not touched (exit 4) and the message names each scope with the command \
+        that unblocks it there.\n\n\
         Example:\n  lmguard unblock 203.0.113.7"
     )]
     Unblock(UnblockArgs),

@@ -122,3 +122,37 @@ fn a_refused_api_key_exits_as_the_readme_says() {
         assert_eq!(out.code(), 3, "{args:?}: {}", out.all());
     }
 }
+
+#[test]
+fn unblock_names_the_scopes_where_the_address_is_blocked() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "--vs", "3", "192.0.2.7"]).code(), 0);
+    assert_eq!(env.run(&["block", "--vs", "1", "192.0.2.7"]).code(), 0);
+    for args in [
+        &["unblock", "192.0.2.7"][..],
+        &["unblock", "--dry-run", "192.0.2.7"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code(), 4, "{}", out.all());
+        let said = out.stdout();
+        assert!(
+            said.contains("it is blocked on VS 1: lmguard unblock --vs 1 192.0.2.7; VS 3: lmguard unblock --vs 3 192.0.2.7"),
+            "{said}"
+        );
+    }
+    assert_eq!(env.on_lm(Scope::Vs(3)), ["192.0.2.7"]);
+    // The command it names works.
+    assert_eq!(env.run(&["unblock", "--vs", "3", "192.0.2.7"]).code(), 0);
+    assert!(env.on_lm(Scope::Vs(3)).is_empty());
+    // A scope where it is no longer blocked is not offered.
+    let out = env.run(&["unblock", "--vs", "2", "192.0.2.7"]);
+    assert!(!out.stdout().contains("VS 3"), "{}", out.stdout());
+    assert!(
+        out.stdout().contains("VS 1: lmguard unblock --vs 1"),
+        "{}",
+        out.stdout()
+    );
+    // Unknown everywhere: the plain note.
+    let out = env.run(&["unblock", "192.0.2.99"]);
+    assert!(!out.stdout().contains("blocked on"), "{}", out.stdout());
+}

@@ -20,15 +20,19 @@ struct Plan {
     in_flight: usize,
 }
 
-fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Plan {
+/// `elsewhere`: every entry of an address that has no record in `scope`
+/// (read only when there is such an address), to name where it is blocked.
+fn plan(
+    ctx: &Context,
+    scope: Scope,
+    found: Vec<(Address, Option<Entry>)>,
+    elsewhere: &[Entry],
+) -> Plan {
     let mut plan = Plan::default();
     for (address, entry) in found {
         let Some(entry) = entry else {
-            plan.notes.push(format!(
-                "{address} has no record in the {} list; not touched (lmguard changes only \
-                 entries it owns)",
-                list_name(scope)
-            ));
+            plan.notes
+                .push(not_found_note(ctx, scope, &address, elsewhere));
             plan.not_owned += 1;
             continue;
         };
@@ -76,6 +80,39 @@ fn plan(ctx: &Context, scope: Scope, found: Vec<(Address, Option<Entry>)>) -> Pl
     plan
 }
 
+/// Why an address with no record in `scope` was not touched, and — when it
+/// is blocked on other scopes — where, with the command that unblocks it
+/// there (`it is blocked on VS 3: lmguard unblock --vs 3 192.0.2.7`).
+fn not_found_note(ctx: &Context, scope: Scope, address: &Address, entries: &[Entry]) -> String {
+    let widened = ctx.config.block.policy().widen(*address);
+    let mut scopes: Vec<(Scope, Address)> = entries
+        .iter()
+        .filter(|e| e.scope != scope && e.status.is_current() && e.status != Status::PendingUnblock)
+        .filter(|e| e.address == *address || e.address == widened)
+        .map(|e| (e.scope, e.address))
+        .collect();
+    scopes.sort();
+    scopes.dedup();
+    let listed = list_name(scope);
+    if scopes.is_empty() {
+        return format!(
+            "{address} has no record in the {listed} list; not touched (lmguard changes only \
+             entries it owns)"
+        );
+    }
+    let commands: Vec<String> = scopes
+        .iter()
+        .map(|(s, a)| match s.vs() {
+            Some(n) => format!("VS {n}: lmguard unblock --vs {n} {a}"),
+            None => format!("the global list: lmguard unblock {a}"),
+        })
+        .collect();
+    format!(
+        "{address} has no record in the {listed} list; not touched; it is blocked on {}",
+        commands.join("; ")
+    )
+}
+
 /// The record of `address`: as given, or — when `ipv6_prefix` widened IPv6
 /// hosts at block time — the network it was recorded as.
 fn find(
@@ -108,8 +145,12 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
                 None => (*a, None),
             });
         }
+        let elsewhere = match &store {
+            Some(s) if found.iter().any(|(_, e)| e.is_none()) => s.all()?,
+            _ => Vec::new(),
+        };
         drop(store);
-        let plan = plan(ctx, scope, found);
+        let plan = plan(ctx, scope, found, &elsewhere);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
         return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
@@ -128,7 +169,12 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
             for a in &addresses {
                 found.push(find(ctx, a, |x| txn.get(scope, x))?);
             }
-            let plan = plan(ctx, scope, found);
+            let elsewhere = if found.iter().any(|(_, e)| e.is_none()) {
+                txn.all()?
+            } else {
+                Vec::new()
+            };
+            let plan = plan(ctx, scope, found, &elsewhere);
             for e in &plan.store {
                 txn.put(e)?;
             }
