@@ -3,6 +3,7 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::ads_args;
@@ -87,10 +88,12 @@ pub enum Command {
     #[command(
         long_about = "Show the recorded blocks as a table, soonest expiry first (permanent \
         ones last), with a footer counting active, pending and expiring-within-24-h blocks. \
-        Without options: the active and pending blocks. The filters combine. Colour only on a \
-        terminal, never with NO_COLOR set. --json prints the same rows as one JSON array.\n\n\
+        Without options: the active and pending blocks. The filters combine; when they match \
+        nothing, it says \"no blocks match\". Times are UTC. On a terminal the reason is cut to \
+        its width (nothing is cut in a pipe or a file); colour only on a terminal, never with \
+        NO_COLOR set. --json prints the same rows as one JSON array.\n\n\
         Examples:\n  lmguard list --address 203.0.113.0/24      # that network and what is in it\n  \
-        lmguard list --vs 3 --status pending_block\n  \
+        lmguard list --vs 3 --status pending\n  \
         lmguard list --all --json > blocks.json"
     )]
     List(ListArgs),
@@ -232,13 +235,52 @@ pub struct ListArgs {
     #[arg(long, value_name = "ID")]
     pub vs: Option<u32>,
 
-    /// Only entries with this status: active, pending_block, pending_unblock, expired, unblocked
-    #[arg(long, value_name = "STATUS", value_parser = parse_status)]
-    pub status: Option<Status>,
+    /// Only entries with this status (pending = pending_block and pending_unblock)
+    #[arg(
+        long,
+        value_name = "STATUS",
+        value_parser = PossibleValuesParser::new(StatusFilter::NAMES)
+            .try_map(|s| s.parse::<StatusFilter>())
+    )]
+    pub status: Option<StatusFilter>,
 }
 
-fn parse_status(s: &str) -> Result<Status, String> {
-    s.parse()
+/// `list --status`: one status, or `pending` for both pending kinds (the
+/// footer's "N pending" counts both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Pending,
+    Is(Status),
+}
+
+impl StatusFilter {
+    /// Every value `--status` takes, offered by the shell completions.
+    pub const NAMES: [&'static str; 6] = [
+        "active",
+        "pending",
+        "pending_block",
+        "pending_unblock",
+        "expired",
+        "unblocked",
+    ];
+
+    pub fn matches(self, status: Status) -> bool {
+        match self {
+            StatusFilter::Pending => status.is_pending(),
+            StatusFilter::Is(s) => status == s,
+        }
+    }
+}
+
+impl std::str::FromStr for StatusFilter {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(StatusFilter::Pending),
+            other => other.parse().map(StatusFilter::Is),
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -389,6 +431,31 @@ mod tests {
         ]);
         assert_eq!(out, ["lmguard", "-v", "block"]);
         assert_eq!(w, 3);
+    }
+
+    /// Fails to compile when a status is added, so that `--status` (and its
+    /// completions) learn it too.
+    fn status_name(s: Status) -> &'static str {
+        match s {
+            Status::Active => "active",
+            Status::PendingBlock => "pending_block",
+            Status::PendingUnblock => "pending_unblock",
+            Status::Expired => "expired",
+            Status::Unblocked => "unblocked",
+        }
+    }
+
+    #[test]
+    fn every_status_and_pending_are_list_filters() {
+        for name in StatusFilter::NAMES {
+            let filter: StatusFilter = name.parse().unwrap();
+            if let StatusFilter::Is(s) = filter {
+                assert_eq!(status_name(s), name);
+            }
+        }
+        let pending: StatusFilter = "pending".parse().unwrap();
+        assert!(pending.matches(Status::PendingBlock) && pending.matches(Status::PendingUnblock));
+        assert!(!pending.matches(Status::Active));
     }
 
     #[test]

@@ -156,3 +156,134 @@ fn unblock_names_the_scopes_where_the_address_is_blocked() {
     let out = env.run(&["unblock", "192.0.2.99"]);
     assert!(!out.stdout().contains("blocked on"), "{}", out.stdout());
 }
+
+#[test]
+fn completions_offer_the_status_values() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = Env::new().run(&["completions", shell]);
+        assert_eq!(out.code(), 0);
+        let script = out.stdout();
+        for value in ["pending_block", "pending_unblock"] {
+            assert!(script.contains(value), "{shell}: {value} not offered");
+        }
+        if shell == "bash" {
+            assert!(
+                script.contains(
+                    "compgen -W \"active pending pending_block pending_unblock expired unblocked\""
+                ),
+                "{script}"
+            );
+        }
+    }
+}
+
+#[test]
+fn status_pending_means_both_kinds_and_empty_filters_say_no_match() {
+    let env = Env::new();
+    let out = env.run(&["block", "203.0.113.21", "203.0.113.22"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    env.lm.set_fault(Fault::Down);
+    assert_eq!(env.run(&["block", "203.0.113.23"]).code(), 3);
+    assert_eq!(env.run(&["unblock", "203.0.113.22"]).code(), 3);
+    let rows = |args: &[&str]| {
+        let out = env.run(args);
+        assert_eq!(out.code(), 0, "{}", out.all());
+        let rows: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+        let mut statuses: Vec<String> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {}",
+                    r["address"].as_str().unwrap(),
+                    r["status"].as_str().unwrap()
+                )
+            })
+            .collect();
+        statuses.sort();
+        statuses
+    };
+    assert_eq!(
+        rows(&["list", "--json", "--status", "pending"]),
+        ["203.0.113.22 pending_unblock", "203.0.113.23 pending_block"]
+    );
+    let out = env.run(&["list", "--status", "pending"]);
+    assert!(
+        out.stdout()
+            .ends_with("0 active, 2 pending, 0 expiring within 24 h\n"),
+        "{}",
+        out.stdout()
+    );
+
+    let out = env.run(&["list", "--vs", "7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        out.stdout(),
+        "no blocks match the filters (3 without them)\n"
+    );
+    let out = env.run(&["list", "--status", "expired"]);
+    assert!(
+        out.stdout().starts_with("no blocks match"),
+        "{}",
+        out.stdout()
+    );
+    let out = env.run(&["list", "--status", "bogus"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("pending_unblock"), "{}", out.stderr());
+}
+
+/// `lmguard ARGS` on a pseudo-terminal 80 columns wide (util-linux
+/// `script`); None when `script` is not available.
+fn on_a_terminal(env: &Env, args: &str) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("lmguard");
+    let line = format!(
+        "stty cols 80 rows 50; {} --config {} {args}",
+        bin.display(),
+        env.config.display()
+    );
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "dumb")
+        .env_remove("LMGUARD_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"))
+}
+
+#[test]
+fn list_times_say_utc_and_only_a_terminal_cuts_the_reason() {
+    let env = Env::new();
+    let reason =
+        "adopted: LoadMaster comment 'ADS ID 532028 - SSHDICT from the old lm-block.py script'";
+    assert_eq!(
+        env.run(&["block", "192.0.2.1", "--reason", reason]).code(),
+        0
+    );
+    let out = env.run(&["list"]);
+    let text = out.stdout();
+    assert!(
+        text.lines().next().unwrap().contains("BLOCKED UTC"),
+        "{text}"
+    );
+    assert!(text.contains(reason), "cut off a terminal:\n{text}");
+
+    let Some(shown) = on_a_terminal(&env, "list") else {
+        eprintln!("skipped the terminal half: util-linux `script` is not available");
+        return;
+    };
+    assert!(shown.contains("BLOCKED UTC"), "{shown}");
+    assert!(
+        shown.contains('…'),
+        "not cut on an 80-column terminal:\n{shown}"
+    );
+    for line in shown.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "too wide for the terminal: {line:?}"
+        );
+    }
+}

@@ -59,9 +59,11 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
         Some(store) => store.all()?,
         None => Vec::new(),
     };
+    // What the list would show without filters, then what the filters keep.
+    entries.retain(|e| args.all || args.status.is_some() || e.status.is_current());
+    let unfiltered = entries.len();
     entries.retain(|e| {
-        (args.all || args.status.is_some() || e.status.is_current())
-            && args.status.is_none_or(|s| e.status == s)
+        args.status.is_none_or(|s| s.matches(e.status))
             && args.vs.is_none_or(|vs| e.scope == Scope::Vs(vs))
             && filter_address.is_none_or(|a| overlaps(a, e.address))
     });
@@ -75,14 +77,27 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
         serde_json::to_writer_pretty(&mut out, &rows)
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
+    } else if entries.is_empty() && unfiltered > 0 {
+        writeln!(
+            out,
+            "no blocks match the filters ({unfiltered} without them)"
+        )
     } else if entries.is_empty() {
         writeln!(
             out,
             "no {}blocks recorded",
-            if args.all { "" } else { "active or pending " }
+            if args.all || args.status.is_some() {
+                ""
+            } else {
+                "active or pending "
+            }
         )
     } else {
-        write_table(&mut out, &entries, ctx.now, colour_wanted())
+        // Off a terminal (a pipe, a file, cron) nothing is cut to fit.
+        let width = std::io::stdout()
+            .is_terminal()
+            .then(|| Table::new().width().map_or(80, usize::from));
+        write_table(&mut out, &entries, ctx.now, colour_wanted(), width)
             .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
     }
     .and_then(|()| out.flush());
@@ -140,9 +155,6 @@ fn overlaps(a: Address, b: Address) -> bool {
     a.contains(&b) || b.contains(&a)
 }
 
-/// The table fits the terminal (80 columns when there is none): every column
-/// but the reason is sized to its content, and the reason is cut to what is
-/// left. With `colour`, the status (and a soon expiry) is coloured.
 /// Rows per comfy-table chunk.
 const CHUNK_ROWS: usize = 2_000;
 
@@ -180,18 +192,22 @@ fn cells(e: &Entry, now: i64) -> [String; 6] {
     ]
 }
 
+/// Every column but the reason is sized to its content. With `width` (a
+/// terminal's), the reason is cut to what is left; without, it is whole.
+/// With `colour`, the status (and a soon expiry) is coloured.
 fn write_table(
     out: &mut dyn Write,
     entries: &[Entry],
     now: i64,
     colour: bool,
+    width: Option<usize>,
 ) -> std::io::Result<()> {
     const GAP: usize = 2;
     let header = [
         "ADDRESS",
         "SCOPE",
         "STATUS",
-        "BLOCKED",
+        "BLOCKED UTC",
         "EXPIRES IN",
         "REASON",
     ];
@@ -204,8 +220,7 @@ fn write_table(
         }
     }
     let fixed: usize = widths.iter().map(|w| w + GAP).sum();
-    let width = Table::new().width().map_or(80, usize::from);
-    let reason_width = width.saturating_sub(fixed).max(12);
+    let reason_width = width.map_or(usize::MAX, |w| w.saturating_sub(fixed).max(12));
     // Rendered in chunks so that a 100 000-row list never holds every cell
     // in comfy-table at once; cells are padded to their column's width, so
     // every chunk lays its columns out the same.
