@@ -105,6 +105,27 @@ pub enum Command {
     )]
     Sweep(SweepArgs),
     /// Compare local state with the LoadMaster's lists, and repair with --apply
+    #[command(
+        long_about = "Compare local state with the block lists the LoadMaster really holds \
+        (the global list and every VS list that local state or [block] vs names) and print \
+        every difference. Without --apply or --adopt (or with --dry-run) it only reads.\n\n\
+        The four kinds of difference:\n  \
+        missing_on_loadmaster  active locally, absent there: --apply re-adds it\n  \
+        stale_on_loadmaster    expired/unblocked locally, still there: --apply removes it\n  \
+        orphaned               lmguard's comment, no local record: --adopt takes it\n  \
+        foreign                not lmguard's, never touched: --adopt takes it\n\n\
+        --adopt records foreign and orphaned entries as active blocks with the default \
+        duration from now (the migration path from the old scripts); it does not change them \
+        on the LoadMaster.\n\n\
+        Exit status: 6 when differences remain that --apply would repair (missing or stale), \
+        with a hint on standard error; 0 when there are none, even if entries that are not \
+        lmguard's (foreign, orphaned) are listed; 3 when a list could not be read or a repair \
+        failed (it stays pending for sweep); 2, 5 as for every command.\n\n\
+        Examples:\n  \
+        lmguard sync                # report; exit 6 when --apply has work\n  \
+        lmguard sync --apply        # repair what is lmguard's\n  \
+        lmguard sync --adopt        # take over the old scripts' entries"
+    )]
     Sync(SyncArgs),
     /// Check the configuration, key file, state database and LoadMaster
     #[command(
@@ -299,15 +320,30 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
-    /// Repair the differences
+    /// Repair lmguard's differences: re-add what is missing, remove what is stale
     #[arg(long)]
     pub apply: bool,
-    /// Take entries lmguard does not own into local state
+    /// Take entries lmguard does not own (foreign, orphaned) into local state
     #[arg(long)]
     pub adopt: bool,
+    /// Only report (what sync does without --apply/--adopt; overrides them)
+    #[arg(long)]
+    pub dry_run: bool,
     /// One JSON array instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+impl SyncArgs {
+    /// `--apply`, unless `--dry-run` says to only report.
+    pub fn applies(&self) -> bool {
+        self.apply && !self.dry_run
+    }
+
+    /// `--apply` or `--adopt`, unless `--dry-run` says to only report.
+    pub fn changes_state(&self) -> bool {
+        (self.apply || self.adopt) && !self.dry_run
+    }
 }
 
 /// Flowmon ADS appends its configured script parameters as `NAME 'VALUE'`

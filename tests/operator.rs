@@ -287,3 +287,69 @@ fn list_times_say_utc_and_only_a_terminal_cuts_the_reason() {
         );
     }
 }
+
+#[test]
+fn sync_exit_6_means_apply_would_change_something() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    env.lm.clear_lists();
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.3", "lmguard ADS 77 SCANS");
+    env.lm
+        .insert_entry(Scope::Global, "203.0.113.4", "ADS ID 123 - SCANS");
+
+    // Something to repair: exit 6 and the hint, for sync and sync --dry-run
+    // alike (--dry-run only reports, even with --apply).
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"][..],
+        &["sync", "--apply", "--dry-run"][..],
+    ] {
+        env.lm.clear_requests();
+        let out = env.run(args);
+        assert_eq!(out.code(), 6, "{args:?}: {}", out.all());
+        assert!(
+            out.stderr().contains("sync --apply` repairs"),
+            "{}",
+            out.stderr()
+        );
+        assert!(
+            out.stdout().contains("re-add (--apply)"),
+            "{}",
+            out.stdout()
+        );
+        assert!(env.lm.requests().iter().all(|r| r.param("list").is_some()));
+    }
+    assert_eq!(env.on_lm(Scope::Global).len(), 2, "nothing changed");
+
+    let out = env.run(&["sync", "--apply"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(!out.stderr().contains("--apply"), "{}", out.stderr());
+
+    // Only entries that are not lmguard's remain: sync, sync --dry-run and
+    // sync --apply all exit 0, list them, and give no --apply hint.
+    for args in [
+        &["sync"][..],
+        &["sync", "--dry-run"][..],
+        &["sync", "--apply"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code(), 0, "{args:?}: {}", out.all());
+        assert!(
+            !out.stderr().contains("--apply"),
+            "{args:?}: {}",
+            out.stderr()
+        );
+        let text = out.stdout();
+        assert!(text.contains("orphaned 1, foreign 1"), "{text}");
+        assert!(
+            text.contains("no differences except entries that are not lmguard's"),
+            "{text}"
+        );
+    }
+    // The migration guide's last step: adopt, then sync agrees.
+    assert_eq!(env.run(&["sync", "--adopt"]).code(), 0);
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("agree"), "{}", out.stdout());
+}

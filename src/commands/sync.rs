@@ -120,22 +120,31 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
 
     let mut status = ExitStatus::Success;
     let mut shown = planned.clone();
-    if args.apply || args.adopt {
+    if args.changes_state() {
         let outcome = repair(ctx, &client, &planned, &settled, args)?;
         shown = outcome.shown;
         if let Some(problem) = outcome.problem {
             eprintln!("lmguard: {problem}");
             status = problem.status();
         }
-    } else if !planned.is_empty() {
-        status = ExitStatus::Differences;
     }
+    // Exit 6 means one thing: differences remain that `--apply` would
+    // repair. Entries that are not lmguard's (foreign, orphaned) are
+    // reported but are not such a difference: no run of --apply changes them.
+    let repairable = if args.applies() {
+        0
+    } else {
+        shown
+            .iter()
+            .filter(|(_, a)| matches!(a, Action::ReAdd | Action::Remove))
+            .count()
+    };
     print(&shown, args)?;
-    if status == ExitStatus::Differences {
+    if repairable > 0 {
+        status = status.worst(ExitStatus::Differences);
         eprintln!(
-            "lmguard: {} difference(s) between local state and the LoadMaster; \
-             `lmguard sync --apply` repairs what is lmguard's",
-            shown.len()
+            "lmguard: {repairable} difference(s) of lmguard's own between local state and the \
+             LoadMaster; `lmguard sync --apply` repairs them"
         );
     }
     Ok(status)
@@ -225,7 +234,7 @@ fn repair(
         }
         for (d, action) in planned {
             let wants_call = matches!(action, Action::ReAdd | Action::Remove);
-            let action = if (args.apply && wants_call) || *action == Action::Adopt {
+            let action = if (args.applies() && wants_call) || *action == Action::Adopt {
                 stage(ctx, txn, d, *action, &mut jobs)?
             } else {
                 *action
@@ -367,7 +376,7 @@ fn adopted(
 }
 
 fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
-    let applying = args.apply || args.adopt;
+    let applying = args.changes_state();
     // Buffered: the locked stdout alone flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
@@ -427,6 +436,20 @@ fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
                     counts.get("orphaned").unwrap_or(&0),
                     counts.get("foreign").unwrap_or(&0)
                 )
+            })
+            .and_then(|_| {
+                let only_others = shown
+                    .iter()
+                    .all(|(d, _)| matches!(d.kind, Kind::Orphaned | Kind::Foreign));
+                if only_others {
+                    writeln!(
+                        out,
+                        "no differences except entries that are not lmguard's \
+                         (--apply leaves them alone; --adopt takes them over)"
+                    )
+                } else {
+                    Ok(())
+                }
             })
     }
     .and_then(|()| out.flush());
