@@ -32,7 +32,7 @@ const GLOBAL: &str = "Global options";
         lmguard --config /etc/lmguard/lm-mitigation.toml sweep --quiet   # from cron",
     after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
         unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
-        unusable, 6 sync found differences."
+        unusable, 6 sync found differences that sync --apply would repair."
 )]
 pub struct Cli {
     /// Configuration file [default: $LMGUARD_CONFIG, the per-user config dir, /etc/lmguard/lm-mitigation.toml]

@@ -1,12 +1,15 @@
-//! `man/lmguard.1` is generated: clap_mangen renders the synopsis,
+//! The pages in `man/` are generated: clap_mangen renders the synopsis,
 //! description, options and subcommands from the clap definitions, and the
 //! sections below (files, environment, exit status, examples) are appended.
-//! This test fails when the checked-in page is out of date. Regenerate it
+//! `lmguard-<command>(1)` is rendered from the built command (so it carries
+//! the global options), with clap's own usage line as its synopsis
+//! (`lmguard block [OPTIONS] [ADDRESS]...`), the exit status and a SEE ALSO.
+//! This test fails when a checked-in page is out of date. Regenerate them
 //! with `LMGUARD_UPDATE_MAN=1 cargo test --test man_page`.
 
 use clap::CommandFactory;
 
-const EXTRA_SECTIONS: &str = r#".SH FILES
+const FILES_AND_ENVIRONMENT: &str = r#".SH FILES
 .TP
 \fI/etc/lmguard/lm\-mitigation.toml\fR
 The configuration, unless \fB\-\-config\fR, \fBLMGUARD_CONFIG\fR or
@@ -31,7 +34,10 @@ When set, \fBlist\fR never colours its output.
 The variable named by \fBapi_key_env\fR
 Holds the API key, when the configuration uses \fBapi_key_env\fR instead
 of \fBapi_key_file\fR.
-.SH "EXIT STATUS"
+"#;
+
+/// Every page's EXIT STATUS (the README's exit table).
+const EXIT_STATUS: &str = r#".SH "EXIT STATUS"
 .TP
 \fB0\fR
 Everything asked was done.
@@ -43,21 +49,25 @@ Unexpected internal error.
 Usage or configuration error; nothing was changed.
 .TP
 \fB3\fR
-The LoadMaster was unreachable or refused; the work is recorded as pending
-and \fBlmguard sweep\fR retries it.
+The LoadMaster was unreachable or refused (a refused API key, HTTP 401,
+included); the work is recorded as pending and \fBlmguard sweep\fR retries
+it once the cause is fixed.
 .TP
 \fB4\fR
-Some input was rejected (a bad address or event line); the rest was
-processed.
+Some input was rejected (a bad address or event line, an address to
+unblock that has no record); the rest was processed.
 .TP
 \fB5\fR
 The state database is busy past \fB[state] lock_timeout\fR, or unusable.
 .TP
 \fB6\fR
-\fBsync\fR found differences.
+\fBsync\fR found differences that \fBsync \-\-apply\fR would repair
+(entries that are not lmguard's do not count).
 .PP
 When several apply, the highest wins.
-.SH EXAMPLES
+"#;
+
+const EXAMPLES: &str = r#".SH EXAMPLES
 The Flowmon ADS custom script (events on standard input, ADS parameters
 such as \fB\-\-vs 3\fR appended):
 .PP
@@ -103,22 +113,92 @@ fn check_page(name: &str, rendered: &[u8]) {
     );
 }
 
-#[test]
-fn checked_in_man_pages_are_current() {
-    let command = lmguard::cli::Cli::command();
-    let mut rendered = Vec::new();
+/// `lmguard.1`, then `lmguard-<command>.1` for each subcommand.
+fn pages() -> Vec<(String, Vec<u8>)> {
+    let mut command = lmguard::cli::Cli::command();
+    let mut main = Vec::new();
     clap_mangen::Man::new(command.clone())
-        .render(&mut rendered)
+        .render(&mut main)
         .unwrap();
-    rendered.extend_from_slice(EXTRA_SECTIONS.as_bytes());
-    check_page("lmguard", &rendered);
-    // One page per subcommand, as the main page's SUBCOMMANDS refers to them.
-    for sub in command.get_subcommands() {
+    for section in [FILES_AND_ENVIRONMENT, EXIT_STATUS, EXAMPLES] {
+        main.extend_from_slice(section.as_bytes());
+    }
+    let mut pages = vec![("lmguard".to_string(), main)];
+    // Built, the subcommands carry the global options and their full names
+    // (`lmguard block`), as --help shows them.
+    command.build();
+    // (Building adds clap's `help` subcommand: it gets no page.)
+    for sub in command.get_subcommands().filter(|s| s.get_name() != "help") {
         let name = format!("lmguard-{}", sub.get_name());
+        let mut sub = sub.clone();
+        let usage = sub.render_usage().to_string();
+        let usage = usage.trim_start_matches("Usage:").trim().to_string();
         let mut page = Vec::new();
-        clap_mangen::Man::new(sub.clone().name(&*Box::leak(name.clone().into_boxed_str())))
+        clap_mangen::Man::new(sub.override_usage(usage))
+            .title(&name)
+            .source(format!("lmguard {}", env!("CARGO_PKG_VERSION")))
             .render(&mut page)
             .unwrap();
+        page.extend_from_slice(EXIT_STATUS.as_bytes());
+        page.extend_from_slice(b".SH \"SEE ALSO\"\n\\fBlmguard\\fR(1)\n");
+        pages.push((name, page));
+    }
+    pages
+}
+
+#[test]
+fn checked_in_man_pages_are_current() {
+    for (name, page) in pages() {
         check_page(&name, &page);
     }
+}
+
+#[test]
+fn every_command_page_has_its_synopsis_global_options_and_exit_status() {
+    for (name, page) in pages().into_iter().skip(1) {
+        let page = String::from_utf8(page).unwrap();
+        let command = name.replace("lmguard-", "lmguard ");
+        assert!(
+            page.contains(&format!(".SH SYNOPSIS\n\\fB{command}\\fR [OPTIONS]")),
+            "{name}: synopsis\n{page}"
+        );
+        for section in [
+            ".SH \"GLOBAL OPTIONS\"",
+            ".SH \"EXIT STATUS\"",
+            "\\-\\-config",
+        ] {
+            assert!(page.contains(section), "{name} lacks {section}");
+        }
+    }
+    let block =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/lmguard-block.1"))
+            .unwrap();
+    assert!(block.contains("[OPTIONS] [ADDRESS]..."), "{block}");
+}
+
+#[test]
+fn the_sync_page_documents_exit_6_the_four_kinds_and_adopt() {
+    let sync = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/man/lmguard-sync.1"))
+        .unwrap();
+    for needle in [
+        "missing_on_loadmaster",
+        "stale_on_loadmaster",
+        "orphaned",
+        "foreign",
+        "\\-\\-adopt",
+        "\\fB6\\fR",
+        "Exit status: 6 when",
+    ] {
+        assert!(sync.contains(needle), "lmguard-sync.1 lacks {needle}");
+    }
+}
+
+#[test]
+fn the_readme_installs_every_page() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    assert!(
+        readme.contains("install -m 644 man/*.1 /usr/local/share/man/man1/"),
+        "the README must install every page in man/"
+    );
 }
