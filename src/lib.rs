@@ -17,6 +17,7 @@ pub mod exit;
 pub mod loadmaster;
 pub mod logging;
 pub mod state;
+pub mod state_probe;
 
 use std::ffi::OsString;
 

@@ -388,7 +388,8 @@ fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
     ))
 }
 
-fn lock_path(path: &Path) -> PathBuf {
+/// The lock file beside the state database: `<state>.lock`.
+pub fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)

@@ -353,3 +353,142 @@ fn sync_exit_6_means_apply_would_change_something() {
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(out.stdout().contains("agree"), "{}", out.stdout());
 }
+
+/// The line of one `check` (`✔ NAME: …`) and the line after it.
+fn check_line(out: &common::Out, name: &str) -> (String, String) {
+    let text = out.stdout();
+    let lines: Vec<&str> = text.lines().collect();
+    let at = lines
+        .iter()
+        .position(|l| {
+            l.get(4..)
+                .is_some_and(|rest| rest.starts_with(&format!("{name}:")))
+        })
+        .unwrap_or_else(|| panic!("no {name} line:\n{}", out.all()));
+    (
+        lines[at].to_string(),
+        lines.get(at + 1).copied().unwrap_or("").to_string(),
+    )
+}
+
+fn point_state_at(env: &Env, state: &std::path::Path) {
+    let text = std::fs::read_to_string(&env.config).unwrap().replace(
+        &env.state.display().to_string(),
+        &state.display().to_string(),
+    );
+    std::fs::write(&env.config, text).unwrap();
+}
+
+#[test]
+fn check_fails_a_state_location_that_cannot_be_created_even_as_root() {
+    let env = Env::new();
+    std::fs::write(env.dir.path().join("not-a-dir"), "x").unwrap();
+    point_state_at(&env, &env.dir.path().join("not-a-dir/lmguard/state.redb"));
+    let out = env.run(&["check"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    let (line, fix) = check_line(&out, "state database");
+    assert!(
+        line.starts_with('✘') && line.contains("not a directory"),
+        "{line}"
+    );
+    assert!(fix.contains("fix: "), "{fix}");
+    // block agrees: exit 5, nothing sent.
+    env.lm.clear_requests();
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 5);
+    assert_eq!(env.lm.request_count(), 0);
+}
+
+/// Run lmguard as `nobody` (setpriv); None where that is impossible.
+fn as_nobody(env: &Env, args: &[&str]) -> Option<common::Out> {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = assert_cmd::cargo::cargo_bin("lmguard");
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
+    std::os::unix::fs::chown(env.dir.path().join("api-key"), Some(65534), Some(65534)).ok()?;
+    let out = std::process::Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&bin)
+        .arg("--config")
+        .arg(&env.config)
+        .args(args)
+        .env_remove("LMGUARD_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    // setpriv itself failed (no privilege to drop): it exits 127 or 1 with its name.
+    if String::from_utf8_lossy(&out.stderr).starts_with("setpriv:") {
+        return None;
+    }
+    Some(common::Out(out))
+}
+
+#[test]
+fn check_as_another_user_proves_it_can_write_the_state() {
+    let env = Env::new();
+    // The state directory exists but belongs to root (mode 0755).
+    std::fs::create_dir(env.dir.path().join("state")).unwrap();
+    let Some(out) = as_nobody(&env, &["check"]) else {
+        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        return;
+    };
+    assert_eq!(out.code(), 5, "{}", out.all());
+    let (line, fix) = check_line(&out, "state database");
+    assert!(line.starts_with('✘') && line.contains("nobody"), "{line}");
+    let dir = env.dir.path().join("state");
+    assert!(
+        fix.contains(&format!("sudo chown nobody: {}", dir.display())),
+        "{fix}"
+    );
+    // What check said is what block finds.
+    let out = as_nobody(&env, &["block", "--dry-run", "203.0.113.1"]).unwrap();
+    assert_eq!(out.code(), 0, "a dry run writes nothing: {}", out.all());
+    let out = as_nobody(&env, &["block", "203.0.113.1"]).unwrap();
+    assert_eq!(out.code(), 5, "{}", out.all());
+    // After the printed fix, check passes the state line.
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let out = as_nobody(&env, &["check"]).unwrap();
+    let (line, _) = check_line(&out, "state database");
+    assert!(
+        line.starts_with('✔') && line.contains("this user (nobody)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
+    let env = Env::new();
+    // An operator ran a block with sudo: the files belong to root.
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    let dir = env.dir.path().join("state");
+    let Some(_) = as_nobody(&env, &["list"]) else {
+        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        return;
+    };
+    std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
+    let out = as_nobody(&env, &["check"]).unwrap();
+    assert_eq!(out.code(), 5, "{}", out.all());
+    let (line, fix) = check_line(&out, "state database");
+    assert!(
+        line.starts_with('✘') && line.contains("belongs to root"),
+        "{line}"
+    );
+    let state = dir.join("state.redb");
+    let lock = dir.join("state.redb.lock");
+    assert!(
+        fix.contains(&format!(
+            "sudo chown nobody: {} {}",
+            state.display(),
+            lock.display()
+        )),
+        "{fix}"
+    );
+    assert!(!out.stdout().contains("move it aside"), "{}", out.stdout());
+    // Running the printed chown keeps every record and makes it work.
+    for f in [&state, &lock] {
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
+    }
+    let out = as_nobody(&env, &["check"]).unwrap();
+    let (line, _) = check_line(&out, "state database");
+    assert!(line.starts_with('✔') && line.contains("1 entry"), "{line}");
+    let out = as_nobody(&env, &["block", "203.0.113.2"]).unwrap();
+    assert_eq!(out.code(), 0, "{}", out.all());
+}

@@ -2,8 +2,9 @@
 //! line per check — ✔ passed, ! warning, ✘ failed (with the fix on the next
 //! line), - not checked because an earlier check failed. It changes nothing,
 //! locally or on the LoadMaster (it only reads the block list and asks
-//! `get version` and `aclcontrol.isenabled`) — unless `--probe` asks it to
-//! prove the round trip with a test entry ([`probe`]).
+//! `get version` and `aclcontrol.isenabled`; to prove the state can be
+//! written it creates and removes a scratch file beside it) — unless
+//! `--probe` asks it to prove the round trip with a test entry ([`probe`]).
 //!
 //! Exit 0 when nothing failed (warnings allowed); otherwise the highest of
 //! the failed checks' codes: 2 configuration or key, 3 LoadMaster, 5 state.
@@ -19,6 +20,7 @@ use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::{Client, Failure};
+use crate::state_probe;
 
 use super::Context;
 
@@ -285,13 +287,23 @@ fn check_state(ctx: &Context, report: &mut Report) {
             return;
         }
     };
+    // First what `block` will need: to create or write the database and
+    // its lock, as this user.
+    let proven = match state_probe::prove_writable(&path, &crate::state::lock_path(&path)) {
+        Ok(proven) => proven,
+        Err(problem) => {
+            report.fail(ExitStatus::State, STATE, &problem.text, &problem.fix);
+            return;
+        }
+    };
     let store = match ctx.open_existing_store() {
         Ok(Some(store)) => store,
         Ok(None) => {
             report.pass(
                 STATE,
                 format!(
-                    "{} does not exist yet; it will be created by the first block or sweep",
+                    "{} does not exist yet; it will be created by the first block or sweep, \
+                     and {proven}",
                     path.display()
                 ),
             );
@@ -322,14 +334,7 @@ fn check_state(ctx: &Context, report: &mut Report) {
     if pending > 0 {
         text.push_str("; `lmguard sweep` retries the pending ones");
     }
-    match std::fs::OpenOptions::new().write(true).open(&path) {
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => report.warn(
-            STATE,
-            format!("{text}, but this user may not write it"),
-            "run lmguard (the ADS script, cron) as the user that owns it, or chown it to that user",
-        ),
-        _ => report.pass(STATE, text),
-    }
+    report.pass(STATE, format!("{text}; {proven}"));
 }
 
 /// The error without the check's name at its start.
