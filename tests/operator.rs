@@ -492,3 +492,87 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     let out = as_nobody(&env, &["block", "203.0.113.2"]).unwrap();
     assert_eq!(out.code(), 0, "{}", out.all());
 }
+
+fn repo_file(name: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
+}
+
+#[test]
+fn the_documented_crontab_install_is_idempotent() {
+    let readme = repo_file("README.md");
+    let install = readme
+        .lines()
+        .find(|l| l.starts_with("(sudo crontab -u flowmon -l"))
+        .expect("the README's crontab install line");
+    let dir = tempfile::tempdir().unwrap();
+    let crontab = dir.path().join("crontab");
+    std::fs::write(
+        &crontab,
+        "MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup\n",
+    )
+    .unwrap();
+    // sudo and crontab stand-ins: `crontab -u USER -l` prints the file,
+    // `crontab -u USER -` replaces it.
+    let script = format!(
+        "sudo() {{ \"$@\"; }}\n\
+         crontab() {{ if [ \"$3\" = -l ]; then cat \"$CRONTAB\"; else cat > \"$CRONTAB.new\" && mv \"$CRONTAB.new\" \"$CRONTAB\"; fi; }}\n\
+         {install}\n"
+    );
+    for _ in 0..3 {
+        let out = std::process::Command::new("bash")
+            .arg("-c")
+            .arg(&script)
+            .env("CRONTAB", &crontab)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let installed = std::fs::read_to_string(&crontab).unwrap();
+    let sweeps = installed
+        .lines()
+        .filter(|l| l.contains("sweep --quiet") && !l.starts_with('#'));
+    assert_eq!(sweeps.count(), 1, "{installed}");
+    assert!(
+        installed.starts_with("MAILTO=ops@example.com\n0 3 * * * /usr/local/bin/backup\n"),
+        "{installed}"
+    );
+    let begins = installed
+        .lines()
+        .filter(|l| l.starts_with("# BEGIN lmguard"));
+    assert_eq!(begins.count(), 1, "{installed}");
+}
+
+#[test]
+fn the_systemd_service_can_write_the_documented_state_path() {
+    let service = repo_file("contrib/lmguard-sweep.service");
+    let state_dir = service
+        .lines()
+        .find_map(|l| l.strip_prefix("StateDirectory="))
+        .expect("the service names its StateDirectory=");
+    let writable = std::path::Path::new("/var/lib").join(state_dir.trim());
+    assert!(service.contains("ProtectSystem=strict"));
+    // The example configuration and the README's minimum one put the state
+    // there (the per-user default is under the home, read-only to the unit).
+    let example = lmguard::config::Config::parse(&repo_file("lm-mitigation.toml.example")).unwrap();
+    let path = example.state_path().unwrap();
+    assert_eq!(
+        path.parent().unwrap(),
+        writable,
+        "example [state] path {}",
+        path.display()
+    );
+    let readme = repo_file("README.md");
+    assert!(
+        readme.contains(&format!("path = \"{}/state.redb\"", writable.display())),
+        "README's [state] path"
+    );
+    assert!(
+        readme.contains("StateDirectory=lmguard"),
+        "README says which path the units need"
+    );
+}
