@@ -2,14 +2,16 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::ads_args;
-use crate::domain::duration::BlockDuration;
-use crate::domain::entry::Status;
+use crate::domain::duration::{parse_positive, BlockDuration};
+use crate::domain::entry::{Scope, Status};
 use crate::domain::event::InputFormat;
+use crate::domain::filter::Filter;
 
 /// The heading of the options every command takes, listed after its own.
 const GLOBAL: &str = "Global options";
@@ -226,17 +228,58 @@ impl From<InputArg> for InputFormat {
 
 #[derive(Debug, Args)]
 pub struct UnblockArgs {
-    /// Addresses or CIDR networks to unblock
-    #[arg(value_name = "ADDRESS", required = true)]
+    /// Addresses or CIDR networks to unblock; none = every block the filters select
+    #[arg(value_name = "ADDRESS", conflicts_with_all = ["method", "since", "reason"])]
     pub addresses: Vec<String>,
 
-    /// The virtual service whose list holds them
+    /// The virtual service whose list holds them (with filters: only that list's blocks)
     #[arg(long, value_name = "ID")]
     pub vs: Option<u32>,
 
-    /// Print the LoadMaster calls that would be made; change nothing
+    #[command(flatten)]
+    pub filter: FilterArgs,
+
+    /// Unblock what the filters select without asking (needed off a terminal)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+
+    /// Print what would be unblocked and the LoadMaster calls; change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// The filters that `list` and bulk `unblock` share.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only blocks from this ADS method (SCANS, SSHDICT, …; repeatable)
+    #[arg(long, value_name = "METHOD")]
+    pub method: Vec<String>,
+
+    /// Only blocks made within this long before now (90m, 2h, 7d)
+    #[arg(long, value_name = "DURATION", value_parser = parse_since)]
+    pub since: Option<Duration>,
+
+    /// Only blocks whose reason contains this text (any case)
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+}
+
+impl FilterArgs {
+    /// The filter these options (and `--vs`) describe.
+    pub fn filter(&self, vs: Option<u32>) -> Filter {
+        Filter::new(
+            &self.method,
+            self.since,
+            self.reason.as_deref(),
+            vs.map(Scope::Vs),
+        )
+    }
+}
+
+/// `--since`: a span of time back from now (`permanent` means nothing here).
+fn parse_since(s: &str) -> Result<Duration, String> {
+    parse_positive(s)
+        .map_err(|_| format!("'{s}' is not a span of time back from now; use e.g. 90m, 2h or 7d"))
 }
 
 #[derive(Debug, Args)]
@@ -265,6 +308,9 @@ pub struct ListArgs {
             .try_map(|s| s.parse::<StatusFilter>())
     )]
     pub status: Option<StatusFilter>,
+
+    #[command(flatten)]
+    pub filter: FilterArgs,
 }
 
 /// `list --status`: one status, or `pending` for both pending kinds (the

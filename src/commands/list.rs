@@ -59,11 +59,15 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
         Some(store) => store.all()?,
         None => Vec::new(),
     };
-    // What the list would show without filters, then what the filters keep.
+    // What the list would show without filters, then what the filters keep
+    // (--method, --since and --reason are the filters bulk unblock shares;
+    // --vs and --address as before).
     entries.retain(|e| args.all || args.status.is_some() || e.status.is_current());
     let unfiltered = entries.len();
+    let filter = args.filter.filter(None);
     entries.retain(|e| {
-        args.status.is_none_or(|s| s.matches(e.status))
+        filter.matches(e, ctx.now)
+            && args.status.is_none_or(|s| s.matches(e.status))
             && args.vs.is_none_or(|vs| e.scope == Scope::Vs(vs))
             && filter_address.is_none_or(|a| overlaps(a, e.address))
     });

@@ -5,6 +5,7 @@
 pub mod block;
 pub mod check;
 pub mod completions;
+pub mod confirm;
 pub mod list;
 pub mod sweep;
 pub mod sync;

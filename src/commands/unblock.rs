@@ -1,13 +1,20 @@
-//! `lmguard unblock`: remove blocks by hand, remotely and locally.
+//! `lmguard unblock`: remove blocks by hand, remotely and locally — named
+//! by address, or selected by filters (a detection that misfired). Both
+//! go through the same plan and the same calls.
 
 use crate::cli::UnblockArgs;
 use crate::domain::address::Address;
 use crate::domain::entry::{apply_removal, Call, Decision, Entry, Removal, Scope, Status};
-use crate::error::Result;
+use crate::domain::filter::Filter;
+use crate::error::{Error, Result};
 use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
+use crate::loadmaster::Client;
 
-use super::{apply_and_record, loadmaster_problem, parse_addresses, print_dry_run, Context};
+use super::{
+    apply_and_record, confirm, loadmaster_problem, parse_addresses, print_dry_run, short_time,
+    Context,
+};
 
 /// What unblocking the requested addresses means for the recorded state.
 #[derive(Default)]
@@ -20,16 +27,14 @@ struct Plan {
     in_flight: usize,
 }
 
-/// `elsewhere`: every entry of an address that has no record in `scope`
+/// A requested (scope, address) and its record, if it has one.
+type Found = (Scope, Address, Option<Entry>);
+
+/// `elsewhere`: every entry of an address that has no record in its scope
 /// (read only when there is such an address), to name where it is blocked.
-fn plan(
-    ctx: &Context,
-    scope: Scope,
-    found: Vec<(Address, Option<Entry>)>,
-    elsewhere: &[Entry],
-) -> Plan {
+fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     let mut plan = Plan::default();
-    for (address, entry) in found {
+    for (scope, address, entry) in found {
         let Some(entry) = entry else {
             plan.notes
                 .push(not_found_note(ctx, scope, &address, elsewhere));
@@ -133,60 +138,176 @@ fn find(
 }
 
 pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
+    if args.addresses.is_empty() {
+        return run_filtered(ctx, args);
+    }
     let scope = ctx.scope(args.vs);
     let (addresses, rejected) = parse_addresses(&args.addresses);
+    let found_in = |get: &dyn Fn(&Address) -> Result<Option<Entry>>| -> Result<Vec<Found>> {
+        addresses
+            .iter()
+            .map(|a| find(ctx, a, get).map(|(a, e)| (scope, a, e)))
+            .collect()
+    };
 
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let mut found = Vec::new();
-        for a in &addresses {
-            found.push(match &store {
-                Some(s) => find(ctx, a, |x| s.get(scope, x))?,
-                None => (*a, None),
-            });
-        }
+        let found: Vec<Found> = match &store {
+            Some(s) => found_in(&|x| s.get(scope, x))?,
+            None => addresses.iter().map(|a| (scope, *a, None)).collect(),
+        };
         let elsewhere = match &store {
-            Some(s) if found.iter().any(|(_, e)| e.is_none()) => s.all()?,
+            Some(s) if found.iter().any(|(_, _, e)| e.is_none()) => s.all()?,
             _ => Vec::new(),
         };
         drop(store);
-        let plan = plan(ctx, scope, found, &elsewhere);
+        let plan = plan(ctx, found, &elsewhere);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
         return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
     }
 
-    let client = if addresses.is_empty() {
-        None
-    } else {
-        Some(ctx.client()?)
-    };
-    let plan = if addresses.is_empty() {
-        Plan::default()
-    } else {
-        ctx.open_store()?.update(|txn| {
-            let mut found = Vec::new();
-            for a in &addresses {
-                found.push(find(ctx, a, |x| txn.get(scope, x))?);
+    if addresses.is_empty() {
+        return carry_out(ctx, None, Plan::default(), rejected);
+    }
+    let client = ctx.client()?;
+    let plan = ctx.open_store()?.update(|txn| {
+        let found = found_in(&|x| txn.get(scope, x))?;
+        let elsewhere = if found.iter().any(|(_, _, e)| e.is_none()) {
+            txn.all()?
+        } else {
+            Vec::new()
+        };
+        let plan = plan(ctx, found, &elsewhere);
+        for e in &plan.store {
+            txn.put(e)?;
+        }
+        Ok(plan)
+    })?;
+    carry_out(ctx, Some(&client), plan, rejected)
+}
+
+/// Bulk unblock: every active or pending block the filters select, each
+/// exactly as `unblock ADDRESS` would unblock it, after the operator said
+/// yes (on a terminal) or `--yes`.
+fn run_filtered(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
+    let filter = args.filter.filter(args.vs);
+    if !filter.narrows() {
+        return Err(Error::usage(
+            "unblock needs addresses, or at least one of --method, --since and --reason to \
+             select blocks by (--vs alone would empty a whole list); nothing was changed",
+        ));
+    }
+    let matched = select(ctx, &filter)?;
+    if matched.is_empty() {
+        println!("no active or pending blocks match {filter}; nothing to unblock");
+        return Ok(ExitStatus::Success);
+    }
+    if args.dry_run {
+        for e in &matched {
+            println!("would unblock {}", describe(e));
+        }
+        let found = matched
+            .into_iter()
+            .map(|e| (e.scope, e.address, Some(e)))
+            .collect();
+        let plan = plan(ctx, found, &[]);
+        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        println!(
+            "would unblock {} block(s) matching {filter}",
+            plan.store.len()
+        );
+        return Ok(ExitStatus::Success);
+    }
+    if !args.yes && !agreed(&matched, &filter)? {
+        println!("nothing was unblocked");
+        return Ok(ExitStatus::Success);
+    }
+
+    let client = ctx.client()?;
+    let plan = ctx.open_store()?.update(|txn| {
+        // What was shown, as it is now: a block that ended or changed
+        // since then no longer counts.
+        let mut found = Vec::with_capacity(matched.len());
+        for e in &matched {
+            if let Some(now) = txn.get(e.scope, &e.address)? {
+                if now.status.is_current() && filter.matches(&now, ctx.now) {
+                    found.push((e.scope, e.address, Some(now)));
+                }
             }
-            let elsewhere = if found.iter().any(|(_, e)| e.is_none()) {
-                txn.all()?
-            } else {
-                Vec::new()
-            };
-            let plan = plan(ctx, scope, found, &elsewhere);
-            for e in &plan.store {
-                txn.put(e)?;
-            }
-            Ok(plan)
-        })?
+        }
+        let plan = plan(ctx, found, &[]);
+        for e in &plan.store {
+            txn.put(e)?;
+        }
+        Ok(plan)
+    })?;
+    carry_out(ctx, Some(&client), plan, 0)
+}
+
+/// The active and pending blocks `filter` selects, in a stable order.
+fn select(ctx: &Context, filter: &Filter) -> Result<Vec<Entry>> {
+    let mut entries = match ctx.open_existing_store()? {
+        Some(store) => store.all()?,
+        None => Vec::new(),
     };
+    entries.retain(|e| e.status.is_current() && filter.matches(e, ctx.now));
+    entries.sort_by_key(|e| (e.blocked_at, e.scope, e.address));
+    Ok(entries)
+}
+
+/// `192.0.2.7 (global), blocked 2026-11-30 04:10, SCANS Port scanning`.
+fn describe(e: &Entry) -> String {
+    format!(
+        "{} ({}), blocked {} UTC, {}",
+        e.address,
+        list_name(e.scope),
+        short_time(e.blocked_at),
+        e.reason
+    )
+}
+
+/// How many blocks of a bulk unblock are shown before asking.
+const EXAMPLES: usize = 5;
+
+/// Ask the operator on the terminal; off a terminal, refuse (exit 2): a
+/// script must say `--yes`.
+fn agreed(matched: &[Entry], filter: &Filter) -> Result<bool> {
+    let n = matched.len();
+    if !confirm::can_ask() {
+        return Err(Error::usage(format!(
+            "{n} block(s) match {filter}; unblocking them by filter needs --yes when standard \
+             input is not a terminal (nothing was changed; --dry-run lists them)"
+        )));
+    }
+    let mut text = format!("{n} active or pending block(s) match {filter}:\n");
+    for e in matched.iter().take(EXAMPLES) {
+        text.push_str(&format!("  {}\n", describe(e)));
+    }
+    if n > EXAMPLES {
+        text.push_str(&format!(
+            "  … and {} more (--dry-run lists them all)\n",
+            n - EXAMPLES
+        ));
+    }
+    text.push_str(&format!("Unblock all {n}? [y/N] "));
+    confirm::ask(&text)
+}
+
+/// Call the LoadMaster for what `plan` decided, and report: one line per
+/// address, then the summary line.
+fn carry_out(
+    ctx: &Context,
+    client: Option<&Client>,
+    plan: Plan,
+    rejected: usize,
+) -> Result<ExitStatus> {
     plan.notes.iter().for_each(|n| println!("{n}"));
 
     let mut status = ExitStatus::Success;
     let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;
     let mut pending = plan.in_flight;
-    if let (Some(client), false) = (&client, plan.jobs.is_empty()) {
+    if let (Some(client), false) = (client, plan.jobs.is_empty()) {
         let applied = apply_and_record(ctx, client, plan.jobs)?;
         for (job, result) in &applied.results {
             match result {

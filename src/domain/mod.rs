@@ -6,6 +6,7 @@ pub mod duration;
 pub mod entry;
 pub mod escalation;
 pub mod event;
+pub mod filter;
 pub mod policy;
 pub mod protect;
 pub mod reconcile;
