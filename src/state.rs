@@ -223,6 +223,35 @@ impl Store {
         Ok(out)
     }
 
+    /// A number kept beside the records under `key` (e.g. the fingerprint
+    /// of the policy the last sweep applied); `None` when never set.
+    pub fn meta(&self, key: &str) -> Result<Option<u64>> {
+        let txn = self.begin_read()?;
+        match txn.open_table(META) {
+            Ok(meta) => Ok(meta
+                .get(key)
+                .map_err(|e| unusable(&self.path, &e))?
+                .map(|v| v.value())),
+            Err(TableError::TableDoesNotExist(_)) => Ok(None),
+            Err(e) => Err(unusable(&self.path, &e)),
+        }
+    }
+
+    /// Set a number kept beside the records (its own transaction).
+    pub fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+        let txn = self
+            .writable()?
+            .begin_write()
+            .map_err(|e| unusable(&self.path, &e))?;
+        txn.open_table(META)
+            .and_then(|mut meta| {
+                meta.insert(key, value)?;
+                Ok(())
+            })
+            .map_err(|e| unusable(&self.path, &e))?;
+        txn.commit().map_err(|e| unusable(&self.path, &e))
+    }
+
     /// One entry, read without a write transaction.
     pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
         let txn = self.begin_read()?;
@@ -353,6 +382,23 @@ impl Txn<'_> {
         for key in keys {
             if let Some(v) = self.table.get(key.as_str()).map_err(err)? {
                 out.push(decode(self.path, &key, v.value())?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The active and pending entries (simulated ones included), read
+    /// through the index: history is not read.
+    pub fn current(&self) -> Result<Vec<Entry>> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let mut out = Vec::new();
+        for index in [&self.current, &self.current_simulated] {
+            for item in index.iter().map_err(err)? {
+                let (k, _) = item.map_err(err)?;
+                let key = k.value();
+                if let Some(v) = self.table.get(key).map_err(err)? {
+                    out.push(decode(self.path, key, v.value())?);
+                }
             }
         }
         Ok(out)

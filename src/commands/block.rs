@@ -48,6 +48,8 @@ struct Tally {
 struct Admitted {
     req: BlockRequest,
     what: String,
+    /// `--force` let it past the allowlist: a later `sweep` does not lift it.
+    forced: bool,
 }
 
 /// `stdin_is_terminal`: nobody is piping events in, so reading them would
@@ -296,10 +298,11 @@ impl<'c> Planner<'c> {
             duration,
             ..a.req.clone()
         };
-        let (entry, decision) =
+        let (mut entry, decision) =
             apply_block_in(existing, &req, self.mode, ctx.now, ctx.claim, &|c| {
                 ctx.claim_is_live(c)
             });
+        entry.forced = a.forced;
         if decision == Decision::Send(Call::Add) {
             self.jobs.push(Job::for_entry(
                 &entry,
@@ -377,7 +380,9 @@ fn collect_requests(
         match policy.admit(address, args.force && manual) {
             Ok(address) => {
                 if seen.insert(address) {
+                    let forced = args.force && manual && policy.recheck(&address).is_err();
                     requests.push(Admitted {
+                        forced,
                         req: BlockRequest {
                             address,
                             scope,

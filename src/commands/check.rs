@@ -22,6 +22,8 @@ use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::{Client, Failure};
 use crate::state_probe;
 
+use crate::executor::list_name;
+
 use super::Context;
 
 mod probe;
@@ -32,6 +34,7 @@ pub fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     check_config(ctx, &mut report);
     let key = check_key(ctx, &mut report);
     check_state(ctx, &mut report);
+    check_allowlisted_blocks(ctx, &mut report);
     let trace = args.probe && verbose >= 1;
     let client = check_loadmaster(ctx, key, trace, &mut report);
     if args.probe {
@@ -335,6 +338,44 @@ fn check_state(ctx: &Context, report: &mut Report) {
         text.push_str("; `lmguard sweep` retries the pending ones");
     }
     report.pass(STATE, format!("{text}; {proven}"));
+}
+
+/// Active blocks that the allowlist or a protection now covers (the
+/// operator added a false positive): a warning naming them, until the next
+/// `sweep` lifts them. Silent when there are none or the state cannot be
+/// read (the state check says why).
+fn check_allowlisted_blocks(ctx: &Context, report: &mut Report) {
+    let Ok(Some(store)) = ctx.open_existing_store() else {
+        return;
+    };
+    let Ok(entries) = store.all() else { return };
+    drop(store);
+    let policy = ctx.config.admission_policy();
+    let covered: Vec<String> = entries
+        .iter()
+        .filter_map(|e| {
+            let refusal = policy.lifts(e)?;
+            Some(format!("{} ({})", refusal.reason(), list_name(e.scope)))
+        })
+        .collect();
+    if covered.is_empty() {
+        return;
+    }
+    const SHOWN: usize = 5;
+    let mut text = format!(
+        "{} now covered by the allowlist or a protection: {}",
+        count_of(covered.len(), "active block is", "active blocks are"),
+        covered[..covered.len().min(SHOWN)].join("; ")
+    );
+    if covered.len() > SHOWN {
+        text.push_str(&format!("; and {} more", covered.len() - SHOWN));
+    }
+    report.warn(
+        "allowlisted blocks",
+        text,
+        "the next `lmguard sweep` unblocks them (reason \"allowlisted\"); run it now to lift \
+         them at once",
+    );
 }
 
 /// The error without the check's name at its start.

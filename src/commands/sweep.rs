@@ -1,4 +1,5 @@
-//! `lmguard sweep`: lift expired blocks and retry pending work.
+//! `lmguard sweep`: lift expired blocks, retry pending work, and lift the
+//! blocks that the allowlist (or a built-in protection) now covers.
 
 use std::collections::HashSet;
 
@@ -7,6 +8,7 @@ use crate::domain::address::Address;
 use crate::domain::entry::{
     apply_removal, plan_sweep, Call, Claim, Decision, Entry, Removal, Scope, Status,
 };
+use crate::domain::filter::ALLOWLISTED;
 use crate::domain::policy::Policy;
 use crate::error::Result;
 use crate::executor::{list_name, Job};
@@ -24,6 +26,10 @@ struct Plan {
     local_only: usize,
     /// Retries no longer admitted (allowlist, protections), for the report.
     refused: Vec<String>,
+    /// Active blocks the allowlist or a protection now covers, being lifted.
+    lifted: HashSet<(Scope, Address)>,
+    /// What was lifted and why, for the report.
+    lifted_notes: Vec<String>,
 }
 
 fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
@@ -33,6 +39,8 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         expiring: HashSet::new(),
         local_only: 0,
         refused: Vec::new(),
+        lifted: HashSet::new(),
+        lifted_notes: Vec::new(),
     };
     let live = |c: &Claim| ctx.claim_is_live(c);
     for entry in entries {
@@ -41,7 +49,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         };
         if call == Some(Call::Add) {
             // A retry: the allowlist or a protection may cover it by now.
-            if let Err(refusal) = policy.recheck(&entry.address) {
+            if let Err(refusal) = policy.recheck_block(&entry) {
                 plan.refused.push(format!(
                     "{} ({}): not re-added: {}",
                     entry.address,
@@ -82,31 +90,100 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
     plan
 }
 
-pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
-    if args.dry_run {
-        let entries = match ctx.open_existing_store()? {
-            Some(store) => store.all()?,
-            None => Vec::new(),
+/// The key under which the state keeps the fingerprint of the policy the
+/// last sweep applied to every active block.
+const POLICY_KEY: &str = "swept_policy";
+
+/// Add to `plan` the lifting of every active block (among `current`) that
+/// the allowlist or a protection now covers: unblocked exactly as `unblock`
+/// would (only lmguard's own LoadMaster entries are deleted), with the
+/// reason "allowlisted". Blocks the plan already changes are left to it.
+fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut Plan) {
+    let planned: HashSet<(Scope, Address)> =
+        plan.changed.iter().map(|e| (e.scope, e.address)).collect();
+    for entry in current {
+        if planned.contains(&(entry.scope, entry.address)) {
+            continue;
+        }
+        let Some(refusal) = policy.lifts(&entry) else {
+            continue;
         };
-        let plan = plan(ctx, &ctx.config.admission_policy(), entries);
+        let key = (entry.scope, entry.address);
+        let (mut next, decision) =
+            apply_removal(entry, Removal::Unblocked, ctx.now, ctx.claim, &|c| {
+                ctx.claim_is_live(c)
+            });
+        next.reason = format!("{ALLOWLISTED} (was: {})", next.reason);
+        plan.lifted_notes.push(format!(
+            "unblocking {} ({}): {}",
+            next.address,
+            list_name(next.scope),
+            refusal.reason()
+        ));
+        if let Decision::Send(call) = decision {
+            plan.jobs.push(Job::for_entry(
+                &next,
+                call,
+                &ctx.config.block.comment_prefix,
+            ));
+        }
+        plan.lifted.insert(key);
+        plan.changed.push(next);
+    }
+}
+
+pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
+    let policy = ctx.config.admission_policy();
+    let fingerprint = policy.fingerprint();
+    if args.dry_run {
+        let store = ctx.open_existing_store()?;
+        let (entries, rescan) = match &store {
+            Some(store) => (store.all()?, store.meta(POLICY_KEY)? != Some(fingerprint)),
+            None => (Vec::new(), false),
+        };
+        drop(store);
+        let current = entries.iter().filter(|e| e.status.is_current()).cloned();
+        let current: Vec<Entry> = current.collect();
+        let mut plan = plan(ctx, &policy, entries);
+        if rescan {
+            lift_covered(ctx, &policy, current, &mut plan);
+        }
         print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
         plan.refused
             .iter()
             .for_each(|r| println!("would unblock {r}"));
+        plan.lifted_notes
+            .iter()
+            .for_each(|r| println!("would {}", r.replacen("unblocking", "unblock", 1)));
         return Ok(ExitStatus::Success);
     }
     let client = ctx.client()?;
-    let policy = ctx.config.admission_policy();
-    let plan = ctx.open_store()?.update(|txn| {
-        let plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
+    let store = ctx.open_store()?;
+    // Every active block is looked at only when the allowlist or the
+    // protections changed since the last sweep: the idle cron run stays
+    // cheap. A new block is checked against them when it is made.
+    let rescan = store.meta(POLICY_KEY)? != Some(fingerprint);
+    let plan = store.update(|txn| {
+        let mut plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
+        if rescan {
+            lift_covered(ctx, &policy, txn.current()?, &mut plan);
+        }
         for e in &plan.changed {
             txn.put(e)?;
         }
         Ok(plan)
     })?;
+    if rescan {
+        // After the lifts are recorded (as pending): a crash before this
+        // only means the next sweep looks again.
+        store.set_meta(POLICY_KEY, fingerprint)?;
+    }
+    drop(store);
 
     plan.refused.iter().for_each(|r| println!("{r}"));
+    plan.lifted_notes.iter().for_each(|r| println!("{r}"));
     let applied = apply_and_record(ctx, &client, plan.jobs)?;
+    let lifted = |j: &crate::executor::Job| plan.lifted.contains(&(j.scope, j.address));
     let done = |expiry: bool, call: Call| {
         applied
             .results
@@ -114,22 +191,34 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             .filter(|(j, r)| {
                 r.is_ok()
                     && j.call == call
+                    && !lifted(j)
                     && plan.expiring.contains(&(j.scope, j.address)) == expiry
             })
             .count()
     };
+    let lifted_failed = applied
+        .results
+        .iter()
+        .filter(|(j, r)| r.is_err() && lifted(j))
+        .count();
+    let mut summary = format!(
+        "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
+        done(true, Call::Delete) + plan.local_only,
+        plan.expiring.len(),
+        done(false, Call::Add),
+        done(false, Call::Delete),
+        applied.failures()
+    );
+    if !plan.lifted.is_empty() {
+        summary.push_str(&format!(
+            "; allowlisted: {} block(s) now covered by the allowlist or a protection unblocked",
+            plan.lifted.len() - lifted_failed
+        ));
+    }
     // Cron mails any output: with --quiet the summary is left out, and
     // failures are still reported below on standard error.
     if !ctx.quiet {
-        println!(
-            "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; \
-             still pending {}",
-            done(true, Call::Delete) + plan.local_only,
-            plan.expiring.len(),
-            done(false, Call::Add),
-            done(false, Call::Delete),
-            applied.failures()
-        );
+        println!("{summary}");
     }
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {

@@ -192,6 +192,10 @@ pub struct Entry {
     /// unblock are local, and `sync` never re-adds it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub simulated: bool,
+    /// Blocked by hand with `--force` over the allowlist: the allowlist
+    /// does not lift it later (the built-in protections still do).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub forced: bool,
 }
 
 /// A request to block one address in one scope.
@@ -325,6 +329,7 @@ pub fn apply_block_in(
         ended_at: None,
         held_by_other: None,
         simulated: false,
+        forced: false,
     };
     let simulated = |mut entry: Entry| {
         entry.status = Status::Active;

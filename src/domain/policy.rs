@@ -1,7 +1,10 @@
 //! What may be blocked: the built-in protections, the configured
 //! allowlist, the broadest network allowed, and IPv6 widening.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
+
 use super::address::Address;
+use super::entry::{Entry, Status};
 use super::protect::{self, Protected};
 
 #[derive(Debug, Clone)]
@@ -84,6 +87,46 @@ impl Policy {
             return Err(Refusal::Protected(why));
         }
         self.check_allowlist(address)
+    }
+
+    /// [`Policy::recheck`] for a recorded block: one made with `--force`
+    /// over the allowlist is checked against the protections only.
+    pub fn recheck_block(&self, entry: &Entry) -> Result<(), Refusal> {
+        if entry.forced {
+            match protect::refusal(&entry.address, &self.protected) {
+                Some(why) => Err(Refusal::Protected(why)),
+                None => Ok(()),
+            }
+        } else {
+            self.recheck(&entry.address)
+        }
+    }
+
+    /// Why an active block must be lifted now, if it must: the allowlist
+    /// or a built-in protection covers it (an address inside an allowed
+    /// network, or a blocked network holding an allowed address) — the
+    /// operator added a false positive after it was blocked.
+    pub fn lifts(&self, entry: &Entry) -> Option<Refusal> {
+        if entry.status != Status::Active {
+            return None;
+        }
+        self.recheck_block(entry).err()
+    }
+
+    /// A number that changes when what [`Policy::lifts`] decides may
+    /// change (the allowlist, the protected addresses), so that `sweep`
+    /// looks at every active block only after such a change.
+    pub fn fingerprint(&self) -> u64 {
+        let mut allowed: Vec<String> = self.allowlist.iter().map(|a| a.to_string()).collect();
+        allowed.sort();
+        let mut protected: Vec<String> = self.protected.iter().map(|p| p.net.to_string()).collect();
+        protected.sort();
+        let mut h = DefaultHasher::new();
+        // The version of this rule: a change of it in lmguard rescans too.
+        1u32.hash(&mut h);
+        allowed.hash(&mut h);
+        protected.hash(&mut h);
+        h.finish()
     }
 
     fn check_allowlist(&self, address: &Address) -> Result<(), Refusal> {
