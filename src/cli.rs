@@ -31,6 +31,7 @@ const GLOBAL: &str = "Global options";
         lmguard block 203.0.113.7 --duration 36h       # block by hand\n  \
         lmguard list                                   # what is blocked, soonest expiry first\n  \
         lmguard unblock 203.0.113.7                    # a false positive\n  \
+        lmguard unblock --method SCANS --since 2h      # a detection that misfired\n  \
         lmguard --config /etc/lmguard/lm-mitigation.toml sweep --quiet   # from cron",
     after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
         unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
@@ -83,7 +84,15 @@ pub enum Command {
         one scope: --vs ID, else [block] vs, else the global list; an address blocked only \
         elsewhere is not touched (exit 4) and the message names each scope with the command \
         that unblocks it there.\n\n\
-        Example:\n  lmguard unblock 203.0.113.7"
+        Without addresses, the filters select the blocks (a detection that misfired): every \
+        active or pending block matching all of --method, --since, --reason and --vs is unblocked \
+        the same way. At least one of --method, --since and --reason is required. On a terminal \
+        lmguard shows how many and a few of them and asks; elsewhere it needs --yes. Without --vs \
+        the filters cover every list.\n\n\
+        Examples:\n  lmguard unblock 203.0.113.7\n  \
+        lmguard list --method SCANS --since 2h           # look first\n  \
+        lmguard unblock --method SCANS --since 2h        # then undo them (asks)\n  \
+        lmguard unblock --reason 'backup job' --yes      # from a script"
     )]
     Unblock(UnblockArgs),
     /// Show active and pending blocks (--all adds history)
@@ -95,6 +104,7 @@ pub enum Command {
         its width (nothing is cut in a pipe or a file); colour only on a terminal, never with \
         NO_COLOR set. --json prints the same rows as one JSON array.\n\n\
         Examples:\n  lmguard list --address 203.0.113.0/24      # that network and what is in it\n  \
+        lmguard list --method SCANS --since 2h     # what a misfired method blocked\n  \
         lmguard list --vs 3 --status pending\n  \
         lmguard list --all --json > blocks.json"
     )]
@@ -103,6 +113,9 @@ pub enum Command {
     #[command(
         long_about = "Remove every block whose expiry has passed and retry every \
         operation an earlier run could not apply. Run it from cron or a systemd timer.\n\n\
+        After the allowlist changes, sweep also unblocks every active block of lmguard's that \
+        the allowlist (or a built-in protection) now covers, recorded with the reason \
+        \"allowlisted\"; a block made with `block --force` stays.\n\n\
         Example crontab line:\n  */5 * * * * /usr/local/bin/lmguard sweep --quiet"
     )]
     Sweep(SweepArgs),
