@@ -439,7 +439,7 @@ fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
-        out.stdout().contains("allowlisted: 2 block(s)"),
+        out.stdout().contains("allowlisted: unblocked 2 block(s)"),
         "{}",
         out.stdout()
     );

@@ -211,7 +211,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     );
     if !plan.lifted.is_empty() {
         summary.push_str(&format!(
-            "; allowlisted: {} block(s) now covered by the allowlist or a protection unblocked",
+            "; allowlisted: unblocked {} block(s) that the allowlist or a protection now covers",
             plan.lifted.len() - lifted_failed
         ));
     }
