@@ -5,7 +5,7 @@
 //! floor: the same requests made by `curl`, by a minimal Rust TLS client
 //! process, or by one keep-alive ureq agent. Nothing leaves loopback.
 //!
-//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6` (some
+//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6,8` (some
 //! scenarios), `--runs N` (runs per measurement), `--no-million` (skip the
 //! 1 000 000-entry state), `--markdown PATH` (also write the table),
 //! `--lmguard PATH` (the binary to time). Helper modes used as floors:
@@ -56,6 +56,9 @@ pub struct Settings {
     pub burst: usize,
     /// Expired blocks for sweep (target 3).
     pub sweep: usize,
+    /// Blocks of one method undone by a bulk unblock, and expired blocks of
+    /// the sweep it is compared with (scenario 8).
+    pub bulk: usize,
     /// Entries in state / on the LoadMaster for list and sync (targets 4, 5).
     pub big: usize,
     /// A smaller size for the linearity check of list and sync.
@@ -67,7 +70,7 @@ pub struct Settings {
     /// Print progress on stderr.
     pub verbose: bool,
     /// Scenarios to run (1 single block, 2 burst, 3 sweep, 4 list and
-    /// sync, 6 the largest state); empty = all.
+    /// sync, 6 the largest state, 8 bulk unblock); empty = all.
     pub only: Vec<u8>,
 }
 
@@ -89,6 +92,7 @@ impl Settings {
             huge_runs: 3,
             burst: 1_000,
             sweep: 10_000,
+            bulk: 5_000,
             big: 100_000,
             small: 10_000,
             huge: Some(1_000_000),
@@ -107,6 +111,7 @@ impl Settings {
             huge_runs: 2,
             burst: 200,
             sweep: 1_000,
+            bulk: 1_000,
             big: 10_000,
             small: 1_000,
             huge: Some(100_000),
@@ -126,6 +131,7 @@ impl Settings {
             huge_runs: 1,
             burst: 40,
             sweep: 60,
+            bulk: 60,
             big: 400,
             small: 100,
             huge: Some(800),
@@ -767,6 +773,9 @@ pub fn run_all(settings: &Settings) -> Res<Report> {
     if settings.wants(6) {
         huge_state(&mut bench, &mut report)?;
     }
+    if settings.wants(8) {
+        bulk_unblock(&mut bench, &mut report)?;
+    }
 
     report
         .machine
@@ -1000,6 +1009,62 @@ fn sweep(bench: &mut Bench, report: &mut Report) -> Res<()> {
             .rows
             .push(Row::info("3r", format!("peak RSS, sweep of {n}"), mib(rss)));
     }
+    Ok(())
+}
+
+/// Scenario 8 (issue 18): `unblock --method SCANS --yes` of N blocks vs a
+/// `sweep` of N expired blocks — the same N deletes, so the bulk unblock
+/// must run at sweep's bulk speed (target ≤ 1.5×). Each run has two fake
+/// LoadMasters of its own, one per side, each holding N + 1 entries; the
+/// two sides run one after the other, so that they share the machine's
+/// load of the moment.
+fn bulk_unblock(bench: &mut Bench, report: &mut Report) -> Res<()> {
+    let n = bench.settings.bulk;
+    let runs = bench.settings.heavy_runs;
+    bench.say(&format!(
+        "8: unblock --method of {n} blocks vs sweep of {n} expired blocks, {runs} runs"
+    ));
+    let (mut unblock, mut sweep) = (Stat::default(), Stat::default());
+    for _ in 0..runs {
+        let sweep_lm = start_fake()?;
+        let sweep_site = Site::new(&sweep_lm)?;
+        bench.warm(&sweep_site)?;
+        bench.block_events(&sweep_site, n, &["--duration", "1s"], false)?;
+        let unblock_lm = start_fake()?;
+        let unblock_site = Site::new(&unblock_lm)?;
+        bench.warm(&unblock_site)?;
+        bench.block_events(&unblock_site, n, &[], false)?;
+        std::thread::sleep(Duration::from_millis(1_100));
+
+        let ran = bench.lmguard(&sweep_site, &["sweep"], None, false, &[0])?;
+        if !ran
+            .last_line()
+            .starts_with(&format!("expired {n} of {n} due"))
+        {
+            return Err(format!("sweep: unexpected summary {:?}", ran.last_line()));
+        }
+        sweep.push(ran.wall);
+
+        let args = ["unblock", "--method", "SCANS", "--yes"];
+        let ran = bench.lmguard(&unblock_site, &args, None, false, &[0])?;
+        let summary = ran.last_line();
+        if !summary.starts_with(&format!("unblocked {n}, pending 0,")) {
+            return Err(format!("bulk unblock: unexpected summary {summary:?}"));
+        }
+        // The warm-up block (a manual one, not SCANS) is still there.
+        if unblock_lm.entries(Scope::Global).len() != 1 {
+            return Err("bulk unblock left entries on the LoadMaster".into());
+        }
+        unblock.push(ran.wall);
+    }
+    report.rows.push(Row::against(
+        "8",
+        format!("unblock --method, {n} blocks"),
+        &unblock,
+        "sweep of as many",
+        &sweep,
+        Some(1.5),
+    ));
     Ok(())
 }
 
@@ -1443,7 +1508,7 @@ fn main() -> std::process::ExitCode {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6] [--markdown PATH] [--lmguard PATH]"
+                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6,8] [--markdown PATH] [--lmguard PATH]"
                 );
                 return std::process::ExitCode::SUCCESS;
             }
