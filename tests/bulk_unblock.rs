@@ -399,8 +399,13 @@ fn on_a_terminal_it_shows_examples_and_asks() {
 #[test]
 fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
     let env = Env::new();
+    // An address someone else already blocks: lmguard records it as held
+    // by that entry, which it never removes.
+    env.lm
+        .insert_entry(Scope::Global, "192.0.2.7", "firewall team");
     let out = env.run(&[
         "block",
+        "192.0.2.7",
         "192.0.2.5",
         "192.0.2.20",
         "198.51.100.0/24",
@@ -431,21 +436,40 @@ fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
     // check names the covered blocks until the next sweep.
     let out = env.run(&["check"]);
     let text = out.stdout();
-    assert!(text.contains("2 active blocks are now covered"), "{text}");
+    assert!(text.contains("3 active blocks are now covered"), "{text}");
     assert!(text.contains("192.0.2.5 overlaps the allowlist entry 192.0.2.0/28"));
     assert!(text.contains("198.51.100.0/24 overlaps the allowlist entry 198.51.100.7"));
     assert!(!text.contains("192.0.2.9 overlaps"), "{text}");
 
+    // A dry run says what the sweep would do, and does nothing.
+    let requests = env.lm.request_count();
+    let out = env.run(&["sweep", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout()
+            .contains("would unblock 192.0.2.5 (global): 192.0.2.5 overlaps"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(env.lm.request_count(), requests);
+    assert_eq!(env.status_of("192.0.2.5"), "active");
+
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
-        out.stdout().contains("allowlisted: unblocked 2 block(s)"),
+        out.stdout().contains("allowlisted: unblocked 3 block(s)"),
         "{}",
         out.stdout()
     );
     assert_eq!(
         env.on_lm_sorted(Scope::Global),
-        ["192.0.2.20", "192.0.2.6", "192.0.2.9", "203.0.113.9"],
+        [
+            "192.0.2.20",
+            "192.0.2.6",
+            "192.0.2.7",
+            "192.0.2.9",
+            "203.0.113.9"
+        ],
         "only the covered lmguard blocks are removed; the foreign entry stays"
     );
     for a in ["192.0.2.5", "198.51.100.0/24"] {
@@ -458,6 +482,9 @@ fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
         assert_eq!(env.status_of(a), "active", "{a}");
     }
     assert_eq!(env.calls_for("del", "192.0.2.6"), 0);
+    assert_eq!(env.calls_for("del", "192.0.2.7"), 0);
+    // lmguard's own record of it ends (locally only).
+    assert_eq!(env.status_of("192.0.2.7"), "unblocked");
 
     // Done: check is quiet about it, and the next sweep has nothing to do.
     assert!(!env.run(&["check"]).stdout().contains("now covered"));

@@ -260,4 +260,62 @@ mod tests {
         );
         assert_eq!(admit("203.0.113.7", false).unwrap(), "203.0.113.7");
     }
+
+    fn active(addr: &str, forced: bool) -> Entry {
+        use crate::domain::entry::{complete, Applied, BlockRequest, Call, Claim, Scope};
+        let claim = Claim {
+            pid: 1,
+            started: 0,
+            token: 1,
+            until: 10,
+        };
+        let req = BlockRequest {
+            address: addr.parse().unwrap(),
+            scope: Scope::Global,
+            duration: "1h".parse().unwrap(),
+            reason: "SCANS".into(),
+            event_id: None,
+        };
+        let (pending, _) = crate::domain::entry::apply_block(None, &req, 0, claim, &|_| false);
+        let mut e = complete(pending, &claim, Call::Add, Ok(Applied::Done), 0).unwrap();
+        e.forced = forced;
+        e
+    }
+
+    #[test]
+    fn active_blocks_the_allowlist_now_covers_are_lifted_unless_forced() {
+        let p = policy();
+        // Inside an allowed network, or a network holding an allowed address.
+        assert!(p.lifts(&active("192.0.2.3", false)).is_some());
+        assert!(p.lifts(&active("198.51.100.0/24", false)).is_some());
+        assert!(p.lifts(&active("203.0.113.7", false)).is_none());
+        // Forced over the allowlist: kept; a protection still lifts it.
+        assert!(p.lifts(&active("192.0.2.3", true)).is_none());
+        assert!(matches!(
+            p.lifts(&active("192.0.2.200", true)),
+            Some(Refusal::Protected(_))
+        ));
+        // Only active blocks: a pending one is the retry's business.
+        let mut pending = active("192.0.2.3", false);
+        pending.status = Status::PendingBlock;
+        assert!(p.lifts(&pending).is_none());
+    }
+
+    #[test]
+    fn the_fingerprint_follows_the_allowlist_and_protections_not_their_order() {
+        let p = policy();
+        let mut reordered = p.clone();
+        reordered.allowlist.reverse();
+        assert_eq!(p.fingerprint(), reordered.fingerprint());
+        let mut edited = p.clone();
+        edited.allowlist.push("203.0.113.7".parse().unwrap());
+        assert_ne!(p.fingerprint(), edited.fingerprint());
+        let mut moved = p.clone();
+        moved.protected[0] = Protected::new("192.0.2.201".parse().unwrap(), "x");
+        assert_ne!(p.fingerprint(), moved.fingerprint());
+        // Settings that do not decide lifting do not count.
+        let mut wider = p.clone();
+        wider.ipv6_prefix = 48;
+        assert_eq!(p.fingerprint(), wider.fingerprint());
+    }
 }
