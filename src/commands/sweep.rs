@@ -28,7 +28,7 @@ struct Plan {
     refused: Vec<String>,
     /// Active blocks the allowlist or a protection now covers, being lifted.
     lifted: HashSet<(Scope, Address)>,
-    /// What was lifted and why, for the report.
+    /// What is lifted and why (`192.0.2.5 (global): … overlaps …`).
     lifted_notes: Vec<String>,
 }
 
@@ -115,7 +115,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
             });
         next.reason = format!("{ALLOWLISTED} (was: {})", next.reason);
         plan.lifted_notes.push(format!(
-            "unblocking {} ({}): {}",
+            "{} ({}): {}",
             next.address,
             list_name(next.scope),
             refusal.reason()
@@ -142,8 +142,11 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             None => (Vec::new(), false),
         };
         drop(store);
-        let current = entries.iter().filter(|e| e.status.is_current()).cloned();
-        let current: Vec<Entry> = current.collect();
+        let current: Vec<Entry> = entries
+            .iter()
+            .filter(|e| e.status.is_current())
+            .cloned()
+            .collect();
         let mut plan = plan(ctx, &policy, entries);
         if rescan {
             lift_covered(ctx, &policy, current, &mut plan);
@@ -154,7 +157,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             .for_each(|r| println!("would unblock {r}"));
         plan.lifted_notes
             .iter()
-            .for_each(|r| println!("would {}", r.replacen("unblocking", "unblock", 1)));
+            .for_each(|r| println!("would unblock {r}"));
         return Ok(ExitStatus::Success);
     }
     let client = ctx.client()?;
@@ -181,7 +184,9 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     drop(store);
 
     plan.refused.iter().for_each(|r| println!("{r}"));
-    plan.lifted_notes.iter().for_each(|r| println!("{r}"));
+    plan.lifted_notes
+        .iter()
+        .for_each(|r| println!("unblocking {r}"));
     let applied = apply_and_record(ctx, &client, plan.jobs)?;
     let lifted = |j: &crate::executor::Job| plan.lifted.contains(&(j.scope, j.address));
     let done = |expiry: bool, call: Call| {
