@@ -349,16 +349,28 @@ fn on_a_terminal(env: &Env, args: &str, answer: &str) -> Option<Out> {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        // Typed once the question is up; the pty keeps it until read.
-        stdin.write_all(answer.as_bytes()).unwrap();
-        // Keep standard input open a moment, so that `script` does not end
-        // the session before lmguard has read the answer.
-        std::thread::sleep(Duration::from_secs(2));
-    }
-    Some(Out(child.wait_with_output().unwrap()))
+    use std::io::{Read, Write};
+    let mut stdin = child.stdin.take().unwrap();
+    // Typed ahead: the pty keeps it until lmguard reads its answer.
+    stdin.write_all(answer.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        stderr.read_to_end(&mut b).map(|_| b)
+    });
+    let mut out = Vec::new();
+    stdout.read_to_end(&mut out).unwrap();
+    let status = child.wait().unwrap();
+    // Standard input stays open until lmguard has finished, so that
+    // `script` never ends the session early on its end of input.
+    drop(stdin);
+    Some(Out(std::process::Output {
+        status,
+        stdout: out,
+        stderr: err.join().unwrap().unwrap(),
+    }))
 }
 
 fn shell_quote(p: &Path) -> String {
