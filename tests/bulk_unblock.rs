@@ -429,8 +429,14 @@ fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
     // An active block that a built-in protection covers (recorded by an
     // older lmguard, say).
     seed_one(&env, "169.254.7.7");
-    assert_eq!(env.run(&["sweep"]).code(), 0);
+    // From cron, quietly: lifted, and nothing printed.
+    let out = env.run(&["sweep", "--quiet"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(out.stdout(), "", "sweep --quiet prints nothing");
     assert_eq!(env.status_of("169.254.7.7"), "unblocked");
+    assert!(!env
+        .on_lm(Scope::Global)
+        .contains(&"169.254.7.7".to_string()));
 
     // The operator adds the false positives to the allowlist.
     let tls = format!(

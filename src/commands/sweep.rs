@@ -184,9 +184,14 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     drop(store);
 
     plan.refused.iter().for_each(|r| println!("{r}"));
-    plan.lifted_notes
-        .iter()
-        .for_each(|r| println!("unblocking {r}"));
+    // With --quiet (cron), what the allowlist lifts goes to the log only.
+    for r in &plan.lifted_notes {
+        if ctx.quiet {
+            log::info!("unblocking {r}");
+        } else {
+            println!("unblocking {r}");
+        }
+    }
     let applied = apply_and_record(ctx, &client, plan.jobs)?;
     let lifted = |j: &crate::executor::Job| plan.lifted.contains(&(j.scope, j.address));
     let done = |expiry: bool, call: Call| {
