@@ -13,13 +13,23 @@ use crate::domain::entry::{Scope, Status};
 use crate::domain::event::InputFormat;
 use crate::domain::filter::Filter;
 
+/// What `lmguard --version` (and `-V`) prints after the name: the version and
+/// the git commit the binary was built from (`build/commit.rs`), e.g.
+/// `0.1.0 (commit 1a2b3c4)`, `-dirty` marking uncommitted changes.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("LMGUARD_BUILD_COMMIT"),
+    ")"
+);
+
 /// The heading of the options every command takes, listed after its own.
 const GLOBAL: &str = "Global options";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "lmguard",
-    version,
+    version = VERSION,
     about = "Keep a Kemp/Progress LoadMaster's IP block lists in step with Flowmon ADS",
     long_about = "Keep a Kemp/Progress LoadMaster's IP block lists in step with Flowmon ADS.\n\n\
         Flowmon ADS runs `lmguard block` as a custom script with events on standard input; \

@@ -115,7 +115,9 @@ fn check_page(name: &str, rendered: &[u8]) {
 
 /// `lmguard.1`, then `lmguard-<command>.1` for each subcommand.
 fn pages() -> Vec<(String, Vec<u8>)> {
-    let mut command = lmguard::cli::Cli::command();
+    // The pages document the release; the commit in `--version` is a
+    // property of one build and would make them stale on every commit.
+    let mut command = lmguard::cli::Cli::command().version(env!("CARGO_PKG_VERSION"));
     let mut main = Vec::new();
     clap_mangen::Man::new(command.clone())
         .render(&mut main)
