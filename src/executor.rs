@@ -3,23 +3,37 @@
 //! - A failure that says the LoadMaster is down or refuses us as a whole
 //!   (unreachable, 401, 403, 404, 5xx, an answer it cannot read) halts the
 //!   run: the remaining calls are not attempted and stay pending, so a dead
-//!   LoadMaster costs one timeout, not one per entry.
-//! - Retries must be idempotent, and what a duplicate add or the delete of a
-//!   missing entry returns is unknown. So when an add or delete is refused,
-//!   the list is read (once per list and run) and the call counts as done
-//!   if the list already says so. A refused add of a bare host is retried
-//!   once with an explicit `/32` (`/128`), which some firmware requires.
-//! - An add that finds the address already listed under an entry that is
-//!   not lmguard's (its comment does not start with `comment_prefix`)
-//!   reports [`Applied::HeldByOther`], so that lmguard never deletes it.
+//!   LoadMaster costs one timeout, not one per entry. So do a few identical
+//!   refusals in a row (a bad key that a firmware answers with 400): a bad
+//!   key never burns failed-login attempts.
+//! - Nothing is deleted that is not lmguard's: before the first delete in
+//!   a scope its list is read (once per list and run), and an entry is
+//!   deleted only while [`ownership`] says it is lmguard's — under the
+//!   spelling the LoadMaster lists it with. One that is someone else's is
+//!   left alone ([`Applied::HeldByOther`]); the local record is closed.
+//! - Retries must be idempotent, and what a duplicate add returns is
+//!   unknown. So when an add is refused, the list is read and the add
+//!   counts as done if the list already has the address (as lmguard's, or
+//!   [`Applied::HeldByOther`]). A bare host is retried once with an explicit
+//!   `/32` (`/128`) only when the LoadMaster refused it as an invalid
+//!   network (some firmware requires the prefix).
+//! - A call refused for good becomes [`Failure::Permanent`]: the scope's
+//!   list cannot be read either while the global one can (the VS does not
+//!   exist), or the LoadMaster refuses the address itself (400, not listed).
+//!   Further calls for such a scope are not sent in that run.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Applied, Call, Entry, Scope};
+use crate::domain::ownership;
 use crate::loadmaster::answer::ListedEntry;
 use crate::loadmaster::{Client, Failure, Request};
+
+/// After this many identical refusals in one run, the run stops calling the
+/// LoadMaster.
+pub const IDENTICAL_REFUSALS: usize = 3;
 
 /// One call to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,6 +43,9 @@ pub struct Job {
     pub call: Call,
     /// For adds: the comment that marks the entry as lmguard's.
     pub comment: String,
+    /// What the local record says about ownership (it decides where the
+    /// LoadMaster shows no comments, and for adopted entries).
+    pub record: ownership::Record,
 }
 
 impl Job {
@@ -44,6 +61,7 @@ impl Job {
                 entry.event_id.as_deref(),
                 &entry.reason,
             ),
+            record: ownership::Record::of(entry),
         }
     }
 
@@ -63,157 +81,308 @@ impl Job {
     }
 }
 
+/// A list as read in this run.
+#[derive(Debug, Clone)]
+enum Listed {
+    Read(HashMap<Address, ListedEntry>),
+    /// Refused (not halting the run); `permanent` when the global list reads
+    /// while this one does not: the scope does not exist.
+    Unreadable {
+        failure: Failure,
+        permanent: bool,
+    },
+}
+
+/// What the executors of one run share.
+#[derive(Default)]
+pub struct RunShared {
+    /// The failure that halted the run.
+    halted: Mutex<Option<Failure>>,
+    /// The lists read so far, kept up to date by this run's calls.
+    lists: Mutex<HashMap<Scope, Listed>>,
+    /// How often each refusal (status and message) was seen.
+    refusals: Mutex<HashMap<(u16, String), usize>>,
+}
+
+impl RunShared {
+    pub fn halted(self) -> Option<Failure> {
+        self.halted.into_inner().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a list says about one address.
+enum Lookup {
+    Present(ListedEntry),
+    Absent,
+    Unreadable { failure: Failure, permanent: bool },
+}
+
 pub struct Executor<'c> {
     client: &'c Client,
     comment_prefix: &'c str,
-    /// The failure that halted the run, shared by the run's executors.
-    halted: &'c Mutex<Option<Failure>>,
-    /// Canonical contents of the lists read so far in this run.
-    lists: HashMap<Scope, HashMap<Address, ListedEntry>>,
+    shared: &'c RunShared,
 }
 
 impl<'c> Executor<'c> {
-    /// An executor for one thread of a run; `halted` is shared by all of
+    /// An executor for one thread of a run; `shared` is shared by all of
     /// the run's executors, so that one seeing the LoadMaster down stops
-    /// the others too.
-    pub fn new(
-        client: &'c Client,
-        comment_prefix: &'c str,
-        halted: &'c Mutex<Option<Failure>>,
-    ) -> Self {
+    /// the others too, and each list is read once.
+    pub fn new(client: &'c Client, comment_prefix: &'c str, shared: &'c RunShared) -> Self {
         Executor {
             client,
             comment_prefix,
-            halted,
-            lists: HashMap::new(),
+            shared,
         }
     }
 
     fn halt(&self, failure: &Failure) {
-        let mut halted = self.halted.lock().unwrap_or_else(|e| e.into_inner());
-        halted.get_or_insert_with(|| failure.clone());
+        lock(&self.shared.halted).get_or_insert_with(|| failure.clone());
     }
 
     /// Make one call (or report why it was not made).
     pub fn run(&mut self, job: &Job) -> Result<Applied, Failure> {
-        if let Some(f) = self
-            .halted
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
-        {
+        if let Some(f) = lock(&self.shared.halted).clone() {
             return Err(f);
         }
-        let result = match self.client.send(&job.request()) {
-            Ok(_) => Ok(Applied::Done),
-            Err(Failure::Rejected { status, message }) => {
-                self.settle_refusal(job, Failure::Rejected { status, message })
-            }
-            Err(f) => Err(f),
+        if let Some(f) = self.known_permanent(job.scope) {
+            return Err(f);
+        }
+        let result = match job.call {
+            Call::Add => self.add(job),
+            Call::Delete => self.delete(job),
         };
         match &result {
             Ok(Applied::Done) => {
-                self.note_done(job);
                 log_change(job);
             }
             Ok(Applied::HeldByOther(comment)) => log::info!(
-                "{} is already on the {} block list under another entry ({comment:?}); \
-                 lmguard records it but will never remove that entry",
+                "{} is on the {} block list under an entry that is not lmguard's ({comment}); \
+                 lmguard leaves it alone",
                 job.address,
                 list_name(job.scope)
             ),
             Err(f) if f.stops_run() => self.halt(f),
+            Err(f @ Failure::Rejected { status, message }) => {
+                let mut seen = lock(&self.shared.refusals);
+                let n = seen.entry((*status, message.clone())).or_default();
+                *n += 1;
+                if *n >= IDENTICAL_REFUSALS {
+                    drop(seen);
+                    log::warn!(
+                        "the LoadMaster gave the same refusal {IDENTICAL_REFUSALS} times; no \
+                         more calls in this run"
+                    );
+                    self.halt(f);
+                }
+            }
             Err(_) => {}
         }
         result
     }
 
-    /// A refused add/delete: done already? Or does it want a prefix?
-    fn settle_refusal(&mut self, job: &Job, refusal: Failure) -> Result<Applied, Failure> {
-        let prefix = self.comment_prefix;
-        let listed = match self.listed(job.scope)? {
-            Some(list) => list.get(&job.address).cloned(),
-            None => return Err(refusal),
+    /// A scope found not to exist earlier in this run: nothing is sent to it.
+    fn known_permanent(&self, scope: Scope) -> Option<Failure> {
+        match lock(&self.shared.lists).get(&scope) {
+            Some(Listed::Unreadable {
+                failure,
+                permanent: true,
+            }) => Some(permanent(failure.clone())),
+            _ => None,
+        }
+    }
+
+    fn add(&mut self, job: &Job) -> Result<Applied, Failure> {
+        let refusal = match self.client.send(&job.request()) {
+            Ok(_) => {
+                self.note(job.scope, job.address, Some(job.address.to_string()), job);
+                return Ok(Applied::Done);
+            }
+            Err(f @ Failure::Rejected { .. }) => f,
+            Err(f) => return Err(f),
         };
-        match (job.call, listed) {
-            (Call::Add, Some(entry)) => {
+        match self.lookup(job.scope, &job.address)? {
+            Lookup::Present(entry) => {
                 log::debug!(
                     "add of {} was refused; the list already has it",
                     job.address
                 );
-                return Ok(match entry.comment {
-                    Some(c) if c.starts_with(prefix) => Applied::Done,
-                    Some(c) => Applied::HeldByOther(c),
-                    None => Applied::HeldByOther("(the LoadMaster returned no comment)".into()),
-                });
+                let ours = ownership::is_ours_by_record(
+                    entry.comment.as_deref(),
+                    self.comment_prefix,
+                    &ownership::Record::default(),
+                );
+                Ok(if ours {
+                    Applied::Done
+                } else {
+                    Applied::HeldByOther(ownership::describe_other(entry.comment.as_deref()))
+                })
             }
-            (Call::Delete, None) => {
+            Lookup::Unreadable {
+                permanent: true, ..
+            } => Err(permanent(refusal)),
+            Lookup::Unreadable { .. } => Err(refusal),
+            Lookup::Absent => {
+                if job.address.is_host() && refused_as_invalid_network(&refusal) {
+                    let spelled = job.address.with_prefix();
+                    let retry = Request::Add {
+                        scope: job.scope,
+                        addr: spelled.clone(),
+                        comment: job.comment.clone(),
+                    };
+                    match self.client.send(&retry) {
+                        Ok(_) => {
+                            self.note(job.scope, job.address, Some(spelled), job);
+                            return Ok(Applied::Done);
+                        }
+                        Err(f @ Failure::Rejected { .. }) => return Err(for_address(f)),
+                        Err(f) => return Err(f),
+                    }
+                }
+                Err(for_address(refusal))
+            }
+        }
+    }
+
+    fn delete(&mut self, job: &Job) -> Result<Applied, Failure> {
+        let entry = match self.lookup(job.scope, &job.address)? {
+            Lookup::Absent => {
                 log::debug!(
-                    "delete of {} was refused; the list no longer has it",
-                    job.address
+                    "{} is not on the {} block list; nothing to remove",
+                    job.address,
+                    list_name(job.scope)
                 );
                 return Ok(Applied::Done);
             }
-            (Call::Delete, Some(entry)) if entry.addr != job.address.to_string() => {
-                // Listed under another spelling (e.g. 192.0.2.7/32): delete that.
-                let retry = Request::Delete {
-                    scope: job.scope,
-                    addr: entry.addr,
-                };
-                if self.client.send(&retry).is_ok() {
-                    return Ok(Applied::Done);
-                }
-            }
-            _ => {}
+            Lookup::Unreadable {
+                failure,
+                permanent: true,
+            } => return Err(permanent(failure)),
+            // Without the list, ownership cannot be told: nothing is deleted.
+            Lookup::Unreadable { failure, .. } => return Err(failure),
+            Lookup::Present(entry) => entry,
+        };
+        let comment = entry.comment.as_deref();
+        if !ownership::is_ours_by_record(comment, self.comment_prefix, &job.record) {
+            return Ok(Applied::HeldByOther(ownership::describe_other(comment)));
         }
-        if job.call == Call::Add && job.address.is_host() {
-            let retry = Request::Add {
-                scope: job.scope,
-                addr: job.address.with_prefix(),
-                comment: job.comment.clone(),
-            };
-            if self.client.send(&retry).is_ok() {
-                return Ok(Applied::Done);
-            }
-        }
-        Err(refusal)
+        // Under the spelling the LoadMaster lists (e.g. 192.0.2.7/32).
+        let request = Request::Delete {
+            scope: job.scope,
+            addr: entry.addr,
+        };
+        self.client.send(&request)?;
+        self.note(job.scope, job.address, None, job);
+        Ok(Applied::Done)
     }
 
-    /// The canonical list for a scope, read once per run. `Ok(None)` when the
-    /// list could not be read for a reason that does not halt the run.
-    fn listed(&mut self, scope: Scope) -> Result<Option<&HashMap<Address, ListedEntry>>, Failure> {
-        if !self.lists.contains_key(&scope) {
-            match self.client.list(scope) {
-                Ok(entries) => {
-                    let set = entries
-                        .into_iter()
-                        .filter_map(|e| Some((e.addr.parse::<Address>().ok()?, e)))
-                        .collect();
-                    self.lists.insert(scope, set);
-                }
-                Err(f) if f.stops_run() => {
-                    self.halt(&f);
-                    return Err(f);
-                }
-                Err(_) => return Ok(None),
+    /// What the list of `scope` (read once per run) says about `address`.
+    fn lookup(&mut self, scope: Scope, address: &Address) -> Result<Lookup, Failure> {
+        let known = lock(&self.shared.lists).get(&scope).cloned();
+        let listed = match known {
+            Some(l) => l,
+            None => {
+                let read = self.read(scope)?;
+                let mut lists = lock(&self.shared.lists);
+                lists.entry(scope).or_insert(read).clone()
             }
-        }
-        Ok(self.lists.get(&scope))
+        };
+        Ok(match listed {
+            Listed::Read(map) => match map.get(address) {
+                Some(e) => Lookup::Present(e.clone()),
+                None => Lookup::Absent,
+            },
+            Listed::Unreadable { failure, permanent } => Lookup::Unreadable { failure, permanent },
+        })
     }
 
-    fn note_done(&mut self, job: &Job) {
-        if let Some(list) = self.lists.get_mut(&job.scope) {
-            match job.call {
-                Call::Add => list.insert(
-                    job.address,
-                    ListedEntry {
-                        addr: job.address.to_string(),
-                        comment: Some(job.comment.clone()),
-                    },
-                ),
-                Call::Delete => list.remove(&job.address),
-            };
+    fn read(&self, scope: Scope) -> Result<Listed, Failure> {
+        match self.client.list(scope) {
+            Ok(entries) => Ok(Listed::Read(
+                entries
+                    .into_iter()
+                    .filter_map(|e| Some((e.addr.parse::<Address>().ok()?, e)))
+                    .collect(),
+            )),
+            Err(f) if f.stops_run() => {
+                self.halt(&f);
+                Err(f)
+            }
+            Err(failure) => {
+                // Does the LoadMaster answer at all? Then this scope is gone.
+                let permanent = scope != Scope::Global
+                    && match self.client.list(Scope::Global) {
+                        Ok(_) => true,
+                        Err(f) if f.stops_run() => {
+                            self.halt(&f);
+                            return Err(f);
+                        }
+                        Err(_) => false,
+                    };
+                Ok(Listed::Unreadable { failure, permanent })
+            }
         }
+    }
+
+    /// Keep the run's copy of a list in step with a call that succeeded.
+    fn note(&self, scope: Scope, address: Address, added_as: Option<String>, job: &Job) {
+        if let Some(Listed::Read(list)) = lock(&self.shared.lists).get_mut(&scope) {
+            match added_as {
+                Some(addr) => {
+                    list.insert(
+                        address,
+                        ListedEntry {
+                            addr,
+                            comment: Some(job.comment.clone()),
+                        },
+                    );
+                }
+                None => {
+                    list.remove(&address);
+                }
+            }
+        }
+    }
+}
+
+/// The refusal of a call whose scope does not exist, as a permanent one.
+fn permanent(failure: Failure) -> Failure {
+    match failure {
+        Failure::Rejected { status, message } | Failure::Permanent { status, message } => {
+            Failure::Permanent { status, message }
+        }
+        other => other,
+    }
+}
+
+/// A 400 for an address that is not listed: the LoadMaster refuses the
+/// address itself. Other refusals (422 …) may pass and stay pending.
+fn for_address(refusal: Failure) -> Failure {
+    match refusal {
+        Failure::Rejected {
+            status: 400,
+            message,
+        } => Failure::Permanent {
+            status: 400,
+            message,
+        },
+        other => other,
+    }
+}
+
+/// Did the LoadMaster refuse a bare host as an invalid network (it wants
+/// the prefix written out)? KB S5's message: "Invalid network specification
+/// prefix is invalid for specified network".
+fn refused_as_invalid_network(refusal: &Failure) -> bool {
+    match refusal {
+        Failure::Rejected { message, .. } => {
+            let m = message.to_ascii_lowercase();
+            m.contains("invalid network") || m.contains("prefix is invalid")
+        }
+        _ => false,
     }
 }
 

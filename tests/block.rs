@@ -76,15 +76,6 @@ fn vs_option_targets_the_virtual_service_list() {
 }
 
 #[test]
-fn unknown_virtual_service_is_pending_with_exit_3() {
-    let env = Env::new();
-    let out = env.run(&["block", "--vs", "99", "203.0.113.7"]);
-    assert_eq!(out.code(), 3, "{}", out.all());
-    assert!(out.stderr().contains("Unknown VS"), "{}", out.stderr());
-    assert_eq!(env.status_of("203.0.113.7"), "pending_block");
-}
-
-#[test]
 fn ads_tsv_fixture_blocks_every_source_with_its_event() {
     let env = Env::new();
     let out = env.run_stdin(&["block"], fixture("ads-events.tsv"));

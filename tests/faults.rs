@@ -96,15 +96,21 @@ fn a_wrong_key_is_reported_once_and_repaired_after_the_key_is_fixed() {
 }
 
 #[test]
-fn an_unknown_virtual_service_waits_until_it_exists() {
+fn an_unknown_virtual_service_is_rejected_and_a_new_block_tries_again() {
     let env = Env::new();
     let out = env.run(&["block", "--vs", "7", "203.0.113.1"]);
-    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(out.code(), 4, "{}", out.all());
     assert!(out.stderr().contains("Unknown VS"), "{}", out.stderr());
+    assert_eq!(env.status_of("203.0.113.1"), "rejected");
     let mut vss = fake_loadmaster::default_virtual_services();
     vss.push(VirtualService::new(7, "192.0.2.12", 443, "tcp"));
     env.lm.set_virtual_services(vss);
     assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert!(
+        env.on_lm(Scope::Vs(7)).is_empty(),
+        "sweep does not retry it"
+    );
+    assert_eq!(env.run(&["block", "--vs", "7", "203.0.113.1"]).code(), 0);
     assert_eq!(env.on_lm(Scope::Vs(7)), ["203.0.113.1"]);
 }
 

@@ -360,9 +360,10 @@ fn a_failing_entry_does_not_stop_sweep_for_the_others() {
     assert_eq!(env.run(&["block", "203.0.113.8"]).code(), 3);
     env.lm.set_fault(Fault::None);
     let out = env.run(&["sweep"]);
-    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(out.code(), 4, "refused for good: {}", out.all());
     assert!(out.stderr().contains("Unknown VS"), "{}", out.stderr());
-    assert_eq!(env.status_of("203.0.113.7"), "pending_block");
+    assert!(out.stderr().contains("(VS 99)"), "{}", out.stderr());
+    assert_eq!(env.status_of("203.0.113.7"), "rejected");
     assert_eq!(env.status_of("203.0.113.8"), "active");
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
 }

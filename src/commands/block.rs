@@ -140,6 +140,10 @@ pub fn run(
         let address = entry.address;
         let repeat = d.escalated.as_deref().unwrap_or("");
         match (d.decision, answers.get(&(entry.scope, address))) {
+            (Decision::Send(_), Some(Err(f))) if f.is_permanent() => {
+                tally.rejected += 1;
+                println!("rejected  {address} ({scope}) — {f}");
+            }
             (Decision::Send(_), Some(Err(_))) => {
                 tally.pending += 1;
                 println!(
@@ -181,7 +185,9 @@ pub fn run(
         }
     }
 
-    let mut status = ExitStatus::Success;
+    let mut status = applied
+        .as_ref()
+        .map_or(ExitStatus::Success, |a| a.report_rejections());
     if let Some(problem) = applied
         .as_ref()
         .and_then(|a| loadmaster_problem(a, "block(s)"))

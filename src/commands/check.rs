@@ -16,6 +16,7 @@ use std::path::Path;
 use crate::cli::CheckArgs;
 use crate::config::{self, ApiKey, LoadMasterConfig};
 use crate::domain::entry::{Scope, Status};
+use crate::domain::ownership;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
@@ -441,7 +442,7 @@ fn check_loadmaster(
                 .filter(|e| {
                     e.comment
                         .as_deref()
-                        .is_some_and(|c| c.split_whitespace().next() == Some(prefix.as_str()))
+                        .is_some_and(|c| ownership::comment_is_ours(c, prefix))
                 })
                 .count();
             report.pass(

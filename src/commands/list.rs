@@ -139,7 +139,7 @@ fn footer(entries: &[Entry], now: i64) -> String {
         match e.status {
             Status::Active => active += 1,
             Status::PendingBlock | Status::PendingUnblock => pending += 1,
-            Status::Expired | Status::Unblocked => history += 1,
+            Status::Expired | Status::Unblocked | Status::Rejected => history += 1,
         }
         soon += usize::from(expires_soon(e, now));
     }
@@ -192,7 +192,12 @@ fn cells(e: &Entry, now: i64) -> [String; 6] {
         } else {
             "-".to_string()
         },
-        e.reason.clone(),
+        match (e.status, &e.last_error) {
+            (Status::Rejected, Some(why)) => {
+                format!("{why} — {}", e.reason)
+            }
+            _ => e.reason.clone(),
+        },
     ]
 }
 
@@ -277,6 +282,7 @@ fn styled(row: [String; 6], e: &Entry, now: i64) -> Vec<Cell> {
             match (i, e.status) {
                 (2, Status::Active) => cell.fg(Color::DarkGreen),
                 (2, Status::PendingBlock | Status::PendingUnblock) => cell.fg(Color::DarkYellow),
+                (2, Status::Rejected) => cell.fg(Color::DarkRed),
                 (_, Status::Expired | Status::Unblocked) => cell.add_attribute(Attribute::Dim),
                 (4, _) if soon => cell.fg(Color::DarkYellow),
                 _ => cell,

@@ -14,14 +14,13 @@ pub mod unblock;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::config::Config;
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Applied, Claim, Scope};
 use crate::error::{Error, Result};
-use crate::executor::{Executor, Job};
+use crate::executor::{Executor, Job, RunShared};
 use crate::exit::ExitStatus;
 use crate::loadmaster::{Client, Failure};
 use crate::state::Store;
@@ -151,8 +150,33 @@ pub struct RunResults {
 }
 
 impl RunResults {
+    /// Calls that failed and stay pending (refusals for good excluded).
     pub fn failures(&self) -> usize {
-        self.results.iter().filter(|(_, r)| r.is_err()).count()
+        self.results
+            .iter()
+            .filter(|(_, r)| r.as_ref().is_err_and(|f| !f.is_permanent()))
+            .count()
+    }
+
+    /// Report every call the LoadMaster refused for good, naming the
+    /// address and the scope, on standard error (and in the log); exit 4
+    /// when there was one.
+    pub fn report_rejections(&self) -> ExitStatus {
+        let mut status = ExitStatus::Success;
+        for (job, result) in &self.results {
+            if let Err(f @ Failure::Permanent { .. }) = result {
+                let line = format!(
+                    "{} ({}): rejected: {f}; recorded as rejected (`lmguard list --all` shows \
+                     it)",
+                    job.address,
+                    crate::executor::list_name(job.scope)
+                );
+                log::debug!("{line}");
+                eprintln!("lmguard: {line}");
+                status = ExitStatus::InputRejected;
+            }
+        }
+        status
     }
 }
 
@@ -165,7 +189,7 @@ const RECORD_BATCH: usize = 256;
 /// kept-alive connection; a failure that halts the run stops them all.
 /// Shows progress on a terminal for long runs.
 pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
-    let halted = Mutex::new(None);
+    let shared = RunShared::default();
     let prefix = ctx.config.block.comment_prefix.as_str();
     let threads = ctx.config.loadmaster.connections.max(1);
     let total = jobs.len();
@@ -174,14 +198,16 @@ pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Resul
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
         let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
-        let answered = run_batch(client, prefix, &halted, batch, threads);
+        let answered = run_batch(client, prefix, &shared, batch, threads);
         record(ctx, &answered)?;
         results.extend(answered);
         progress.show(results.len());
     }
     progress.finish();
-    let halted = halted.into_inner().unwrap_or_else(|e| e.into_inner());
-    Ok(RunResults { results, halted })
+    Ok(RunResults {
+        results,
+        halted: shared.halted(),
+    })
 }
 
 type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
@@ -191,12 +217,12 @@ type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
 fn run_batch(
     client: &Client,
     prefix: &str,
-    halted: &Mutex<Option<Failure>>,
+    shared: &RunShared,
     batch: Vec<Job>,
     threads: usize,
 ) -> Answered {
     let run = |jobs: Vec<Job>| -> Answered {
-        let mut executor = Executor::new(client, prefix, halted);
+        let mut executor = Executor::new(client, prefix, shared);
         jobs.into_iter()
             .map(|job| {
                 let r = executor.run(&job);
@@ -232,8 +258,19 @@ fn record(ctx: &Context, batch: &[(Job, std::result::Result<Applied, Failure>)])
             let Some(current) = txn.get(job.scope, &job.address)? else {
                 continue;
             };
-            let outcome = result.clone().map_err(|f| f.to_string());
-            if let Some(done) = entry::complete(current, &ctx.claim, job.call, outcome, now) {
+            let done = match result {
+                Err(Failure::Permanent { status, message }) => entry::reject(
+                    current,
+                    &ctx.claim,
+                    format!("{message} (code {status})"),
+                    now,
+                ),
+                _ => {
+                    let outcome = result.clone().map_err(|f| f.to_string());
+                    entry::complete(current, &ctx.claim, job.call, outcome, now)
+                }
+            };
+            if let Some(done) = done {
                 txn.put(&done)?;
             }
         }
@@ -291,10 +328,12 @@ pub fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
         .as_ref()
         .map(|f| f.to_string())
         .or_else(|| {
-            applied
-                .results
-                .iter()
-                .find_map(|(_, r)| r.as_ref().err().map(|f| f.to_string()))
+            applied.results.iter().find_map(|(_, r)| {
+                r.as_ref()
+                    .err()
+                    .filter(|f| !f.is_permanent())
+                    .map(|f| f.to_string())
+            })
         })
         .unwrap_or_default();
     Some(Error::new(

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use crate::cli::SweepArgs;
 use crate::domain::address::Address;
 use crate::domain::entry::{
-    apply_removal, plan_sweep, Call, Claim, Decision, Entry, Removal, Scope, Status,
+    apply_removal, plan_sweep, Applied, Call, Claim, Decision, Entry, Removal, Scope, Status,
 };
 use crate::domain::filter::ALLOWLISTED;
 use crate::domain::policy::Policy;
@@ -206,6 +206,15 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             })
             .count()
     };
+    let left_alone: Vec<_> = applied
+        .results
+        .iter()
+        .filter_map(|(j, r)| match r {
+            Ok(Applied::HeldByOther(comment)) if j.call == Call::Delete => Some((j, comment)),
+            _ => None,
+        })
+        .collect();
+    let status = applied.report_rejections();
     let lifted_failed = applied
         .results
         .iter()
@@ -228,13 +237,21 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     // Cron mails any output: with --quiet the summary is left out, and
     // failures are still reported below on standard error.
     if !ctx.quiet {
+        for (job, comment) in &left_alone {
+            println!(
+                "left alone {} ({}): its LoadMaster entry is not lmguard's ({comment}); the \
+                 local record is closed",
+                job.address,
+                list_name(job.scope)
+            );
+        }
         println!("{summary}");
     }
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {
             eprintln!("lmguard: {problem}");
-            Ok(problem.status())
+            Ok(problem.status().worst(status))
         }
-        None => Ok(ExitStatus::Success),
+        None => Ok(status),
     }
 }

@@ -68,34 +68,45 @@ struct Row<'a> {
 
 pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
-    // The global list is fetched while local state is read: the two are
-    // the bulk of a sync's time and do not depend on each other.
-    let (global, local) = std::thread::scope(|scope| {
-        let fetch = scope.spawn(|| read_list(&client, Scope::Global));
-        let local = match ctx.open_existing_store() {
-            Ok(Some(store)) => store.all(),
-            Ok(None) => Ok(Vec::new()),
-            Err(e) => Err(e),
-        };
-        let global = fetch
-            .join()
-            .unwrap_or_else(|_| Err(Error::internal("the list reader failed")));
-        (global, local)
-    });
-    let local = local?;
-    let mut global = Some(global?);
+    // Local state is read before any list: an entry a concurrent `block`
+    // records and sends after this point is then seen as pending (or
+    // changed) when the repair is staged, never re-sent from a list
+    // snapshot older than the local state it is compared with.
+    let local = match ctx.open_existing_store()? {
+        Some(store) => store.all()?,
+        None => Vec::new(),
+    };
+    let mut global = Some(read_list(&client, Scope::Global).map_err(|(e, _)| e)?);
+    // A scope whose entries were all refused for good has nothing on the
+    // LoadMaster to compare.
     let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
         .chain(ctx.config.block.vs.map(Scope::Vs))
-        .chain(local.iter().map(|e| e.scope))
+        .chain(
+            local
+                .iter()
+                .filter(|e| e.status != Status::Rejected)
+                .map(|e| e.scope),
+        )
         .collect();
 
     let mut differences = Vec::new();
     let mut settled = Vec::new();
+    let mut unreadable = Vec::new();
     for scope in scopes {
         // Global is in the set exactly once, and was fetched above.
         let remote = match scope {
             Scope::Global => global.take().unwrap_or_default(),
-            Scope::Vs(_) => read_list(&client, scope)?,
+            Scope::Vs(_) => match read_list(&client, scope) {
+                Ok(remote) => remote,
+                // That VS's list is refused (it no longer exists?): report
+                // it and compare every other scope.
+                Err((e, false)) => {
+                    eprintln!("lmguard: {e}; the other scopes are compared");
+                    unreadable.push(e);
+                    continue;
+                }
+                Err((e, true)) => return Err(e),
+            },
         };
         let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
         let report = compare(
@@ -140,6 +151,9 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             .count()
     };
     print(&shown, args)?;
+    if !unreadable.is_empty() {
+        status = status.worst(ExitStatus::LoadMaster);
+    }
     if repairable > 0 {
         status = status.worst(ExitStatus::Differences);
         eprintln!(
@@ -150,7 +164,11 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     Ok(status)
 }
 
-fn read_list(client: &Client, scope: Scope) -> Result<Vec<RemoteEntry>> {
+/// One scope's list; on failure the error and whether it stops the run.
+fn read_list(
+    client: &Client,
+    scope: Scope,
+) -> std::result::Result<Vec<RemoteEntry>, (Error, bool)> {
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if progress {
         eprint!("lmguard: reading the {} block list…", list_name(scope));
@@ -159,10 +177,16 @@ fn read_list(client: &Client, scope: Scope) -> Result<Vec<RemoteEntry>> {
         if progress {
             eprintln!();
         }
-        Error::loadmaster(format!(
-            "cannot read the {} block list: {f}; nothing was changed",
-            list_name(scope)
-        ))
+        let stops = f.stops_run();
+        let text = if stops {
+            format!(
+                "cannot read the {} block list: {f}; nothing was changed",
+                list_name(scope)
+            )
+        } else {
+            format!("cannot read the {} block list: {f}", list_name(scope))
+        };
+        (Error::loadmaster(text), stops)
     })?;
     if progress {
         eprintln!(" {} entries", listed.len());
@@ -214,21 +238,21 @@ fn repair(
     ctx: &Context,
     client: &Client,
     planned: &[(Difference, Action)],
-    settled: &[Entry],
+    settled: &[(Entry, Applied)],
     args: &SyncArgs,
 ) -> Result<Repaired> {
     let mut jobs = Vec::new();
     let mut shown = Vec::new();
     let store = ctx.open_store()?;
     store.update(|txn| {
-        for e in settled {
+        for (e, found) in settled {
             let Some(current) = txn.get(e.scope, &e.address)? else {
                 continue;
             };
             if changed_since(&current, e, ctx) {
                 continue;
             }
-            if let Some(done) = settle(current, ctx) {
+            if let Some(done) = settle(current, found.clone(), ctx) {
                 txn.put(&done)?;
             }
         }
@@ -268,14 +292,14 @@ fn changed_since(current: &Entry, seen: &Entry, ctx: &Context) -> bool {
 }
 
 /// A pending operation the LoadMaster list shows done: record it as done.
-fn settle(mut e: Entry, ctx: &Context) -> Option<Entry> {
+fn settle(mut e: Entry, found: Applied, ctx: &Context) -> Option<Entry> {
     let call = match e.status {
         Status::PendingBlock => Call::Add,
         Status::PendingUnblock => Call::Delete,
         _ => return None,
     };
     e.claim = Some(ctx.claim);
-    entry::complete(e, &ctx.claim, call, Ok(Applied::Done), unix_now())
+    entry::complete(e, &ctx.claim, call, Ok(found), unix_now())
 }
 
 /// Record one repair in the transaction; queue its LoadMaster call.
@@ -303,8 +327,13 @@ fn stage(
         if changed {
             return Ok(Action::InFlight);
         }
-        let comment = remote.comment.as_deref().unwrap_or("");
-        txn.put(&adopted(ctx, d.scope, address, comment, existing))?;
+        txn.put(&adopted(
+            ctx,
+            d.scope,
+            address,
+            remote.comment.as_deref(),
+            existing,
+        ))?;
         return Ok(action);
     }
     let Some(local) = &d.local else {
@@ -351,13 +380,16 @@ fn adopted(
     ctx: &Context,
     scope: Scope,
     address: Address,
-    comment: &str,
+    comment: Option<&str>,
     existing: Option<Entry>,
 ) -> Entry {
-    let reason = if comment.is_empty() {
+    let reason = if comment.is_none_or(str::is_empty) {
         "adopted from the LoadMaster (no comment)".to_string()
     } else {
-        format!("adopted from the LoadMaster (comment: {comment})")
+        format!(
+            "adopted from the LoadMaster (comment: {})",
+            comment.unwrap_or_default()
+        )
     };
     let request = BlockRequest {
         address,
@@ -372,6 +404,7 @@ fn adopted(
     let mut adopted = entry::complete(fresh, &ctx.claim, Call::Add, Ok(Applied::Done), ctx.now)
         .expect("a fresh entry carries this run's claim");
     adopted.times_blocked = existing.map_or(1, |e| e.times_blocked.saturating_add(1));
+    adopted.adopted_comment = comment.map(str::to_string);
     adopted
 }
 

@@ -4,7 +4,7 @@
 
 use crate::cli::UnblockArgs;
 use crate::domain::address::Address;
-use crate::domain::entry::{apply_removal, Call, Decision, Entry, Removal, Scope, Status};
+use crate::domain::entry::{apply_removal, Applied, Call, Decision, Entry, Removal, Scope, Status};
 use crate::domain::filter::Filter;
 use crate::error::{Error, Result};
 use crate::executor::{list_name, Job};
@@ -46,12 +46,12 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
             ctx.claim_is_live(c)
         });
         match decision {
-            Decision::Send(_) => plan.jobs.push(Job {
-                scope,
-                address,
-                call: Call::Delete,
-                comment: String::new(),
-            }),
+            Decision::Send(_) => plan.jobs.push(Job::for_entry(&next, Call::Delete, "")),
+            Decision::LocalOnly if was == Status::Rejected => plan.notes.push(format!(
+                "unblocked {address} ({}) locally — the LoadMaster had refused it, so there is \
+                 nothing to remove",
+                list_name(scope)
+            )),
             Decision::LocalOnly if next.simulated => plan.notes.push(format!(
                 "unblocked {address} ({}) — a simulated block; nothing to remove from the \
                  LoadMaster",
@@ -311,9 +311,26 @@ fn carry_out(
         let applied = apply_and_record(ctx, client, plan.jobs)?;
         for (job, result) in &applied.results {
             match result {
-                Ok(_) => {
+                Ok(Applied::HeldByOther(comment)) => {
+                    unblocked += 1;
+                    println!(
+                        "unblocked {} ({}) locally; its LoadMaster entry is not lmguard's \
+                         ({comment}) and is left alone",
+                        job.address,
+                        list_name(job.scope)
+                    );
+                }
+                Ok(Applied::Done) => {
                     unblocked += 1;
                     println!("unblocked {} ({})", job.address, list_name(job.scope));
+                }
+                Err(f) if f.is_permanent() => {
+                    unblocked += 1;
+                    println!(
+                        "unblocked {} ({}) locally — {f}",
+                        job.address,
+                        list_name(job.scope)
+                    );
                 }
                 Err(f) => {
                     pending += 1;

@@ -75,6 +75,10 @@ pub enum Status {
     PendingUnblock,
     Expired,
     Unblocked,
+    /// The LoadMaster refused it for good (the VS does not exist, or the
+    /// address itself is refused): never retried; its message is kept in
+    /// `last_error`. Unblocking it changes local state only.
+    Rejected,
 }
 
 impl Status {
@@ -85,6 +89,7 @@ impl Status {
             Status::PendingUnblock => "pending_unblock",
             Status::Expired => "expired",
             Status::Unblocked => "unblocked",
+            Status::Rejected => "rejected",
         }
     }
 
@@ -117,8 +122,10 @@ impl FromStr for Status {
             "pending_unblock" => Ok(Status::PendingUnblock),
             "expired" => Ok(Status::Expired),
             "unblocked" => Ok(Status::Unblocked),
+            "rejected" => Ok(Status::Rejected),
             other => Err(format!(
-                "unknown status '{other}' (expected active, pending_block, pending_unblock, expired or unblocked)"
+                "unknown status '{other}' (expected active, pending_block, pending_unblock, \
+                 expired, unblocked or rejected)"
             )),
         }
     }
@@ -196,6 +203,11 @@ pub struct Entry {
     /// does not lift it later (the built-in protections still do).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub forced: bool,
+    /// Taken into state by `sync --adopt` from a LoadMaster entry with this
+    /// comment: that entry is lmguard's while it keeps exactly this comment.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adopted_comment: Option<String>,
 }
 
 /// A request to block one address in one scope.
@@ -330,6 +342,7 @@ pub fn apply_block_in(
         held_by_other: None,
         simulated: false,
         forced: false,
+        adopted_comment: None,
     };
     let simulated = |mut entry: Entry| {
         entry.status = Status::Active;
@@ -344,7 +357,7 @@ pub fn apply_block_in(
         return (fresh(1), Decision::Send(Call::Add));
     };
     match entry.status {
-        Status::Expired | Status::Unblocked => {
+        Status::Expired | Status::Unblocked | Status::Rejected => {
             let next = fresh(entry.times_blocked.saturating_add(1));
             if simulate {
                 return simulated(next);
@@ -404,6 +417,15 @@ pub fn apply_removal(
     live: &dyn Fn(&Claim) -> bool,
 ) -> (Entry, Decision) {
     match entry.status {
+        Status::Rejected => {
+            // Never on the LoadMaster: unblocking it is a local change.
+            entry.status = Status::Unblocked;
+            entry.claim = None;
+            entry.removal = None;
+            entry.updated_at = now;
+            entry.ended_at = Some(now);
+            (entry, Decision::LocalOnly)
+        }
         Status::Expired | Status::Unblocked => {
             if removal == Removal::Unblocked && entry.status == Status::Expired {
                 entry.status = Status::Unblocked;
@@ -477,7 +499,7 @@ pub fn plan_sweep(
         }
         Status::PendingBlock => Some((next, Some(Call::Add))),
         Status::PendingUnblock => Some((next, Some(Call::Delete))),
-        Status::Active | Status::Expired | Status::Unblocked => None,
+        Status::Active | Status::Expired | Status::Unblocked | Status::Rejected => None,
     }
 }
 
@@ -511,10 +533,38 @@ pub fn complete(
                         Applied::HeldByOther(comment) => Some(comment),
                     };
                 }
-                (Call::Delete, Status::PendingUnblock) => finish_removal(&mut entry, now),
+                (Call::Delete, Status::PendingUnblock) => {
+                    finish_removal(&mut entry, now);
+                    // The LoadMaster's entry is someone else's: left alone.
+                    if let Applied::HeldByOther(comment) = applied {
+                        entry.held_by_other = Some(comment);
+                    }
+                }
                 _ => {}
             }
         }
+    }
+    Some(entry)
+}
+
+/// Record that the LoadMaster refused a call for this entry for good (its
+/// scope does not exist, or it refuses the address itself). A block becomes
+/// `rejected` and is never retried; a removal is finished (there is nothing
+/// to remove). `message` is kept in `last_error`.
+pub fn reject(mut entry: Entry, claim: &Claim, message: String, now: i64) -> Option<Entry> {
+    if !entry.is_claimed_by(claim) {
+        return None;
+    }
+    entry.claim = None;
+    entry.updated_at = now;
+    entry.last_error = Some(message);
+    match entry.status {
+        Status::PendingBlock => {
+            entry.status = Status::Rejected;
+            entry.ended_at = Some(now);
+        }
+        Status::PendingUnblock => finish_removal(&mut entry, now),
+        _ => {}
     }
     Some(entry)
 }
@@ -842,6 +892,38 @@ mod tests {
     }
 
     #[test]
+    fn a_block_refused_for_good_is_rejected_never_retried_and_unblocked_locally() {
+        let (e, _) = apply_block(None, &req("192.0.2.7", "1h"), 100, CLAIM, &alive);
+        assert_eq!(reject(e.clone(), &OTHER, "x".into(), 101), None);
+        let r = reject(e, &CLAIM, "Unknown VS (code 422)".into(), 101).unwrap();
+        assert_eq!(r.status, Status::Rejected);
+        assert_eq!(r.last_error.as_deref(), Some("Unknown VS (code 422)"));
+        assert_eq!(plan_sweep(&r, 10_000, CLAIM, &dead), None);
+        let (u, d) = apply_removal(r.clone(), Removal::Unblocked, 200, CLAIM, &dead);
+        assert_eq!(d, Decision::LocalOnly);
+        assert_eq!(u.status, Status::Unblocked);
+        let (again, d) = apply_block(Some(r), &req("192.0.2.7", "1h"), 300, CLAIM, &alive);
+        assert_eq!(d, Decision::Send(Call::Add), "a new block tries again");
+        assert_eq!(again.status, Status::PendingBlock);
+    }
+
+    #[test]
+    fn a_delete_that_finds_someone_elses_entry_closes_the_record_only() {
+        let e = active("192.0.2.7", 100, "1h");
+        let (p, _) = apply_removal(e, Removal::Unblocked, 200, CLAIM, &alive);
+        let done = complete(
+            p,
+            &CLAIM,
+            Call::Delete,
+            Ok(Applied::HeldByOther("SOC: permanent".into())),
+            201,
+        )
+        .unwrap();
+        assert_eq!(done.status, Status::Unblocked);
+        assert_eq!(done.held_by_other.as_deref(), Some("SOC: permanent"));
+    }
+
+    #[test]
     fn status_round_trips_through_text() {
         for s in [
             Status::Active,
@@ -849,6 +931,7 @@ mod tests {
             Status::PendingUnblock,
             Status::Expired,
             Status::Unblocked,
+            Status::Rejected,
         ] {
             assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
         }

@@ -7,6 +7,7 @@ pub mod entry;
 pub mod escalation;
 pub mod event;
 pub mod filter;
+pub mod ownership;
 pub mod policy;
 pub mod protect;
 pub mod reconcile;

@@ -1,17 +1,18 @@
 //! Comparing local state with what a LoadMaster list really holds (`sync`).
 //!
-//! Ownership: an entry on the LoadMaster is lmguard's when local state has a
-//! record of it that lmguard itself put there, or when its comment starts
-//! with `comment_prefix`. When the LoadMaster returns no comments at all,
-//! an entry without a local record cannot be told apart from a hand-made
-//! one, so it is counted as `foreign` and never touched.
+//! Ownership is decided by [`super::ownership`], the one rule: an entry on
+//! the LoadMaster whose comment is not lmguard's is `foreign` — whether or
+//! not a local record of the address exists — and is never touched. When
+//! the LoadMaster returns no comments at all, only a local record that says
+//! lmguard put the entry there makes it lmguard's.
 
 use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::address::Address;
-use super::entry::{Entry, Scope, Status};
+use super::entry::{Applied, Entry, Scope, Status};
+use super::ownership;
 
 /// One entry of a LoadMaster list, canonicalised where possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -61,12 +62,13 @@ pub struct Difference {
     pub remote: Option<RemoteEntry>,
 }
 
-/// Pending entries whose operation the LoadMaster list shows done already:
-/// not differences, but `--apply` records them as done.
+/// Pending entries whose operation the LoadMaster list shows done already
+/// (or moot: a removal that finds someone else's entry): not differences,
+/// but `--apply` records them as done, with what was found.
 #[derive(Debug, Default)]
 pub struct Report {
     pub differences: Vec<Difference>,
-    pub settled: Vec<Entry>,
+    pub settled: Vec<(Entry, Applied)>,
 }
 
 /// Compare one scope's local entries with its LoadMaster list. Linear in the
@@ -86,21 +88,29 @@ pub fn compare(
     let mut known: HashSet<Address> = HashSet::with_capacity(local.len());
     for entry in local {
         let present = remote_by_address.get(&entry.address).copied();
-        // An entry lmguard recorded as someone else's is judged as foreign below.
-        if !entry.is_local_only() || !entry.status.is_current() {
-            known.insert(entry.address);
+        let theirs = present
+            .filter(|r| !ownership::is_ours(r.comment.as_deref(), comment_prefix, Some(entry)));
+        if let Some(r) = theirs {
+            // Someone else's entry holds the address: reported as foreign
+            // below; a pending operation on it is settled without a call.
+            let other = ownership::describe_other(r.comment.as_deref());
+            if entry.status.is_pending() {
+                report
+                    .settled
+                    .push(((*entry).clone(), Applied::HeldByOther(other)));
+            }
+            continue;
         }
+        known.insert(entry.address);
         let kind = match (entry.status, present) {
             // A simulated block was never meant to be on the LoadMaster.
             (Status::Active, None) if entry.simulated => None,
             (Status::Active, None) if !entry.is_expired_at(now) => Some(Kind::MissingOnLoadmaster),
             (Status::PendingBlock, None) => Some(Kind::MissingOnLoadmaster),
-            (Status::Expired | Status::Unblocked, Some(_)) if !entry.is_local_only() => {
-                Some(Kind::StaleOnLoadmaster)
-            }
+            (Status::Expired | Status::Unblocked, Some(_)) => Some(Kind::StaleOnLoadmaster),
             (Status::PendingUnblock, Some(_)) => Some(Kind::StaleOnLoadmaster),
             (Status::PendingBlock, Some(_)) | (Status::PendingUnblock, None) => {
-                report.settled.push((*entry).clone());
+                report.settled.push(((*entry).clone(), Applied::Done));
                 None
             }
             _ => None,
@@ -121,10 +131,11 @@ pub fn compare(
         if r.address.is_some_and(|a| known.contains(&a)) {
             continue;
         }
+        // No local record (or it is not lmguard's): the comment decides.
         let ours = r
             .comment
             .as_deref()
-            .is_some_and(|c| c.starts_with(comment_prefix));
+            .is_some_and(|c| ownership::comment_is_ours(c, comment_prefix));
         report.differences.push(Difference {
             scope,
             address: r.address.map_or_else(|| r.raw.clone(), |a| a.to_string()),
@@ -264,8 +275,49 @@ mod tests {
         let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
         assert_eq!(
             kinds(&report),
-            [("192.0.2.1".to_string(), Kind::Foreign)],
-            "the expired one is known and its LoadMaster entry is bob's"
+            [
+                ("192.0.2.1".to_string(), Kind::Foreign),
+                ("192.0.2.2".to_string(), Kind::Foreign)
+            ],
+            "both LoadMaster entries are bob's"
+        );
+    }
+
+    #[test]
+    fn an_address_readded_by_someone_else_is_theirs_not_stale() {
+        let local = [
+            entry("192.0.2.1", Status::Expired),
+            entry("192.0.2.2", Status::PendingUnblock),
+            entry("192.0.2.3", Status::Unblocked),
+        ];
+        let refs: Vec<&Entry> = local.iter().collect();
+        let lm = [
+            remote("192.0.2.1", Some("SOC: permanent, do not remove")),
+            remote("192.0.2.2/32", Some("lmguard-brno ADS 4")),
+            remote("192.0.2.3", Some("lmguard manual")),
+        ];
+        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        assert_eq!(
+            kinds(&report),
+            [
+                ("192.0.2.3".to_string(), Kind::StaleOnLoadmaster),
+                ("192.0.2.1".to_string(), Kind::Foreign),
+                ("192.0.2.2".to_string(), Kind::Foreign),
+            ]
+        );
+        assert_eq!(report.settled.len(), 1, "the pending removal is moot");
+        assert!(matches!(report.settled[0].1, Applied::HeldByOther(_)));
+        // Without comments, the local record decides.
+        let report = compare(
+            Scope::Global,
+            &refs,
+            &[remote("192.0.2.1", None)],
+            "lmguard",
+            200,
+        );
+        assert_eq!(
+            kinds(&report),
+            [("192.0.2.1".to_string(), Kind::StaleOnLoadmaster)]
         );
     }
 

@@ -118,13 +118,21 @@ pub enum Failure {
     Rejected { status: u16, message: String },
     /// An answer that could not be understood.
     BadAnswer(String),
+    /// Refused for good: the scope does not exist, or the LoadMaster
+    /// refuses the address itself. The entry becomes `rejected`.
+    Permanent { status: u16, message: String },
 }
 
 impl Failure {
     /// Whether the rest of a run should stop calling the LoadMaster: it is
     /// down, sick, or refuses us as a whole (not just this one request).
     pub fn stops_run(&self) -> bool {
-        !matches!(self, Failure::Rejected { .. })
+        !matches!(self, Failure::Rejected { .. } | Failure::Permanent { .. })
+    }
+
+    /// Refused for good: never retried.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, Failure::Permanent { .. })
     }
 }
 
@@ -148,6 +156,12 @@ impl fmt::Display for Failure {
             }
             Failure::Rejected { status, message } => {
                 write!(f, "the LoadMaster refused it (code {status}): {message}")
+            }
+            Failure::Permanent { status, message } => {
+                write!(
+                    f,
+                    "the LoadMaster refused it for good (code {status}): {message}; not retried"
+                )
             }
             Failure::BadAnswer(detail) => {
                 write!(

@@ -548,7 +548,10 @@ fn fix_for(failure: &Failure) -> String {
         Failure::Unreachable(_) => "check that the LoadMaster is up and reachable, then run \
             `lmguard check --probe` again (it removes a test entry left behind)"
             .into(),
-        Failure::Rejected { .. } | Failure::ServerError { .. } | Failure::BadAnswer(_) => {
+        Failure::Rejected { .. }
+        | Failure::Permanent { .. }
+        | Failure::ServerError { .. }
+        | Failure::BadAnswer(_) => {
             format!(
                 "look at the LoadMaster's System Log; if it looks like lmguard misreads the \
                  answer: {SEND_TRACE}"
