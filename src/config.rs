@@ -432,18 +432,50 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// `https://host[:port]`, nothing else.
+/// `https://host[:port]`, nothing else: a host that is not empty, a port
+/// from 1 to 65535. The URL is never echoed with credentials.
 fn validate_url(url: &str) -> std::result::Result<(), String> {
+    let shown = crate::loadmaster::scrub::url_without_credentials(url);
     let Some(rest) = url.strip_prefix("https://") else {
         return Err(format!(
-            "'{url}' must start with https:// (lmguard never sends the API key unencrypted)"
+            "'{shown}' must start with https:// (lmguard never sends the API key unencrypted)"
         ));
     };
-    let host = rest.strip_suffix('/').unwrap_or(rest);
-    if host.is_empty() || host.contains(['/', '?', '#', '@', ' ']) {
+    let authority = rest.strip_suffix('/').unwrap_or(rest);
+    if authority.contains('@') {
         return Err(format!(
-            "'{url}' must be just https://HOST or https://HOST:PORT (no path, user or query)"
+            "'{shown}' must not carry a user or password (the API key comes from \
+             api_key_file or api_key_env)"
         ));
+    }
+    if authority.is_empty() || authority.contains(['/', '?', '#', ' ']) {
+        return Err(format!(
+            "'{shown}' must be just https://HOST or https://HOST:PORT (no path, user or query)"
+        ));
+    }
+    let (host, port) = match authority.strip_prefix('[') {
+        // [IPv6]:port
+        Some(v6) => match v6.split_once(']') {
+            Some((h, after)) => (h, after.strip_prefix(':')),
+            None => return Err(format!("'{shown}': the IPv6 address lacks its closing ']'")),
+        },
+        None => match authority.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
+        },
+    };
+    if host.is_empty() {
+        return Err(format!("'{shown}' has no host name or address"));
+    }
+    if let Some(port) = port {
+        match port.parse::<u32>() {
+            Ok(1..=65535) => {}
+            _ => {
+                return Err(format!(
+                    "'{shown}': the port '{port}' is not a number from 1 to 65535"
+                ))
+            }
+        }
     }
     Ok(())
 }

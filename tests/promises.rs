@@ -172,3 +172,138 @@ fn sync_reports_a_scope_it_cannot_read_and_compares_the_others() {
     assert_eq!(rows[0]["kind"], "missing_on_loadmaster");
     assert_eq!(out.code(), 6, "{}", out.all());
 }
+
+// ----- 2. secrets and control characters from the LoadMaster ---------------------
+
+/// Every byte of `haystack` searched for `needle`.
+fn contains_bytes(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_loadmaster_that_quotes_the_key_never_gets_it_printed_logged_or_stored() {
+    let log = "[log]\nfile = \"LOG\"\nlevel = \"debug\"\n";
+    let env = Env::with(fake_loadmaster::Options::default(), "");
+    let log_path = env.dir.path().join("lmguard.log");
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        &log.replace("LOG", &log_path.display().to_string()),
+    );
+    // An entry whose comment carries the key and an escape sequence.
+    env.lm.insert_entry(
+        Scope::Global,
+        "198.51.100.66",
+        &format!("\x1b]0;pwned\x07\x1b[31m{} lmguard", common::KEY),
+    );
+    env.lm.set_hostile(fake_loadmaster::Hostile {
+        echo_key_in_errors: true,
+        ..Default::default()
+    });
+    // A refused add (duplicate), a refused list (unknown VS), a refused delete.
+    env.lm
+        .set_duplicate_add(fake_loadmaster::DuplicateAdd::Error);
+    let mut outputs: Vec<Vec<u8>> = Vec::new();
+    let mut run = |args: &[&str]| {
+        let out = env.run(args);
+        outputs.push(out.0.stdout.clone());
+        outputs.push(out.0.stderr.clone());
+        out
+    };
+    env.lm.set_require_prefix(true);
+    let out = run(&["block", "203.0.113.7", "-v"]);
+    env.lm.set_require_prefix(false);
+    let _ = out;
+    run(&["block", "--vs", "99", "203.0.113.8"]);
+    run(&["block", "--vs", "2", "203.0.113.9"]);
+    env.lm.set_invalid_address_status(400);
+    run(&["sync"]);
+    run(&["sync", "--json"]);
+    run(&["sync", "--apply"]);
+    run(&["check"]);
+    run(&["sweep"]);
+    run(&["list", "--all"]);
+    run(&["list", "--all", "--json"]);
+    env.lm.set_forbidden(true);
+    run(&["unblock", "203.0.113.7"]);
+    env.lm.set_forbidden(false);
+    env.lm.set_api_key("rotated");
+    run(&["sweep"]);
+    run(&["check"]);
+
+    let quoted = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.status.is_some_and(|s| s >= 400))
+        .count();
+    assert!(quoted >= 3, "the fake refused and quoted {quoted} requests");
+    let key = common::KEY.as_bytes();
+    for (i, bytes) in outputs.iter().enumerate() {
+        assert!(
+            !contains_bytes(bytes, key),
+            "output {i}: {}",
+            String::from_utf8_lossy(bytes)
+        );
+        assert!(
+            !bytes.contains(&0x1b),
+            "output {i} carries an ESC: {}",
+            String::from_utf8_lossy(bytes)
+        );
+    }
+    let log = std::fs::read(&log_path).unwrap();
+    assert!(!log.is_empty());
+    assert!(
+        !contains_bytes(&log, key),
+        "{}",
+        String::from_utf8_lossy(&log)
+    );
+    assert!(!log.contains(&0x1b));
+    let state = std::fs::read(&env.state).unwrap();
+    assert!(!contains_bytes(&state, key));
+    // A binary file: look for the escape sequences themselves.
+    assert!(!contains_bytes(&state, b"\x1b]0;") && !contains_bytes(&state, b"\x1b[31m"));
+    // What was refused is still explained.
+    let all: Vec<u8> = outputs.concat();
+    assert!(
+        contains_bytes(&all, b"<api key>"),
+        "the key is shown redacted"
+    );
+}
+
+#[test]
+fn a_url_with_credentials_is_refused_without_echoing_them() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("https://127.0.0.1", "https://admin:hunter2@127.0.0.1");
+    std::fs::write(&env.config, text).unwrap();
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+    assert!(out.stderr().contains("***@127.0.0.1"), "{}", out.stderr());
+}
+
+// ----- 5. answers lmguard cannot read ----------------------------------------------
+
+#[test]
+fn a_redirect_is_a_failure_never_followed_whatever_its_body_says() {
+    for status in [301, 302, 307, 308] {
+        let env = Env::new();
+        env.lm.set_hostile(fake_loadmaster::Hostile {
+            redirect: Some(status),
+            ..Default::default()
+        });
+        let out = env.run(&["block", "203.0.113.7"]);
+        assert_eq!(out.code(), 3, "{status}: {}", out.all());
+        assert!(
+            out.stderr().contains(&format!("HTTP {status}")),
+            "{}",
+            out.stderr()
+        );
+        assert_eq!(env.status_of("203.0.113.7"), "pending_block");
+        assert_eq!(env.lm.request_count(), 1, "not followed, not retried");
+    }
+}

@@ -128,6 +128,7 @@ pub(crate) struct State {
     pub record_requests: bool,
     /// Requests answered since the current fault was set (for FailAfter).
     pub fault_served: u64,
+    pub hostile: crate::Hostile,
 }
 
 /// A JSON value that the fake accepts as a parameter: a string, or a number

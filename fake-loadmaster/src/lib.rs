@@ -73,6 +73,7 @@
 //! `--serve-forever` there and kill it).
 
 mod api;
+mod hostile;
 mod http;
 mod server;
 
@@ -84,6 +85,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use api::PREFIX_MESSAGE as REQUIRE_PREFIX_MESSAGE;
+pub use hostile::Hostile;
 
 /// The API key accepted by default.
 pub const DEFAULT_API_KEY: &str = "test-api-key-0123456789";
@@ -594,6 +596,11 @@ impl FakeLoadMaster {
     }
     pub fn set_list_answer_raw(&self, body: Option<&str>) {
         self.update(|s| s.list_answer_raw = body.map(str::to_string));
+    }
+
+    /// Sets the hostile behaviours (see [`Hostile`]).
+    pub fn set_hostile(&self, hostile: Hostile) {
+        lock(&self.inner.state).hostile = hostile;
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and

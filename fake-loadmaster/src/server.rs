@@ -149,6 +149,7 @@ pub(crate) fn start(options: Options) -> io::Result<FakeLoadMaster> {
             request_count: 0,
             record_requests: options.record_requests,
             fault_served: 0,
+            hostile: crate::Hostile::default(),
         }),
         ctl: Mutex::new(Control {
             want_down,
@@ -448,7 +449,11 @@ impl Inner {
             }
             Fault::None | Fault::Delay(_) | Fault::FailAfter(_) => {
                 st.fault_served += 1;
-                Outcome::Reply(st.respond(&req.method, req.path(), parsed.as_ref()))
+                let resp = match st.hostile.intercept(parsed.as_ref()) {
+                    Some(resp) => resp,
+                    None => st.respond(&req.method, req.path(), parsed.as_ref()),
+                };
+                Outcome::Reply(st.hostile.after(resp, &req.body))
             }
         };
         if st.record_requests {

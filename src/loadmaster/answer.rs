@@ -84,11 +84,12 @@ pub fn confirms_success(body: &Value) -> Result<(), String> {
     }
 }
 
-/// The `message` of a JSON answer, if any.
+/// The `message` of a JSON answer, if any (not shortened here: the client
+/// shortens it after scrubbing, so that a cut never leaves part of the key).
 pub fn message_in(body: &Value) -> Option<String> {
     body.get("message")
         .and_then(Value::as_str)
-        .map(|s| s.chars().take(200).collect())
+        .map(|s| s.chars().take(4096).collect())
 }
 
 /// The usual list answer (`{"code":200,"status":"ok","IP":[{"addr":…,

@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod firmware;
+pub mod scrub;
 pub mod shape;
 pub mod tls;
 pub mod trace;
@@ -239,18 +240,48 @@ impl Client {
 
     /// Send one request; the answer's JSON on success.
     pub fn send(&self, request: &Request) -> std::result::Result<Value, Failure> {
-        let (status, bytes) = self.exchange(request)?;
-        self.judge(status, &bytes)
+        let (status, bytes) = self.exchange(request).map_err(|f| self.scrubbed(f))?;
+        self.judge(status, &bytes).map_err(|f| self.scrubbed(f))
+    }
+
+    /// A failure without the API key or control characters in its text.
+    fn scrubbed(&self, failure: Failure) -> Failure {
+        let key = self.key.expose();
+        // Scrubbed first, shortened after: a cut never leaves part of the key.
+        let clean = |mut text: String| {
+            scrub::scrub_in_place(&mut text, key);
+            if text.chars().count() > 300 {
+                text = text.chars().take(299).chain(['…']).collect();
+            }
+            text
+        };
+        match failure {
+            Failure::Unreachable(t) => Failure::Unreachable(clean(t)),
+            Failure::ServerError { status, message } => Failure::ServerError {
+                status,
+                message: clean(message),
+            },
+            Failure::Rejected { status, message } => Failure::Rejected {
+                status,
+                message: clean(message),
+            },
+            Failure::Permanent { status, message } => Failure::Permanent {
+                status,
+                message: clean(message),
+            },
+            Failure::BadAnswer(t) => Failure::BadAnswer(clean(t)),
+            other @ (Failure::Unauthorized | Failure::Forbidden | Failure::ApiDisabled) => other,
+        }
     }
 
     /// Post a request; the HTTP status and body of a 2xx answer, or the
     /// failure an error answer (or none) means.
     fn exchange(&self, request: &Request) -> std::result::Result<(u16, Vec<u8>), Failure> {
         let raw = self.post(request)?;
-        if raw.status < 400 {
-            return Ok((raw.status, raw.body));
+        match raw.status {
+            200..=299 => Ok((raw.status, raw.body)),
+            _ => Err(error_answer(&raw)),
         }
-        Err(error_answer(&raw))
     }
 
     /// The answer to a request, whatever its HTTP status, or
@@ -294,7 +325,7 @@ impl Client {
     /// What an answer means: its JSON if it says the command succeeded,
     /// else the failure.
     pub fn interpret(&self, raw: &RawAnswer) -> std::result::Result<Value, Failure> {
-        if raw.status >= 400 {
+        if !(200..300).contains(&raw.status) {
             return Err(error_answer(raw));
         }
         self.judge(raw.status, &raw.body)
@@ -325,8 +356,20 @@ impl Client {
         Ok(firmware::version_in(&value))
     }
 
-    /// Read one block list.
+    /// Read one block list (its text scrubbed: see [`scrub`]).
     pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
+        let mut entries = self.list_raw(scope).map_err(|f| self.scrubbed(f))?;
+        let key = self.key.expose();
+        for e in &mut entries {
+            scrub::scrub_in_place(&mut e.addr, key);
+            if let Some(c) = &mut e.comment {
+                scrub::scrub_in_place(c, key);
+            }
+        }
+        Ok(entries)
+    }
+
+    fn list_raw(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let (status, bytes) = self.exchange(&Request::List { scope })?;
         // The usual shape, read straight into entries (100 000 of them in a
         // fraction of the generic path's time); anything else goes through
@@ -341,6 +384,15 @@ impl Client {
 
 /// The failure an HTTP error answer means.
 fn error_answer(raw: &RawAnswer) -> Failure {
+    // Only a 2xx can be success; a redirect is never followed (the key
+    // would go wherever it points), whatever its body says.
+    if (300..400).contains(&raw.status) {
+        return Failure::BadAnswer(format!(
+            "HTTP {} (a redirect); lmguard never follows redirects: set loadmaster.url to the \
+             address the LoadMaster answers on",
+            raw.status
+        ));
+    }
     let message = parse_json(&raw.body)
         .ok()
         .and_then(|v| answer::message_in(&v))
@@ -369,7 +421,8 @@ fn read_body(resp: ureq::Response) -> std::result::Result<Vec<u8>, Failure> {
 
 fn parse_json(bytes: &[u8]) -> std::result::Result<Value, Failure> {
     serde_json::from_slice(bytes).map_err(|_| {
-        let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(60)])
+        // Generous here; the client scrubs, then shortens.
+        let start: String = String::from_utf8_lossy(&bytes[..bytes.len().min(4096)])
             .chars()
             .filter(|c| !c.is_control())
             .collect();

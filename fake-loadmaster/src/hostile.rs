@@ -1,0 +1,85 @@
+//! A LoadMaster that misbehaves on purpose (lmguard issue 12): it quotes the
+//! API key in its errors, answers with redirects, sends list or edit answers
+//! of any shape and size, and refuses bare hosts with any message. Kept apart
+//! from the [`Switches`](crate::Switches) that model documented behaviour.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::api::Resp;
+
+/// The hostile behaviours; all off by default. Set with
+/// [`FakeLoadMaster::set_hostile`](crate::FakeLoadMaster::set_hostile).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Hostile {
+    /// Every error answer's `message` quotes the request body as received,
+    /// API key included.
+    pub echo_key_in_errors: bool,
+    /// Every request is answered with this HTTP status (a 3xx) and a body
+    /// that says `"status": "ok"`; nothing is changed.
+    pub redirect: Option<u16>,
+    /// `list`/`listvs` requests are answered 200 with this body, whatever
+    /// the lists hold.
+    pub list_body: Option<Arc<String>>,
+    /// `add`/`del`/`addvs`/`delvs` requests are answered 200 with this body,
+    /// and nothing is changed.
+    pub edit_body: Option<Arc<String>>,
+    /// Adds of a bare host (no `/`) are refused with this status and
+    /// message, and nothing is stored.
+    pub refuse_bare_adds: Option<(u16, String)>,
+}
+
+fn has(body: Option<&Value>, keys: &[&str]) -> bool {
+    body.and_then(Value::as_object)
+        .is_some_and(|o| keys.iter().any(|k| o.contains_key(*k)))
+}
+
+impl Hostile {
+    /// An answer that replaces the normal one, if any.
+    pub(crate) fn intercept(&self, body: Option<&Value>) -> Option<Resp> {
+        if let Some(status) = self.redirect {
+            return Some(Resp::json(
+                status,
+                &json!({"code": 200, "message": "Command completed ok", "status": "ok"}),
+            ));
+        }
+        if let Some(text) = &self.list_body {
+            if has(body, &["list", "listvs"]) {
+                return Some(Resp::text(200, "application/json", text));
+            }
+        }
+        if let Some(text) = &self.edit_body {
+            if has(body, &["add", "addvs", "del", "delvs"]) {
+                return Some(Resp::text(200, "application/json", text));
+            }
+        }
+        if let Some((status, message)) = &self.refuse_bare_adds {
+            let bare = body
+                .and_then(|b| b.get("addr"))
+                .and_then(Value::as_str)
+                .is_some_and(|a| !a.contains('/'));
+            if bare && has(body, &["add", "addvs"]) {
+                return Some(Resp::fail(*status, message));
+            }
+        }
+        None
+    }
+
+    /// The normal answer, changed where a behaviour says so.
+    pub(crate) fn after(&self, resp: Resp, raw_request: &[u8]) -> Resp {
+        if !self.echo_key_in_errors || resp.status < 400 {
+            return resp;
+        }
+        let mut v: Value = match serde_json::from_slice(&resp.body) {
+            Ok(v) => v,
+            Err(_) => return resp,
+        };
+        let quoted = String::from_utf8_lossy(raw_request);
+        if let Some(m) = v.get_mut("message") {
+            let text = format!("{} in request {quoted}", m.as_str().unwrap_or(""));
+            *m = Value::String(text);
+        }
+        Resp::json(resp.status, &v)
+    }
+}
