@@ -307,3 +307,59 @@ fn a_redirect_is_a_failure_never_followed_whatever_its_body_says() {
         assert_eq!(env.lm.request_count(), 1, "not followed, not retried");
     }
 }
+
+// ----- 3. simulate mode calls nothing -----------------------------------------------
+
+fn edits(env: &Env) -> usize {
+    env.lm
+        .requests()
+        .iter()
+        .filter(|r| {
+            ["add", "addvs", "del", "delvs"]
+                .iter()
+                .any(|op| r.param(op).is_some())
+        })
+        .count()
+}
+
+#[test]
+fn simulate_mode_sends_nothing_from_sweep_unblock_or_sync() {
+    let env = Env::new();
+    // Real blocks first: one that expires, one left pending, one to unblock.
+    assert_eq!(
+        env.run(&["block", "203.0.113.7", "--duration", "1s"])
+            .code(),
+        0
+    );
+    assert_eq!(env.run(&["block", "203.0.113.9"]).code(), 0);
+    env.lm.set_fault(fake_loadmaster::Fault::Down);
+    assert_eq!(env.run(&["block", "203.0.113.8"]).code(), 3);
+    env.lm.set_fault(fake_loadmaster::Fault::None);
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        "[block]\nmode = \"simulate\"\n",
+    );
+    std::thread::sleep(Duration::from_millis(2100));
+    env.lm.clear_requests();
+
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("not sent"), "{}", out.stdout());
+    let out = env.run(&["unblock", "203.0.113.9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("not sent"), "{}", out.stdout());
+    let out = env.run(&["sync", "--apply"]);
+    assert!(out.stdout().contains("mode = simulate"), "{}", out.all());
+    assert_eq!(edits(&env), 0, "{:?}", env.lm.requests());
+    // Nothing was recorded as done that was not done.
+    assert_eq!(env.status_of("203.0.113.8"), "pending_block");
+    assert_eq!(env.status_of("203.0.113.9"), "active");
+    assert_eq!(env.status_of("203.0.113.7"), "active");
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.7", "203.0.113.9"]
+    );
+}

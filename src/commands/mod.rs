@@ -317,6 +317,17 @@ pub fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
     }
 }
 
+/// Print the calls `mode = "simulate"` keeps lmguard from making.
+pub fn print_simulated(client_endpoint: &str, jobs: &[Job]) {
+    for job in jobs {
+        let body = serde_json::Value::Object(job.request().body());
+        println!(
+            "simulate: not sent (mode = \"simulate\"): POST {client_endpoint} {body}; the entry \
+             is left as it was"
+        );
+    }
+}
+
 /// The final status and message of a run that had LoadMaster failures.
 pub fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
     let failed = applied.failures();

@@ -14,7 +14,7 @@ use crate::error::Result;
 use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 
-use super::{apply_and_record, loadmaster_problem, print_dry_run, Context};
+use super::{apply_and_record, loadmaster_problem, print_dry_run, print_simulated, Context};
 
 /// The entries to change, the calls to make, and which of those calls lift
 /// a block whose expiry just passed (the rest are retries).
@@ -30,6 +30,9 @@ struct Plan {
     lifted: HashSet<(Scope, Address)>,
     /// What is lifted and why (`192.0.2.5 (global): … overlaps …`).
     lifted_notes: Vec<String>,
+    /// Calls `mode = "simulate"` keeps from being made (their entries are
+    /// left as they are).
+    withheld: Vec<Job>,
 }
 
 fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
@@ -41,7 +44,9 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         refused: Vec::new(),
         lifted: HashSet::new(),
         lifted_notes: Vec::new(),
+        withheld: Vec::new(),
     };
+    let simulate = ctx.config.block.simulate();
     let live = |c: &Claim| ctx.claim_is_live(c);
     for entry in entries {
         let Some((mut next, mut call)) = plan_sweep(&entry, ctx.now, ctx.claim, &live) else {
@@ -80,11 +85,13 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
             plan.changed.push(next);
             continue;
         };
-        plan.jobs.push(Job::for_entry(
-            &next,
-            call,
-            &ctx.config.block.comment_prefix,
-        ));
+        let job = Job::for_entry(&next, call, &ctx.config.block.comment_prefix);
+        if simulate {
+            plan.expiring.remove(&(entry.scope, entry.address));
+            plan.withheld.push(job);
+            continue;
+        }
+        plan.jobs.push(job);
         plan.changed.push(next);
     }
     plan
@@ -160,12 +167,14 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             .for_each(|r| println!("would unblock {r}"));
         return Ok(ExitStatus::Success);
     }
-    let client = ctx.client()?;
+    let simulate = ctx.config.block.simulate();
+    let client = if simulate { None } else { Some(ctx.client()?) };
     let store = ctx.open_store()?;
     // Every active block is looked at only when the allowlist or the
     // protections changed since the last sweep: the idle cron run stays
-    // cheap. A new block is checked against them when it is made.
-    let rescan = store.meta(POLICY_KEY)? != Some(fingerprint);
+    // cheap. A new block is checked against them when it is made. In
+    // simulate mode nothing is lifted (that would call the LoadMaster).
+    let rescan = !simulate && store.meta(POLICY_KEY)? != Some(fingerprint);
     let plan = store.update(|txn| {
         let mut plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
         if rescan {
@@ -192,7 +201,14 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             println!("unblocking {r}");
         }
     }
-    let applied = apply_and_record(ctx, &client, plan.jobs)?;
+    print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
+    let applied = match &client {
+        Some(client) => apply_and_record(ctx, client, plan.jobs)?,
+        None => super::RunResults {
+            results: Vec::new(),
+            halted: None,
+        },
+    };
     let lifted = |j: &crate::executor::Job| plan.lifted.contains(&(j.scope, j.address));
     let done = |expiry: bool, call: Call| {
         applied

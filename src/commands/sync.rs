@@ -34,6 +34,8 @@ enum Action {
     InFlight,
     /// The repair call failed; recorded as pending for the next sweep.
     Pending,
+    /// `mode = "simulate"`: the repair is not made.
+    Simulated,
 }
 
 impl Action {
@@ -50,6 +52,7 @@ impl Action {
             (Action::Adopt, false) => "adopt",
             (Action::InFlight, _) => "in flight in another lmguard process",
             (Action::Pending, _) => "failed: pending, sweep retries",
+            (Action::Simulated, _) => "not repaired (mode = simulate)",
         }
     }
 }
@@ -258,7 +261,10 @@ fn repair(
         }
         for (d, action) in planned {
             let wants_call = matches!(action, Action::ReAdd | Action::Remove);
-            let action = if (args.applies() && wants_call) || *action == Action::Adopt {
+            let action = if args.applies() && wants_call && ctx.config.block.simulate() {
+                // mode = "simulate" calls nothing.
+                Action::Simulated
+            } else if (args.applies() && wants_call) || *action == Action::Adopt {
                 stage(ctx, txn, d, *action, &mut jobs)?
             } else {
                 *action

@@ -25,6 +25,8 @@ struct Plan {
     not_owned: usize,
     /// Recorded, but another lmguard process is sending the entry now.
     in_flight: usize,
+    /// Deletes `mode = "simulate"` keeps from being sent.
+    withheld: Vec<Job>,
 }
 
 /// A requested (scope, address) and its record, if it has one.
@@ -46,6 +48,11 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
             ctx.claim_is_live(c)
         });
         match decision {
+            Decision::Send(_) if ctx.config.block.simulate() => {
+                // mode = "simulate" calls nothing: the entry stays as it is.
+                plan.withheld.push(Job::for_entry(&next, Call::Delete, ""));
+                continue;
+            }
             Decision::Send(_) => plan.jobs.push(Job::for_entry(&next, Call::Delete, "")),
             Decision::LocalOnly if was == Status::Rejected => plan.notes.push(format!(
                 "unblocked {address} ({}) locally — the LoadMaster had refused it, so there is \
@@ -170,7 +177,12 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     if addresses.is_empty() {
         return carry_out(ctx, None, Plan::default(), rejected);
     }
-    let client = ctx.client()?;
+    // mode = "simulate" calls nothing: the plan withholds the deletes.
+    let client = if ctx.config.block.simulate() {
+        None
+    } else {
+        Some(ctx.client()?)
+    };
     let plan = ctx.open_store()?.update(|txn| {
         let found = found_in(&|x| txn.get(scope, x))?;
         let elsewhere = if found.iter().any(|(_, _, e)| e.is_none()) {
@@ -184,7 +196,7 @@ pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         }
         Ok(plan)
     })?;
-    carry_out(ctx, Some(&client), plan, rejected)
+    carry_out(ctx, client.as_ref(), plan, rejected)
 }
 
 /// Bulk unblock: every active or pending block the filters select, each
@@ -303,6 +315,7 @@ fn carry_out(
     rejected: usize,
 ) -> Result<ExitStatus> {
     plan.notes.iter().for_each(|n| println!("{n}"));
+    super::print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
 
     let mut status = ExitStatus::Success;
     let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;
