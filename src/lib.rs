@@ -67,7 +67,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     logging::init(level, loaded.as_ref().ok().map(|c| &c.log))?;
     let config = loaded?;
     log::debug!("configuration read from {}", path.display());
-    let mut ctx = Context::new(config, path);
+    let mut ctx = Context::new(config, path)?;
     ctx.quiet = cli.quiet;
     match &cli.command {
         Command::Block(args) => {

@@ -35,6 +35,9 @@ const DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_due");
 /// keys of pending entries — what sweep retries.
 const PENDING: TableDefinition<&str, ()> = TableDefinition::new("index_pending");
 const FORMAT_KEY: &str = "format";
+/// The latest `blocked_at` ever stored (Unix seconds): lets `sweep` notice,
+/// without reading every entry, that some were recorded by a fast clock.
+const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
 /// The record format this version writes and understands (2 added the
 /// indexes; a format-1 file is indexed when first opened for writing).
 pub const FORMAT_VERSION: u64 = 2;
@@ -63,6 +66,7 @@ pub struct Txn<'t> {
     current_simulated: Table<'t, &'static str, ()>,
     due: Table<'t, (i64, &'static str), ()>,
     pending: Table<'t, &'static str, ()>,
+    meta: Table<'t, &'static str, u64>,
     path: &'t Path,
 }
 
@@ -283,6 +287,7 @@ impl Store {
                 current_simulated: txn.open_table(CURRENT_SIMULATED).map_err(open_err)?,
                 due: txn.open_table(DUE).map_err(open_err)?,
                 pending: txn.open_table(PENDING).map_err(open_err)?,
+                meta: txn.open_table(META).map_err(open_err)?,
                 path: &self.path,
             };
             f(&mut t)?
@@ -304,7 +309,27 @@ impl Txn<'_> {
             .transpose()
     }
 
+    /// The latest `blocked_at` stored (see [`Txn::reset_latest_blocked_at`]).
+    pub fn latest_blocked_at(&self) -> Result<i64> {
+        let found = self
+            .meta
+            .get(LATEST_BLOCKED_AT_KEY)
+            .map_err(|e| unusable(self.path, &e))?;
+        Ok(found.map_or(0, |v| v.value() as i64))
+    }
+
+    /// Set what [`Txn::latest_blocked_at`] says (after checking the entries).
+    pub fn reset_latest_blocked_at(&mut self, at: i64) -> Result<()> {
+        self.meta
+            .insert(LATEST_BLOCKED_AT_KEY, at.max(0) as u64)
+            .map_err(|e| unusable(self.path, &e))?;
+        Ok(())
+    }
+
     pub fn put(&mut self, entry: &Entry) -> Result<()> {
+        if entry.blocked_at > self.latest_blocked_at()? {
+            self.reset_latest_blocked_at(entry.blocked_at)?;
+        }
         let key = entry.scope.key(&entry.address);
         let value = serde_json::to_vec(entry)
             .map_err(|e| Error::internal(format!("cannot encode a state record: {e}")))?;

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::Env;
+use common::{Env, Out};
 use fake_loadmaster::Scope;
 
 fn deletes(env: &Env) -> usize {
@@ -362,4 +362,71 @@ fn simulate_mode_sends_nothing_from_sweep_unblock_or_sync() {
         env.on_lm_sorted(Scope::Global),
         ["203.0.113.7", "203.0.113.9"]
     );
+}
+
+// ----- 9. clock sanity -------------------------------------------------------------
+
+#[test]
+fn a_clock_before_2020_is_exit_2_never_a_panic() {
+    let env = Env::new();
+    for args in [
+        vec!["block", "203.0.113.7"],
+        vec!["sweep"],
+        vec!["list"],
+        vec!["sync"],
+        vec!["unblock", "203.0.113.7"],
+        vec!["check"],
+    ] {
+        let out = Out(env
+            .cmd()
+            .env("LMGUARD_TEST_NOW", "1000")
+            .args(&args)
+            .output()
+            .unwrap());
+        assert_eq!(out.code(), 2, "{args:?}: {}", out.all());
+        assert!(
+            out.stderr().contains("the system clock is wrong"),
+            "{}",
+            out.stderr()
+        );
+        assert!(!out.stderr().contains("panicked"));
+    }
+    assert_eq!(env.lm.request_count(), 0);
+    assert!(!env.state.exists(), "nothing was recorded");
+}
+
+#[test]
+fn sweep_and_check_warn_about_blocks_recorded_by_a_fast_clock() {
+    let env = Env::new();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let fast = (now + 10 * 86_400).to_string();
+    let out = Out(env
+        .cmd()
+        .env("LMGUARD_TEST_NOW", &fast)
+        .args(["block", "203.0.113.7"])
+        .output()
+        .unwrap());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stderr().contains("more than a day in the future")
+            && out.stderr().contains("203.0.113.7"),
+        "{}",
+        out.stderr()
+    );
+    let out = env.run(&["check"]);
+    assert!(
+        out.stdout().contains("more than a day in the future"),
+        "{}",
+        out.stdout()
+    );
+    // Once it is gone, sweep is quiet again.
+    assert_eq!(env.run(&["unblock", "203.0.113.7"]).code(), 0);
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    let out = env.run(&["sweep"]);
+    assert!(!out.stderr().contains("future"), "{}", out.stderr());
 }

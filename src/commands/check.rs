@@ -338,6 +338,9 @@ fn check_state(ctx: &Context, report: &mut Report) {
     if pending > 0 {
         text.push_str("; `lmguard sweep` retries the pending ones");
     }
+    if let Some(warning) = super::future_blocks_warning(&entries, ctx.now) {
+        report.warn(STATE, warning, "check the system clock and NTP");
+    }
     report.pass(STATE, format!("{text}; {proven}"));
 }
 

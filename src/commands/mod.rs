@@ -38,8 +38,9 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Config, config_path: PathBuf) -> Context {
-        let now = unix_now();
+    /// The context of one run; exit 2 when the system clock is wrong.
+    pub fn new(config: Config, config_path: PathBuf) -> Result<Context> {
+        let now = checked_now()?;
         // A claim ends with its process (pid and start time, below); the
         // lease is only a backstop where /proc cannot tell.
         let lease = 7 * 86_400;
@@ -50,13 +51,13 @@ impl Context {
             token: RandomState::new().build_hasher().finish(),
             until: now + lease,
         };
-        Context {
+        Ok(Context {
             config,
             config_path,
             now,
             claim,
             quiet: false,
-        }
+        })
     }
 
     pub fn state_path(&self) -> Result<PathBuf> {
@@ -106,10 +107,55 @@ impl Context {
 }
 
 pub fn unix_now() -> i64 {
+    #[cfg(debug_assertions)]
+    if let Some(t) = std::env::var("LMGUARD_TEST_NOW")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+    {
+        // Debug builds only: lets the end-to-end tests set the clock.
+        return t;
+    }
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// 2020-01-01T00:00:00Z: a clock before it is certainly wrong.
+const SANE_CLOCK: i64 = 1_577_836_800;
+
+/// The current time, or exit 2 when the system clock is certainly wrong
+/// (before 2020): expiries computed from it would be nonsense.
+pub fn checked_now() -> Result<i64> {
+    let now = unix_now();
+    if now < SANE_CLOCK {
+        return Err(Error::usage(format!(
+            "the system clock is wrong: it says {}, before 2020; set it (NTP) and run lmguard \
+             again — nothing was changed",
+            rfc3339(now)
+        )));
+    }
+    Ok(now)
+}
+
+/// Entries blocked more than a day after `now`: the clock was fast when
+/// they were recorded (their expiry is as far off). One warning line, or
+/// `None`.
+pub fn future_blocks_warning(entries: &[crate::domain::entry::Entry], now: i64) -> Option<String> {
+    let future: Vec<_> = entries
+        .iter()
+        .filter(|e| e.blocked_at > now + 86_400)
+        .collect();
+    let first = future.first()?;
+    Some(format!(
+        "{} entr{} blocked more than a day in the future (e.g. {} at {}): the clock was fast \
+         when they were recorded, so they expire that much later; check NTP, and unblock or \
+         re-block them if needed",
+        future.len(),
+        if future.len() == 1 { "y is" } else { "ies are" },
+        first.address,
+        rfc3339(first.blocked_at)
+    ))
 }
 
 /// When a process started (field 22 of /proc/PID/stat, clock ticks since

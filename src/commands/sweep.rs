@@ -176,6 +176,17 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     // simulate mode nothing is lifted (that would call the LoadMaster).
     let rescan = !simulate && store.meta(POLICY_KEY)? != Some(fingerprint);
     let plan = store.update(|txn| {
+        // Entries recorded by a clock that was fast: found without reading
+        // every entry, unless there are some.
+        if txn.latest_blocked_at()? > ctx.now + 86_400 {
+            match super::future_blocks_warning(&txn.all()?, ctx.now) {
+                Some(warning) => {
+                    log::debug!("{warning}");
+                    eprintln!("lmguard: warning: {warning}");
+                }
+                None => txn.reset_latest_blocked_at(ctx.now)?,
+            }
+        }
         let mut plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
         if rescan {
             lift_covered(ctx, &policy, txn.current()?, &mut plan);
