@@ -370,6 +370,56 @@ impl Config {
     }
 }
 
+/// Who could change the configuration file at `path` besides its user, if
+/// anyone: it decides where the API key is sent, so a file writable by its
+/// group or others, or owned by another user than this one or root, is
+/// unsafe. `None` when it is safe (or cannot be told).
+pub fn unsafe_ownership(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(path).ok()?;
+    let mode = meta.mode() & 0o777;
+    if mode & 0o022 != 0 {
+        return Some(format!(
+            "{} is writable by {} (mode {mode:04o}); whoever can write it decides where the \
+             API key is sent: chmod go-w {}",
+            path.display(),
+            match (mode & 0o020 != 0, mode & 0o002 != 0) {
+                (true, true) => "its group and others",
+                (true, false) => "its group",
+                _ => "others",
+            },
+            path.display()
+        ));
+    }
+    // The owner of /proc/self is this process's effective user.
+    let me = std::fs::metadata("/proc/self").ok()?.uid();
+    let owner = meta.uid();
+    if owner != me && owner != 0 {
+        return Some(format!(
+            "{} is owned by user {owner}, not by this user ({me}) or root; that user decides \
+             where the API key is sent: chown it to root or to the user that runs lmguard",
+            path.display()
+        ));
+    }
+    None
+}
+
+/// Refuse a configuration file others may change (exit 2), unless the
+/// operator named it with `--config`: then it is a loud warning.
+pub fn check_ownership(path: &Path, named_explicitly: bool) -> Result<()> {
+    let Some(problem) = unsafe_ownership(path) else {
+        return Ok(());
+    };
+    if named_explicitly {
+        eprintln!("lmguard: WARNING: {problem} (used only because --config names it)");
+        log::warn!("{problem} (used only because --config names it)");
+        return Ok(());
+    }
+    Err(Error::usage(format!(
+        "{problem}; refusing to use it (name it with --config to use it anyway)"
+    )))
+}
+
 /// One warning when the key file can be read by other users than its
 /// owner (it names the file and its mode, never the key).
 fn warn_if_shared(file: &Path) {

@@ -66,6 +66,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     let level = logging::level(cli.verbose, cli.quiet, loaded.as_ref().ok().map(|c| &c.log));
     logging::init(level, loaded.as_ref().ok().map(|c| &c.log))?;
     let config = loaded?;
+    config::check_ownership(&path, cli.config.is_some())?;
     log::debug!("configuration read from {}", path.display());
     let mut ctx = Context::new(config, path)?;
     ctx.quiet = cli.quiet;

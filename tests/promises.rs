@@ -430,3 +430,57 @@ fn sweep_and_check_warn_about_blocks_recorded_by_a_fast_clock() {
     let out = env.run(&["sweep"]);
     assert!(!out.stderr().contains("future"), "{}", out.stderr());
 }
+
+// ----- 7. configuration that decides where the key goes ------------------------------
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+#[test]
+fn a_config_file_others_can_write_is_refused_unless_named_with_config() {
+    let env = Env::new();
+    set_mode(&env.config, 0o666);
+    // Found through the environment: refused, nothing done.
+    let out = Out(assert_cmd::Command::cargo_bin("lmguard")
+        .unwrap()
+        .env("LMGUARD_CONFIG", &env.config)
+        .args(["block", "203.0.113.7"])
+        .output()
+        .unwrap());
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("writable by"), "{}", out.stderr());
+    assert!(out.stderr().contains("--config"), "{}", out.stderr());
+    assert_eq!(env.lm.request_count(), 0);
+    // Named with --config: a loud warning, and it works.
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stderr().contains("WARNING"), "{}", out.stderr());
+    // check reports it.
+    let out = env.run(&["check"]);
+    assert!(out.stdout().contains("writable by"), "{}", out.stdout());
+    set_mode(&env.config, 0o644);
+    let out = env.run(&["check"]);
+    assert!(!out.stdout().contains("writable by"), "{}", out.stdout());
+}
+
+#[test]
+fn a_url_with_a_bad_port_or_no_host_is_exit_2_at_load() {
+    let env = Env::new();
+    let good = std::fs::read_to_string(&env.config).unwrap();
+    let url = env.lm.url();
+    for bad in [
+        "https://127.0.0.1:99999".to_string(),
+        "https://127.0.0.1:0".to_string(),
+        "https://127.0.0.1:x".to_string(),
+        "https://:443".to_string(),
+        "https://[::1".to_string(),
+    ] {
+        std::fs::write(&env.config, good.replace(&url, &bad)).unwrap();
+        let out = env.run(&["block", "203.0.113.7"]);
+        assert_eq!(out.code(), 2, "{bad}: {}", out.all());
+        assert!(out.stderr().contains("loadmaster.url"), "{}", out.stderr());
+        assert!(!env.state.exists(), "{bad}: nothing recorded");
+    }
+}

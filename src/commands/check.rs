@@ -202,13 +202,18 @@ fn check_config(ctx: &Context, report: &mut Report) {
     } else {
         ""
     };
-    report.pass(
-        CONFIG,
-        format!(
-            "{path} is valid (LoadMaster {}, blocks for {} on {scope}){simulate}",
-            c.loadmaster.url, c.block.duration
-        ),
+    let text = format!(
+        "{path} is valid (LoadMaster {}, blocks for {} on {scope}){simulate}",
+        c.loadmaster.url, c.block.duration
     );
+    match config::unsafe_ownership(&ctx.config_path) {
+        Some(problem) => report.warn(
+            CONFIG,
+            format!("{text}, but {problem}"),
+            "only root or the user that runs lmguard may be able to change it",
+        ),
+        None => report.pass(CONFIG, text),
+    }
 }
 
 // ----- API key ---------------------------------------------------------------
