@@ -484,3 +484,61 @@ fn a_url_with_a_bad_port_or_no_host_is_exit_2_at_load() {
         assert!(!env.state.exists(), "{bad}: nothing recorded");
     }
 }
+
+// ----- 8. addresses --------------------------------------------------------------
+
+#[test]
+fn an_ipv4_mapped_source_is_blocked_as_ipv4_and_protected_as_ipv4() {
+    let env = Env::new();
+    let out = env.run(&["block", "::ffff:198.51.100.20"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["198.51.100.20"]);
+    assert_eq!(env.status_of("198.51.100.20"), "active");
+    let out = env.run(&["block", "::ffff:127.0.0.1"]);
+    assert_eq!(out.code(), 4, "loopback stays protected: {}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["198.51.100.20"]);
+}
+
+#[test]
+fn ipv6_prefix_never_widens_inside_nat64_or_mapped_ranges() {
+    let env = Env::with(
+        fake_loadmaster::Options::default(),
+        "[block]\nipv6_prefix = 64\n",
+    );
+    let out = env.run(&["block", "64:ff9b::198.51.100.20", "2001:db8:1:2::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["2001:db8:1:2::/64", "64:ff9b::c633:6414"]
+    );
+}
+
+#[test]
+fn sync_adopt_adopts_up_to_max_active_and_reports_the_rest() {
+    let env = Env::with(
+        fake_loadmaster::Options::default(),
+        "[block]\nmax_active = 3\n",
+    );
+    assert_eq!(env.run(&["block", "192.0.2.1"]).code(), 0);
+    for i in 1..=4 {
+        env.lm.insert_entry(
+            Scope::Global,
+            &format!("198.51.100.{i}"),
+            "ADS ID 1 - SCANS",
+        );
+    }
+    let out = env.run(&["sync", "--adopt"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(out.stderr().contains("max_active"), "{}", out.stderr());
+    let active = env
+        .rows()
+        .iter()
+        .filter(|r| r["status"] == "active")
+        .count();
+    assert_eq!(active, 3);
+    assert!(
+        out.stdout().contains("not adopted: max_active reached"),
+        "{}",
+        out.stdout()
+    );
+}

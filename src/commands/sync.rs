@@ -36,6 +36,8 @@ enum Action {
     Pending,
     /// `mode = "simulate"`: the repair is not made.
     Simulated,
+    /// Not adopted: `[block] max_active` is reached.
+    OverLimit,
 }
 
 impl Action {
@@ -53,6 +55,7 @@ impl Action {
             (Action::InFlight, _) => "in flight in another lmguard process",
             (Action::Pending, _) => "failed: pending, sweep retries",
             (Action::Simulated, _) => "not repaired (mode = simulate)",
+            (Action::OverLimit, _) => "not adopted: max_active reached",
         }
     }
 }
@@ -154,6 +157,19 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             .count()
     };
     print(&shown, args)?;
+    let over = shown
+        .iter()
+        .filter(|(_, a)| *a == Action::OverLimit)
+        .count();
+    if over > 0 {
+        eprintln!(
+            "lmguard: {over} entr{} not adopted: the limit of {} blocks ([block] max_active) is \
+             reached; raise max_active and run `lmguard sync --adopt` again",
+            if over == 1 { "y was" } else { "ies were" },
+            ctx.config.block.max_active
+        );
+        status = status.worst(ExitStatus::InputRejected);
+    }
     if !unreadable.is_empty() {
         status = status.worst(ExitStatus::LoadMaster);
     }
@@ -332,6 +348,11 @@ fn stage(
         };
         if changed {
             return Ok(Action::InFlight);
+        }
+        // Adoption adds a block like any other: max_active applies.
+        let adds = existing.as_ref().is_none_or(|e| !e.status.is_current());
+        if adds && txn.count_current(false)? >= ctx.config.block.max_active {
+            return Ok(Action::OverLimit);
         }
         txn.put(&adopted(
             ctx,

@@ -66,8 +66,27 @@ impl Address {
 }
 
 impl From<IpAddr> for Address {
+    /// An IPv4-mapped IPv6 address (`::ffff:198.51.100.20`) is the IPv4
+    /// address it carries: blocked, protected and compared as that.
     fn from(ip: IpAddr) -> Self {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
         Address(IpNet::from(ip))
+    }
+}
+
+impl Address {
+    /// Inside a range where one IPv6 network stands for IPv4 addresses
+    /// (NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, IPv4-mapped
+    /// `::ffff:0:0/96`): widening there would block much of IPv4.
+    pub fn is_in_ipv4_translation_range(&self) -> bool {
+        const RANGES: [&str; 3] = ["64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0/96"];
+        RANGES.iter().any(|r| {
+            r.parse::<IpNet>()
+                .is_ok_and(|range| range.contains(&self.0))
+        })
     }
 }
 
@@ -173,6 +192,23 @@ mod tests {
 
     fn norm(s: &str) -> String {
         s.parse::<Address>().unwrap().to_string()
+    }
+
+    #[test]
+    fn an_ipv4_mapped_address_is_the_ipv4_address() {
+        assert_eq!(norm("::ffff:198.51.100.20"), "198.51.100.20");
+        assert_eq!(norm("::FFFF:c633:6414"), "198.51.100.20");
+        assert!(!"::ffff:198.51.100.20".parse::<Address>().unwrap().is_ipv6());
+        assert_eq!(norm("64:ff9b::198.51.100.20"), "64:ff9b::c633:6414");
+    }
+
+    #[test]
+    fn translation_ranges_are_known() {
+        let a = |s: &str| s.parse::<Address>().unwrap();
+        assert!(a("64:ff9b::c633:6414").is_in_ipv4_translation_range());
+        assert!(a("64:ff9b:1::1").is_in_ipv4_translation_range());
+        assert!(a("::ffff:0:0/96").is_in_ipv4_translation_range());
+        assert!(!a("2001:db8::1").is_in_ipv4_translation_range());
     }
 
     fn reason(s: &str) -> String {

@@ -44,8 +44,10 @@ impl Refusal {
 impl Policy {
     /// An IPv6 host as the network `ipv6_prefix` makes of it; anything else
     /// unchanged.
+    /// Never inside the NAT64 or IPv4-mapped ranges, where a /64 would block
+    /// much of IPv4.
     pub fn widen(&self, address: Address) -> Address {
-        if address.is_ipv6() && address.is_host() {
+        if address.is_ipv6() && address.is_host() && !address.is_in_ipv4_translation_range() {
             address.widen_to(self.ipv6_prefix)
         } else {
             address

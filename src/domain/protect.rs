@@ -214,7 +214,7 @@ mod tests {
             "fe80::/64",
             "ff02::1",
             "::ffff:127.0.0.1",
-            "::ffff:192.0.2.10",
+            "::ffff:192.0.2.0/120",
         ] {
             assert!(refused(s, &[]).is_some(), "{s} must be protected");
         }
@@ -223,6 +223,8 @@ mod tests {
             "192.0.2.0/24",
             "2001:db8::1",
             "2001:db8::/48",
+            // An IPv4-mapped host is its IPv4 address (address.rs).
+            "::ffff:192.0.2.10",
         ] {
             assert_eq!(refused(s, &[]), None, "{s}");
         }
@@ -236,7 +238,7 @@ mod tests {
         assert!(why.contains("link-local"), "{why}");
         let why = refused("::ffff:127.0.0.1", &[]).unwrap();
         assert!(why.contains("loopback"), "{why}");
-        let why = refused("::ffff:203.0.113.7", &[]).unwrap();
+        let why = refused("::ffff:203.0.113.0/120", &[]).unwrap();
         assert!(why.contains("IPv4-mapped"), "{why}");
     }
 
