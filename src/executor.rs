@@ -281,21 +281,21 @@ impl<'c> Executor<'c> {
 
     /// What the list of `scope` (read once per run) says about `address`.
     fn lookup(&mut self, scope: Scope, address: &Address) -> Result<Lookup, Failure> {
-        let known = lock(&self.shared.lists).get(&scope).cloned();
-        let listed = match known {
-            Some(l) => l,
-            None => {
-                let read = self.read(scope)?;
-                let mut lists = lock(&self.shared.lists);
-                lists.entry(scope).or_insert(read).clone()
-            }
-        };
-        Ok(match listed {
-            Listed::Read(map) => match map.get(address) {
+        // Held while reading, so that the run's threads read each list once.
+        let mut lists = lock(&self.shared.lists);
+        if let std::collections::hash_map::Entry::Vacant(slot) = lists.entry(scope) {
+            slot.insert(self.read(scope)?);
+        }
+        Ok(match lists.get(&scope) {
+            Some(Listed::Read(map)) => match map.get(address) {
                 Some(e) => Lookup::Present(e.clone()),
                 None => Lookup::Absent,
             },
-            Listed::Unreadable { failure, permanent } => Lookup::Unreadable { failure, permanent },
+            Some(Listed::Unreadable { failure, permanent }) => Lookup::Unreadable {
+                failure: failure.clone(),
+                permanent: *permanent,
+            },
+            None => Lookup::Absent,
         })
     }
 

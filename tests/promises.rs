@@ -542,3 +542,223 @@ fn sync_adopt_adopts_up_to_max_active_and_reports_the_rest() {
         out.stdout()
     );
 }
+
+fn hostile_lists(env: &Env, body: String) {
+    env.lm.set_hostile(fake_loadmaster::Hostile {
+        list_body: Some(std::sync::Arc::new(body)),
+        ..Default::default()
+    });
+}
+
+#[test]
+fn every_list_shape_is_read_and_an_unknown_one_is_an_error_not_an_empty_list() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    let entry = r#"{"addr":"203.0.113.7","comment":"lmguard manual"}"#;
+    for shape in [
+        format!(r#"{{"code":200,"status":"ok","Blacklist":[{entry}]}}"#),
+        format!(r#"{{"code":200,"status":"ok","Blocklist":{{"IP":{entry}}}}}"#),
+        format!(
+            r#"{{"code":200,"status":"ok","VS":[{{"Index":1,"Blocklist":{{"IP":[{entry}]}}}}]}}"#
+        ),
+        r#"{"code":200,"status":"ok","Acl":["203.0.113.7"]}"#.to_string(),
+    ] {
+        hostile_lists(&env, shape.clone());
+        let out = env.run(&["sync"]);
+        assert_eq!(out.code(), 0, "{shape}: {}", out.all());
+    }
+    // An ok answer with no list lmguard knows: an error naming what it has,
+    // and no re-add planned from it.
+    hostile_lists(
+        &env,
+        r#"{"code":200,"status":"ok","Data":{"Entries":[{"addr":"203.0.113.7"}]}}"#.to_string(),
+    );
+    env.lm.clear_requests();
+    let out = env.run(&["sync", "--apply"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(out.stderr().contains("\"Data\""), "{}", out.stderr());
+    assert_eq!(edits(&env), 0);
+    // A delete is never settled as done from it: the unblock stays pending.
+    let out = env.run(&["unblock", "203.0.113.7"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(env.status_of("203.0.113.7"), "pending_unblock");
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+}
+
+/// Run lmguard and return its exit code, peak resident memory (KiB) and
+/// standard error.
+///
+/// Linux carries a process's memory high-water mark across exec, and a
+/// child spawned from this (large) test process starts with it. So lmguard
+/// is started by a fresh copy of this test binary (`rss_probe` below), whose
+/// own memory is small, and measured there with wait4.
+fn run_measured(env: &Env, args: &[&str]) -> (i32, i64, String) {
+    let mut probe_args = vec![
+        assert_cmd::cargo::cargo_bin("lmguard")
+            .display()
+            .to_string(),
+        "--config".to_string(),
+        env.config.display().to_string(),
+    ];
+    probe_args.extend(args.iter().map(|a| a.to_string()));
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "rss_probe", "--nocapture", "--test-threads", "1"])
+        .env("LMGUARD_RSS_PROBE", probe_args.join("\u{1f}"))
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let field = |name: &str| -> String {
+        text.lines()
+            .find_map(|l| l.find(name).map(|at| &l[at + name.len()..]))
+            .unwrap_or_else(|| panic!("no {name} in the probe's output: {text}"))
+            .to_string()
+    };
+    (
+        field("PROBE-CODE ").parse().unwrap(),
+        field("PROBE-RSS ").parse().unwrap(),
+        field("PROBE-STDERR ").replace('\u{1f}', "\n"),
+    )
+}
+
+/// Not a test of its own: started by [`run_measured`] with the command to
+/// measure; does nothing otherwise.
+#[test]
+fn rss_probe() {
+    let Ok(command) = std::env::var("LMGUARD_RSS_PROBE") else {
+        return;
+    };
+    let parts: Vec<&str> = command.split('\u{1f}').collect();
+    // Reaped below with wait4, which std's wait cannot give the rusage of.
+    #[allow(clippy::zombie_processes)]
+    let child = std::process::Command::new(parts[0])
+        .args(&parts[1..])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut stderr).unwrap();
+    let mut status = 0;
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: pid is our own child; status and usage are valid for writes.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid);
+    println!();
+    println!("PROBE-CODE {}", libc::WEXITSTATUS(status));
+    println!("PROBE-RSS {}", usage.ru_maxrss);
+    println!("PROBE-STDERR {}", stderr.replace('\n', "\u{1f}"));
+}
+
+#[test]
+fn oversized_answers_are_errors_and_memory_stays_bounded() {
+    // max_active = 100: the list cap is its floor, 8 MiB.
+    let env = Env::with(
+        fake_loadmaster::Options::default(),
+        "[block]\nmax_active = 100\n",
+    );
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    let cap_kib: i64 = 8 * 1024;
+    let limit_kib = 64 * 1024 + 2 * cap_kib;
+
+    // A list just under the cap, in a shape that is not the usual one.
+    let mut body = String::from(r#"{"code":200,"status":"ok","Blacklist":["#);
+    let mut i = 0u32;
+    while body.len() < 8 * 1024 * 1024 - 200 {
+        let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
+        body.push_str(&format!(r#"{{"addr":"{ip}","comment":"someone else's"}},"#));
+        i += 1;
+    }
+    body.push_str(r#"{"addr":"203.0.113.7","comment":"lmguard manual"}]}"#);
+    hostile_lists(&env, body);
+    for args in [&["sync"][..], &["sync", "--json"], &["check"]] {
+        let (code, rss, err) = run_measured(&env, args);
+        let want = if args[0] == "sync" { 6 } else { 0 };
+        assert_eq!(code, want, "{args:?}: {i} foreign entries: {err}");
+        assert!(
+            rss < limit_kib,
+            "{args:?}: peak RSS {rss} KiB over {limit_kib} KiB"
+        );
+    }
+
+    // 120 MB: refused, never read whole.
+    let huge = format!(
+        r#"{{"code":200,"status":"ok","IP":[{}{{"addr":"203.0.113.7","comment":"x"}}]}}"#,
+        r#"{"addr":"10.0.0.1","comment":"padding padding padding padding"},"#.repeat(2_000_000)
+    );
+    hostile_lists(&env, huge.clone());
+    let (code, rss, err) = run_measured(&env, &["sync"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("larger than 8 MiB"), "{err}");
+    assert!(
+        rss < limit_kib,
+        "sync peak RSS {rss} KiB over {limit_kib} KiB"
+    );
+
+    // A 120 MB answer to an add is not success, and not read whole.
+    env.lm.set_hostile(fake_loadmaster::Hostile {
+        edit_body: Some(std::sync::Arc::new(huge)),
+        ..Default::default()
+    });
+    let (code, rss, err) = run_measured(&env, &["block", "203.0.113.8"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("larger than 64 KiB"), "{err}");
+    assert!(
+        rss < limit_kib,
+        "block peak RSS {rss} KiB over {limit_kib} KiB"
+    );
+    assert_eq!(env.status_of("203.0.113.8"), "pending_block");
+}
+
+#[test]
+fn a_few_identical_refusals_stop_the_run() {
+    let env = Env::new();
+    // A bad key that this firmware answers with 400 rather than 401.
+    env.lm.set_fault(fake_loadmaster::Fault::Body(
+        400,
+        r#"{"code":400,"message":"Invalid credentials","status":"fail"}"#,
+    ));
+    let addrs: Vec<String> = (1..=20).map(|i| format!("203.0.113.{i}")).collect();
+    let mut args = vec!["block"];
+    args.extend(addrs.iter().map(String::as_str));
+    let out = env.run(&args);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(
+        env.lm.request_count() <= 5,
+        "{} calls for a key the LoadMaster refuses",
+        env.lm.request_count()
+    );
+    assert!(addrs.iter().all(|a| env.status_of(a) == "pending_block"));
+    env.lm.clear_requests();
+    assert_eq!(env.run(&["sweep"]).code(), 3);
+    assert!(env.lm.request_count() <= 5, "{}", env.lm.request_count());
+}
+
+// ----- 6. each request once -----------------------------------------------------------
+
+#[test]
+fn the_slash_32_retry_is_made_only_for_an_invalid_network_refusal() {
+    let env = Env::new();
+    // Refused for another reason (e.g. a late add from a killed run that the
+    // list does not show yet): no second spelling is added.
+    env.lm.set_hostile(fake_loadmaster::Hostile {
+        refuse_bare_adds: Some((422, "Command failed".into())),
+        ..Default::default()
+    });
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(env.calls_for("add", "203.0.113.7/32"), 0);
+    assert!(env.on_lm(Scope::Global).is_empty());
+    assert_eq!(env.status_of("203.0.113.7"), "pending_block");
+    // Refused as an invalid network: retried with the prefix, and removed
+    // later under that spelling.
+    env.lm.set_hostile(fake_loadmaster::Hostile::default());
+    env.lm.set_require_prefix(true);
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7/32"]);
+    assert_eq!(env.run(&["unblock", "203.0.113.7"]).code(), 0);
+    assert!(env.on_lm(Scope::Global).is_empty());
+    assert_eq!(env.calls_for("del", "203.0.113.7/32"), 1);
+}

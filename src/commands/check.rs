@@ -431,7 +431,9 @@ fn check_loadmaster(
         return None;
     };
     let mut client = match quietly(|| Client::new(lm, key.clone())) {
-        Ok(client) => client,
+        Ok(client) => {
+            client.with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
+        }
         Err(e) => {
             report.fail(e.status(), TLS, e.message(), cert_fix(lm));
             report.skip_unreported(&names, "no TLS set-up");

@@ -5,8 +5,6 @@
 use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
-use comfy_table::presets::NOTHING;
-use comfy_table::{ContentArrangement, Table};
 use serde::Serialize;
 
 use crate::cli::SyncArgs;
@@ -118,29 +116,26 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         let report = compare(
             scope,
             &mine,
-            &remote,
+            remote,
             &ctx.config.block.comment_prefix,
             ctx.now,
         );
-        differences.extend(report.differences);
+        if differences.is_empty() {
+            differences = report.differences;
+        } else {
+            differences.extend(report.differences);
+        }
         settled.extend(report.settled);
     }
 
     let policy = ctx.config.admission_policy();
-    let planned: Vec<(Difference, Action)> = differences
-        .into_iter()
-        .map(|d| {
-            let action = plan(&policy, &d, args);
-            (d, action)
-        })
-        .collect();
+    // Kept beside the differences, not paired into a copy of them: a large
+    // list's report is the bulk of a sync's memory.
+    let mut actions: Vec<Action> = differences.iter().map(|d| plan(&policy, d, args)).collect();
 
     let mut status = ExitStatus::Success;
-    let mut shown = planned.clone();
     if args.changes_state() {
-        let outcome = repair(ctx, &client, &planned, &settled, args)?;
-        shown = outcome.shown;
-        if let Some(problem) = outcome.problem {
+        if let Some(problem) = repair(ctx, &client, &differences, &mut actions, &settled, args)? {
             eprintln!("lmguard: {problem}");
             status = problem.status();
         }
@@ -151,16 +146,13 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let repairable = if args.applies() {
         0
     } else {
-        shown
+        actions
             .iter()
-            .filter(|(_, a)| matches!(a, Action::ReAdd | Action::Remove))
+            .filter(|a| matches!(a, Action::ReAdd | Action::Remove))
             .count()
     };
-    print(&shown, args)?;
-    let over = shown
-        .iter()
-        .filter(|(_, a)| *a == Action::OverLimit)
-        .count();
+    print(&differences, &actions, args)?;
+    let over = actions.iter().filter(|a| **a == Action::OverLimit).count();
     if over > 0 {
         eprintln!(
             "lmguard: {over} entr{} not adopted: the limit of {} blocks ([block] max_active) is \
@@ -246,22 +238,18 @@ fn adoptable(d: &Difference) -> bool {
     d.remote.as_ref().is_some_and(|r| r.address.is_some())
 }
 
-struct Repaired {
-    shown: Vec<(Difference, Action)>,
-    problem: Option<Error>,
-}
-
 /// Apply the plan: record every change (pending where the LoadMaster must
-/// act) in one transaction, make the calls, record the answers.
+/// act) in one transaction, make the calls, record the answers. `actions`
+/// become what was done; the problem, if calls failed.
 fn repair(
     ctx: &Context,
     client: &Client,
-    planned: &[(Difference, Action)],
+    differences: &[Difference],
+    actions: &mut [Action],
     settled: &[(Entry, Applied)],
     args: &SyncArgs,
-) -> Result<Repaired> {
+) -> Result<Option<Error>> {
     let mut jobs = Vec::new();
-    let mut shown = Vec::new();
     let store = ctx.open_store()?;
     store.update(|txn| {
         for (e, found) in settled {
@@ -275,9 +263,9 @@ fn repair(
                 txn.put(&done)?;
             }
         }
-        for (d, action) in planned {
+        for (d, action) in differences.iter().zip(actions.iter_mut()) {
             let wants_call = matches!(action, Action::ReAdd | Action::Remove);
-            let action = if args.applies() && wants_call && ctx.config.block.simulate() {
+            *action = if args.applies() && wants_call && ctx.config.block.simulate() {
                 // mode = "simulate" calls nothing.
                 Action::Simulated
             } else if (args.applies() && wants_call) || *action == Action::Adopt {
@@ -285,26 +273,25 @@ fn repair(
             } else {
                 *action
             };
-            shown.push((d.clone(), action));
         }
         Ok(())
     })?;
     drop(store);
     let applied = apply_and_record(ctx, client, jobs)?;
     let problem = loadmaster_problem(&applied, "repair(s)");
-    let failed: Vec<(Scope, Address)> = applied
+    let failed: std::collections::HashSet<(Scope, Address)> = applied
         .results
         .iter()
         .filter(|(_, r)| r.is_err())
         .map(|(j, _)| (j.scope, j.address))
         .collect();
-    for (d, action) in shown.iter_mut() {
+    for (d, action) in differences.iter().zip(actions.iter_mut()) {
         let key = d.local.as_ref().map(|e| (e.scope, e.address));
         if key.is_some_and(|k| failed.contains(&k)) {
             *action = Action::Pending;
         }
     }
-    Ok(Repaired { shown, problem })
+    Ok(problem)
 }
 
 /// Someone changed the entry since it was compared with the LoadMaster, or
@@ -342,7 +329,7 @@ fn stage(
         };
         let existing = txn.get(d.scope, &address)?;
         let changed = match (&existing, &d.local) {
-            (Some(current), Some(seen)) => changed_since(current, seen, ctx),
+            (Some(current), Some(seen)) => changed_since(current, seen.as_ref(), ctx),
             (None, None) => false,
             _ => true,
         };
@@ -435,58 +422,68 @@ fn adopted(
     adopted
 }
 
-fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
+fn print(differences: &[Difference], actions: &[Action], args: &SyncArgs) -> Result<()> {
+    let shown = || differences.iter().zip(actions);
     let applying = args.changes_state();
     // Buffered: the locked stdout alone flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
-        let rows: Vec<Row> = shown
-            .iter()
-            .map(|(d, a)| Row {
-                address: &d.address,
-                vs: d.scope.vs(),
-                kind: d.kind.as_str(),
-                action: a.describe(applying),
-                comment: d.remote.as_ref().and_then(|r| r.comment.as_deref()),
-                status: d.local.as_ref().map(|e| e.status.as_str()),
-            })
-            .collect();
-        serde_json::to_writer_pretty(&mut out, &rows)
+        // Streamed: no vector of every row.
+        let rows = shown().map(|(d, a)| Row {
+            address: &d.address,
+            vs: d.scope.vs(),
+            kind: d.kind.as_str(),
+            action: a.describe(applying),
+            comment: d.remote.as_ref().and_then(|r| r.comment.as_deref()),
+            status: d.local.as_ref().map(|e| e.status.as_str()),
+        });
+        let mut ser = serde_json::Serializer::pretty(&mut out);
+        serde::Serializer::collect_seq(&mut ser, rows)
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
-    } else if shown.is_empty() {
+    } else if differences.is_empty() {
         writeln!(out, "local state and the LoadMaster agree")
     } else {
-        let mut table = Table::new();
-        table
-            .load_style(NOTHING)
-            .set_content_arrangement(ContentArrangement::Disabled)
-            .set_header(["ADDRESS", "SCOPE", "DIFFERENCE", "ACTION", "COMMENT"]);
-        for (d, a) in shown {
+        // Laid out by hand, one line at a time: a table library would hold
+        // every cell of a 100 000-difference report at once.
+        let cells = |d: &Difference, a: &Action| -> [String; 5] {
             let comment = d
                 .remote
                 .as_ref()
-                .and_then(|r| r.comment.clone())
+                .and_then(|r| r.comment.as_deref())
                 .unwrap_or_default();
-            table.add_row([
+            [
                 d.address.clone(),
                 d.scope.to_string(),
                 d.kind.as_str().to_string(),
                 a.describe(applying).to_string(),
                 comment.chars().take(30).collect(),
-            ]);
+            ]
+        };
+        let header = ["ADDRESS", "SCOPE", "DIFFERENCE", "ACTION", "COMMENT"].map(String::from);
+        let mut widths = header.clone().map(|h| h.chars().count());
+        for (d, a) in shown() {
+            for (w, c) in widths.iter_mut().zip(cells(d, a)) {
+                *w = (*w).max(c.chars().count());
+            }
         }
-        for c in table.column_iter_mut() {
-            c.set_padding((0, 2));
-        }
+        let line = |row: [String; 5]| -> String {
+            let mut text = String::new();
+            for (cell, w) in row.iter().zip(widths) {
+                text.push_str(cell);
+                let pad = w.saturating_sub(cell.chars().count()) + 2;
+                text.extend(std::iter::repeat_n(' ', pad));
+            }
+            text.trim_end().to_string()
+        };
+        let lines = std::iter::once(line(header)).chain(shown().map(|(d, a)| line(cells(d, a))));
         let mut counts: HashMap<&str, usize> = HashMap::new();
-        for (d, _) in shown {
+        for d in differences {
             *counts.entry(d.kind.as_str()).or_default() += 1;
         }
-        let lines: Vec<String> = table.lines().collect();
+        let mut lines = lines;
         lines
-            .iter()
-            .try_for_each(|line| writeln!(out, "{}", line.trim_end()))
+            .try_for_each(|line| writeln!(out, "{line}"))
             .and_then(|_| {
                 writeln!(
                     out,
@@ -498,9 +495,9 @@ fn print(shown: &[(Difference, Action)], args: &SyncArgs) -> Result<()> {
                 )
             })
             .and_then(|_| {
-                let only_others = shown
+                let only_others = differences
                     .iter()
-                    .all(|(d, _)| matches!(d.kind, Kind::Orphaned | Kind::Foreign));
+                    .all(|d| matches!(d.kind, Kind::Orphaned | Kind::Foreign));
                 if only_others {
                     writeln!(
                         out,

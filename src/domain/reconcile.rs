@@ -58,7 +58,8 @@ pub struct Difference {
     pub kind: Kind,
     /// The local record, for missing/stale (and foreign entries lmguard
     /// recorded as held by someone else).
-    pub local: Option<Entry>,
+    /// Boxed: most differences of a large list have none.
+    pub local: Option<Box<Entry>>,
     pub remote: Option<RemoteEntry>,
 }
 
@@ -76,18 +77,23 @@ pub struct Report {
 pub fn compare(
     scope: Scope,
     local: &[&Entry],
-    remote: &[RemoteEntry],
+    remote: Vec<RemoteEntry>,
     comment_prefix: &str,
     now: i64,
 ) -> Report {
-    let remote_by_address: HashMap<Address, &RemoteEntry> = remote
+    let remote_by_address: HashMap<Address, usize> = remote
         .iter()
-        .filter_map(|r| Some((r.address?, r)))
+        .enumerate()
+        .filter_map(|(i, r)| Some((r.address?, i)))
         .collect();
-    let mut report = Report::default();
+    let mut report = Report {
+        // Sized once: doubling would briefly hold a large report twice.
+        differences: Vec::with_capacity(remote.len().saturating_sub(local.len()).max(16)),
+        settled: Vec::new(),
+    };
     let mut known: HashSet<Address> = HashSet::with_capacity(local.len());
     for entry in local {
-        let present = remote_by_address.get(&entry.address).copied();
+        let present = remote_by_address.get(&entry.address).map(|&i| &remote[i]);
         let theirs = present
             .filter(|r| !ownership::is_ours(r.comment.as_deref(), comment_prefix, Some(entry)));
         if let Some(r) = theirs {
@@ -120,13 +126,14 @@ pub fn compare(
                 scope,
                 address: entry.address.to_string(),
                 kind,
-                local: Some((*entry).clone()),
+                local: Some(Box::new((*entry).clone())),
                 remote: present.cloned(),
             });
         }
     }
     let local_by_address: HashMap<Address, &Entry> =
         local.iter().map(|e| (e.address, *e)).collect();
+    // The rest of the list is moved into the report, not copied.
     for r in remote {
         if r.address.is_some_and(|a| known.contains(&a)) {
             continue;
@@ -142,8 +149,8 @@ pub fn compare(
             kind: if ours { Kind::Orphaned } else { Kind::Foreign },
             local: r
                 .address
-                .and_then(|a| local_by_address.get(&a).map(|e| (*e).clone())),
-            remote: Some(r.clone()),
+                .and_then(|a| local_by_address.get(&a).map(|e| Box::new((*e).clone()))),
+            remote: Some(r),
         });
     }
     report
@@ -210,7 +217,7 @@ mod tests {
             remote("192.0.2.6", Some("ADS ID 123 - SCANS")),
             remote("not-an-address", None),
         ];
-        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        let report = compare(Scope::Global, &refs, lm.to_vec(), "lmguard", 200);
         assert_eq!(
             kinds(&report),
             [
@@ -228,7 +235,7 @@ mod tests {
         let report = compare(
             Scope::Global,
             &[],
-            &[remote("192.0.2.9", None)],
+            vec![remote("192.0.2.9", None)],
             "lmguard",
             0,
         );
@@ -244,7 +251,7 @@ mod tests {
         ];
         let refs: Vec<&Entry> = local.iter().collect();
         let lm = [remote("192.0.2.1", Some("lmguard manual"))];
-        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        let report = compare(Scope::Global, &refs, lm.to_vec(), "lmguard", 200);
         assert_eq!(report.settled.len(), 2);
         assert_eq!(
             kinds(&report),
@@ -256,7 +263,7 @@ mod tests {
     fn an_expired_but_unswept_block_is_not_missing() {
         let local = [entry("192.0.2.1", Status::Active)];
         let refs: Vec<&Entry> = local.iter().collect();
-        let report = compare(Scope::Global, &refs, &[], "lmguard", 10_000);
+        let report = compare(Scope::Global, &refs, vec![], "lmguard", 10_000);
         assert!(report.differences.is_empty());
     }
 
@@ -272,7 +279,7 @@ mod tests {
             remote("192.0.2.1", Some("bob")),
             remote("192.0.2.2", Some("bob")),
         ];
-        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        let report = compare(Scope::Global, &refs, lm.to_vec(), "lmguard", 200);
         assert_eq!(
             kinds(&report),
             [
@@ -296,7 +303,7 @@ mod tests {
             remote("192.0.2.2/32", Some("lmguard-brno ADS 4")),
             remote("192.0.2.3", Some("lmguard manual")),
         ];
-        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        let report = compare(Scope::Global, &refs, lm.to_vec(), "lmguard", 200);
         assert_eq!(
             kinds(&report),
             [
@@ -311,7 +318,7 @@ mod tests {
         let report = compare(
             Scope::Global,
             &refs,
-            &[remote("192.0.2.1", None)],
+            vec![remote("192.0.2.1", None)],
             "lmguard",
             200,
         );
@@ -326,7 +333,7 @@ mod tests {
         let mut sim = entry("192.0.2.1", Status::Active);
         sim.simulated = true;
         let refs = [&sim];
-        let report = compare(Scope::Global, &refs, &[], "lmguard", 200);
+        let report = compare(Scope::Global, &refs, vec![], "lmguard", 200);
         assert!(report.differences.is_empty());
     }
 
@@ -350,7 +357,7 @@ mod tests {
             })
             .collect();
         let start = std::time::Instant::now();
-        let report = compare(Scope::Global, &refs, &lm, "lmguard", 200);
+        let report = compare(Scope::Global, &refs, lm.to_vec(), "lmguard", 200);
         assert_eq!(report.differences.len(), 50_000);
         assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
     }

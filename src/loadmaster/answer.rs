@@ -1,11 +1,7 @@
 //! Reading the LoadMaster's JSON answers (`loadmaster-api.md` §4, §5).
 //!
-//! The shape of a v2 list answer is not documented, and public clients
-//! disagree, so every shape seen is accepted: `IP` (any case) at the top
-//! level or inside `Blocklist`/`Blacklist`/`Allowlist`/`Whitelist`/`VS`, or
-//! `Acl`; entries as objects (`addr`, optional `comment`) or bare strings;
-//! one entry as an object instead of an array; a missing or null list is
-//! empty.
+//! List answers are read by [`super::list_answer`], straight from their
+//! bytes; this module judges success and failure and reads `isenabled`.
 
 use serde_json::{Map, Value};
 
@@ -92,178 +88,17 @@ pub fn message_in(body: &Value) -> Option<String> {
         .map(|s| s.chars().take(4096).collect())
 }
 
-/// The usual list answer (`{"code":200,"status":"ok","IP":[{"addr":…,
-/// "comment":…},…]}`), read without building a JSON tree. `None` for any
-/// other shape, or an answer that does not say `"status": "ok"`: the caller
-/// then reads it the generic way.
-pub fn parse_list_fast(bytes: &[u8]) -> Option<Vec<ListedEntry>> {
-    #[derive(serde::Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Usual {
-        #[serde(default)]
-        #[allow(dead_code)]
-        code: Option<serde_json::Value>,
-        status: String,
-        #[serde(rename = "IP", default)]
-        ip: Vec<Item>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        addr: String,
-        #[serde(default)]
-        comment: Option<String>,
-    }
-    let usual: Usual = serde_json::from_slice(bytes).ok()?;
-    if !usual.status.eq_ignore_ascii_case("ok") {
-        return None;
-    }
-    Some(
-        usual
-            .ip
-            .into_iter()
-            .map(|i| ListedEntry {
-                addr: i.addr.trim().to_string(),
-                comment: Some(i.comment.unwrap_or_default()),
-            })
-            .collect(),
-    )
-}
-
-/// Read the entries of a `list`/`listvs` answer.
+/// The entries of a list answer already parsed as JSON (`check --probe`
+/// shows the answer too); read the same way as [`super::list_answer`].
 pub fn parse_list(body: &Value) -> Result<Vec<ListedEntry>, String> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| "the list answer is not a JSON object".to_string())?;
-    if let Some(list) = find_list(obj) {
-        return entries(list);
-    }
-    // No list member at all: an empty list, provided the answer says ok.
-    match obj.get("status").and_then(Value::as_str) {
-        Some(s) if s.eq_ignore_ascii_case("ok") => Ok(Vec::new()),
-        _ => Err("the list answer has neither a list nor status \"ok\"".to_string()),
-    }
-}
-
-const CONTAINERS: [&str; 5] = ["blocklist", "blacklist", "allowlist", "whitelist", "vs"];
-
-fn get_ci<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
-    obj.iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v)
-}
-
-fn find_list(obj: &Map<String, Value>) -> Option<&Value> {
-    find_list_at(obj, 0)
-}
-
-fn find_list_at(obj: &Map<String, Value>, depth: u8) -> Option<&Value> {
-    if let Some(v) = get_ci(obj, "IP").or_else(|| get_ci(obj, "Acl")) {
-        return Some(v);
-    }
-    if depth >= 2 {
-        return None;
-    }
-    CONTAINERS.iter().find_map(|name| match get_ci(obj, name) {
-        Some(Value::Object(inner)) => find_list_at(inner, depth + 1),
-        // An empty container element may come through as "" or null.
-        Some(Value::Null) | Some(Value::String(_)) => Some(&Value::Null),
-        _ => None,
-    })
-}
-
-fn entries(list: &Value) -> Result<Vec<ListedEntry>, String> {
-    match list {
-        Value::Null => Ok(Vec::new()),
-        Value::Array(items) => items.iter().map(entry).collect(),
-        single => Ok(vec![entry(single)?]),
-    }
-}
-
-fn entry(v: &Value) -> Result<ListedEntry, String> {
-    match v {
-        Value::String(s) => Ok(ListedEntry {
-            addr: s.trim().to_string(),
-            comment: None,
-        }),
-        Value::Object(o) => {
-            let addr = get_ci(o, "addr")
-                .and_then(Value::as_str)
-                .ok_or_else(|| "a list entry has no \"addr\" string".to_string())?;
-            let comment = get_ci(o, "comment").map(|c| match c {
-                Value::String(s) => s.clone(),
-                Value::Null => String::new(),
-                other => other.to_string(),
-            });
-            Ok(ListedEntry {
-                addr: addr.trim().to_string(),
-                comment: Some(comment.unwrap_or_default()),
-            })
-        }
-        other => Err(format!(
-            "a list entry is neither an object nor a string: {other}"
-        )),
-    }
+    let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+    super::list_answer::read(&bytes)?.into_entries()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    fn addrs(v: Value) -> Vec<String> {
-        parse_list(&v)
-            .unwrap()
-            .into_iter()
-            .map(|e| e.addr)
-            .collect()
-    }
-
-    #[test]
-    fn default_shape() {
-        let v = json!({"code":200,"status":"ok","IP":[{"addr":"192.0.2.7","comment":"lmguard ADS 1"},{"addr":"198.51.100.0/24","comment":""}]});
-        let l = parse_list(&v).unwrap();
-        assert_eq!(l[0].addr, "192.0.2.7");
-        assert_eq!(l[0].comment.as_deref(), Some("lmguard ADS 1"));
-        assert_eq!(l.len(), 2);
-    }
-
-    #[test]
-    fn every_documented_variant() {
-        assert!(addrs(json!({"code":200,"status":"ok"})).is_empty());
-        assert!(addrs(json!({"status":"ok","IP":[]})).is_empty());
-        assert!(addrs(json!({"status":"ok","ip":null})).is_empty());
-        assert_eq!(
-            addrs(json!({"status":"ok","IP":{"addr":"192.0.2.7"}})),
-            ["192.0.2.7"]
-        );
-        assert_eq!(
-            addrs(json!({"status":"ok","Blocklist":{"IP":[{"addr":"192.0.2.7"}]}})),
-            ["192.0.2.7"]
-        );
-        assert_eq!(
-            addrs(
-                json!({"status":"ok","VS":{"VS_IP":"x","Blocklist":{"IP":[{"addr":"192.0.2.8"}]}}})
-            ),
-            ["192.0.2.8"]
-        );
-        assert_eq!(
-            addrs(json!({"status":"ok","Acl":["192.0.2.9"]})),
-            ["192.0.2.9"]
-        );
-        assert_eq!(
-            parse_list(&json!({"Acl":["192.0.2.9"]})).unwrap()[0].comment,
-            None
-        );
-        assert!(addrs(json!({"status":"ok","Blocklist":""})).is_empty());
-    }
-
-    #[test]
-    fn unexpected_shapes_are_errors_not_guesses() {
-        assert!(parse_list(&json!([1, 2])).is_err());
-        assert!(parse_list(&json!({"IP":[{"comment":"no addr"}]})).is_err());
-        assert!(parse_list(&json!({"IP":[3]})).is_err());
-        assert!(parse_list(&json!({"code":200})).is_err());
-    }
 
     fn flag(v: Value) -> Option<bool> {
         acl_status(v.as_object().unwrap(), 0)
@@ -278,30 +113,6 @@ mod tests {
         assert_eq!(flag(json!({"aclstatus":0})), Some(false));
         assert_eq!(flag(json!({"status":"ok"})), None);
         assert_eq!(flag(json!({"aclstatus":"maybe"})), None);
-    }
-
-    #[test]
-    fn the_fast_path_agrees_with_the_generic_reader_or_declines() {
-        let usual = json!({"code":200,"status":"ok","IP":[{"addr":"192.0.2.7","comment":"lmguard x"},{"addr":" 198.51.100.0/24"}]});
-        let bytes = serde_json::to_vec(&usual).unwrap();
-        let fast = parse_list_fast(&bytes).unwrap();
-        let mut generic = parse_list(&usual).unwrap();
-        generic[1].comment = Some(String::new());
-        assert_eq!(fast, generic);
-        assert_eq!(
-            parse_list_fast(br#"{"code":200,"status":"ok"}"#),
-            Some(vec![])
-        );
-        for other in [
-            r#"{"status":"fail","code":422,"message":"Unknown VS"}"#,
-            r#"{"status":"ok","IP":{"addr":"192.0.2.7"}}"#,
-            r#"{"status":"ok","Acl":["192.0.2.7"]}"#,
-            r#"{"code":200,"IP":[]}"#,
-            r#"{"status":"ok","IP":[3]}"#,
-            "not json",
-        ] {
-            assert_eq!(parse_list_fast(other.as_bytes()), None, "{other}");
-        }
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod answer;
 pub mod firmware;
+pub mod list_answer;
 pub mod scrub;
 pub mod shape;
 pub mod tls;
@@ -22,8 +23,22 @@ use crate::domain::entry::Scope;
 use crate::error::Result;
 use answer::ListedEntry;
 
-/// Largest answer body read (a list of 100 000 entries is a few MB).
-const MAX_BODY: u64 = 256 * 1024 * 1024;
+/// Largest add/delete (and error) answer read: the generic answer is under
+/// 100 bytes.
+pub const MAX_EDIT_ANSWER: u64 = 64 * 1024;
+/// A list answer may take this many bytes per `max_active` entry (a usual
+/// entry is under 100): room for the LoadMaster's other entries many times
+/// over.
+pub const LIST_BYTES_PER_ENTRY: u64 = 2 * 1024;
+/// The smallest list cap, whatever `max_active` says.
+pub const MIN_LIST_ANSWER: u64 = 8 * 1024 * 1024;
+
+/// The cap of a list answer for a `max_active`.
+pub fn list_cap(max_active: usize) -> u64 {
+    (max_active as u64)
+        .saturating_mul(LIST_BYTES_PER_ENTRY)
+        .max(MIN_LIST_ANSWER)
+}
 
 /// One `aclcontrol` request on the block list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,6 +203,8 @@ pub struct Client {
     key: ApiKey,
     /// Log each request and answer (redacted).
     trace: bool,
+    /// The largest list answer read (see [`list_cap`]).
+    list_cap: u64,
 }
 
 impl Client {
@@ -208,7 +225,14 @@ impl Client {
             endpoint: lm.endpoint(),
             key,
             trace: log::log_enabled!(target: "lmguard::wire", log::Level::Debug),
+            list_cap: MIN_LIST_ANSWER,
         })
+    }
+
+    /// Read list answers of at most `bytes` (see [`list_cap`]).
+    pub fn with_list_cap(mut self, bytes: u64) -> Client {
+        self.list_cap = bytes.max(MAX_EDIT_ANSWER);
+        self
     }
 
     /// `text` with this client's key (and any `apikey`/`apipass`) masked and
@@ -250,8 +274,10 @@ impl Client {
         // Scrubbed first, shortened after: a cut never leaves part of the key.
         let clean = |mut text: String| {
             scrub::scrub_in_place(&mut text, key);
-            if text.chars().count() > 300 {
-                text = text.chars().take(299).chain(['…']).collect();
+            // (Answers are read 4 KiB at most for messages, so a key cut at
+            // that end is beyond this.)
+            if text.chars().count() > 1000 {
+                text = text.chars().take(999).chain(['…']).collect();
             }
             text
         };
@@ -300,7 +326,11 @@ impl Client {
         match answer {
             Ok(resp) => {
                 let status = resp.status();
-                let bytes = read_body(resp);
+                let cap = match request {
+                    Request::List { .. } => self.list_cap,
+                    _ => MAX_EDIT_ANSWER,
+                };
+                let bytes = read_body(resp, cap);
                 if let Ok(bytes) = &bytes {
                     self.trace(format_args!("← HTTP {status}"), bytes);
                 }
@@ -310,7 +340,7 @@ impl Client {
                 })
             }
             Err(ureq::Error::Status(status, resp)) => {
-                let body = read_body(resp).unwrap_or_default();
+                let body = read_body(resp, MAX_EDIT_ANSWER).unwrap_or_default();
                 self.trace(format_args!("← HTTP {status}"), &body);
                 Ok(RawAnswer { status, body })
             }
@@ -371,14 +401,23 @@ impl Client {
 
     fn list_raw(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let (status, bytes) = self.exchange(&Request::List { scope })?;
-        // The usual shape, read straight into entries (100 000 of them in a
-        // fraction of the generic path's time); anything else goes through
-        // the generic reader that knows every shape and every failure.
-        if let Some(entries) = answer::parse_list_fast(&bytes) {
-            return Ok(entries);
+        // Read straight into entries, whatever the shape: no JSON tree, so
+        // memory stays about the size of the answer.
+        let mut read = match list_answer::read(&bytes) {
+            Ok(read) => read,
+            // Not an object lmguard can read: the generic judgement names it.
+            Err(e) => {
+                self.judge(status, &bytes)?;
+                return Err(Failure::BadAnswer(e));
+            }
+        };
+        drop(bytes);
+        let head = Value::Object(std::mem::take(&mut read.head));
+        if let Some((code, message)) = answer::failure_in(&head) {
+            return Err(classify(if code >= 400 { code } else { status }, message));
         }
-        let value = self.judge(status, &bytes)?;
-        answer::parse_list(&value).map_err(Failure::BadAnswer)
+        answer::confirms_success(&head).map_err(Failure::BadAnswer)?;
+        read.into_entries().map_err(Failure::BadAnswer)
     }
 }
 
@@ -410,13 +449,38 @@ fn classify(status: u16, message: String) -> Failure {
     }
 }
 
-fn read_body(resp: ureq::Response) -> std::result::Result<Vec<u8>, Failure> {
-    let mut bytes = Vec::new();
+/// The body, at most `cap` bytes: a bigger answer is an error, never read
+/// whole (it is refused from its Content-Length when it has one).
+fn read_body(resp: ureq::Response, cap: u64) -> std::result::Result<Vec<u8>, Failure> {
+    let too_big = || {
+        Failure::BadAnswer(format!(
+            "the answer is larger than {} (lmguard's limit for it); nothing was taken from it",
+            human_bytes(cap)
+        ))
+    };
+    let declared = resp
+        .header("content-length")
+        .and_then(|l| l.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(too_big());
+    }
+    let mut bytes = Vec::with_capacity(declared.unwrap_or(8 * 1024) as usize);
     resp.into_reader()
-        .take(MAX_BODY)
+        .take(cap + 1)
         .read_to_end(&mut bytes)
         .map_err(|e| Failure::Unreachable(format!("the answer was cut off: {e}")))?;
+    if bytes.len() as u64 > cap {
+        return Err(too_big());
+    }
     Ok(bytes)
+}
+
+fn human_bytes(n: u64) -> String {
+    if n >= 1024 * 1024 {
+        format!("{} MiB", n / (1024 * 1024))
+    } else {
+        format!("{} KiB", n / 1024)
+    }
 }
 
 fn parse_json(bytes: &[u8]) -> std::result::Result<Value, Failure> {

@@ -1,0 +1,390 @@
+//! Reading a `list`/`listvs` answer straight from its bytes into entries,
+//! without building a JSON tree: whatever shape it has, the memory it takes
+//! is about the size of the entries themselves (a JSON tree of a large
+//! answer takes many times the answer's size).
+//!
+//! The v2 list shape is not documented and public clients disagree
+//! (`loadmaster-api.md` §4), so every shape seen is found: `IP` or `Acl`
+//! (any case) at the top level; or inside `Blocklist`/`Blacklist`/
+//! `Allowlist`/`Whitelist`, which may also hold the entries directly as an
+//! array; or inside a `VS` object, or an array of them. An entry is an
+//! object (`addr`, optional `comment`) or a bare string; one entry may come
+//! as an object instead of an array; a `null` or empty list is empty. An
+//! answer that holds none of these but other members is an error naming
+//! them: it is never taken as an empty list.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+use super::answer::ListedEntry;
+
+/// What a list answer said.
+#[derive(Debug, Default)]
+pub struct ListAnswer {
+    /// `status`, `code` and `message`, as a small JSON object (for the
+    /// usual success and failure checks).
+    pub head: serde_json::Map<String, Value>,
+    /// The entries, when a list was found.
+    pub entries: Option<Vec<ListedEntry>>,
+    /// Top-level members that are neither a list nor status/code/message.
+    pub other_keys: Vec<String>,
+}
+
+/// Read a list answer. `Err` when the bytes are not a JSON object.
+pub fn read(bytes: &[u8]) -> Result<ListAnswer, String> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let answer = Top
+        .deserialize(&mut de)
+        .map_err(|e| format!("not a JSON object lmguard can read ({e})"))?;
+    de.end()
+        .map_err(|e| format!("trailing data after the JSON ({e})"))?;
+    Ok(answer)
+}
+
+impl ListAnswer {
+    /// The entries, or why the answer holds no list lmguard knows.
+    pub fn into_entries(self) -> Result<Vec<ListedEntry>, String> {
+        match self.entries {
+            Some(entries) => Ok(entries),
+            None if self.other_keys.is_empty() => Ok(Vec::new()),
+            None => Err(format!(
+                "the list answer holds no list lmguard knows (no IP, Acl, Blocklist, \
+                 Blacklist or VS); it has {}",
+                self.other_keys
+                    .iter()
+                    .take(8)
+                    .map(|k| format!("{k:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
+    }
+}
+
+const CONTAINERS: [&str; 4] = ["blocklist", "blacklist", "allowlist", "whitelist"];
+
+/// The top-level object.
+struct Top;
+
+impl<'de> DeserializeSeed<'de> for Top {
+    type Value = ListAnswer;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ListAnswer, D::Error> {
+        d.deserialize_map(ObjectVisitor { depth: 0 })
+    }
+}
+
+/// An object that may hold a list (the top level, a container, a VS).
+struct ObjectVisitor {
+    depth: u8,
+}
+
+fn add(found: &mut Option<Vec<ListedEntry>>, more: Vec<ListedEntry>) {
+    found.get_or_insert_with(Vec::new).extend(more);
+}
+
+impl<'de> Visitor<'de> for ObjectVisitor {
+    type Value = ListAnswer;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListAnswer, A::Error> {
+        let mut answer = ListAnswer::default();
+        while let Some(key) = map.next_key::<String>()? {
+            let lower = key.to_ascii_lowercase();
+            match lower.as_str() {
+                "status" | "code" | "message" if self.depth == 0 => {
+                    let v: Value = map.next_value()?;
+                    answer.head.insert(lower, v);
+                }
+                "ip" | "acl" => add(&mut answer.entries, map.next_value_seed(Entries)?),
+                c if self.depth < 3 && (CONTAINERS.contains(&c) || c == "vs") => {
+                    let inner = map.next_value_seed(Container {
+                        depth: self.depth + 1,
+                    })?;
+                    if let Some(entries) = inner {
+                        add(&mut answer.entries, entries);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                    if self.depth == 0 {
+                        answer.other_keys.push(key);
+                    }
+                }
+            }
+        }
+        Ok(answer)
+    }
+}
+
+/// A container's value: an object holding a list, an array (of entries, or
+/// of VS objects), or empty (`null`, `""`). `None`: nothing found in it.
+struct Container {
+    depth: u8,
+}
+
+impl<'de> DeserializeSeed<'de> for Container {
+    type Value = Option<Vec<ListedEntry>>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Container {
+    type Value = Option<Vec<ListedEntry>>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list container")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Vec::new()))
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Some(Vec::new()))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        if s.trim().is_empty() {
+            Ok(Some(Vec::new()))
+        } else {
+            Err(E::custom(format!("a list container is the string {s:?}")))
+        }
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        let inner = ObjectVisitor { depth: self.depth }.visit_map(map)?;
+        // An empty container object is an empty list.
+        Ok(Some(inner.entries.unwrap_or_default()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        // Entries directly, or VS objects each holding a list.
+        let mut out = Vec::new();
+        while let Some(item) = seq.next_element_seed(Item)? {
+            out.extend(item);
+        }
+        Ok(Some(out))
+    }
+}
+
+/// An element of an array in a container: an entry, or an object holding a
+/// list (a VS).
+struct Item;
+
+impl<'de> DeserializeSeed<'de> for Item {
+    type Value = Vec<ListedEntry>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Item {
+    type Value = Vec<ListedEntry>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list entry or a VS object")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(vec![bare(s)])
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        match EntryFields::read(map)? {
+            Fields::Entry(e) => Ok(vec![e]),
+            Fields::Holder(inner) => Ok(inner),
+        }
+    }
+}
+
+fn bare(s: &str) -> ListedEntry {
+    ListedEntry {
+        addr: s.trim().to_string(),
+        comment: None,
+    }
+}
+
+/// The members of `IP`/`Acl`: an array of entries, one entry, or `null`.
+struct Entries;
+
+impl<'de> DeserializeSeed<'de> for Entries {
+    type Value = Vec<ListedEntry>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Entries {
+    type Value = Vec<ListedEntry>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("list entries")
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Vec::new())
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(vec![bare(s)])
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 16));
+        while let Some(e) = seq.next_element_seed(OneEntry)? {
+            out.push(e);
+        }
+        Ok(out)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        match EntryFields::read(map)? {
+            Fields::Entry(e) => Ok(vec![e]),
+            Fields::Holder(_) => Err(de::Error::custom("a list entry has no \"addr\" string")),
+        }
+    }
+}
+
+/// Exactly one entry.
+struct OneEntry;
+
+impl<'de> DeserializeSeed<'de> for OneEntry {
+    type Value = ListedEntry;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OneEntry {
+    type Value = ListedEntry;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list entry: an object with \"addr\", or a string")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(bare(s))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        match EntryFields::read(map)? {
+            Fields::Entry(e) => Ok(e),
+            Fields::Holder(_) => Err(de::Error::custom("a list entry has no \"addr\" string")),
+        }
+    }
+}
+
+enum Fields {
+    Entry(ListedEntry),
+    /// No `addr`: an object holding lists (a VS), with what they held.
+    Holder(Vec<ListedEntry>),
+}
+
+struct EntryFields;
+
+impl EntryFields {
+    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Fields, A::Error> {
+        let mut addr: Option<String> = None;
+        let mut comment: Option<String> = None;
+        let mut held: Option<Vec<ListedEntry>> = None;
+        while let Some(key) = map.next_key::<String>()? {
+            let lower = key.to_ascii_lowercase();
+            match lower.as_str() {
+                "addr" => match map.next_value::<Value>()? {
+                    Value::String(s) => addr = Some(s.trim().to_string()),
+                    _ => return Err(de::Error::custom("a list entry's \"addr\" is not a string")),
+                },
+                "comment" => {
+                    comment = Some(match map.next_value::<Value>()? {
+                        Value::String(s) => s,
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    })
+                }
+                "ip" | "acl" => add(&mut held, map.next_value_seed(Entries)?),
+                c if CONTAINERS.contains(&c) => {
+                    if let Some(inner) = map.next_value_seed(Container { depth: 2 })? {
+                        add(&mut held, inner);
+                    }
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        match (addr, held) {
+            (Some(addr), _) => Ok(Fields::Entry(ListedEntry {
+                addr,
+                comment: Some(comment.unwrap_or_default()),
+            })),
+            (None, Some(held)) => Ok(Fields::Holder(held)),
+            (None, None) => Err(de::Error::custom("a list entry has no \"addr\" string")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs(text: &str) -> Vec<String> {
+        read(text.as_bytes())
+            .unwrap()
+            .into_entries()
+            .unwrap()
+            .into_iter()
+            .map(|e| e.addr)
+            .collect()
+    }
+
+    #[test]
+    fn every_shape_seen_is_found() {
+        let one = r#"{"addr":"192.0.2.7","comment":"lmguard x"}"#;
+        for shape in [
+            format!(r#"{{"code":200,"status":"ok","IP":[{one}]}}"#),
+            format!(r#"{{"status":"ok","ip":{one}}}"#),
+            format!(r#"{{"status":"ok","Blocklist":{{"IP":[{one}]}}}}"#),
+            format!(r#"{{"status":"ok","Blacklist":[{one}]}}"#),
+            format!(r#"{{"status":"ok","VS":{{"Index":3,"Blocklist":{{"IP":[{one}]}}}}}}"#),
+            format!(r#"{{"status":"ok","VS":[{{"Index":3,"Blocklist":{{"IP":[{one}]}}}}]}}"#),
+            r#"{"status":"ok","Acl":["192.0.2.7"]}"#.to_string(),
+        ] {
+            assert_eq!(addrs(&shape), ["192.0.2.7"], "{shape}");
+        }
+        let two_vs = r#"{"status":"ok","VS":[{"Blocklist":{"IP":[{"addr":"192.0.2.7"}]}},{"Blocklist":[{"addr":"192.0.2.8"}]}]}"#;
+        assert_eq!(addrs(two_vs), ["192.0.2.7", "192.0.2.8"]);
+    }
+
+    #[test]
+    fn empty_lists_are_empty() {
+        for shape in [
+            r#"{"code":200,"status":"ok"}"#,
+            r#"{"status":"ok","IP":[]}"#,
+            r#"{"status":"ok","IP":null}"#,
+            r#"{"status":"ok","Blocklist":""}"#,
+            r#"{"status":"ok","Blocklist":{}}"#,
+            r#"{"status":"ok","VS":{"Index":3,"Blocklist":{}}}"#,
+        ] {
+            assert!(addrs(shape).is_empty(), "{shape}");
+        }
+    }
+
+    #[test]
+    fn an_answer_without_a_known_list_is_an_error_naming_what_it_holds() {
+        let e = read(br#"{"status":"ok","Data":{"Entries":[{"addr":"192.0.2.7"}]}}"#)
+            .unwrap()
+            .into_entries()
+            .unwrap_err();
+        assert!(e.contains("\"Data\""), "{e}");
+        assert!(read(b"[1,2]").is_err());
+        assert!(read(br#"{"IP":[{"comment":"no addr"}]}"#).is_err());
+        assert!(read(br#"{"IP":[3]}"#).is_err());
+        assert!(read(b"not json").is_err());
+    }
+
+    #[test]
+    fn comments_are_kept_or_absent() {
+        let a = read(br#"{"status":"ok","IP":[{"addr":" 192.0.2.7 ","comment":null},{"addr":"192.0.2.8"}],"Acl":[]}"#)
+            .unwrap()
+            .into_entries()
+            .unwrap();
+        assert_eq!(a[0].addr, "192.0.2.7");
+        assert_eq!(a[0].comment.as_deref(), Some(""));
+        assert_eq!(a[1].comment.as_deref(), Some(""));
+        let b = read(br#"{"Acl":["192.0.2.9"]}"#)
+            .unwrap()
+            .into_entries()
+            .unwrap();
+        assert_eq!(b[0].comment, None);
+    }
+}
