@@ -762,3 +762,39 @@ fn the_slash_32_retry_is_made_only_for_an_invalid_network_refusal() {
     assert!(env.on_lm(Scope::Global).is_empty());
     assert_eq!(env.calls_for("del", "203.0.113.7/32"), 1);
 }
+
+#[test]
+fn a_claim_held_by_a_stopped_process_is_not_live() {
+    let env = Env::new();
+    env.lm
+        .set_fault(fake_loadmaster::Fault::Delay(Duration::from_millis(4000)));
+    let mut blocker = std::process::Command::new(assert_cmd::cargo::cargo_bin("lmguard"))
+        .arg("--config")
+        .arg(&env.config)
+        .args(["block", "203.0.113.7"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Its add is on the wire (the entry recorded and claimed) well before
+    // the fake answers it; stop it then. (The fake counts a request only
+    // when it answers, so the count cannot tell.)
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: a plain signal to our own child.
+    unsafe { libc::kill(blocker.id() as libc::pid_t, libc::SIGSTOP) };
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(env.status_of("203.0.113.7"), "pending_block");
+    env.lm.set_fault(fake_loadmaster::Fault::None);
+    let out = env.run(&["sweep"]);
+    // SAFETY: as above.
+    unsafe { libc::kill(blocker.id() as libc::pid_t, libc::SIGKILL) };
+    let _ = blocker.wait();
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        env.status_of("203.0.113.7"),
+        "active",
+        "sweep completed what the stopped process held: {}",
+        out.all()
+    );
+}

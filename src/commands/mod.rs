@@ -87,6 +87,10 @@ impl Context {
         if claim.until <= self.now {
             return false;
         }
+        // A zombie or a stopped process sends nothing: its claim is not live.
+        if process_state(claim.pid).is_some_and(|s| matches!(s, 'Z' | 'X' | 'x' | 'T' | 't')) {
+            return false;
+        }
         match (process_start(claim.pid), claim.started) {
             (Some(started), recorded) if recorded != 0 => started == recorded,
             (Some(_), _) => true,
@@ -167,6 +171,18 @@ fn process_start(pid: u32) -> Option<u64> {
     // the last ')'. Field 22 is the 20th after it.
     let after = stat.rsplit_once(')')?.1;
     after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// A process's state letter (field 3 of /proc/PID/stat: R, S, D, Z, T …);
+/// `None` when it does not exist or /proc cannot tell.
+fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .next()?
+        .chars()
+        .next()
 }
 
 /// RFC 3339 UTC, to the second (clamped to the years 1970–9999 that the
@@ -436,6 +452,14 @@ mod tests {
         assert_eq!(comment_for("lmguard", None, "whatever"), "lmguard manual");
         let long = comment_for("lmguard", Some(&"9".repeat(200)), "Ünïcode");
         assert!(long.len() <= 64 && long.is_ascii());
+    }
+
+    #[test]
+    fn this_process_is_running_and_has_a_state() {
+        if Path::new("/proc/self/stat").exists() {
+            let me = process_state(std::process::id());
+            assert!(matches!(me, Some('R' | 'S' | 'D')), "{me:?}");
+        }
     }
 
     #[test]
