@@ -307,7 +307,7 @@ fn parse_since(s: &str) -> Result<Duration, String> {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
-    /// Include expired and unblocked history
+    /// Include expired, unblocked and rejected history
     #[arg(long)]
     pub all: bool,
 
@@ -346,13 +346,14 @@ pub enum StatusFilter {
 
 impl StatusFilter {
     /// Every value `--status` takes, offered by the shell completions.
-    pub const NAMES: [&'static str; 6] = [
+    pub const NAMES: [&'static str; 7] = [
         "active",
         "pending",
         "pending_block",
         "pending_unblock",
         "expired",
         "unblocked",
+        "rejected",
     ];
 
     pub fn matches(self, status: Status) -> bool {
@@ -548,6 +549,7 @@ mod tests {
             Status::PendingUnblock => "pending_unblock",
             Status::Expired => "expired",
             Status::Unblocked => "unblocked",
+            Status::Rejected => "rejected",
         }
     }
 
