@@ -169,7 +169,7 @@ fn completions_offer_the_status_values() {
         if shell == "bash" {
             assert!(
                 script.contains(
-                    "compgen -W \"active pending pending_block pending_unblock expired unblocked\""
+                    "compgen -W \"active pending pending_block pending_unblock expired unblocked rejected\""
                 ),
                 "{script}"
             );

@@ -675,8 +675,8 @@ fn oversized_answers_are_errors_and_memory_stays_bounded() {
     hostile_lists(&env, body);
     for args in [&["sync"][..], &["sync", "--json"], &["check"]] {
         let (code, rss, err) = run_measured(&env, args);
-        let want = if args[0] == "sync" { 6 } else { 0 };
-        assert_eq!(code, want, "{args:?}: {i} foreign entries: {err}");
+        // Foreign entries are reported, but are nothing --apply would repair.
+        assert_eq!(code, 0, "{args:?}: {i} foreign entries: {err}");
         assert!(
             rss < limit_kib,
             "{args:?}: peak RSS {rss} KiB over {limit_kib} KiB"
