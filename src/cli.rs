@@ -237,6 +237,7 @@ pub enum InputArg {
     Auto,
     Tsv,
     Json,
+    Cef,
 }
 
 impl From<InputArg> for InputFormat {
@@ -245,6 +246,7 @@ impl From<InputArg> for InputFormat {
             InputArg::Auto => InputFormat::Auto,
             InputArg::Tsv => InputFormat::Tsv,
             InputArg::Json => InputFormat::Json,
+            InputArg::Cef => InputFormat::Cef,
         }
     }
 }

@@ -194,6 +194,16 @@ fn huge_and_hostile_address_text_is_refused_quickly() {
 
 // ----- the event parser -----------------------------------------------------
 
+/// An ADS syslog line in CEF, as ADS 13 sends it.
+fn valid_cef_line(source: &str) -> Vec<u8> {
+    format!(
+        "Nov 30 09:00:00 ads ADS[42]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|13.00.00|\
+         SSHDICT|SSH attack|8|src={source} start=Nov 30 2026 09:00:00 msg=a\\=b c\\nd \
+         cs2=Default cs2Label=MethodInstanceName"
+    )
+    .into_bytes()
+}
+
 fn valid_ads_line(id: u32, source: &str) -> Vec<u8> {
     let mut fields = vec![" "; 16];
     let id = id.to_string();
@@ -212,7 +222,32 @@ fn valid_ads_line(id: u32, source: &str) -> Vec<u8> {
 fn hostile_lines(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
     let mut lines = Vec::with_capacity(count);
     for i in 0..count {
-        let line = match rng.below(12) {
+        let line = match rng.below(17) {
+            12 => valid_cef_line("203.0.113.81"),
+            13 => {
+                let mut l = valid_cef_line("203.0.113.82");
+                for _ in 0..rng.below(8) {
+                    let at = rng.below(l.len());
+                    l[at] = *rng.pick(b"|\\= \t\0\xff");
+                }
+                l
+            }
+            14 => {
+                let mut l = b"CEF:0|a|b|c|SCANS|d|6|".to_vec();
+                l.extend(b"k=".repeat(5_000 + rng.below(100)));
+                l
+            }
+            15 => {
+                let mut l = b"x CEF:".to_vec();
+                l.extend(b"\\|".repeat(5_000 + rng.below(100)));
+                l
+            }
+            16 => {
+                let mut l = b"CEF:0|a|b|c|SCANS|d|6|msg=".to_vec();
+                l.extend(b"\\=\\\\\\n ".repeat(3_000));
+                l.extend(b" c6a2=2001:DB8::9 c6a2Label=srcIPv6");
+                l
+            }
             0 => (0..rng.below(300)).map(|_| rng.next() as u8).collect(),
             1 => {
                 let mut l = valid_ads_line(i as u32, "203.0.113.77");
@@ -270,6 +305,28 @@ fn is_blank(line: &[u8]) -> bool {
     std::str::from_utf8(line).is_ok_and(|t| t.trim().is_empty())
 }
 
+/// The lines of `input` as lmguard sees them: a line ends at `\n`, `\r\n`
+/// or a bare `\r`.
+fn split_lines(input: &[u8]) -> Vec<Vec<u8>> {
+    let mut lines = vec![Vec::new()];
+    let mut bytes = input.iter().peekable();
+    while let Some(&byte) = bytes.next() {
+        match byte {
+            b'\r' | b'\n' => {
+                if byte == b'\r' && bytes.peek() == Some(&&b'\n') {
+                    bytes.next();
+                }
+                lines.push(Vec::new());
+            }
+            other => lines.last_mut().unwrap().push(other),
+        }
+    }
+    if lines.last().is_some_and(Vec::is_empty) {
+        lines.pop();
+    }
+    lines
+}
+
 #[test]
 fn hostile_event_streams_never_panic_and_every_line_is_accounted_for() {
     let mut rng = Rng(0xdead_beef);
@@ -282,12 +339,18 @@ fn hostile_event_streams_never_panic_and_every_line_is_accounted_for() {
         input.extend_from_slice(l);
         input.push(b'\n');
     }
-    for format in [InputFormat::Auto, InputFormat::Tsv, InputFormat::Json] {
+    let seen = split_lines(&input);
+    let non_blank = seen.iter().filter(|l| !is_blank(l)).count();
+    for format in [
+        InputFormat::Auto,
+        InputFormat::Tsv,
+        InputFormat::Json,
+        InputFormat::Cef,
+    ] {
         let (mut good, mut bad) = (0usize, 0usize);
         let start = Instant::now();
         parse_stream(input.as_slice(), format, |_| good += 1, |_| bad += 1).unwrap();
         let took = start.elapsed();
-        let non_blank = lines.iter().filter(|l| !is_blank(l)).count();
         assert_eq!(good + bad, non_blank, "{format:?}");
         assert!(bad > 0, "{format:?}: {good} good, {bad} bad");
         if format != InputFormat::Json {
@@ -310,7 +373,22 @@ fn the_event_parser_is_linear_in_the_input() {
     // Twice the input must not take much more than twice the time; the
     // worst shapes for a quadratic parser: very many fields, very long
     // fields, long lines of separators.
-    let shapes: [&dyn Fn(usize) -> Vec<u8>; 3] = [
+    let cef = |tail: &[u8], n: usize| {
+        let mut l = b"h ADS: CEF:0|V|P|1|SCANS|S|6|".to_vec();
+        l.extend(tail.repeat(n / tail.len()));
+        l
+    };
+    let shapes: [&dyn Fn(usize) -> Vec<u8>; 9] = [
+        &|n| cef(b"k=", n),
+        &|n| cef(b"k", n),
+        &|n| cef(b"\\=", n),
+        &|n| cef(b"a b ", n),
+        &|n| cef(b" =", n),
+        &|n| {
+            let mut l = b"CEF:".to_vec();
+            l.extend(b"\\|".repeat(n / 2));
+            l
+        },
         &|n| vec![b'\t'; n],
         &|n| {
             let mut l = valid_ads_line(1, "203.0.113.7");
@@ -348,7 +426,12 @@ fn a_large_hostile_stdin_is_survived_quickly_by_block() {
     let env = common::Env::new();
     let mut rng = Rng(0x0bad_cafe);
     let mut input = Vec::new();
-    let good = ["203.0.113.201", "203.0.113.202", "2001:db8:77::1"];
+    let good = [
+        "203.0.113.201",
+        "203.0.113.202",
+        "2001:db8:77::1",
+        "203.0.113.203",
+    ];
     input.extend(valid_ads_line(1, good[0]));
     input.push(b'\n');
     for line in hostile_lines(&mut rng, 4_000) {
@@ -365,6 +448,8 @@ fn a_large_hostile_stdin_is_survived_quickly_by_block() {
     input.push(b'\n');
     input.extend(valid_ads_line(2, good[1]));
     input.push(b'\n');
+    input.extend(valid_cef_line(good[3]));
+    input.push(b'\r');
     input.extend(b"\0\0\0\xff\xfe\n");
     input.extend(valid_ads_line(3, good[2]));
     // No final newline.

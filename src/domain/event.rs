@@ -1,9 +1,11 @@
 //! Flowmon ADS and IDS events as `lmguard block` reads them from standard input.
 //!
 //! The contract is `shared/docs/flowmon-ads-input.md`: one event per line,
-//! either the legacy tab-separated format or one JSON object per line
-//! (ADS 12.5 and later); both carry ADS (flow anomaly) and IDS (signature)
-//! events. This module turns bytes into [`Event`]s, or into a [`LineError`]
+//! either the legacy tab-separated format, one JSON object per line
+//! (ADS 12.5 and later), or CEF as ADS sends it by syslog (the syntax is in
+//! [`super::cef`]); TSV and JSON carry ADS (flow anomaly) and IDS
+//! (signature) events, CEF ADS events. A line ends at `\n`, `\r\n` or a bare
+//! `\r`. This module turns bytes into [`Event`]s, or into a [`LineError`]
 //! naming the line and the reason when a line is unusable. It never panics
 //! on input, does no I/O beyond reading the reader it is given, and works in
 //! time linear in the input. Duplicate sources are *not* removed here.
@@ -14,6 +16,8 @@ use std::io::{self, BufRead};
 use serde_json::{Map, Value};
 
 use super::address::Address;
+use super::cef;
+use super::severity::Severity;
 
 /// The longest line accepted (its bytes without the `\n`): 4 MiB.
 pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
@@ -63,13 +67,16 @@ const READ_FIELDS: usize = 14;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum InputFormat {
     /// Decide per line: a line whose first non-blank character is `{` or `[`
-    /// is JSON, anything else is tab-separated.
+    /// is JSON, one with `CEF:` before its first tab is CEF, anything else is
+    /// tab-separated.
     #[default]
     Auto,
     /// Every line is tab-separated.
     Tsv,
     /// Every line is a JSON object.
     Json,
+    /// Every line is a CEF record, with or without a syslog header.
+    Cef,
 }
 
 /// What kind of detection produced an event.
@@ -97,7 +104,8 @@ pub struct Event {
     /// ADS: the method description. IDS: the signature name, or the
     /// category when there is no signature name.
     pub description: Option<String>,
-    /// Severity as given (ADS `Critical`…, IDS `2`); numbers as text.
+    /// Severity as given (ADS `Critical`…, IDS `2`); numbers as text. A CEF
+    /// severity is turned into the ADS word (`8` → `High`) when it maps.
     pub severity: Option<String>,
     /// 1-based line number in the input.
     pub line: usize,
@@ -175,6 +183,7 @@ pub fn parse_line(
     }
     let parsed = match resolve_format(text, format) {
         InputFormat::Json => parse_json(text, line_no),
+        InputFormat::Cef => parse_cef(text, line_no),
         _ => parse_tsv(text, line_no),
     };
     parsed
@@ -190,19 +199,36 @@ pub fn parse_line(
 /// reported as `line too long (N bytes)` and skipped without being buffered.
 /// Only I/O errors of the reader are returned.
 pub fn parse_stream<R: BufRead>(
-    mut reader: R,
+    reader: R,
     format: InputFormat,
     mut on_event: impl FnMut(Event),
     mut on_error: impl FnMut(LineError),
 ) -> io::Result<()> {
+    read_lines(reader, format, |parsed| match parsed {
+        Ok(Some(event)) => on_event(event),
+        Ok(None) => {}
+        Err(error) => on_error(error),
+    })
+}
+
+/// Like [`parse_stream`], but hands over every line as it ends, blank ones
+/// included (`Ok(None)`), so that a caller can answer each line (`block
+/// --confirm`). `on_line` runs as soon as a line's end has been read, not
+/// when the reader reaches its end: this is what serves a stream that never
+/// ends.
+///
+/// A line ends at `\n`, at `\r\n`, or at a `\r` not followed by `\n` (old
+/// Mac-style input, or a sender that uses CR alone).
+pub fn read_lines<R: BufRead>(
+    mut reader: R,
+    format: InputFormat,
+    mut on_line: impl FnMut(Result<Option<Event>, LineError>),
+) -> io::Result<()> {
     let mut buffer = LineBuffer::default();
     let mut line_no = 0usize;
-    let mut finish_line =
-        |buffer: &mut LineBuffer, line_no: usize| match buffer.finish(line_no, format) {
-            Ok(Some(event)) => on_event(event),
-            Ok(None) => {}
-            Err(error) => on_error(error),
-        };
+    // The previous line ended with a `\r`: a `\n` right after it belongs to
+    // the same line end.
+    let mut after_cr = false;
     loop {
         let (used, line_ended) = {
             let chunk = match reader.fill_buf() {
@@ -213,26 +239,39 @@ pub fn parse_stream<R: BufRead>(
             if chunk.is_empty() {
                 break;
             }
-            match chunk.iter().position(|&byte| byte == b'\n') {
-                Some(end) => {
-                    buffer.push(&chunk[..end]);
-                    (end + 1, true)
+            if after_cr {
+                after_cr = false;
+                if chunk[0] == b'\n' {
+                    (1, false)
+                } else {
+                    (0, false)
                 }
-                None => {
-                    buffer.push(chunk);
-                    (chunk.len(), false)
+            } else {
+                match chunk
+                    .iter()
+                    .position(|&byte| byte == b'\n' || byte == b'\r')
+                {
+                    Some(end) => {
+                        buffer.push(&chunk[..end]);
+                        after_cr = chunk[end] == b'\r';
+                        (end + 1, true)
+                    }
+                    None => {
+                        buffer.push(chunk);
+                        (chunk.len(), false)
+                    }
                 }
             }
         };
         reader.consume(used);
         if line_ended {
             line_no += 1;
-            finish_line(&mut buffer, line_no);
+            on_line(buffer.finish(line_no, format));
         }
     }
     if !buffer.is_empty() {
         line_no += 1;
-        finish_line(&mut buffer, line_no);
+        on_line(buffer.finish(line_no, format));
     }
     Ok(())
 }
@@ -308,6 +347,7 @@ fn decode_line(line: &[u8]) -> Result<&str, String> {
 fn resolve_format(text: &str, format: InputFormat) -> InputFormat {
     match format {
         InputFormat::Auto if text.trim_start().starts_with(['{', '[']) => InputFormat::Json,
+        InputFormat::Auto if cef::find(text).is_some() => InputFormat::Cef,
         InputFormat::Auto => InputFormat::Tsv,
         chosen => chosen,
     }
@@ -502,6 +542,53 @@ fn short_json_error(error: &serde_json::Error) -> String {
     } else {
         message
     }
+}
+
+// ----- CEF (syslog) --------------------------------------------------------
+
+/// The `c6a2` label that makes it the source (ADS: `srcIPv6`).
+const CEF_SOURCE_V6_LABEL: &str = "srcIPv6";
+/// The `cn1` label that makes it the event id (ADS 6.x: `EventID`).
+const CEF_EVENT_ID_LABEL: &str = "EventID";
+
+/// A CEF line from ADS's syslog output: method code = signature id,
+/// priority = the CEF severity as an ADS word, source = `src` or `c6a2`
+/// labelled `srcIPv6`, event id = `cn1` labelled `EventID`.
+fn parse_cef(text: &str, line_no: usize) -> Result<Event, String> {
+    let record = cef::parse(text)?;
+    let labelled = |value: &Option<String>, label: &Option<String>, wanted: &str| {
+        let fits = label
+            .as_deref()
+            .is_some_and(|l| l.trim().eq_ignore_ascii_case(wanted));
+        value.clone().filter(|_| fits)
+    };
+    let source = match (
+        &record.src,
+        labelled(&record.c6a2, &record.c6a2_label, CEF_SOURCE_V6_LABEL),
+    ) {
+        (Some(src), _) => parse_source(src)?,
+        (None, Some(v6)) => parse_source(&v6)?,
+        (None, None) => {
+            return Err(
+                "no source address (a CEF event needs src= or c6a2= labelled srcIPv6)".to_string(),
+            )
+        }
+    };
+    let severity = match Severity::from_cef(&record.severity) {
+        Some(level) => Some(level.name().to_string()),
+        None => clean_text(&record.severity),
+    };
+    Ok(Event {
+        kind: EventKind::Ads,
+        source,
+        event_id: labelled(&record.cn1, &record.cn1_label, CEF_EVENT_ID_LABEL)
+            .as_deref()
+            .and_then(clean_text),
+        method: clean_text(&record.signature_id),
+        description: clean_text(&record.name),
+        severity,
+        line: line_no,
+    })
 }
 
 // ----- values --------------------------------------------------------------
@@ -793,6 +880,189 @@ mod tests {
             Some("Critical"),
             "CRLF line keeps its fields clean"
         );
+    }
+
+    #[test]
+    fn fixture_cef_lines() {
+        let input = fixture("ads-events.cef");
+        for format in [InputFormat::Cef, InputFormat::Auto] {
+            let (events, errors) = run(&input, format);
+            assert!(errors.is_empty(), "{format:?}: {errors:?}");
+            assert_eq!(
+                sources(&events),
+                [
+                    "10.0.57.1",
+                    "10.0.21.1",
+                    "10.0.49.1",
+                    "10.0.0.22",
+                    "10.0.0.1",
+                    "fe80::abcd",
+                    "10.0.0.1",
+                    "10.0.0.1",
+                    "10.0.0.1",
+                    "2001:db8:cef::abcd",
+                    "203.0.113.250",
+                ]
+            );
+            assert_eq!(
+                methods(&events),
+                [
+                    "SSHDICT",
+                    "SCANS",
+                    "RDPDICT",
+                    "BLACKLIST",
+                    "DICTATTACK",
+                    "BPATTERNS",
+                    "DNSANOMALY",
+                    "SCANS",
+                    "DOS",
+                    "BPATTERNS",
+                    "SSHDICT"
+                ]
+            );
+            assert_eq!(
+                severities(&events),
+                [
+                    "High",
+                    "Medium",
+                    "Critical",
+                    "Critical",
+                    "High",
+                    "Critical",
+                    "Information",
+                    "Information",
+                    "Critical",
+                    "Critical",
+                    "High"
+                ]
+            );
+            assert_eq!(
+                ids(&events),
+                ["-", "-", "-", "-", "-", "-", "-", "-", "786879", "-", "-"]
+            );
+            assert!(events.iter().all(|e| e.kind == EventKind::Ads));
+            assert_eq!(events[0].reason(), "SSHDICT SSH attack");
+            assert_eq!(
+                events[10].description.as_deref(),
+                Some("SSH attack with a pipe | in the name")
+            );
+            assert_eq!(
+                events.iter().map(|e| e.line).collect::<Vec<_>>(),
+                (1..=11).collect::<Vec<_>>()
+            );
+        }
+    }
+
+    #[test]
+    fn cef_with_any_header_or_none() {
+        let body =
+            "CEF:0|Flowmon Networks|Flowmon ADS|13.00.00|SCANS|Port scanning|6|src=192.0.2.9";
+        for header in [
+            "",
+            "Nov 30 09:00:00 host ADS: ",
+            "Nov  3 15:13:09 localhost ADS[208220]: ",
+            "<134>1 2026-11-30T09:00:00Z ads-host ADS 4242 - - ",
+        ] {
+            let e = event(&format!("{header}{body}"));
+            assert_eq!(
+                (
+                    e.source.to_string(),
+                    e.method.as_deref(),
+                    e.severity.as_deref()
+                ),
+                ("192.0.2.9".to_string(), Some("SCANS"), Some("Medium")),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn cef_sources_and_labels() {
+        let head = "CEF:0|V|P|1|BPATTERNS|Patterns|10|";
+        let e = event(&format!(
+            "{head}c6a2=2001:DB8::1 c6a2Label=srcIPv6 c6a3=2001:db8::2 c6a3Label=dstIPv6"
+        ));
+        assert_eq!(e.source.to_string(), "2001:db8::1");
+        // c6a2 that is not labelled srcIPv6 is not the source.
+        let err = error(&format!("{head}c6a2=2001:db8::1 c6a2Label=dstIPv6"));
+        assert!(err.starts_with("no source address"), "{err}");
+        // src wins over c6a2; the long key names work too.
+        let e = event(&format!("{head}sourceAddress=192.0.2.4 c6a2=2001:db8::1 c6a2Label=srcIPv6 deviceCustomNumber1=42 deviceCustomNumber1Label=EventID"));
+        assert_eq!(e.source.to_string(), "192.0.2.4");
+        assert_eq!(e.event_id.as_deref(), Some("42"));
+        // cn1 with another label is not the event id.
+        let e = event(&format!("{head}src=192.0.2.4 cn1=42 cn1Label=DataFeedID"));
+        assert_eq!(e.event_id, None);
+        // Bad sources are reported like in the other formats.
+        assert!(error(&format!("{head}src=999.1.2.3")).contains("'999.1.2.3'"));
+        assert!(error(&format!("{head}src=attacker.example.net msg=x")).contains("host names"));
+        assert_eq!(error(&format!("{head}src= msg=x")), "no source address");
+        assert!(error(&format!("{head}msg=nothing")).starts_with("no source address"));
+        // A broken header.
+        assert!(error("host ADS: CEF:0|V|P|1|SCANS").contains("CEF header incomplete"));
+        // Severity that is no number stays as text and is kept.
+        let e = event("CEF:0|V|P|1|SCANS|S|urgent|src=192.0.2.1");
+        assert_eq!(e.severity.as_deref(), Some("urgent"));
+    }
+
+    #[test]
+    fn auto_mixes_tsv_json_and_cef() {
+        let input = format!(
+            "{}\n{}\n{}\n",
+            ads_line("203.0.113.7", "SSHDICT", "SSH"),
+            r#"{"timestamp":"t","source":"203.0.113.8","type":"SCANS"}"#,
+            "h ADS: CEF:0|V|P|1|RDPDICT|RDP|8|src=203.0.113.9"
+        );
+        let (events, errors) = run(input.as_bytes(), InputFormat::Auto);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(
+            sources(&events),
+            ["203.0.113.7", "203.0.113.8", "203.0.113.9"]
+        );
+        assert_eq!(methods(&events), ["SSHDICT", "SCANS", "RDPDICT"]);
+        // A TSV line whose detail mentions CEF: stays TSV.
+        let tsv = ads_line("203.0.113.7", "SSHDICT", "CEF:0|a|b");
+        assert_eq!(event(&tsv).source.to_string(), "203.0.113.7");
+        // Forced CEF rejects the other formats, naming the problem.
+        let plain = ads_line("203.0.113.7", "SSHDICT", "SSH");
+        let err = parse_line(plain.as_bytes(), 1, InputFormat::Cef).unwrap_err();
+        assert!(err.reason.contains("not a CEF record"), "{err}");
+    }
+
+    #[test]
+    fn a_bare_cr_ends_a_line() {
+        let input = format!(
+            "{}\r{}\r\n\r{}",
+            ads_line("192.0.2.1", "A", "B"),
+            ads_line("192.0.2.2", "A", "B"),
+            ads_line("192.0.2.3", "A", "B")
+        );
+        let (events, errors) = run(input.as_bytes(), InputFormat::Auto);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(sources(&events), ["192.0.2.1", "192.0.2.2", "192.0.2.3"]);
+        assert_eq!(events.iter().map(|e| e.line).collect::<Vec<_>>(), [1, 2, 4]);
+        // Split anywhere, the same.
+        for capacity in [1, 2, 3] {
+            let mut got = Vec::new();
+            let reader = io::BufReader::with_capacity(capacity, input.as_bytes());
+            parse_stream(reader, InputFormat::Auto, |e| got.push(e.line), |_| {}).unwrap();
+            assert_eq!(got, [1, 2, 4], "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn read_lines_hands_over_every_line() {
+        let input = format!("\n{}\nbad\n", ads_line("192.0.2.1", "A", "B"));
+        let mut seen = Vec::new();
+        read_lines(input.as_bytes(), InputFormat::Auto, |parsed| {
+            seen.push(match parsed {
+                Ok(None) => "blank".to_string(),
+                Ok(Some(e)) => format!("event {}", e.line),
+                Err(e) => format!("error {}", e.line),
+            })
+        })
+        .unwrap();
+        assert_eq!(seen, ["blank", "event 2", "error 3"]);
     }
 
     // ----- line endings, blanks, empty fields ------------------------------
@@ -1237,6 +1507,7 @@ mod tests {
             "ids-events.tsv",
             "ads-events.jsonl",
             "mixed-malformed.tsv",
+            "ads-events.cef",
         ] {
             input.extend_from_slice(&fixture(name));
         }
@@ -1380,9 +1651,39 @@ mod tests {
         "\\",
     ];
 
+    const CEF_POOL: &[&str] = &[
+        "CEF:",
+        "0",
+        "|",
+        "\\",
+        "\\|",
+        "\\=",
+        "\\n",
+        "=",
+        " ",
+        "src",
+        "c6a2",
+        "c6a2Label",
+        "srcIPv6",
+        "cn1",
+        "cn1Label",
+        "EventID",
+        "203.0.113.5",
+        "2001:db8::5",
+        "SSHDICT",
+        "10",
+        "msg",
+        "\t",
+    ];
+
     fn random_line(rng: &mut Rng, samples: &[Vec<u8>]) -> Vec<u8> {
-        match rng.below(4) {
+        match rng.below(5) {
             0 => (0..rng.below(200)).map(|_| rng.next_u64() as u8).collect(),
+            3 => {
+                let count = rng.below(60);
+                let tokens: Vec<&str> = (0..count).map(|_| *rng.pick(CEF_POOL)).collect();
+                tokens.concat().into_bytes()
+            }
             1 => {
                 let count = rng.below(40);
                 let fields: Vec<&str> = (0..count).map(|_| *rng.pick(FIELD_POOL)).collect();
@@ -1426,27 +1727,50 @@ mod tests {
 
     #[test]
     fn hostile_lines_never_panic_and_are_all_accounted_for() {
-        let samples: Vec<Vec<u8>> = ["ads-events.tsv", "ids-events.tsv", "ads-events.jsonl"]
-            .iter()
-            .flat_map(|name| {
-                fixture(name)
-                    .split(|&b| b == b'\n')
-                    .filter(|l| !l.is_empty())
-                    .map(<[u8]>::to_vec)
-                    .collect::<Vec<_>>()
-            })
-            .collect();
+        let samples: Vec<Vec<u8>> = [
+            "ads-events.tsv",
+            "ids-events.tsv",
+            "ads-events.jsonl",
+            "ads-events.cef",
+        ]
+        .iter()
+        .flat_map(|name| {
+            fixture(name)
+                .split(|&b| b == b'\n')
+                .filter(|l| !l.is_empty())
+                .map(<[u8]>::to_vec)
+                .collect::<Vec<_>>()
+        })
+        .collect();
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let mut input = Vec::new();
         for _ in 0..4000 {
             let line = random_line(&mut rng, &samples);
-            for format in [InputFormat::Auto, InputFormat::Tsv, InputFormat::Json] {
+            for format in [
+                InputFormat::Auto,
+                InputFormat::Tsv,
+                InputFormat::Json,
+                InputFormat::Cef,
+            ] {
                 let _ = parse_line(&line, 1, format);
             }
             input.extend_from_slice(&line);
             input.push(b'\n');
         }
-        let lines: Vec<&[u8]> = input.split(|&b| b == b'\n').collect();
+        // Line ends as the reader sees them: `\n`, `\r\n`, or a bare `\r`.
+        let mut ends = Vec::with_capacity(input.len());
+        let mut bytes = input.iter().peekable();
+        while let Some(&byte) = bytes.next() {
+            if byte == b'\r' {
+                if bytes.peek() == Some(&&b'\n') {
+                    bytes.next();
+                }
+                ends.push(b'\n');
+            } else {
+                ends.push(byte);
+            }
+        }
+        let lines: Vec<&[u8]> = ends.split(|&b| b == b'\n').collect();
         let lines = &lines[..lines.len() - 1]; // after the final newline
         let non_blank = lines.iter().filter(|l| !is_blank(l)).count();
 

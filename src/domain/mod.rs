@@ -1,6 +1,7 @@
 //! Pure domain logic: no network, no disk.
 
 pub mod address;
+pub mod cef;
 pub mod comment;
 pub mod duration;
 pub mod entry;

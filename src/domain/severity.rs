@@ -23,6 +23,40 @@ impl Severity {
         }
     }
 
+    /// A CEF severity (`0`–`10`) as ADS uses it: 10 critical, 8 high,
+    /// 6 medium, 4 low, 2 information; a value in between rounds down to the
+    /// level below (9 is high, 1 and 0 information). Newer CEF words (`Low`,
+    /// `Medium`, `High`, `Very-High`) are accepted too.
+    pub fn from_cef(s: &str) -> Option<Severity> {
+        let s = s.trim();
+        if let Ok(n) = s.parse::<u8>() {
+            return match n {
+                10 => Some(Severity::Critical),
+                8..=9 => Some(Severity::High),
+                6..=7 => Some(Severity::Medium),
+                4..=5 => Some(Severity::Low),
+                0..=3 => Some(Severity::Information),
+                _ => None,
+            };
+        }
+        match s.to_ascii_lowercase().as_str() {
+            "very-high" | "very high" => Some(Severity::Critical),
+            _ => Severity::parse(s),
+        }
+    }
+
+    /// The ADS word for this priority (`Critical`…), as [`Severity::parse`]
+    /// reads it back.
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Information => "Information",
+            Severity::Low => "Low",
+            Severity::Medium => "Medium",
+            Severity::High => "High",
+            Severity::Critical => "Critical",
+        }
+    }
+
     /// An IDS (Suricata-style) number: 1 is the highest.
     pub fn from_ids_number(s: &str) -> Option<Severity> {
         match s.trim() {
@@ -45,6 +79,31 @@ mod tests {
         assert_eq!(Severity::parse("Information"), Some(Severity::Information));
         assert!(Severity::parse("High").unwrap() > Severity::parse("medium").unwrap());
         assert_eq!(Severity::parse("urgent"), None);
+    }
+
+    #[test]
+    fn cef_severities_round_down_to_the_ads_level() {
+        let level = |s: &str| Severity::from_cef(s).map(Severity::name);
+        for (cef, ads) in [
+            ("10", "Critical"),
+            ("9", "High"),
+            ("8", "High"),
+            ("7", "Medium"),
+            ("6", "Medium"),
+            ("5", "Low"),
+            ("4", "Low"),
+            ("3", "Information"),
+            ("2", "Information"),
+            ("0", "Information"),
+            ("Very-High", "Critical"),
+            ("medium", "Medium"),
+        ] {
+            assert_eq!(level(cef), Some(ads), "{cef}");
+            assert_eq!(Severity::parse(ads).map(Severity::name), Some(ads));
+        }
+        assert_eq!(level("11"), None);
+        assert_eq!(level("-1"), None);
+        assert_eq!(level("urgent"), None);
     }
 
     #[test]
