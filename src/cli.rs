@@ -230,6 +230,10 @@ pub struct BlockArgs {
     /// Format of standard input
     #[arg(long, value_enum, default_value_t = InputArg::Auto, value_name = "FORMAT")]
     pub input: InputArg,
+
+    /// Answer each input line on standard output: OK once recorded, else a one-line reason (rsyslog confirmMessages)
+    #[arg(long, conflicts_with_all = ["addresses", "dry_run"])]
+    pub confirm: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

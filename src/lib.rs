@@ -74,7 +74,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         Command::Block(args) => {
             let stdin = std::io::stdin();
             let is_terminal = std::io::IsTerminal::is_terminal(&stdin);
-            commands::block::run(&ctx, args, stdin.lock(), is_terminal)
+            commands::block::run(&mut ctx, args, stdin, is_terminal)
         }
         Command::Unblock(args) => commands::unblock::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),

@@ -8,7 +8,7 @@
 //! would be blocked without calling the LoadMaster.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufReader, Read};
+use std::io::Read;
 
 use crate::cli::BlockArgs;
 use crate::config::Config;
@@ -19,14 +19,14 @@ use crate::domain::entry::{
 };
 use crate::domain::escalation::{self, Escalation};
 use crate::domain::event::{self, Event};
-use crate::domain::policy::Refusal;
+use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
 use crate::executor::{list_name, Job};
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
 
-use super::{apply_and_record, loadmaster_problem, print_dry_run, short_time, Context};
+use super::{apply_and_record, loadmaster_problem, print_dry_run, short_time, stream, Context};
 
 /// Counts for the closing summary line.
 #[derive(Debug, Default)]
@@ -43,27 +43,158 @@ struct Tally {
     pending: usize,
 }
 
-/// One admitted request, and what to call it in messages (`line 3`, or the
-/// address as typed).
+/// One admitted request, what to call it in messages (`line 3`, or the
+/// address as typed), and which line of its batch asked for it.
 struct Admitted {
     req: BlockRequest,
     what: String,
     /// `--force` let it past the allowlist: a later `sweep` does not lift it.
     forced: bool,
+    line: Option<usize>,
+}
+
+/// Where the report lines go: standard output, or standard error with
+/// `--confirm` (standard output then carries only the answers).
+#[derive(Clone, Copy)]
+struct Out {
+    confirm: bool,
+}
+
+impl Out {
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        if self.confirm {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
 }
 
 /// `stdin_is_terminal`: nobody is piping events in, so reading them would
 /// just hang.
 pub fn run(
-    ctx: &Context,
+    ctx: &mut Context,
     args: &BlockArgs,
-    stdin: impl Read,
+    stdin: impl Read + Send + 'static,
     stdin_is_terminal: bool,
 ) -> Result<ExitStatus> {
     let mut tally = Tally::default();
-    let requests = collect_requests(ctx, args, stdin, stdin_is_terminal, &mut tally)?;
+    let out = Out {
+        confirm: args.confirm,
+    };
     let simulate = ctx.config.block.simulate();
+    let mut admission = Admission::new(ctx, args);
 
+    if !args.addresses.is_empty() {
+        let reason = args
+            .reason
+            .clone()
+            .unwrap_or_else(|| "manual block".to_string());
+        for input in &args.addresses {
+            match input.parse::<Address>() {
+                Ok(a) => {
+                    admission.admit(a, reason.clone(), None, input, None, &mut tally);
+                }
+                Err(e) => {
+                    tally.rejected += 1;
+                    eprintln!("lmguard: rejected: {e}");
+                }
+            }
+        }
+        let requests = admission.take();
+        let status = apply(ctx, args, requests, &mut tally, out, |_| Ok(()))?;
+        return Ok(finish(&tally, status, args.dry_run, simulate, out));
+    }
+
+    if stdin_is_terminal {
+        return Err(Error::usage(
+            "no address given and standard input is a terminal; name addresses to block, or \
+             pipe ADS events in (lmguard block < events.tsv)",
+        ));
+    }
+    let filter = AdsFilter::new(&ctx.config);
+    let mut status = ExitStatus::Success;
+    let mut confirm = args.confirm.then(Confirm::default);
+    let ended = stream::run(stdin, args.input.into(), |lines| {
+        // A stream may run for days: each batch is decided at its own time.
+        ctx.tick();
+        let mut answers = Vec::with_capacity(lines.len());
+        for line in lines {
+            let index = answers.len();
+            answers.push(admission.line(line, index, args, &filter, &mut tally));
+        }
+        let requests = admission.take();
+        let batch = apply(ctx, args, requests, &mut tally, out, |refused| {
+            for (index, why) in refused {
+                answers[index] = Some(why);
+            }
+            match &mut confirm {
+                Some(confirm) => confirm.answer(&answers),
+                None => Ok(()),
+            }
+        })?;
+        status = status.worst(batch);
+        Ok(())
+    })?;
+    if ended == stream::Ended::Signal {
+        log::info!("stopped by a signal; everything read was recorded");
+    }
+    Ok(finish(&tally, status, args.dry_run, simulate, out))
+}
+
+/// rsyslog's `confirmMessages` protocol on standard output: `OK` for each
+/// line whose event is recorded (or that needs nothing), a one-line reason
+/// for a rejected one.
+#[derive(Default)]
+struct Confirm;
+
+impl Confirm {
+    fn answer(&mut self, answers: &[Option<String>]) -> Result<()> {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let mut text = String::with_capacity(answers.len() * 3);
+        for answer in answers {
+            match answer {
+                None => text.push_str("OK"),
+                Some(why) => text.push_str(&one_line_reason(why)),
+            }
+            text.push('\n');
+        }
+        stdout
+            .write_all(text.as_bytes())
+            .and_then(|()| stdout.flush())
+            .map_err(|e| {
+                Error::internal(format!(
+                    "cannot answer on standard output ({e}); what was read is recorded, \
+                     `lmguard sweep` completes it"
+                ))
+            })
+    }
+}
+
+/// A rejection as one line that cannot be mistaken for `OK` or one of
+/// rsyslog's keywords: `error: line 3: …`, without line breaks.
+fn one_line_reason(why: &str) -> String {
+    let flat: String = why
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    format!("error: {}", flat.trim())
+}
+
+/// Records `requests` and tells the LoadMaster (or, with `--dry-run`,
+/// prints what would be done). `recorded` runs once the requests are
+/// recorded locally, before the LoadMaster is called, with the batch lines
+/// that `max_active` refused and why.
+fn apply(
+    ctx: &Context,
+    args: &BlockArgs,
+    requests: Vec<Admitted>,
+    tally: &mut Tally,
+    out: Out,
+    recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
+) -> Result<ExitStatus> {
+    let simulate = ctx.config.block.simulate();
     let client = if args.dry_run || simulate || requests.is_empty() {
         None
     } else {
@@ -88,7 +219,7 @@ pub fn run(
                 Some(s) => s.get(a.req.scope, &a.req.address)?,
                 None => None,
             };
-            planner.decide(existing, a, &mut tally, count)?;
+            planner.decide(existing, a, tally, count)?;
         }
         drop(store);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &planner.jobs);
@@ -102,15 +233,15 @@ pub fn run(
                 _ => {}
             }
         }
-        return Ok(finish(&tally, ExitStatus::Success, true, simulate));
+        recorded(std::mem::take(&mut planner.refused))?;
+        return Ok(ExitStatus::Success);
     }
     if !requests.is_empty() {
         let store = ctx.open_store()?;
         store.update(|txn| {
             for a in &requests {
                 let existing = txn.get(a.req.scope, &a.req.address)?;
-                let entry =
-                    planner.decide(existing, a, &mut tally, || txn.count_current(simulate))?;
+                let entry = planner.decide(existing, a, tally, || txn.count_current(simulate))?;
                 if let Some(entry) = entry {
                     txn.put(&entry)?;
                 }
@@ -118,8 +249,8 @@ pub fn run(
             Ok(())
         })?;
     }
+    recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
-
     // Phase 2: tell the LoadMaster, then record its answers.
     let applied = match (&client, jobs.is_empty()) {
         (Some(client), false) => Some(apply_and_record(ctx, client, jobs)?),
@@ -146,41 +277,44 @@ pub fn run(
             }
             (Decision::Send(_), Some(Err(_))) => {
                 tally.pending += 1;
-                println!(
+                out.say(format_args!(
                     "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
-                );
+                ));
             }
             (Decision::Send(_), Some(Ok(Applied::HeldByOther(comment)))) => {
                 tally.blocked += 1;
-                println!(
+                out.say(format_args!(
                     "recorded  {address} ({scope}) {until} — already blocked on the LoadMaster \
                      by an entry that is not lmguard's ({comment}); lmguard will not remove it"
-                );
+                ));
             }
             (Decision::Send(_), _) => {
                 tally.blocked += 1;
-                println!(
+                out.say(format_args!(
                     "blocked   {address} ({scope}) {until}{repeat} — {}",
                     entry.reason
-                );
+                ));
             }
             (Decision::LocalOnly, _) => {
                 tally.simulated += 1;
-                println!(
+                out.say(format_args!(
                     "simulated {address} ({scope}) {until}{repeat} — {} (mode = \"simulate\": \
                      recorded only, the LoadMaster was not called)",
                     entry.reason
-                );
+                ));
             }
             (Decision::Extended, _) => {
                 tally.extended += 1;
-                println!("extended  {address} ({scope}) {until} — {}", entry.reason);
+                out.say(format_args!(
+                    "extended  {address} ({scope}) {until} — {}",
+                    entry.reason
+                ));
             }
             (Decision::InFlightElsewhere | Decision::Nothing, _) => {
                 tally.in_flight += 1;
-                println!(
+                out.say(format_args!(
                     "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
-                );
+                ));
             }
         }
     }
@@ -195,7 +329,7 @@ pub fn run(
         eprintln!("lmguard: {problem}");
         status = status.worst(problem.status());
     }
-    Ok(finish(&tally, status, false, simulate))
+    Ok(status)
 }
 
 /// Does this entry count towards `max_active`? What is (or would be) on the
@@ -225,6 +359,8 @@ struct Planner<'c> {
     active: Option<usize>,
     jobs: Vec<Job>,
     decided: Vec<Decided>,
+    /// Batch lines refused by `max_active`, and why.
+    refused: Vec<(usize, String)>,
 }
 
 impl<'c> Planner<'c> {
@@ -241,6 +377,7 @@ impl<'c> Planner<'c> {
             active: None,
             jobs: Vec::new(),
             decided: Vec::new(),
+            refused: Vec::new(),
         }
     }
 
@@ -275,12 +412,16 @@ impl<'c> Planner<'c> {
                 self.active = Some(active);
                 tally.over_limit += 1;
                 tally.rejected += 1;
-                eprintln!(
-                    "lmguard: {}: rejected: {} not blocked: the limit of {} blocks \
+                let why = format!(
+                    "{}: rejected: {} not blocked: the limit of {} blocks \
                      ([block] max_active) is reached, {active} are active or pending; nothing \
                      was removed to make room — raise max_active, or unblock some",
                     a.what, a.req.address, self.max_active
                 );
+                eprintln!("lmguard: {why}");
+                if let Some(line) = a.line {
+                    self.refused.push((line, why));
+                }
                 return Ok(None);
             }
             self.active = Some(active + 1);
@@ -325,7 +466,13 @@ impl<'c> Planner<'c> {
     }
 }
 
-fn finish(tally: &Tally, status: ExitStatus, dry_run: bool, simulate: bool) -> ExitStatus {
+fn finish(
+    tally: &Tally,
+    status: ExitStatus,
+    dry_run: bool,
+    simulate: bool,
+    out: Out,
+) -> ExitStatus {
     let mut status = status;
     if !dry_run {
         let simulated = if simulate {
@@ -338,7 +485,7 @@ fn finish(tally: &Tally, status: ExitStatus, dry_run: bool, simulate: bool) -> E
         } else {
             String::new()
         };
-        println!(
+        out.say(format_args!(
             "blocked {}{simulated}, extended {}, skipped {} (allowlist {}, protected {}, \
              filters {}), rejected {}{over_limit}, pending {}",
             tally.blocked,
@@ -349,7 +496,7 @@ fn finish(tally: &Tally, status: ExitStatus, dry_run: bool, simulate: bool) -> E
             tally.filtered,
             tally.rejected,
             tally.pending
-        );
+        ));
     }
     if tally.rejected > 0 {
         eprintln!(
@@ -361,107 +508,122 @@ fn finish(tally: &Tally, status: ExitStatus, dry_run: bool, simulate: bool) -> E
     status
 }
 
-/// Turn arguments or standard input into block requests, deduplicated per
-/// (scope, address); report and count everything refused on the way.
-fn collect_requests(
-    ctx: &Context,
-    args: &BlockArgs,
-    stdin: impl Read,
-    stdin_is_terminal: bool,
-    tally: &mut Tally,
-) -> Result<Vec<Admitted>> {
-    let config = &ctx.config;
-    let scope = ctx.scope(args.vs);
-    let duration = args.duration.unwrap_or(config.block.duration);
-    let manual = !args.addresses.is_empty();
-    let policy = config.admission_policy();
-    let filter = AdsFilter::new(config);
-    let mut seen = HashSet::new();
-    let mut requests = Vec::new();
-    let mut admit = |address: Address,
-                     reason: String,
-                     event_id: Option<String>,
-                     what: &str,
-                     tally: &mut Tally| {
-        match policy.admit(address, args.force && manual) {
+/// Turns addresses and events into block requests, deduplicated per
+/// (scope, address) within a batch; reports and counts everything refused
+/// on the way.
+struct Admission {
+    policy: Policy,
+    scope: Scope,
+    duration: BlockDuration,
+    manual: bool,
+    force: bool,
+    seen: HashSet<Address>,
+    requests: Vec<Admitted>,
+}
+
+impl Admission {
+    fn new(ctx: &Context, args: &BlockArgs) -> Admission {
+        Admission {
+            policy: ctx.config.admission_policy(),
+            scope: ctx.scope(args.vs),
+            duration: args.duration.unwrap_or(ctx.config.block.duration),
+            manual: !args.addresses.is_empty(),
+            force: args.force,
+            seen: HashSet::new(),
+            requests: Vec::new(),
+        }
+    }
+
+    /// This batch's requests; the next batch starts afresh.
+    fn take(&mut self) -> Vec<Admitted> {
+        self.seen.clear();
+        std::mem::take(&mut self.requests)
+    }
+
+    /// Admits one address, or says why not. Returns the message of a
+    /// rejection (an input error), `None` when it is admitted or skipped.
+    fn admit(
+        &mut self,
+        address: Address,
+        reason: String,
+        event_id: Option<String>,
+        what: &str,
+        line: Option<usize>,
+        tally: &mut Tally,
+    ) -> Option<String> {
+        let manual = self.manual;
+        match self.policy.admit(address, self.force && manual) {
             Ok(address) => {
-                if seen.insert(address) {
-                    let forced = args.force && manual && policy.recheck(&address).is_err();
-                    requests.push(Admitted {
+                if self.seen.insert(address) {
+                    let forced = self.force && manual && self.policy.recheck(&address).is_err();
+                    self.requests.push(Admitted {
                         forced,
                         req: BlockRequest {
                             address,
-                            scope,
-                            duration,
+                            scope: self.scope,
+                            duration: self.duration,
                             reason,
                             event_id,
                         },
                         what: what.to_string(),
+                        line,
                     });
                 }
+                None
             }
             Err(Refusal::Allowlisted(why)) => {
                 tally.allowlisted += 1;
-                let hint = if manual && !args.force {
+                let hint = if manual && !self.force {
                     " (--force overrides the allowlist for a manual block)"
                 } else {
                     ""
                 };
                 eprintln!("lmguard: {what}: not blocked: {why}{hint}");
+                None
             }
             // Asked for by hand, a protected address is an input error; as
             // an event's source it is a false positive, skipped like the
             // allowlist.
             Err(Refusal::Protected(why)) if manual => {
                 tally.rejected += 1;
-                eprintln!("lmguard: {what}: rejected: {why}");
+                let why = format!("{what}: rejected: {why}");
+                eprintln!("lmguard: {why}");
+                Some(why)
             }
             Err(Refusal::Protected(why)) => {
                 tally.protected += 1;
                 eprintln!("lmguard: {what}: not blocked: {why}");
+                None
             }
             Err(Refusal::TooBroad(why)) => {
                 tally.rejected += 1;
-                eprintln!("lmguard: {what}: rejected: {why}");
+                let why = format!("{what}: rejected: {why}");
+                eprintln!("lmguard: {why}");
+                Some(why)
             }
         }
-    };
+    }
 
-    if !args.addresses.is_empty() {
-        let reason = args
-            .reason
-            .clone()
-            .unwrap_or_else(|| "manual block".to_string());
-        for input in &args.addresses {
-            match input.parse::<Address>() {
-                Ok(a) => admit(a, reason.clone(), None, input, tally),
-                Err(e) => {
-                    tally.rejected += 1;
-                    eprintln!("lmguard: rejected: {e}");
-                }
+    /// One line of standard input, the `index`-th of its batch: its answer
+    /// for `--confirm` (`None` = OK). A blank line, and an event that the
+    /// filters, the allowlist or a protection skip, need nothing: OK.
+    fn line(
+        &mut self,
+        line: stream::Line,
+        index: usize,
+        args: &BlockArgs,
+        filter: &AdsFilter,
+        tally: &mut Tally,
+    ) -> Option<String> {
+        let ev = match line {
+            Ok(None) => return None,
+            Ok(Some(ev)) => ev,
+            Err(err) => {
+                tally.rejected += 1;
+                eprintln!("lmguard: {err}");
+                return Some(err.to_string());
             }
-        }
-        return Ok(requests);
-    }
-
-    if stdin_is_terminal {
-        return Err(Error::usage(
-            "no address given and standard input is a terminal; name addresses to block, or \
-             pipe ADS events in (lmguard block < events.tsv)",
-        ));
-    }
-    let mut events = Vec::new();
-    event::parse_stream(
-        BufReader::with_capacity(64 * 1024, stdin),
-        args.input.into(),
-        |ev| events.push(ev),
-        |err| {
-            tally.rejected += 1;
-            eprintln!("lmguard: {err}");
-        },
-    )
-    .map_err(|e| Error::usage(format!("cannot read events from standard input: {e}")))?;
-    for ev in events {
+        };
         if let Some(why) = filter.skips(&ev) {
             tally.filtered += 1;
             log::info!(
@@ -469,13 +631,12 @@ fn collect_requests(
                 ev.line,
                 ev.event_id.as_deref().unwrap_or("?")
             );
-            continue;
+            return None;
         }
         let reason = args.reason.clone().unwrap_or_else(|| ev.reason());
         let what = format!("line {}", ev.line);
-        admit(ev.source, reason, ev.event_id.clone(), &what, tally);
+        self.admit(ev.source, reason, ev.event_id, &what, Some(index), tally)
     }
-    Ok(requests)
 }
 
 /// `[ads] min_severity` and `methods`.

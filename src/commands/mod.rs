@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod confirm;
 pub mod list;
+pub mod stream;
 pub mod sweep;
 pub mod sync;
 pub mod unblock;
@@ -58,6 +59,15 @@ impl Context {
             claim,
             quiet: false,
         })
+    }
+
+    /// Moves this run's clock to now and renews its claim's lease, for a
+    /// run that lasts (a `block` reading a stream): each batch is decided
+    /// at its own time. The claim stays this run's (same pid and token).
+    pub fn tick(&mut self) {
+        let now = unix_now();
+        self.claim.until += now - self.now;
+        self.now = now;
     }
 
     pub fn state_path(&self) -> Result<PathBuf> {
