@@ -185,3 +185,35 @@ impl Out {
         format!("{}{}", self.stdout(), self.stderr())
     }
 }
+
+impl Env {
+    /// Starts `lmguard ARGS` with standard input, output and error piped,
+    /// for tests that drive a stream line by line.
+    pub fn spawn(&self, args: &[&str]) -> std::process::Child {
+        use std::process::Stdio;
+        std::process::Command::new(assert_cmd::cargo::cargo_bin("lmguard"))
+            .arg("--config")
+            .arg(&self.config)
+            .args(args)
+            .env_remove("LMGUARD_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("lmguard starts")
+    }
+
+    /// Waits (up to `limit`) until `address` is on the fake LoadMaster's
+    /// global block list; how long it took, or `None`.
+    pub fn wait_on_lm(&self, address: &str, limit: Duration) -> Option<Duration> {
+        let start = std::time::Instant::now();
+        while start.elapsed() < limit {
+            if self.on_lm(Scope::Global).iter().any(|a| a == address) {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        None
+    }
+}

@@ -1,0 +1,351 @@
+//! lmguard off the appliance: ADS events by syslog in CEF, and a standard
+//! input that stays open (rsyslog `omprog`, syslog-ng `program()`), driven
+//! line by line against the fake LoadMaster.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdout};
+use std::time::{Duration, Instant};
+
+use common::{fixture, Env};
+use fake_loadmaster::{Options, Scope};
+
+/// The fixture's lines, as the fixture README numbers them (1-based).
+fn cef_line(n: usize) -> String {
+    let text = String::from_utf8(fixture("ads-events.cef")).unwrap();
+    text.lines().nth(n - 1).unwrap().to_string()
+}
+
+fn cef(source: &str, method: &str, severity: u8) -> String {
+    format!(
+        "Nov 30 09:00:00 ads ADS[42]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|13.00.00|\
+         {method}|Test|{severity}|src={source} msg=a test\\=event cs2=Default"
+    )
+}
+
+fn send(child: &mut Child, line: &str) {
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(line.as_bytes()).unwrap();
+    stdin.write_all(b"\n").unwrap();
+    stdin.flush().unwrap();
+}
+
+/// Reads one line of the child's standard output.
+fn read_answer(out: &mut BufReader<ChildStdout>) -> String {
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    line.trim_end_matches('\n').to_string()
+}
+
+fn finish(mut child: Child) -> (i32, String, String) {
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().expect("exited normally"),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn vm_hwm_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM in /proc/PID/status")
+}
+
+// ----- CEF through the binary ------------------------------------------------
+
+#[test]
+fn the_cef_fixture_blocks_its_sources_with_cef_and_auto() {
+    for input in ["cef", "auto"] {
+        let env = Env::new();
+        let out = env.run_stdin(&["block", "--input", input], fixture("ads-events.cef"));
+        // Line 6's fe80::abcd is link-local: a built-in protection skips it
+        // (not an error).
+        assert_eq!(out.code(), 0, "{input}: {}", out.all());
+        assert_eq!(
+            env.on_lm_sorted(Scope::Global),
+            [
+                "10.0.0.1",
+                "10.0.0.22",
+                "10.0.21.1",
+                "10.0.49.1",
+                "10.0.57.1",
+                "2001:db8:cef::abcd",
+                "203.0.113.250"
+            ],
+            "{input}"
+        );
+        assert!(out.stderr().contains("line 6"), "{}", out.stderr());
+        assert!(out.stdout().contains("protected 1"), "{}", out.stdout());
+        let row = env.row("10.0.57.1").unwrap();
+        assert_eq!(row["reason"], "SSHDICT SSH attack");
+        assert!(row["event_id"].is_null());
+        let row = env.row("203.0.113.250").unwrap();
+        assert_eq!(
+            row["reason"],
+            "SSHDICT SSH attack with a pipe | in the name"
+        );
+    }
+}
+
+#[test]
+fn the_cef_event_id_and_priority_follow_the_fixture_readme() {
+    // Line 9 (ADS 6.07): cn1 labelled EventID; severity 10 = critical.
+    let env = Env::with(Options::default(), "[ads]\nmin_severity = \"critical\"\n");
+    let out = env.run_stdin(&["block", "--input", "cef"], cef_line(9).into_bytes());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let row = env.row("10.0.0.1").unwrap();
+    assert_eq!(row["event_id"], "786879");
+    assert_eq!(row["reason"], "DOS Denial of service attack");
+    assert!(env
+        .lm
+        .entries(Scope::Global)
+        .iter()
+        .any(|e| e.addr == "10.0.0.1" && e.comment.contains("786879")));
+
+    // min_severity = "high": lines 2 (6, medium), 7 and 8 (2, information)
+    // are filtered; 1 (8) and 3 (10) pass. methods filters by signature id.
+    let env = Env::with(
+        Options::default(),
+        "[ads]\nmin_severity = \"high\"\nmethods = [\"SSHDICT\", \"SCANS\", \"DNSANOMALY\"]\n",
+    );
+    let input = [1, 2, 3, 7, 8].map(cef_line).join("\n");
+    let out = env.run_stdin(&["block"], input.into_bytes());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    // 1: SSHDICT high → blocked; 2: SCANS medium → below; 3: RDPDICT not in
+    // methods; 7: DNSANOMALY information → below; 8: SCANS information.
+    assert_eq!(env.on_lm(Scope::Global), ["10.0.57.1"]);
+    assert!(out.stdout().contains("filters 4"), "{}", out.stdout());
+}
+
+#[test]
+fn a_mixed_tsv_json_cef_stream_and_bad_cef_lines() {
+    let env = Env::new();
+    let tsv = String::from_utf8(fixture("ads-events.tsv")).unwrap();
+    let tsv = tsv.lines().next().unwrap();
+    let input = [
+        tsv.to_string(),
+        r#"{"id":7,"timestamp":"t","type":"SCANS","source":"203.0.113.61","severity":"High"}"#
+            .to_string(),
+        cef("203.0.113.62", "RDPDICT", 10),
+        "Nov 30 09:00:00 ads ADS: CEF:0|Flowmon Networks|ADS|1|SCANS".to_string(),
+        "Nov 30 09:00:00 ads ADS: CEF:0|V|P|1|SCANS|S|6|dst=192.0.2.1 msg=no source".to_string(),
+        cef("203.0.113.63", "SCANS", 6),
+    ]
+    .join("\r\n");
+    let out = env.run_stdin(&["block"], input.into_bytes());
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        [
+            "203.0.113.61",
+            "203.0.113.62",
+            "203.0.113.63",
+            "203.0.113.7"
+        ]
+    );
+    let err = out.stderr();
+    assert!(err.contains("line 4: CEF header incomplete"), "{err}");
+    assert!(err.contains("line 5: no source address"), "{err}");
+}
+
+#[test]
+fn a_bare_cr_ends_a_line_on_standard_input() {
+    let env = Env::new();
+    let input = [
+        cef("203.0.113.71", "SCANS", 6),
+        cef("203.0.113.72", "SCANS", 6),
+    ]
+    .join("\r");
+    let out = env.run_stdin(&["block"], input.into_bytes());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.71", "203.0.113.72"]
+    );
+}
+
+// ----- an open stream --------------------------------------------------------
+
+#[test]
+fn an_open_stream_is_applied_line_by_line_while_list_runs_beside_it() {
+    let env = Env::new();
+    let mut child = env.spawn(&["block"]);
+    for (i, address) in ["203.0.113.81", "203.0.113.82", "203.0.113.83"]
+        .iter()
+        .enumerate()
+    {
+        send(&mut child, &cef(address, "SSHDICT", 8));
+        // On the LoadMaster while the stream is still open (within 1 s on an
+        // idle machine; 10 s allows for a busy one — the benchmark measures).
+        let took = env.wait_on_lm(address, Duration::from_secs(10));
+        assert!(took.is_some(), "{address} never reached the LoadMaster");
+        assert!(child.try_wait().unwrap().is_none(), "block ended early");
+        // The state lock is free between batches: list runs and sees it.
+        let list = env.run(&["list", "--json"]);
+        assert_eq!(list.code(), 0, "{}", list.stderr());
+        let rows: serde_json::Value = serde_json::from_str(&list.stdout()).unwrap();
+        // This stream's blocks so far, and the hand-made ones of earlier rounds.
+        assert_eq!(rows.as_array().unwrap().len(), 2 * i + 1);
+        // So does another block, and a sweep.
+        let other = format!("198.51.100.{}", 10 + i);
+        let out = env.run(&["block", &other]);
+        assert_eq!(out.code(), 0, "{}", out.all());
+        assert_eq!(env.run(&["sweep"]).code(), 0);
+    }
+    let (code, stdout, stderr) = finish(child);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("blocked 3,"), "{stdout}");
+}
+
+#[test]
+fn confirm_answers_each_line_and_nothing_else() {
+    let env = Env::with(Options::default(), "[ads]\nmin_severity = \"medium\"\n");
+    let mut child = env.spawn(&["block", "--confirm"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    // (line, expected answer, address that must be recorded by then)
+    let lines = [
+        (
+            cef("203.0.113.91", "SSHDICT", 8),
+            "OK",
+            Some("203.0.113.91"),
+        ),
+        ("not an event".to_string(), "error: line 2: ", None),
+        (String::new(), "OK", None),
+        // Filtered (below min_severity): handled, so OK.
+        (cef("203.0.113.92", "SCANS", 2), "OK", None),
+        // Protected (link-local): skipped as a false positive, OK.
+        (cef_line(6), "OK", None),
+        (
+            cef("999.1.2.3", "SCANS", 8),
+            "error: line 6: source '999.1.2.3'",
+            None,
+        ),
+        (cef("203.0.113.93", "SCANS", 10), "OK", Some("203.0.113.93")),
+    ];
+    for (line, expected, recorded) in &lines {
+        send(&mut child, line);
+        let answer = read_answer(&mut answers);
+        assert!(
+            answer.starts_with(expected),
+            "{line:?}: answered {answer:?}, expected {expected:?}"
+        );
+        if let Some(address) = recorded {
+            // OK means recorded: the state has it already.
+            assert_ne!(env.status_of(address), "absent", "{address}");
+        }
+    }
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(code, 4, "{stderr}");
+    assert_eq!(rest, "", "nothing but answers on standard output");
+    assert!(stderr.contains("blocked 2,"), "{stderr}");
+    assert_eq!(env.status_of("203.0.113.92"), "absent");
+}
+
+#[test]
+fn confirm_refuses_addresses_and_dry_run() {
+    let env = Env::new();
+    for args in [
+        &["block", "--confirm", "203.0.113.1"][..],
+        &["block", "--confirm", "--dry-run"][..],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.code(), 2, "{}", out.all());
+        assert!(
+            out.stderr().contains("cannot be used with"),
+            "{}",
+            out.stderr()
+        );
+    }
+}
+
+#[test]
+fn sigterm_mid_stream_records_everything_read_and_exits_0() {
+    let env = Env::with(Options::default(), "[block]\nmax_active = 100000\n");
+    let mut child = env.spawn(&["block", "--input", "cef"]);
+    let addresses: Vec<String> = (0..600)
+        .map(|i| format!("198.51.{}.{}", 100 + i / 250, 1 + i % 250))
+        .collect();
+    let mut text = String::new();
+    for a in &addresses {
+        text.push_str(&cef(a, "SCANS", 8));
+        text.push('\n');
+    }
+    // The first line, then wait until the stream is up and has applied it.
+    send(&mut child, &cef(&addresses[0], "SCANS", 8));
+    assert!(env
+        .wait_on_lm(&addresses[0], Duration::from_secs(10))
+        .is_some());
+    // The rest in one write, and SIGTERM right behind it, stdin still open.
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let out = child.wait_with_output().unwrap();
+    assert!(start.elapsed() < Duration::from_secs(30));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows = env.rows();
+    for a in &addresses {
+        assert!(
+            rows.iter().any(|r| r["address"] == a.as_str()),
+            "{a} was read but not recorded"
+        );
+    }
+    assert_eq!(env.on_lm(Scope::Global).len(), addresses.len());
+}
+
+#[test]
+fn a_million_line_stream_keeps_memory_flat() {
+    let env = Env::new();
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let pid = child.id();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    let line = format!("{}\n", cef("203.0.113.99", "SCANS", 8));
+    let (first, total) = (100_000usize, 1_000_000usize);
+    let writer = std::thread::spawn(move || {
+        let chunk = line.repeat(1_000);
+        for _ in 0..total / 1_000 {
+            stdin.write_all(chunk.as_bytes()).unwrap();
+        }
+        stdin
+    });
+    let mut answer = String::new();
+    let mut hwm_after_first = 0;
+    for n in 1..=total {
+        answer.clear();
+        answers.read_line(&mut answer).unwrap();
+        assert_eq!(answer, "OK\n", "line {n}");
+        if n == first {
+            hwm_after_first = vm_hwm_kib(pid);
+        }
+    }
+    let hwm_at_end = vm_hwm_kib(pid);
+    drop(writer.join().unwrap());
+    let (code, _, stderr) = finish(child);
+    assert_eq!(code, 0, "{}", &stderr[..stderr.len().min(2_000)]);
+    eprintln!(
+        "peak RSS: {hwm_after_first} KiB after {first} lines, {hwm_at_end} KiB after {total}"
+    );
+    assert!(
+        hwm_at_end <= hwm_after_first + 8 * 1024,
+        "memory grew from {hwm_after_first} KiB after {first} lines to {hwm_at_end} KiB after {total}"
+    );
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.99"]);
+}
