@@ -76,15 +76,25 @@ pub enum Command {
     /// Block addresses (arguments), or the sources of ADS events on standard input
     #[command(
         long_about = "Block addresses given as arguments or, with none, the source of \
-        every Flowmon ADS/IDS event on standard input (TSV or JSON lines, detected per line).\n\n\
+        every Flowmon ADS/IDS event on standard input (TSV, JSON lines or syslog CEF, detected \
+        per line).\n\n\
         ADS appends its script parameters as NAME 'VALUE' pairs. Pairs named after an option \
         (--vs 3) set it; the others are ignored with a warning and never stop standard input \
         from being read: a pair whose name is not an option (--ticket 42, -severity high), a \
         pair without dashes (vs 3, severity high: a word followed by a value) and a pair with \
         an empty value (--vs ''). A token that is an address or network is an address; a word \
         on its own at the end is taken as an address (and rejected).\n\n\
+        Standard input may stay open (a syslog daemon's omprog or program()): events are applied \
+        as they arrive — when the input pauses, and at least every second while it flows — and \
+        the state is locked only while they are recorded. SIGTERM or SIGINT records what was \
+        read and ends the run. With --confirm (rsyslog's confirmMessages protocol), standard \
+        output carries OK once lmguard is ready, then one answer per input line: OK once it is \
+        recorded (blank, filtered, allowlisted and protected lines \
+        included), or `error: line N: …` for a rejected one; the report goes to standard \
+        error.\n\n\
         Examples:\n  lmguard block 203.0.113.7 --duration 36h --reason 'SSH guessing'\n  \
-        lmguard block --vs 3 < events.tsv        # what the ADS custom script does"
+        lmguard block --vs 3 < events.tsv        # what the ADS custom script does\n  \
+        lmguard block --input cef --confirm      # what rsyslog omprog runs"
     )]
     Block(BlockArgs),
     /// Remove blocks by hand, on the LoadMaster and locally

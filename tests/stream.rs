@@ -209,6 +209,8 @@ fn confirm_answers_each_line_and_nothing_else() {
     let env = Env::with(Options::default(), "[ads]\nmin_severity = \"medium\"\n");
     let mut child = env.spawn(&["block", "--confirm"]);
     let mut answers = BufReader::new(child.stdout.take().unwrap());
+    // rsyslog waits for a first OK before it sends anything.
+    assert_eq!(read_answer(&mut answers), "OK");
     // (line, expected answer, address that must be recorded by then)
     let lines = [
         (
@@ -327,6 +329,8 @@ fn a_million_line_stream_keeps_memory_flat() {
         stdin
     });
     let mut answer = String::new();
+    answers.read_line(&mut answer).unwrap();
+    assert_eq!(answer, "OK\n", "ready");
     let mut hwm_after_first = 0;
     for n in 1..=total {
         answer.clear();

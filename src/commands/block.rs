@@ -115,6 +115,10 @@ pub fn run(
     let filter = AdsFilter::new(&ctx.config);
     let mut status = ExitStatus::Success;
     let mut confirm = args.confirm.then(Confirm::default);
+    if let Some(confirm) = &mut confirm {
+        // rsyslog waits for this before it sends the first message.
+        confirm.answer(&[None])?;
+    }
     let ended = stream::run(stdin, args.input.into(), |lines| {
         // A stream may run for days: each batch is decided at its own time.
         ctx.tick();
@@ -142,9 +146,10 @@ pub fn run(
     Ok(finish(&tally, status, args.dry_run, simulate, out))
 }
 
-/// rsyslog's `confirmMessages` protocol on standard output: `OK` for each
-/// line whose event is recorded (or that needs nothing), a one-line reason
-/// for a rejected one.
+/// rsyslog's `confirmMessages` protocol on standard output: `OK` once
+/// lmguard is ready to read (rsyslog waits for it), then `OK` for each line
+/// whose event is recorded (or that needs nothing), a one-line reason for a
+/// rejected one.
 #[derive(Default)]
 struct Confirm;
 
