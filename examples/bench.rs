@@ -5,7 +5,7 @@
 //! floor: the same requests made by `curl`, by a minimal Rust TLS client
 //! process, or by one keep-alive ureq agent. Nothing leaves loopback.
 //!
-//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6,8` (some
+//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6,7,8` (some
 //! scenarios), `--runs N` (runs per measurement), `--no-million` (skip the
 //! 1 000 000-entry state), `--markdown PATH` (also write the table),
 //! `--lmguard PATH` (the binary to time). Helper modes used as floors:
@@ -67,10 +67,15 @@ pub struct Settings {
     pub huge: Option<usize>,
     /// Events per `lmguard block` run when building the largest state.
     pub huge_batch: usize,
+    /// CEF lines written at once to a `block` whose stdin stays open
+    /// (target 7), against a batch of as many lines.
+    pub stream: usize,
+    /// Lines written one per 100 ms to an open stdin (target 7t).
+    pub trickle: usize,
     /// Print progress on stderr.
     pub verbose: bool,
     /// Scenarios to run (1 single block, 2 burst, 3 sweep, 4 list and
-    /// sync, 6 the largest state, 8 bulk unblock); empty = all.
+    /// sync, 6 the largest state, 7 streams, 8 bulk unblock); empty = all.
     pub only: Vec<u8>,
 }
 
@@ -97,6 +102,8 @@ impl Settings {
             small: 10_000,
             huge: Some(1_000_000),
             huge_batch: 100_000,
+            stream: 10_000,
+            trickle: 30,
             verbose: true,
             only: Vec::new(),
         }
@@ -116,6 +123,8 @@ impl Settings {
             small: 1_000,
             huge: Some(100_000),
             huge_batch: 50_000,
+            stream: 2_000,
+            trickle: 10,
             ..Settings::full(lmguard)
         }
     }
@@ -136,6 +145,8 @@ impl Settings {
             small: 100,
             huge: Some(800),
             huge_batch: 300,
+            stream: 50,
+            trickle: 3,
             verbose: false,
             only: Vec::new(),
         }
@@ -362,6 +373,20 @@ fn events_tsv(addrs: &[String], first_id: u64) -> Vec<u8> {
             "{id}\t2026-11-24 10:13:00\t \tSCANS\tPort scanning\t \t \tSecurity Issues\tHigh\t\
              TCP SYN scan of 1024 ports\t \t \t{a}\t \t198.51.100.4\tLAN",
             id = first_id + i as u64
+        );
+    }
+    out.into_bytes()
+}
+
+/// The same events as ADS sends them by syslog (CEF, with a syslog header).
+fn events_cef(addrs: &[String]) -> Vec<u8> {
+    let mut out = String::with_capacity(addrs.len() * 250);
+    for a in addrs {
+        let _ = writeln!(
+            out,
+            "Nov 24 10:13:00 ads ADS[4242]: CEF:0|Flowmon Networks|Flowmon ADS Ultimate|\
+             13.00.00|SCANS|Port scanning|8|src={a} start=Nov 24 2026 10:13:00 msg=TCP SYN \
+             scan of 1024 ports cs2=Default cs2Label=MethodInstanceName"
         );
     }
     out.into_bytes()
@@ -691,6 +716,70 @@ impl Bench {
     }
 }
 
+/// A `block --input cef` whose standard input stays open (as under
+/// rsyslog's omprog), started on `site`.
+struct Stream {
+    child: std::process::Child,
+}
+
+impl Stream {
+    fn start(bench: &Bench, site: &Site) -> Res<Stream> {
+        let child = Command::new(&bench.settings.lmguard)
+            .arg("--config")
+            .arg(&site.config)
+            .args(["block", "--input", "cef"])
+            .env_remove("LMGUARD_CONFIG")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                File::create(site.file("stream-stderr.txt")).map_err(|e| e.to_string())?,
+            ))
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", bench.settings.lmguard.display()))?;
+        Ok(Stream { child })
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Res<()> {
+        use std::io::Write;
+        let stdin = self.child.stdin.as_mut().ok_or("stdin closed")?;
+        stdin
+            .write_all(bytes)
+            .and_then(|()| stdin.flush())
+            .map_err(|e| format!("writing to lmguard: {e}"))
+    }
+
+    /// Closes standard input and waits for the exit (status 0 expected).
+    fn finish(mut self) -> Res<()> {
+        drop(self.child.stdin.take());
+        let status = self.child.wait().map_err(|e| e.to_string())?;
+        check_exit(status, &[0], || format!("the stream block exited {status}"))
+    }
+}
+
+/// Waits until the fake holds `n` entries in the global list (polling every
+/// millisecond); the time it took from `since`.
+fn wait_for_entries(
+    lm: &FakeLoadMaster,
+    n: usize,
+    since: Instant,
+    limit: Duration,
+) -> Res<Duration> {
+    loop {
+        if lm.entries(Scope::Global).len() >= n {
+            return Ok(since.elapsed());
+        }
+        if since.elapsed() > limit {
+            return Err(format!(
+                "only {} of {n} entries on the LoadMaster after {}",
+                lm.entries(Scope::Global).len(),
+                ms(limit)
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn check_exit(status: ExitStatus, ok: &[i32], msg: impl FnOnce() -> String) -> Res<()> {
     match status.code() {
         Some(c) if ok.contains(&c) => Ok(()),
@@ -772,6 +861,9 @@ pub fn run_all(settings: &Settings) -> Res<Report> {
     }
     if settings.wants(6) {
         huge_state(&mut bench, &mut report)?;
+    }
+    if settings.wants(7) {
+        streams(&mut bench, &mut report)?;
     }
     if settings.wants(8) {
         bulk_unblock(&mut bench, &mut report)?;
@@ -941,6 +1033,104 @@ fn burst(bench: &mut Bench, report: &mut Report) -> Res<()> {
             .rows
             .push(Row::info("2r", format!("peak RSS, {n} events"), mib(rss)));
     }
+    Ok(())
+}
+
+/// Target 7: streams. (a) N CEF lines written at once to a `block` whose
+/// standard input stays open, timed from the write until the LoadMaster
+/// holds them all, against `block < file` of the same N CEF lines (the
+/// one-shot batch, process start to exit). (b) One line every 100 ms: the
+/// time from each write until its address is on the LoadMaster.
+fn streams(bench: &mut Bench, report: &mut Report) -> Res<()> {
+    let n = bench.settings.stream;
+    let runs = bench.settings.heavy_runs;
+    bench.say(&format!(
+        "7: {n} CEF lines at once on an open stdin vs a {n}-line batch, {runs} runs each"
+    ));
+    let (mut stream, mut batch) = (Stat::default(), Stat::default());
+    for i in 0..=runs {
+        // The batch: a fresh LoadMaster and state, block < file.
+        let lm = start_fake()?;
+        let site = Site::new(&lm)?;
+        bench.warm(&site)?;
+        let addrs = bench.addrs.take(n);
+        let input = site.write("events.cef", &events_cef(&addrs))?;
+        let ran = bench.lmguard(
+            &site,
+            &["block", "--input", "cef"],
+            Some(&input),
+            false,
+            &[0],
+        )?;
+        if lm.entries(Scope::Global).len() != n + 1 {
+            return Err(format!(
+                "the {n}-line batch left {} entries",
+                lm.entries(Scope::Global).len()
+            ));
+        }
+        drop(site);
+        drop(lm);
+
+        // The stream: the same, but written at once to a running block.
+        let lm = start_fake()?;
+        let site = Site::new(&lm)?;
+        bench.warm(&site)?;
+        let mut child = Stream::start(bench, &site)?;
+        // Let it start up (that is not what is measured here).
+        std::thread::sleep(Duration::from_millis(300));
+        let lines = events_cef(&bench.addrs.take(n));
+        let start = Instant::now();
+        child.write(&lines)?;
+        let took = wait_for_entries(&lm, n + 1, start, Duration::from_secs(600))?;
+        child.finish()?;
+        if i > 0 {
+            batch.push(ran.wall);
+            stream.push(took);
+        }
+    }
+    report.rows.push(Row::against(
+        "7",
+        format!("{n} CEF lines at once on an open stdin: write → all on the LM"),
+        &stream,
+        &format!("batch of {n} (block < file)"),
+        &batch,
+        Some(1.2),
+    ));
+
+    let k = bench.settings.trickle;
+    bench.say(&format!(
+        "7t: {k} CEF lines, one per 100 ms, on an open stdin"
+    ));
+    let lm = start_fake()?;
+    let site = Site::new(&lm)?;
+    bench.warm(&site)?;
+    let mut child = Stream::start(bench, &site)?;
+    std::thread::sleep(Duration::from_millis(300));
+    let mut latency = Stat::default();
+    let next = Instant::now();
+    for (j, addr) in bench.addrs.take(k).iter().enumerate() {
+        let due = next + Duration::from_millis(100 * j as u64);
+        std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        let start = Instant::now();
+        child.write(&events_cef(std::slice::from_ref(addr)))?;
+        latency.push(wait_for_entries(
+            &lm,
+            j + 2,
+            start,
+            Duration::from_secs(60),
+        )?);
+    }
+    child.finish()?;
+    let limit = Duration::from_secs(1);
+    report.rows.push(Row {
+        target: format!("max < {}", ms(limit)),
+        met: Some(latency.max() < limit),
+        ..Row::timed(
+            "7t",
+            format!("one CEF line per 100 ms ({k} lines): write → on the LM"),
+            &latency,
+        )
+    });
     Ok(())
 }
 
@@ -1526,7 +1716,7 @@ fn main() -> std::process::ExitCode {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6,8] [--markdown PATH] [--lmguard PATH]"
+                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6,7,8] [--markdown PATH] [--lmguard PATH]"
                 );
                 return std::process::ExitCode::SUCCESS;
             }

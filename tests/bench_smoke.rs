@@ -14,7 +14,9 @@ fn every_benchmark_scenario_runs() {
     let settings = bench::Settings::smoke(PathBuf::from(env!("CARGO_BIN_EXE_lmguard")));
     let report = bench::run_all(&settings).unwrap_or_else(|e| panic!("benchmark failed: {e}"));
     let table = report.table();
-    for id in ["1", "2", "3", "4", "4j", "5", "6", "6o", "6M", "6Mb", "8"] {
+    for id in [
+        "1", "2", "3", "4", "4j", "5", "6", "6o", "6M", "6Mb", "7", "7t", "8",
+    ] {
         assert!(
             report.rows.iter().any(|r| r.id == id),
             "no row {id} in:\n{table}"
