@@ -517,3 +517,48 @@ fn seed_one(env: &Env, address: &str) {
     env.lm
         .insert_entry(Scope::Global, address, "lmguard ADS 42 SCANS");
 }
+
+#[test]
+fn entries_adopted_after_an_allowlist_sweep_are_lifted_by_the_next_sweep() {
+    let env = Env::new();
+    let tls = format!(
+        "ca_file = \"{}\"\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    env.write_config(&tls, "[block]\nallowlist = [\"192.0.2.0/28\"]\n");
+    // The allowlist is in force and a sweep has applied it already.
+    let out = env.run(&["block", "203.0.113.9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    // Migration: the old scripts' entries, one of them a false positive
+    // the allowlist covers, are taken over by sync --adopt.
+    env.lm
+        .insert_entry(Scope::Global, "192.0.2.5", "old script");
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.9", "old script");
+    let out = env.run(&["sync", "--apply", "--adopt"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.status_of("192.0.2.5"), "active");
+    let out = env.run(&["check"]);
+    assert!(
+        out.stdout()
+            .contains("192.0.2.5 overlaps the allowlist entry"),
+        "{}",
+        out.stdout()
+    );
+    // What check promises, the next sweep does.
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout().contains("allowlisted: unblocked 1 block(s)"),
+        "{}",
+        out.stdout()
+    );
+    assert_eq!(env.status_of("192.0.2.5"), "unblocked");
+    assert_eq!(env.status_of("198.51.100.9"), "active");
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["198.51.100.9", "203.0.113.9"]
+    );
+    assert!(!env.run(&["check"]).stdout().contains("now covered"));
+}

@@ -101,6 +101,16 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
 /// last sweep applied to every active block.
 const POLICY_KEY: &str = "swept_policy";
 
+/// Stored under [`POLICY_KEY`] to make the next sweep look at every active
+/// block; [`Policy::fingerprint`] is never 0.
+const RECHECK: u64 = 0;
+
+/// Make the next sweep look at every active block again, for entries that
+/// became lmguard's without the allowlist being asked (`sync --adopt`).
+pub(crate) fn recheck_allowlist_next_time(store: &crate::state::Store) -> Result<()> {
+    store.set_meta(POLICY_KEY, RECHECK)
+}
+
 /// Add to `plan` the lifting of every active block (among `current`) that
 /// the allowlist or a protection now covers: unblocked exactly as `unblock`
 /// would (only lmguard's own LoadMaster entries are deleted), with the

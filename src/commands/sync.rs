@@ -276,6 +276,11 @@ fn repair(
         }
         Ok(())
     })?;
+    // An adopted entry was never checked against the allowlist: the next
+    // sweep lifts it if the allowlist covers it, as `check` says.
+    if actions.contains(&Action::Adopt) {
+        super::sweep::recheck_allowlist_next_time(&store)?;
+    }
     drop(store);
     let applied = apply_and_record(ctx, client, jobs)?;
     let problem = loadmaster_problem(&applied, "repair(s)");

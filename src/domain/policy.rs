@@ -117,7 +117,7 @@ impl Policy {
 
     /// A number that changes when what [`Policy::lifts`] decides may
     /// change (the allowlist, the protected addresses), so that `sweep`
-    /// looks at every active block only after such a change.
+    /// looks at every active block only after such a change. Never 0.
     pub fn fingerprint(&self) -> u64 {
         let mut allowed: Vec<String> = self.allowlist.iter().map(|a| a.to_string()).collect();
         allowed.sort();
@@ -128,7 +128,7 @@ impl Policy {
         1u32.hash(&mut h);
         allowed.hash(&mut h);
         protected.hash(&mut h);
-        h.finish()
+        h.finish().max(1)
     }
 
     fn check_allowlist(&self, address: &Address) -> Result<(), Refusal> {
