@@ -562,3 +562,59 @@ fn entries_adopted_after_an_allowlist_sweep_are_lifted_by_the_next_sweep() {
     );
     assert!(!env.run(&["check"]).stdout().contains("now covered"));
 }
+
+#[test]
+fn a_block_still_being_sent_during_the_allowlist_sweep_is_lifted_by_the_next() {
+    let env = Env::new();
+    let tls = format!(
+        "ca_file = \"{}\"\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    env.write_config(&tls, "[block]\nallowlist = [\"192.0.2.0/28\"]\n");
+    // A `block` admitted under the old allowlist is still sending 192.0.2.5
+    // (a live process holds its claim) when the first sweep after the edit
+    // runs: the sweep may not touch it.
+    let mut sender = KillOnDrop(Command::new("sleep").arg("600").spawn().unwrap());
+    let mut sending = aged("192.0.2.5", 1, "SCANS");
+    sending.status = lmguard::domain::entry::Status::PendingBlock;
+    sending.claim = Some(lmguard::domain::entry::Claim {
+        pid: sender.0.id(),
+        started: 0,
+        token: 7,
+        until: now() + 600,
+    });
+    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
+    store.update(|t| t.put(&sending)).unwrap();
+    drop(store);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.status_of("192.0.2.5"), "pending_block");
+
+    // The block then lands: the entry is active on the LoadMaster.
+    let mut landed = aged("192.0.2.5", 1, "SCANS");
+    landed.claim = None;
+    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
+    store.update(|t| t.put(&landed)).unwrap();
+    drop(store);
+    env.lm
+        .insert_entry(Scope::Global, "192.0.2.5", "lmguard ADS 42 SCANS");
+    sender.0.kill().unwrap();
+    sender.0.wait().unwrap();
+
+    // The allowlist covers it: the next sweep lifts it, as check says.
+    assert!(env.run(&["check"]).stdout().contains("192.0.2.5 overlaps"));
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.status_of("192.0.2.5"), "unblocked");
+    assert!(env.on_lm(Scope::Global).is_empty());
+}
+
+/// A child process that is killed when the test ends, passed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -33,6 +33,9 @@ struct Plan {
     /// Calls `mode = "simulate"` keeps from being made (their entries are
     /// left as they are).
     withheld: Vec<Job>,
+    /// A block the allowlist covers is still being sent by another run: it
+    /// can be lifted only once it is active, so the next sweep looks again.
+    lift_later: bool,
 }
 
 fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
@@ -45,6 +48,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         lifted: HashSet::new(),
         lifted_notes: Vec::new(),
         withheld: Vec::new(),
+        lift_later: false,
     };
     let simulate = ctx.config.block.simulate();
     let live = |c: &Claim| ctx.claim_is_live(c);
@@ -123,6 +127,8 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
             continue;
         }
         let Some(refusal) = policy.lifts(&entry) else {
+            plan.lift_later |=
+                entry.status == Status::PendingBlock && policy.recheck_block(&entry).is_err();
             continue;
         };
         let key = (entry.scope, entry.address);
@@ -206,7 +212,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         }
         Ok(plan)
     })?;
-    if rescan {
+    if rescan && !plan.lift_later {
         // After the lifts are recorded (as pending): a crash before this
         // only means the next sweep looks again.
         store.set_meta(POLICY_KEY, fingerprint)?;
