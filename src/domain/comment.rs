@@ -65,16 +65,13 @@ fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
 }
 
 /// The comment that marks an entry as lmguard's: `lmguard ADS 532028
-/// SSHDICT` for an ADS event (the method is the first word of `reason`),
-/// `lmguard manual` otherwise. Always safe and at most [`MAX_LEN`] long.
+/// SSHDICT` for an ADS event (the method of `reason`, as
+/// [`super::filter::method_of`] reads it), `lmguard manual` otherwise.
+/// Always safe and at most [`MAX_LEN`] long.
 pub fn for_entry(prefix: &str, event_id: Option<&str>, reason: &str) -> String {
     let text = match event_id {
         Some(id) => {
-            let method = reason
-                .split_whitespace()
-                .next()
-                .unwrap_or("")
-                .trim_end_matches(':');
+            let method = super::filter::method_of(reason);
             format!(
                 "{prefix} ADS {} {}",
                 token(id.trim(), UNREADABLE_ID),
