@@ -5,11 +5,12 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Env, Out, KEY};
 use fake_loadmaster::{
-    DeleteMissing, DuplicateAdd, Fault, FirmwareVersion, ListShape, Options, Scope,
+    DeleteMissing, DuplicateAdd, Fault, FirmwareVersion, Hostile, ListShape, Options, Scope,
 };
 
 fn env() -> Env {
@@ -549,4 +550,68 @@ fn a_ca_file_with_both_ha_units_certificates_trusts_either_unit() {
     let out = probe(&env);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(standby.requests().iter().any(|r| r.param("add").is_some()));
+}
+
+#[test]
+fn an_add_or_delete_the_loadmaster_does_not_carry_out_fails_the_probe() {
+    let env = env();
+    let before = seed(&env, Scope::Global);
+
+    // Adds (and deletes) answered ok, and nothing is listed.
+    env.lm.set_hostile(Hostile {
+        edit_body: Some(Arc::new(
+            r#"{"code":200,"message":"Command completed ok","status":"ok"}"#.to_string(),
+        )),
+        ..Hostile::default()
+    });
+    let out = probe(&env);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    let list = line(&out, "probe list");
+    assert!(
+        list.starts_with('✘') && list.contains("is not among the 2 entries"),
+        "{list}"
+    );
+    assert_eq!(env.lm.entries(Scope::Global), before);
+
+    // Deletes answered ok, and the entry stays: reported, never called gone.
+    env.lm.set_hostile(Hostile {
+        unapplied_deletes: true,
+        ..Hostile::default()
+    });
+    let out = probe(&env);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    let again = line(&out, "probe list again");
+    assert!(
+        again.starts_with('✘') && again.contains("still listed after its delete"),
+        "{again}"
+    );
+    assert_eq!(probe_entries(&env, Scope::Global), 1);
+    let cleanup = line(&out, "probe cleanup");
+    assert!(
+        cleanup.starts_with('✘') && cleanup.contains("may still be listed"),
+        "{cleanup}"
+    );
+
+    // Once deletes work, the next probe removes what the last one left.
+    env.lm.set_hostile(Hostile::default());
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.lm.entries(Scope::Global), before);
+}
+
+#[test]
+fn a_comment_the_loadmaster_cuts_is_a_warning_naming_both() {
+    let env = env();
+    let before = seed(&env, Scope::Global);
+    env.lm.set_comment_cut(Some(7));
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let list = line(&out, "probe list");
+    assert!(
+        list.starts_with('!')
+            && list.contains("the comment came back as \"lmguard\"")
+            && list.contains("(sent 'lmguard probe')"),
+        "{list}"
+    );
+    assert_eq!(env.lm.entries(Scope::Global), before);
 }

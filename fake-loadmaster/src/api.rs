@@ -347,7 +347,10 @@ impl State {
         if let Some(r) = self.packet_filter_refuses() {
             return r;
         }
-        let comment = obj.get("comment").and_then(as_text).unwrap_or_default();
+        let mut comment = obj.get("comment").and_then(as_text).unwrap_or_default();
+        if let Some(cut) = self.switches.comment_cut {
+            comment = comment.chars().take(cut).collect();
+        }
         let duplicate_add = self.switches.duplicate_add;
         let store = self.store(scope, list);
         if store.contains(&net) {

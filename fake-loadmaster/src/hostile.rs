@@ -1,6 +1,7 @@
 //! A LoadMaster that misbehaves on purpose (lmguard issue 12): it quotes the
 //! API key in its errors, answers with redirects, sends list or edit answers
-//! of any shape and size, and refuses bare hosts with any message. Kept apart
+//! of any shape and size, refuses bare hosts with any message, and answers
+//! deletes as done without doing them (issue 13's probe). Kept apart
 //! from the [`Switches`](crate::Switches) that model documented behaviour.
 
 use std::sync::Arc;
@@ -28,6 +29,10 @@ pub struct Hostile {
     /// Adds of a bare host (no `/`) are refused with this status and
     /// message, and nothing is stored.
     pub refuse_bare_adds: Option<(u16, String)>,
+    /// `del`/`delvs` requests are answered 200 "Command completed ok", and
+    /// nothing is removed (adds still work): firmware that acknowledges a
+    /// delete it does not do, which `check --probe` must catch.
+    pub unapplied_deletes: bool,
 }
 
 fn has(body: Option<&Value>, keys: &[&str]) -> bool {
@@ -53,6 +58,12 @@ impl Hostile {
             if has(body, &["add", "addvs", "del", "delvs"]) {
                 return Some(Resp::text(200, "application/json", text));
             }
+        }
+        if self.unapplied_deletes && has(body, &["del", "delvs"]) {
+            return Some(Resp::json(
+                200,
+                &json!({"code": 200, "message": "Command completed ok", "status": "ok"}),
+            ));
         }
         if let Some((status, message)) = &self.refuse_bare_adds {
             let bare = body

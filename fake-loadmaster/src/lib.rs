@@ -287,6 +287,8 @@ pub struct Switches {
     /// Every `list`/`listvs` answers HTTP 200 with exactly this body (a
     /// list shape nobody has seen); edits still work.
     pub list_answer_raw: Option<String>,
+    /// Comments are stored cut to this many characters.
+    pub comment_cut: Option<usize>,
 }
 
 impl Default for Switches {
@@ -307,6 +309,7 @@ impl Default for Switches {
             firmware_version: FirmwareVersion::default(),
             list_host_prefix: false,
             list_answer_raw: None,
+            comment_cut: None,
         }
     }
 }
@@ -601,6 +604,10 @@ impl FakeLoadMaster {
     /// Sets the hostile behaviours (see [`Hostile`]).
     pub fn set_hostile(&self, hostile: Hostile) {
         lock(&self.inner.state).hostile = hostile;
+    }
+
+    pub fn set_comment_cut(&self, chars: Option<usize>) {
+        self.update(|s| s.comment_cut = chars);
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and

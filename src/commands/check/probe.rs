@@ -56,6 +56,7 @@ pub(super) fn run(ctx: &crate::commands::Context, client: &Client, report: &mut 
             comment: &probe_comment,
             address: None,
             maybe_listed: false,
+            deletes_unreliable: false,
         };
         probe.run();
         if interrupt.happened() {
@@ -115,6 +116,9 @@ struct Probe<'a> {
     address: Option<Address>,
     /// Whether the test entry may be on the LoadMaster now.
     maybe_listed: bool,
+    /// The LoadMaster answered a delete as done and still listed the entry:
+    /// its answer to the clean-up's delete proves nothing.
+    deletes_unreliable: bool,
 }
 
 /// Whether the next step may run.
@@ -355,6 +359,7 @@ impl Probe<'_> {
                 true
             }
             (false, Some(entry)) => {
+                self.deletes_unreliable = true;
                 self.report.fail(
                     ExitStatus::LoadMaster,
                     &name,
@@ -427,6 +432,7 @@ impl Probe<'_> {
         };
         let result = self.client.send(&request);
         let gone = match &result {
+            Ok(_) if self.deletes_unreliable => self.confirmed_absent(addr),
             Ok(_) => true,
             // Refused: most likely not there; the list says for sure.
             Err(Failure::Rejected { .. }) => self.confirmed_absent(addr),
@@ -441,7 +447,7 @@ impl Probe<'_> {
         }
         let why = match result {
             Err(f) => f.to_string(),
-            Ok(_) => "unknown".into(),
+            Ok(_) => "its delete was answered as done, but it is still listed".into(),
         };
         self.report.fail(
             ExitStatus::LoadMaster,
