@@ -576,3 +576,24 @@ fn the_systemd_service_can_write_the_documented_state_path() {
         "README says which path the units need"
     );
 }
+
+#[test]
+fn sweep_quiet_stays_quiet_when_the_allowlist_stops_a_retry() {
+    let env = Env::new();
+    env.lm.set_fault(Fault::Down);
+    assert_eq!(env.run(&["block", "192.0.2.5"]).code(), 3);
+    assert_eq!(env.status_of("192.0.2.5"), "pending_block");
+    env.lm.set_fault(Fault::None);
+    // The operator allowlists it before the retry: not re-added, and
+    // that is the allowlist working, not a failure to mail about.
+    let tls = format!(
+        "ca_file = \"{}\"\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    env.write_config(&tls, "[block]\nallowlist = [\"192.0.2.0/28\"]\n");
+    let out = env.run(&["sweep", "--quiet"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(out.all(), "", "sweep --quiet printed something");
+    assert_eq!(env.status_of("192.0.2.5"), "unblocked");
+    assert!(env.on_lm(Scope::Global).is_empty());
+}

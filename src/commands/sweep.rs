@@ -219,15 +219,19 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     }
     drop(store);
 
-    plan.refused.iter().for_each(|r| println!("{r}"));
-    // With --quiet (cron), what the allowlist lifts goes to the log only.
-    for r in &plan.lifted_notes {
+    // With --quiet (cron), what the allowlist stops or lifts goes to the
+    // log only: it is the allowlist working, not a failure.
+    let note = |text: String| {
         if ctx.quiet {
-            log::info!("unblocking {r}");
+            log::info!("{text}");
         } else {
-            println!("unblocking {r}");
+            println!("{text}");
         }
-    }
+    };
+    plan.refused.iter().for_each(|r| note(r.clone()));
+    plan.lifted_notes
+        .iter()
+        .for_each(|r| note(format!("unblocking {r}")));
     print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
     let applied = match &client {
         Some(client) => apply_and_record(ctx, client, plan.jobs)?,
