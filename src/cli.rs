@@ -168,8 +168,9 @@ pub enum Command {
         file and its permissions, the state database (that this user can create and write it \
         and its lock, proven with a scratch file that is removed at once), and the LoadMaster \
         (TLS, API key, reading the global block list, firmware version, whether its access lists \
-        are enforced). ✔ passed, ! warning, ✘ failed with the fix on the next line, - not \
-        checked. Without --probe it changes nothing, locally or on the LoadMaster.\n\n\
+        are enforced). It also warns about active blocks the allowlist or a built-in \
+        protection now covers, which the next sweep lifts. ✔ passed, ! warning, ✘ failed with \
+        the fix on the next line, - not checked. Without --probe it changes nothing, locally or on the LoadMaster.\n\n\
         --probe proves the round trip before going live: it adds a test entry from \
         198.18.0.0/15 (comment '<comment_prefix> probe'), reads the list, adds it again, \
         deletes it, reads the list again, deletes it again, and says per step what the \
