@@ -609,6 +609,24 @@ fn a_block_still_being_sent_during_the_allowlist_sweep_is_lifted_by_the_next() {
     assert!(env.on_lm(Scope::Global).is_empty());
 }
 
+#[test]
+fn on_a_terminal_with_standard_error_redirected_it_says_why_it_cannot_ask() {
+    let (env, _, _) = two_methods();
+    let before = statuses(&env);
+    let err_file = env.dir.path().join("err.txt");
+    let args = format!("unblock --method SCANS 2>{}", shell_quote(&err_file));
+    let Some(out) = on_a_terminal(&env, &args, "y\n") else {
+        return;
+    };
+    assert_eq!(out.code(), 2, "{}", out.all());
+    let err = std::fs::read_to_string(&err_file).unwrap();
+    assert!(
+        err.contains("--yes") && err.contains("standard error is not a terminal"),
+        "{err}"
+    );
+    assert_eq!(statuses(&env), before);
+}
+
 /// A child process that is killed when the test ends, passed or not.
 struct KillOnDrop(std::process::Child);
 

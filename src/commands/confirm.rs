@@ -5,11 +5,17 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use crate::error::{Error, Result};
 
-/// Is there a person to ask: standard input and standard error are both
-/// a terminal (the question goes to standard error, so that standard
-/// output stays the command's report).
-pub fn can_ask() -> bool {
-    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+/// Why there is no person to ask, if there is none: asking needs standard
+/// input and standard error both on a terminal (the question goes to
+/// standard error, so that standard output stays the command's report).
+pub fn why_not_ask() -> Option<&'static str> {
+    if !std::io::stdin().is_terminal() {
+        Some("standard input is not a terminal")
+    } else if !std::io::stderr().is_terminal() {
+        Some("standard error is not a terminal (the question goes there)")
+    } else {
+        None
+    }
 }
 
 /// Print `question` on standard error and read one line from standard

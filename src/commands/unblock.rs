@@ -286,10 +286,10 @@ const EXAMPLES: usize = 5;
 /// script must say `--yes`.
 fn agreed(matched: &[Entry], filter: &Filter) -> Result<bool> {
     let n = matched.len();
-    if !confirm::can_ask() {
+    if let Some(why) = confirm::why_not_ask() {
         return Err(Error::usage(format!(
-            "{n} block(s) match {filter}; unblocking them by filter needs --yes when standard \
-             input is not a terminal (nothing was changed; --dry-run lists them)"
+            "{n} block(s) match {filter}; unblocking them by filter needs --yes when {why} \
+             (nothing was changed; --dry-run lists them)"
         )));
     }
     let mut text = format!("{n} active or pending block(s) match {filter}:\n");
