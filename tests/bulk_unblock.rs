@@ -13,7 +13,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{Env, Out};
-use fake_loadmaster::{Fault, Scope};
+use fake_loadmaster::{Fault, Options, Scope};
 use lmguard::domain::entry::Entry;
 use lmguard::state::Store;
 use serde_json::{json, Value};
@@ -520,12 +520,10 @@ fn seed_one(env: &Env, address: &str) {
 
 #[test]
 fn entries_adopted_after_an_allowlist_sweep_are_lifted_by_the_next_sweep() {
-    let env = Env::new();
-    let tls = format!(
-        "ca_file = \"{}\"\n",
-        env.dir.path().join("lm.pem").display()
+    let env = Env::with(
+        Options::default(),
+        "[block]\nallowlist = [\"192.0.2.0/28\"]\n",
     );
-    env.write_config(&tls, "[block]\nallowlist = [\"192.0.2.0/28\"]\n");
     // The allowlist is in force and a sweep has applied it already.
     let out = env.run(&["block", "203.0.113.9"]);
     assert_eq!(out.code(), 0, "{}", out.all());
@@ -565,12 +563,10 @@ fn entries_adopted_after_an_allowlist_sweep_are_lifted_by_the_next_sweep() {
 
 #[test]
 fn a_block_still_being_sent_during_the_allowlist_sweep_is_lifted_by_the_next() {
-    let env = Env::new();
-    let tls = format!(
-        "ca_file = \"{}\"\n",
-        env.dir.path().join("lm.pem").display()
+    let env = Env::with(
+        Options::default(),
+        "[block]\nallowlist = [\"192.0.2.0/28\"]\n",
     );
-    env.write_config(&tls, "[block]\nallowlist = [\"192.0.2.0/28\"]\n");
     // A `block` admitted under the old allowlist is still sending 192.0.2.5
     // (a live process holds its claim) when the first sweep after the edit
     // runs: the sweep may not touch it.
