@@ -93,7 +93,7 @@ pub fn run(
         for input in &args.addresses {
             match input.parse::<Address>() {
                 Ok(a) => {
-                    admission.admit(a, reason.clone(), None, input, None, &mut tally);
+                    admission.admit(a, reason.clone(), None, None, input, None, &mut tally);
                 }
                 Err(e) => {
                     tally.rejected += 1;
@@ -552,6 +552,7 @@ impl Admission {
         address: Address,
         reason: String,
         event_id: Option<String>,
+        priority: Option<Severity>,
         what: &str,
         line: Option<usize>,
         tally: &mut Tally,
@@ -569,6 +570,7 @@ impl Admission {
                             duration: self.duration,
                             reason,
                             event_id,
+                            priority,
                         },
                         what: what.to_string(),
                         line,
@@ -640,7 +642,16 @@ impl Admission {
         }
         let reason = args.reason.clone().unwrap_or_else(|| ev.reason());
         let what = format!("line {}", ev.line);
-        self.admit(ev.source, reason, ev.event_id, &what, Some(index), tally)
+        let priority = ev.priority();
+        self.admit(
+            ev.source,
+            reason,
+            ev.event_id,
+            priority,
+            &what,
+            Some(index),
+            tally,
+        )
     }
 }
 
@@ -671,11 +682,7 @@ impl AdsFilter {
         }
         let min = self.min_severity?;
         let given = ev.severity.as_deref()?;
-        let severity = match ev.kind {
-            event::EventKind::Ads => Severity::parse(given),
-            event::EventKind::Ids => Severity::from_ids_number(given).or(Severity::parse(given)),
-        };
-        match severity {
+        match ev.priority() {
             Some(s) if s < min => Some(format!("severity {given} is below [ads] min_severity")),
             Some(_) => None,
             None => {

@@ -416,6 +416,7 @@ fn adopted(
         duration: ctx.config.block.duration,
         reason,
         event_id: None,
+        priority: None,
     };
     // A block of an address that is not blocked yet, acknowledged at once:
     // the LoadMaster already has it.

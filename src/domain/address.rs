@@ -37,6 +37,12 @@ impl Address {
         self.0
     }
 
+    /// A network as an address; `None` when host bits are set after its
+    /// prefix (not canonical).
+    pub fn from_network(net: IpNet) -> Option<Address> {
+        (net.trunc() == net).then_some(Address(net))
+    }
+
     /// True when this is a single host (/32 or /128).
     pub fn is_host(&self) -> bool {
         self.0.prefix_len() == self.0.max_prefix_len()

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::Address;
 use super::duration::BlockDuration;
+use super::severity::Severity;
 
 /// Which LoadMaster block list an entry lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -208,6 +209,20 @@ pub struct Entry {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub adopted_comment: Option<String>,
+    /// The priority of the event that caused the current block (ADS
+    /// `Critical`…, IDS severity); `None` for a manual block.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub priority: Option<Severity>,
+}
+
+/// The method code of a block: the first word of the reason of a block
+/// that came from an event (`SSHDICT SSH attack` → `SSHDICT`), `None` for a
+/// manual block (no event id).
+pub fn method_of<'r>(event_id: Option<&str>, reason: &'r str) -> Option<&'r str> {
+    event_id?;
+    let method = super::filter::method_of(reason);
+    (!method.is_empty()).then_some(method)
 }
 
 /// A request to block one address in one scope.
@@ -218,6 +233,8 @@ pub struct BlockRequest {
     pub duration: BlockDuration,
     pub reason: String,
     pub event_id: Option<String>,
+    /// The event's priority, when it had one.
+    pub priority: Option<Severity>,
 }
 
 /// What a LoadMaster call has to do for an entry.
@@ -275,6 +292,21 @@ impl Entry {
     /// its expiry and unblock change local state only.
     pub fn is_local_only(&self) -> bool {
         self.held_by_other.is_some() || self.simulated
+    }
+
+    /// The detection method that caused the block: the first word of an
+    /// event's reason (`SSHDICT`), `None` for a manual block.
+    pub fn method(&self) -> Option<&str> {
+        method_of(self.event_id.as_deref(), &self.reason)
+    }
+
+    /// When a finished record (expired, unblocked) left the current set:
+    /// what `[state] keep_history` measures. `None` while it is current.
+    pub fn history_since(&self) -> Option<i64> {
+        if self.status.is_current() {
+            return None;
+        }
+        Some(self.ended_at.unwrap_or(self.updated_at))
     }
 
     fn extend_to(&mut self, expires_at: Option<i64>) {
@@ -343,6 +375,7 @@ pub fn apply_block_in(
         simulated: false,
         forced: false,
         adopted_comment: None,
+        priority: req.priority,
     };
     let simulated = |mut entry: Entry| {
         entry.status = Status::Active;
@@ -374,6 +407,7 @@ pub fn apply_block_in(
             entry.extend_to(expires_at);
             entry.reason = req.reason.clone();
             entry.event_id = req.event_id.clone();
+            entry.priority = req.priority;
             entry.updated_at = now;
             let decision = match entry.status {
                 Status::Active => Decision::Extended,
@@ -612,6 +646,7 @@ mod tests {
             duration: duration.parse().unwrap(),
             reason: "SCANS Port scanning".into(),
             event_id: Some("1".into()),
+            priority: Some(Severity::High),
         }
     }
 

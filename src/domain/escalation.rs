@@ -200,6 +200,7 @@ mod tests {
             duration: d("1h"),
             reason: "x".into(),
             event_id: None,
+            priority: None,
         };
         let (mut e, _) = apply_block(None, &req, 0, claim, &|_| false);
         assert_eq!(repeats(Some(&e)), 0, "pending");

@@ -112,6 +112,16 @@ pub struct Event {
 }
 
 impl Event {
+    /// The event's priority: an ADS word, or an IDS number (1 highest) or
+    /// word; `None` when absent or unknown.
+    pub fn priority(&self) -> Option<Severity> {
+        let given = self.severity.as_deref()?;
+        match self.kind {
+            EventKind::Ads => Severity::parse(given),
+            EventKind::Ids => Severity::from_ids_number(given).or(Severity::parse(given)),
+        }
+    }
+
     /// The text stored as the block's reason: `SSHDICT SSH attack` (method
     /// code and description) for ADS, `IDS: <signature>` for IDS. Never
     /// empty: falls back to `ADS event` / `IDS event`.

@@ -178,6 +178,7 @@ mod tests {
             duration: "1h".parse().unwrap(),
             reason: "test".into(),
             event_id: None,
+            priority: None,
         };
         let (e, _) = apply_block(None, &req, 100, CLAIM, &|_| true);
         let mut e = complete(e, &CLAIM, Call::Add, Ok(Applied::Done), 100).unwrap();

@@ -1,7 +1,10 @@
-//! Event priorities, for `[ads] min_severity`.
+//! Event priorities, for `[ads] min_severity` and the blocks' records.
+
+use serde::{Deserialize, Serialize};
 
 /// ADS priority, lowest to highest.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Severity {
     Information,
     Low,
@@ -11,6 +14,25 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every priority, lowest first.
+    pub const ALL: [Severity; 5] = [
+        Severity::Information,
+        Severity::Low,
+        Severity::Medium,
+        Severity::High,
+        Severity::Critical,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Information => "information",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        }
+    }
+
     /// An ADS priority word, case-insensitive (`Critical`, `high`, `Info`…).
     pub fn parse(s: &str) -> Option<Severity> {
         match s.trim().to_ascii_lowercase().as_str() {
