@@ -13,13 +13,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use redb::{
-    Database, DatabaseError, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, Table, TableDefinition, TableError,
+    Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
+    ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
 };
+use serde::{Deserialize, Serialize};
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Entry, Scope, Status};
 use crate::error::{Error, Result};
+
+mod record;
 
 const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -32,15 +35,46 @@ const CURRENT_SIMULATED: TableDefinition<&str, ()> =
     TableDefinition::new("index_current_simulated");
 /// (expiry, key) of active entries that expire — what sweep lifts;
 const DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_due");
-/// keys of pending entries — what sweep retries.
+/// keys of pending entries — what sweep retries;
 const PENDING: TableDefinition<&str, ()> = TableDefinition::new("index_pending");
+/// (end, key) of finished records (expired, unblocked, rejected) — what
+/// `[state] keep_history` deletes, oldest first.
+const HISTORY: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_history");
+/// What lmguard last heard from each LoadMaster (`default` for the one
+/// configured today), for `stats`.
+const HEALTH: TableDefinition<&str, &[u8]> = TableDefinition::new("loadmaster_health");
 const FORMAT_KEY: &str = "format";
 /// The latest `blocked_at` ever stored (Unix seconds): lets `sweep` notice,
 /// without reading every entry, that some were recorded by a fast clock.
 const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
-/// The record format this version writes and understands (2 added the
-/// indexes; a format-1 file is indexed when first opened for writing).
-pub const FORMAT_VERSION: u64 = 2;
+/// The file format this version writes and understands: 2 added the
+/// indexes; 3 the compact binary records (see `state/record.rs`) and the
+/// history index. Older files are converted when first opened for writing.
+pub const FORMAT_VERSION: u64 = 3;
+/// The LoadMaster key in [`HEALTH`] while there is only one.
+pub const DEFAULT_LOADMASTER: &str = "default";
+
+/// When a LoadMaster last answered and last failed (Unix seconds).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub last_answer: Option<i64>,
+    pub last_failure: Option<i64>,
+    /// What the last failure was.
+    pub last_failure_message: Option<String>,
+}
+
+impl Health {
+    /// Fold newer observations in.
+    pub fn merge(&mut self, newer: &Health) {
+        if newer.last_answer > self.last_answer {
+            self.last_answer = newer.last_answer;
+        }
+        if newer.last_failure > self.last_failure {
+            self.last_failure = newer.last_failure;
+            self.last_failure_message = newer.last_failure_message.clone();
+        }
+    }
+}
 /// redb's read cache; its default (1 GiB) would keep a whole large state
 /// resident during a scan.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -67,6 +101,8 @@ pub struct Txn<'t> {
     due: Table<'t, (i64, &'static str), ()>,
     pending: Table<'t, &'static str, ()>,
     meta: Table<'t, &'static str, u64>,
+    history: Table<'t, (i64, &'static str), ()>,
+    health: Table<'t, &'static str, &'static [u8]>,
     path: &'t Path,
 }
 
@@ -100,12 +136,15 @@ impl Store {
             .set_cache_size(CACHE_BYTES)
             .create(path)
             .map_err(|e| unusable(path, &e))?;
-        let store = Store {
+        let mut store = Store {
             db: Handle::Write(db),
             path: path.to_path_buf(),
             _lock: lock,
         };
-        store.check_format()?;
+        if store.check_format()? {
+            // The JSON records' pages are free now: give them back.
+            store.compact()?;
+        }
         Ok(store)
     }
 
@@ -166,6 +205,11 @@ impl Store {
         }
     }
 
+    /// The file format recorded in the file (`None` for an empty file).
+    pub fn format(&self) -> Result<Option<u64>> {
+        self.stored_format()
+    }
+
     fn check_format_read_only(&self) -> Result<()> {
         self.refuse_newer(self.stored_format()?)
     }
@@ -185,30 +229,77 @@ impl Store {
         &self.path
     }
 
-    fn check_format(&self) -> Result<()> {
+    /// Bring an older file to [`FORMAT_VERSION`] (in one transaction, so
+    /// that a crash leaves the old file as it was). True when records were
+    /// converted.
+    fn check_format(&self) -> Result<bool> {
         let found = self.stored_format()?;
         self.refuse_newer(found)?;
         if found == Some(FORMAT_VERSION) {
-            return Ok(()); // nothing to write: one fsync less per run
+            return Ok(false); // nothing to write: one fsync less per run
         }
-        // A new file, or format 1: (re)build the indexes once.
-        self.update(|txn| {
-            for entry in txn.all()? {
-                txn.index(&entry, true)?;
-            }
-            Ok(())
-        })?;
-        let txn = self
-            .writable()?
-            .begin_write()
-            .map_err(|e| unusable(&self.path, &e))?;
+        // A new file, or format 1 or 2 (JSON records, no or fewer indexes):
+        // re-encode every record and rebuild the indexes.
+        let db = self.writable()?;
+        let txn = db.begin_write().map_err(|e| unusable(&self.path, &e))?;
+        let err = |e: &dyn std::fmt::Display| unusable(&self.path, e);
+        for table in ["index_current", "index_current_simulated", "index_pending"] {
+            let def: TableDefinition<&str, ()> = TableDefinition::new(table);
+            txn.delete_table(def).map_err(|e| err(&e))?;
+        }
+        for table in ["index_due", "index_history"] {
+            let def: TableDefinition<(i64, &str), ()> = TableDefinition::new(table);
+            txn.delete_table(def).map_err(|e| err(&e))?;
+        }
         txn.open_table(META)
             .and_then(|mut meta| {
                 meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
                 Ok(())
             })
-            .map_err(|e| unusable(&self.path, &e))?;
-        txn.commit().map_err(|e| unusable(&self.path, &e))
+            .map_err(|e| err(&e))?;
+        let converted = {
+            let mut t = Txn::open(&txn, &self.path)?;
+            let entries = t.all()?;
+            for entry in &entries {
+                t.write_record(entry)?;
+                t.index(entry, true)?;
+            }
+            !entries.is_empty()
+        };
+        txn.commit().map_err(|e| err(&e))?;
+        Ok(converted)
+    }
+
+    /// Give the space of deleted records back to the file system (redb
+    /// compaction). Takes a while on a large file; run after deleting much.
+    pub fn compact(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        match &mut self.db {
+            Handle::Write(db) => db
+                .compact()
+                .map(|_| ())
+                .map_err(|e| unusable(&path, &e)),
+            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+        }
+    }
+
+    /// What lmguard last heard from each LoadMaster, by name.
+    pub fn health(&self) -> Result<Vec<(String, Health)>> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(HEALTH) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
+            let (k, v) = item.map_err(|e| unusable(&self.path, &e))?;
+            // A record this version cannot read is left out, not fatal.
+            if let Ok(h) = serde_json::from_slice(v.value()) {
+                out.push((k.value().to_string(), h));
+            }
+        }
+        Ok(out)
     }
 
     /// Every recorded entry, history included.
@@ -273,23 +364,33 @@ impl Store {
             .transpose()
     }
 
-    /// Run `f` in one write transaction and commit it.
+    /// Run `f` in one write transaction and commit it durably: when this
+    /// returns, the change survives a crash or a power cut.
     pub fn update<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
-        let txn = self
+        self.update_with(Durability::Immediate, f)
+    }
+
+    /// Like [`Store::update`], but the commit is not flushed to disk: a
+    /// crash (kill -9, power cut) before the next durable commit or the
+    /// orderly close of this store loses it, and the file stays as it was
+    /// before. Only for changes whose loss is harmless.
+    pub fn update_lazily<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
+        self.update_with(Durability::None, f)
+    }
+
+    fn update_with<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut txn = self
             .writable()?
             .begin_write()
             .map_err(|e| unusable(&self.path, &e))?;
+        txn.set_durability(durability)
+            .map_err(|e| unusable(&self.path, &e))?;
         let out = {
-            let open_err = |e: redb::TableError| unusable(&self.path, &e);
-            let mut t = Txn {
-                table: txn.open_table(BLOCKS).map_err(open_err)?,
-                current: txn.open_table(CURRENT).map_err(open_err)?,
-                current_simulated: txn.open_table(CURRENT_SIMULATED).map_err(open_err)?,
-                due: txn.open_table(DUE).map_err(open_err)?,
-                pending: txn.open_table(PENDING).map_err(open_err)?,
-                meta: txn.open_table(META).map_err(open_err)?,
-                path: &self.path,
-            };
+            let mut t = Txn::open(&txn, &self.path)?;
             f(&mut t)?
         };
         txn.commit().map_err(|e| unusable(&self.path, &e))?;
@@ -297,7 +398,22 @@ impl Store {
     }
 }
 
-impl Txn<'_> {
+impl<'t> Txn<'t> {
+    fn open(txn: &'t redb::WriteTransaction, path: &'t Path) -> Result<Txn<'t>> {
+        let open_err = |e: redb::TableError| unusable(path, &e);
+        Ok(Txn {
+            table: txn.open_table(BLOCKS).map_err(open_err)?,
+            current: txn.open_table(CURRENT).map_err(open_err)?,
+            current_simulated: txn.open_table(CURRENT_SIMULATED).map_err(open_err)?,
+            due: txn.open_table(DUE).map_err(open_err)?,
+            pending: txn.open_table(PENDING).map_err(open_err)?,
+            meta: txn.open_table(META).map_err(open_err)?,
+            history: txn.open_table(HISTORY).map_err(open_err)?,
+            health: txn.open_table(HEALTH).map_err(open_err)?,
+            path,
+        })
+    }
+
     pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
         let key = scope.key(address);
         let found = self
@@ -330,19 +446,61 @@ impl Txn<'_> {
         if entry.blocked_at > self.latest_blocked_at()? {
             self.reset_latest_blocked_at(entry.blocked_at)?;
         }
-        let key = entry.scope.key(&entry.address);
-        let value = serde_json::to_vec(entry)
-            .map_err(|e| Error::internal(format!("cannot encode a state record: {e}")))?;
-        let old = self
-            .table
-            .insert(key.as_str(), value.as_slice())
-            .map_err(|e| unusable(self.path, &e))?
-            .map(|v| decode(self.path, &key, v.value()))
-            .transpose()?;
-        if let Some(old) = old {
+        if let Some(old) = self.write_record(entry)? {
             self.index(&old, false)?;
         }
         self.index(entry, true)
+    }
+
+    /// Store the record alone; returns the one it replaced.
+    fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
+        let key = entry.scope.key(&entry.address);
+        let value = record::encode(entry);
+        self.table
+            .insert(key.as_str(), value.as_slice())
+            .map_err(|e| unusable(self.path, &e))?
+            .map(|v| decode(self.path, &key, v.value()))
+            .transpose()
+    }
+
+    /// Delete up to `limit` finished records (expired, unblocked) that
+    /// ended before `cutoff`, oldest first; returns how many.
+    pub fn delete_history_before(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let mut doomed: Vec<(i64, String)> = Vec::new();
+        for item in self.history.range(..(cutoff, "")).map_err(err)?.take(limit) {
+            let (k, _) = item.map_err(err)?;
+            let (at, key) = k.value();
+            doomed.push((at, key.to_string()));
+        }
+        for (at, key) in &doomed {
+            self.history.remove((*at, key.as_str())).map_err(err)?;
+            let old = self.table.remove(key.as_str()).map_err(err)?;
+            let old = old.map(|v| decode(self.path, key, v.value())).transpose()?;
+            // The index named a record that is current again: keep it.
+            if let Some(e) = old.filter(|e| e.history_since().is_none_or(|t| t >= cutoff)) {
+                self.write_record(&e)?;
+            }
+        }
+        Ok(doomed.len())
+    }
+
+    /// Record what was heard from a LoadMaster, merged with what is there.
+    pub fn note_health(&mut self, loadmaster: &str, heard: &Health) -> Result<()> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let mut health: Health = self
+            .health
+            .get(loadmaster)
+            .map_err(err)?
+            .and_then(|v| serde_json::from_slice(v.value()).ok())
+            .unwrap_or_default();
+        health.merge(heard);
+        let bytes = serde_json::to_vec(&health)
+            .map_err(|e| Error::internal(format!("cannot encode LoadMaster health: {e}")))?;
+        self.health
+            .insert(loadmaster, bytes.as_slice())
+            .map_err(err)?;
+        Ok(())
     }
 
     /// Add (or remove) an entry's index rows.
@@ -374,6 +532,13 @@ impl Txn<'_> {
                 self.due.insert((at, key), ()).map_err(err)?;
             } else {
                 self.due.remove((at, key)).map_err(err)?;
+            }
+        }
+        if let Some(at) = entry.history_since() {
+            if add {
+                self.history.insert((at, key), ()).map_err(err)?;
+            } else {
+                self.history.remove((at, key)).map_err(err)?;
             }
         }
         Ok(())
@@ -440,8 +605,15 @@ impl Txn<'_> {
     }
 }
 
+/// A record: binary (format 3), or JSON as formats 1 and 2 wrote it (read
+/// while converting them; a JSON record starts with `{`, never a valid
+/// record version).
 fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    let decoded = match bytes.first() {
+        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        _ => record::decode(bytes),
+    };
+    decoded.map_err(|e| {
         Error::state(format!(
             "state database {}: the record for {key} cannot be read ({e}); restore the file \
              from a backup or move it aside",
@@ -534,6 +706,7 @@ mod tests {
             duration: "1h".parse().unwrap(),
             reason: "test".into(),
             event_id: None,
+            priority: None,
         };
         let claim = Claim {
             pid: 1,

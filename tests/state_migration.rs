@@ -1,0 +1,84 @@
+//! A state file written by the first release (format 2, JSON records) is
+//! read as it is, and converted to the compact format when first opened
+//! for writing, keeping every record field for field.
+
+mod common;
+
+use std::time::Duration;
+
+use lmguard::domain::entry::Entry;
+use lmguard::state::{Store, FORMAT_VERSION};
+
+fn expected() -> Vec<Entry> {
+    let text = String::from_utf8(common::fixture("state-format2.records.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("fixture record"))
+        .collect()
+}
+
+fn copy_fixture(dir: &std::path::Path) -> std::path::PathBuf {
+    let path = dir.join("state.redb");
+    std::fs::write(&path, common::fixture("state-format2.redb")).unwrap();
+    path
+}
+
+#[test]
+fn migration_from_the_first_release_keeps_every_row() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = copy_fixture(dir.path());
+    let before = std::fs::metadata(&path).unwrap().len();
+    let want = expected();
+    assert_eq!(want.len(), 15);
+
+    // Read-only: the old file is read as it is and left unchanged.
+    {
+        let store = Store::open_existing(&path, Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.format().unwrap(), Some(2));
+        assert_eq!(store.all().unwrap(), want);
+    }
+    // The first write-open converts it, in place.
+    {
+        let store = Store::open(&path, Duration::from_secs(5)).unwrap();
+        assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+        assert_eq!(store.all().unwrap(), want);
+        // The rebuilt indexes agree with the records.
+        let current = want.iter().filter(|e| e.status.is_current()).count();
+        let real = want
+            .iter()
+            .filter(|e| e.status.is_current() && !e.simulated)
+            .count();
+        assert_eq!(store.update(|t| t.count_current(true)).unwrap(), current);
+        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), real);
+        let pending = want.iter().filter(|e| e.status.is_pending()).count();
+        assert_eq!(store.update(|t| t.due_or_pending(0)).unwrap().len(), pending);
+    }
+    let after = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        after <= before,
+        "the converted file is not larger ({before} → {after} bytes)"
+    );
+    // And again, now in the new format: nothing changes.
+    let store = Store::open(&path, Duration::from_secs(5)).unwrap();
+    assert_eq!(store.all().unwrap(), want);
+}
+
+#[test]
+fn the_binary_reads_and_lists_a_migrated_file() {
+    let env = common::Env::new();
+    std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();
+    std::fs::write(&env.state, common::fixture("state-format2.redb")).unwrap();
+    let before = env.rows();
+    // `sweep` opens it for writing (and converts it); nothing is due.
+    let out = env.run(&["sweep"]);
+    assert!(out.code() == 0 || out.code() == 3, "{}", out.all());
+    let after = env.rows();
+    assert_eq!(before.len(), 15);
+    let addresses = |rows: &[serde_json::Value]| {
+        let mut a: Vec<String> = rows.iter().map(|r| r["address"].to_string()).collect();
+        a.sort();
+        a
+    };
+    assert_eq!(addresses(&before), addresses(&after));
+}
