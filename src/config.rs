@@ -136,6 +136,9 @@ pub struct StateConfig {
     pub path: Option<PathBuf>,
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: HumanDuration,
+    /// How long finished records (expired, unblocked) are kept; `sweep`
+    /// deletes older ones. `None`: kept for ever.
+    pub keep_history: Option<HumanDuration>,
 }
 
 fn default_lock_timeout() -> HumanDuration {
@@ -147,6 +150,7 @@ impl Default for StateConfig {
         StateConfig {
             path: None,
             lock_timeout: default_lock_timeout(),
+            keep_history: None,
         }
     }
 }

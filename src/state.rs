@@ -283,6 +283,21 @@ impl Store {
         }
     }
 
+    /// How many finished records ended before `cutoff` (what
+    /// `[state] keep_history` would delete).
+    pub fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(HISTORY) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
+        let range = table
+            .range(..(cutoff, ""))
+            .map_err(|e| unusable(&self.path, &e))?;
+        Ok(range.count())
+    }
+
     /// What lmguard last heard from each LoadMaster, by name.
     pub fn health(&self) -> Result<Vec<(String, Health)>> {
         let txn = self.begin_read()?;

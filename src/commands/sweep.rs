@@ -101,6 +101,36 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
     plan
 }
 
+/// Finished records deleted per transaction by `[state] keep_history`, so
+/// that a first run on a large state holds the lock only briefly at a time.
+const HISTORY_BATCH: usize = 2_000;
+/// After deleting at least this many records, sweep compacts the file.
+const COMPACT_AFTER: usize = 20_000;
+
+/// The end time before which finished records are deleted, if
+/// `[state] keep_history` is set.
+fn history_cutoff(ctx: &Context) -> Option<i64> {
+    let keep = ctx.config.state.keep_history.as_ref()?;
+    let secs = i64::try_from(keep.0.as_secs()).unwrap_or(i64::MAX);
+    Some(ctx.now.saturating_sub(secs))
+}
+
+/// Delete the rest of the finished records older than `cutoff`, one
+/// batch per transaction (the lock is released between batches); compact
+/// the file when much was deleted. `deleted` is what the first batch did.
+fn prune_history(ctx: &Context, cutoff: i64, mut deleted: usize) -> Result<usize> {
+    let mut last = deleted;
+    while last == HISTORY_BATCH {
+        let store = ctx.open_store()?;
+        last = store.update(|txn| txn.delete_history_before(cutoff, HISTORY_BATCH))?;
+        deleted += last;
+    }
+    if deleted >= COMPACT_AFTER {
+        ctx.open_store()?.compact()?;
+    }
+    Ok(deleted)
+}
+
 /// The key under which the state keeps the fingerprint of the policy the
 /// last sweep applied to every active block.
 const POLICY_KEY: &str = "swept_policy";
@@ -158,11 +188,19 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
 pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let policy = ctx.config.admission_policy();
     let fingerprint = policy.fingerprint();
+    let cutoff = history_cutoff(ctx);
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let (entries, rescan) = match &store {
-            Some(store) => (store.all()?, store.meta(POLICY_KEY)? != Some(fingerprint)),
-            None => (Vec::new(), false),
+        let (entries, rescan, old) = match &store {
+            Some(store) => {
+                let old = cutoff.map(|c| store.count_history_before(c)).transpose()?;
+                (
+                    store.all()?,
+                    store.meta(POLICY_KEY)? != Some(fingerprint),
+                    old.unwrap_or(0),
+                )
+            }
+            None => (Vec::new(), false, 0),
         };
         drop(store);
         let current: Vec<Entry> = entries
@@ -181,6 +219,9 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         plan.lifted_notes
             .iter()
             .for_each(|r| println!("would unblock {r}"));
+        if old > 0 {
+            println!("would delete {old} finished record(s) older than [state] keep_history");
+        }
         return Ok(ExitStatus::Success);
     }
     let simulate = ctx.config.block.simulate();
@@ -191,7 +232,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     // cheap. A new block is checked against them when it is made. In
     // simulate mode nothing is lifted (that would call the LoadMaster).
     let rescan = !simulate && store.meta(POLICY_KEY)? != Some(fingerprint);
-    let plan = store.update(|txn| {
+    let (plan, pruned) = store.update(|txn| {
         // Entries recorded by a clock that was fast: found without reading
         // every entry, unless there are some.
         if txn.latest_blocked_at()? > ctx.now + 86_400 {
@@ -210,7 +251,13 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         for e in &plan.changed {
             txn.put(e)?;
         }
-        Ok(plan)
+        // The first batch of history goes with this transaction: an idle
+        // sweep stays one commit.
+        let pruned = match cutoff {
+            Some(c) => txn.delete_history_before(c, HISTORY_BATCH)?,
+            None => 0,
+        };
+        Ok((plan, pruned))
     })?;
     if rescan && !plan.lift_later {
         // After the lifts are recorded (as pending): a crash before this
@@ -293,6 +340,15 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             );
         }
         println!("{summary}");
+    }
+    if let Some(c) = cutoff {
+        let pruned = prune_history(ctx, c, pruned)?;
+        if pruned > 0 && !ctx.quiet {
+            println!(
+                "deleted {pruned} finished record(s) that ended before {} ([state] keep_history)",
+                super::short_time(c)
+            );
+        }
     }
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {
