@@ -129,6 +129,19 @@ pub enum Command {
         lmguard list --all --json > blocks.json"
     )]
     List(ListArgs),
+    /// Summarise the state: entries by status, blocks by method, priority and day
+    #[command(
+        long_about = "Summarise the local state at a glance: entries by status, blocks per \
+        method and per priority, blocks per day over the last four weeks (a bar chart on a \
+        terminal), the repeat offenders, the oldest pending entry and its age, and when the \
+        LoadMaster last answered and last failed. Reads local state only; never calls the \
+        LoadMaster. --json prints the same figures as one object; --prometheus in the \
+        Prometheus text format, for node_exporter's textfile collector.\n\n\
+        Examples:\n  lmguard stats\n  \
+        lmguard stats --prometheus > /var/lib/node_exporter/lmguard.prom.tmp && \
+        mv /var/lib/node_exporter/lmguard.prom.tmp /var/lib/node_exporter/lmguard.prom"
+    )]
+    Stats(StatsArgs),
     /// Lift expired blocks and retry pending work (run it from cron)
     #[command(
         long_about = "Remove every block whose expiry has passed and retry every \
@@ -390,6 +403,17 @@ impl std::str::FromStr for StatusFilter {
             other => other.parse().map(StatusFilter::Is),
         }
     }
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// One JSON object instead of a summary
+    #[arg(long, conflicts_with = "prometheus")]
+    pub json: bool,
+
+    /// The Prometheus text exposition format (lmguard_* metrics)
+    #[arg(long)]
+    pub prometheus: bool,
 }
 
 #[derive(Debug, Args)]

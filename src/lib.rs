@@ -78,6 +78,7 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
         }
         Command::Unblock(args) => commands::unblock::run(&ctx, args),
         Command::List(args) => commands::list::run(&ctx, args),
+        Command::Stats(args) => commands::stats::run(&ctx, args),
         Command::Sweep(args) => commands::sweep::run(&ctx, args),
         Command::Sync(args) => commands::sync::run(&ctx, args),
         Command::Check(args) => commands::check::run(&ctx, args, cli.verbose),

@@ -12,15 +12,14 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use crate::domain::address::Address;
+use crate::domain::entry::{Entry, Scope, Status};
+use crate::domain::health::Health;
+use crate::error::{Error, Result};
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
     ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
 };
-use serde::{Deserialize, Serialize};
-
-use crate::domain::address::Address;
-use crate::domain::entry::{Entry, Scope, Status};
-use crate::error::{Error, Result};
 
 mod record;
 
@@ -35,8 +34,9 @@ const CURRENT_SIMULATED: TableDefinition<&str, ()> =
     TableDefinition::new("index_current_simulated");
 /// (expiry, key) of active entries that expire — what sweep lifts;
 const DUE: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_due");
-/// keys of pending entries — what sweep retries;
-const PENDING: TableDefinition<&str, ()> = TableDefinition::new("index_pending");
+/// keys of pending entries — what sweep retries — and since when each has
+/// been pending (kept while it stays pending, retries or not);
+const PENDING: TableDefinition<&str, i64> = TableDefinition::new("index_pending");
 /// (end, key) of finished records (expired, unblocked, rejected) — what
 /// `[state] keep_history` deletes, oldest first.
 const HISTORY: TableDefinition<(i64, &str), ()> = TableDefinition::new("index_history");
@@ -54,27 +54,6 @@ pub const FORMAT_VERSION: u64 = 3;
 /// The LoadMaster key in [`HEALTH`] while there is only one.
 pub const DEFAULT_LOADMASTER: &str = "default";
 
-/// When a LoadMaster last answered and last failed (Unix seconds).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
-    pub last_answer: Option<i64>,
-    pub last_failure: Option<i64>,
-    /// What the last failure was.
-    pub last_failure_message: Option<String>,
-}
-
-impl Health {
-    /// Fold newer observations in.
-    pub fn merge(&mut self, newer: &Health) {
-        if newer.last_answer > self.last_answer {
-            self.last_answer = newer.last_answer;
-        }
-        if newer.last_failure > self.last_failure {
-            self.last_failure = newer.last_failure;
-            self.last_failure_message = newer.last_failure_message.clone();
-        }
-    }
-}
 /// redb's read cache; its default (1 GiB) would keep a whole large state
 /// resident during a scan.
 const CACHE_BYTES: usize = 8 * 1024 * 1024;
@@ -99,7 +78,7 @@ pub struct Txn<'t> {
     current: Table<'t, &'static str, ()>,
     current_simulated: Table<'t, &'static str, ()>,
     due: Table<'t, (i64, &'static str), ()>,
-    pending: Table<'t, &'static str, ()>,
+    pending: Table<'t, &'static str, i64>,
     meta: Table<'t, &'static str, u64>,
     history: Table<'t, (i64, &'static str), ()>,
     health: Table<'t, &'static str, &'static [u8]>,
@@ -243,6 +222,7 @@ impl Store {
         let db = self.writable()?;
         let txn = db.begin_write().map_err(|e| unusable(&self.path, &e))?;
         let err = |e: &dyn std::fmt::Display| unusable(&self.path, e);
+        // (Format 2's index_pending had no values; format 3's has times.)
         for table in ["index_current", "index_current_simulated", "index_pending"] {
             let def: TableDefinition<&str, ()> = TableDefinition::new(table);
             txn.delete_table(def).map_err(|e| err(&e))?;
@@ -275,10 +255,7 @@ impl Store {
     pub fn compact(&mut self) -> Result<()> {
         let path = self.path.clone();
         match &mut self.db {
-            Handle::Write(db) => db
-                .compact()
-                .map(|_| ())
-                .map_err(|e| unusable(&path, &e)),
+            Handle::Write(db) => db.compact().map(|_| ()).map_err(|e| unusable(&path, &e)),
             Handle::Read(_) => Err(Error::internal("state database opened read-only")),
         }
     }
@@ -296,6 +273,23 @@ impl Store {
             .range(..(cutoff, ""))
             .map_err(|e| unusable(&self.path, &e))?;
         Ok(range.count())
+    }
+
+    /// Since when each pending entry has been pending, by key
+    /// (`global|192.0.2.7`).
+    pub fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+        let txn = self.begin_read()?;
+        let table = match txn.open_table(PENDING) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
+        let mut out = std::collections::HashMap::new();
+        for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
+            let (k, v) = item.map_err(|e| unusable(&self.path, &e))?;
+            out.insert(k.value().to_string(), v.value());
+        }
+        Ok(out)
     }
 
     /// What lmguard last heard from each LoadMaster, by name.
@@ -461,10 +455,31 @@ impl<'t> Txn<'t> {
         if entry.blocked_at > self.latest_blocked_at()? {
             self.reset_latest_blocked_at(entry.blocked_at)?;
         }
+        let mut pending_since = None;
         if let Some(old) = self.write_record(entry)? {
+            if old.status.is_pending() {
+                pending_since = self.pending_since(&old)?;
+            }
             self.index(&old, false)?;
         }
-        self.index(entry, true)
+        self.index(entry, true)?;
+        if let (Some(since), true) = (pending_since, entry.status.is_pending()) {
+            // Still pending: it has waited since then, retries or not.
+            let key = entry.scope.key(&entry.address);
+            self.pending
+                .insert(key.as_str(), since)
+                .map_err(|e| unusable(self.path, &e))?;
+        }
+        Ok(())
+    }
+
+    fn pending_since(&self, entry: &Entry) -> Result<Option<i64>> {
+        let key = entry.scope.key(&entry.address);
+        Ok(self
+            .pending
+            .get(key.as_str())
+            .map_err(|e| unusable(self.path, &e))?
+            .map(|v| v.value()))
     }
 
     /// Store the record alone; returns the one it replaced.
@@ -537,7 +552,7 @@ impl<'t> Txn<'t> {
         }
         if entry.status.is_pending() {
             if add {
-                self.pending.insert(key, ()).map_err(err)?;
+                self.pending.insert(key, entry.updated_at).map_err(err)?;
             } else {
                 self.pending.remove(key).map_err(err)?;
             }
@@ -790,6 +805,43 @@ mod tests {
         ended.status = Status::Expired;
         store.update(|t| t.put(&ended)).unwrap();
         assert_eq!(store.update(|t| t.count_current(false)).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_pending_entry_keeps_its_pending_since_through_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), Duration::from_secs(1)).unwrap();
+        let mut e = entry("192.0.2.7");
+        e.updated_at = 10;
+        store.update(|t| t.put(&e)).unwrap();
+        // A failed retry changes the record, not how long it has waited.
+        e.updated_at = 50;
+        e.last_error = Some("unreachable".into());
+        store.update(|t| t.put(&e)).unwrap();
+        let key = e.scope.key(&e.address);
+        assert_eq!(store.pending_since().unwrap().get(&key), Some(&10));
+        e.status = Status::Active;
+        store.update(|t| t.put(&e)).unwrap();
+        assert!(store.pending_since().unwrap().is_empty());
+        // Pending again later: a new wait.
+        e.status = Status::PendingUnblock;
+        e.updated_at = 90;
+        store.update(|t| t.put(&e)).unwrap();
+        assert_eq!(store.pending_since().unwrap().get(&key), Some(&90));
+    }
+
+    #[test]
+    fn a_lazy_commit_is_kept_by_an_orderly_close() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.redb");
+        {
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            store.update_lazily(|t| t.put(&entry("192.0.2.7"))).unwrap();
+        }
+        let store = Store::open_existing(&path, Duration::from_secs(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.all().unwrap(), vec![entry("192.0.2.7")]);
     }
 
     #[test]

@@ -100,7 +100,13 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
     );
     assert_eq!(
         addresses(&env),
-        ["192.0.2.3", "192.0.2.4", "192.0.2.5", "192.0.2.6", "192.0.2.7"]
+        [
+            "192.0.2.3",
+            "192.0.2.4",
+            "192.0.2.5",
+            "192.0.2.6",
+            "192.0.2.7"
+        ]
     );
     // A second sweep has nothing more to delete.
     let out = env.run(&["sweep"]);

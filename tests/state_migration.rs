@@ -52,7 +52,10 @@ fn migration_from_the_first_release_keeps_every_row() {
         assert_eq!(store.update(|t| t.count_current(true)).unwrap(), current);
         assert_eq!(store.update(|t| t.count_current(false)).unwrap(), real);
         let pending = want.iter().filter(|e| e.status.is_pending()).count();
-        assert_eq!(store.update(|t| t.due_or_pending(0)).unwrap().len(), pending);
+        assert_eq!(
+            store.update(|t| t.due_or_pending(0)).unwrap().len(),
+            pending
+        );
     }
     let after = std::fs::metadata(&path).unwrap().len();
     assert!(

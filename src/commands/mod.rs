@@ -7,6 +7,7 @@ pub mod check;
 pub mod completions;
 pub mod confirm;
 pub mod list;
+pub mod stats;
 pub mod stream;
 pub mod sweep;
 pub mod sync;
@@ -24,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::executor::{Executor, Job, RunShared};
 use crate::exit::ExitStatus;
 use crate::loadmaster::{Client, Failure};
-use crate::state::Store;
+use crate::state::{Store, DEFAULT_LOADMASTER};
 
 /// What every command gets: the configuration and this run's clock and claim.
 pub struct Context {
@@ -272,7 +273,7 @@ pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Resul
     while jobs.peek().is_some() {
         let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
         let answered = run_batch(client, prefix, &shared, batch, threads);
-        record(ctx, &answered)?;
+        record(ctx, client, &answered)?;
         results.extend(answered);
         progress.show(results.len());
     }
@@ -323,10 +324,17 @@ fn run_batch(
     })
 }
 
-fn record(ctx: &Context, batch: &[(Job, std::result::Result<Applied, Failure>)]) -> Result<()> {
+/// Record a batch's answers, and what was heard from the LoadMaster (in
+/// the same transaction: `stats` costs no extra commit).
+fn record(
+    ctx: &Context,
+    client: &Client,
+    batch: &[(Job, std::result::Result<Applied, Failure>)],
+) -> Result<()> {
     let store = ctx.open_store()?;
     let now = unix_now();
     store.update(|txn| {
+        txn.note_health(DEFAULT_LOADMASTER, &client.heard())?;
         for (job, result) in batch {
             let Some(current) = txn.get(job.scope, &job.address)? else {
                 continue;

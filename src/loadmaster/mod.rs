@@ -14,12 +14,14 @@ pub mod trace;
 
 use std::fmt;
 use std::io::Read;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
 use crate::config::{ApiKey, LoadMasterConfig};
 use crate::domain::entry::Scope;
+use crate::domain::health::Health;
 use crate::error::Result;
 use answer::ListedEntry;
 
@@ -205,6 +207,9 @@ pub struct Client {
     trace: bool,
     /// The largest list answer read (see [`list_cap`]).
     list_cap: u64,
+    /// What this run heard, for the state (`stats`): the caller stores it
+    /// with the transaction it commits anyway.
+    heard: Mutex<Health>,
 }
 
 impl Client {
@@ -226,6 +231,7 @@ impl Client {
             key,
             trace: log::log_enabled!(target: "lmguard::wire", log::Level::Debug),
             list_cap: MIN_LIST_ANSWER,
+            heard: Mutex::new(Health::default()),
         })
     }
 
@@ -264,8 +270,33 @@ impl Client {
 
     /// Send one request; the answer's JSON on success.
     pub fn send(&self, request: &Request) -> std::result::Result<Value, Failure> {
-        let (status, bytes) = self.exchange(request).map_err(|f| self.scrubbed(f))?;
-        self.judge(status, &bytes).map_err(|f| self.scrubbed(f))
+        let result = self
+            .exchange(request)
+            .and_then(|(status, bytes)| self.judge(status, &bytes))
+            .map_err(|f| self.scrubbed(f));
+        self.note(&result);
+        result
+    }
+
+    /// When this client last got an answer and last failed.
+    pub fn heard(&self) -> Health {
+        self.heard.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Remember an outcome: a refusal of one request is an answer too (the
+    /// LoadMaster works); a failure that stops a run is a failure.
+    fn note<T>(&self, result: &std::result::Result<T, Failure>) {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        match result {
+            Err(f) if f.stops_run() => {
+                heard.last_failure = Some(now);
+                heard.last_failure_message = Some(f.to_string());
+            }
+            _ => heard.last_answer = Some(now),
+        }
     }
 
     /// A failure without the API key or control characters in its text.
@@ -388,6 +419,12 @@ impl Client {
 
     /// Read one block list (its text scrubbed: see [`scrub`]).
     pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
+        let result = self.list_scrubbed(scope);
+        self.note(&result);
+        result
+    }
+
+    fn list_scrubbed(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let mut entries = self.list_raw(scope).map_err(|f| self.scrubbed(f))?;
         let key = self.key.expose();
         for e in &mut entries {

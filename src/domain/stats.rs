@@ -1,0 +1,222 @@
+//! The figures of `lmguard stats`, computed from the recorded entries in
+//! one pass (no network, no disk).
+
+use std::collections::HashMap;
+
+use super::entry::{Entry, Scope, Status};
+use super::severity::Severity;
+
+/// How many days `blocks_per_day` covers, today included.
+pub const DAYS: usize = 28;
+/// How many repeat offenders are listed.
+pub const TOP_OFFENDERS: usize = 10;
+/// The method of a block that did not come from an event.
+pub const MANUAL: &str = "manual";
+/// The priority of a block that came without one.
+pub const NO_PRIORITY: &str = "none";
+
+/// Every status, in the order they are shown.
+pub const STATUSES: [Status; 5] = [
+    Status::Active,
+    Status::PendingBlock,
+    Status::PendingUnblock,
+    Status::Expired,
+    Status::Unblocked,
+];
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stats {
+    /// Records per status, in [`STATUSES`] order.
+    pub by_status: [u64; 5],
+    /// Active records that were only simulated (counted in `by_status` too).
+    pub simulated: u64,
+    /// Blocks (each record's `times_blocked`) per method, most first.
+    pub by_method: Vec<(String, u64)>,
+    /// Blocks per priority, highest priority first, then [`NO_PRIORITY`].
+    pub by_priority: Vec<(&'static str, u64)>,
+    /// Blocks that began on each of the last [`DAYS`] days (UTC), oldest
+    /// first: `(day start, count)`. Only a record's latest block has a date.
+    pub per_day: Vec<(i64, u64)>,
+    /// Records blocked more than once, most blocks first.
+    pub offenders: Vec<Offender>,
+    pub oldest_pending: Option<Pending>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offender {
+    pub address: String,
+    pub scope: Scope,
+    pub times_blocked: u32,
+    pub status: Status,
+    pub blocked_at: i64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Pending {
+    pub address: String,
+    pub scope: Scope,
+    pub status: Status,
+    /// Since when it has been pending.
+    pub since: i64,
+    pub last_error: Option<String>,
+}
+
+fn status_index(s: Status) -> usize {
+    STATUSES.iter().position(|x| *x == s).unwrap_or(0)
+}
+
+/// The start (00:00 UTC) of the day of `t`.
+pub fn day_start(t: i64) -> i64 {
+    t - t.rem_euclid(86_400)
+}
+
+impl Stats {
+    /// The figures of `entries` at `now`; `pending_since` tells since when
+    /// a pending entry has been pending (its last change when it cannot).
+    pub fn compute<'e>(
+        entries: impl IntoIterator<Item = &'e Entry>,
+        pending_since: &dyn Fn(&Entry) -> Option<i64>,
+        now: i64,
+    ) -> Stats {
+        let mut by_status = [0u64; 5];
+        let mut simulated = 0;
+        let mut methods: HashMap<&str, u64> = HashMap::new();
+        let mut priorities = [0u64; 6]; // Severity::ALL order, then none
+        let today = day_start(now);
+        let first_day = today - (DAYS as i64 - 1) * 86_400;
+        let mut per_day = [0u64; DAYS];
+        let mut offenders: Vec<&Entry> = Vec::new();
+        let mut oldest: Option<(&Entry, i64)> = None;
+        for e in entries {
+            by_status[status_index(e.status)] += 1;
+            if e.simulated && e.status == Status::Active {
+                simulated += 1;
+            }
+            let blocks = u64::from(e.times_blocked.max(1));
+            *methods.entry(e.method().unwrap_or(MANUAL)).or_default() += blocks;
+            let p = e.priority.map_or(5, |p| p as usize);
+            priorities[p] += blocks;
+            if e.blocked_at >= first_day && e.blocked_at < today + 86_400 {
+                per_day[((e.blocked_at - first_day) / 86_400) as usize] += 1;
+            }
+            if e.times_blocked > 1 {
+                offenders.push(e);
+            }
+            if e.status.is_pending() {
+                let since = pending_since(e).unwrap_or(e.updated_at);
+                if oldest.is_none_or(|(_, t)| since < t) {
+                    oldest = Some((e, since));
+                }
+            }
+        }
+        let mut by_method: Vec<(String, u64)> = methods
+            .into_iter()
+            .map(|(m, n)| (m.to_string(), n))
+            .collect();
+        by_method.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        let by_priority = Severity::ALL
+            .iter()
+            .rev()
+            .map(|s| (s.as_str(), priorities[*s as usize]))
+            .chain([(NO_PRIORITY, priorities[5])])
+            .collect();
+        offenders.sort_by(|a, b| {
+            b.times_blocked
+                .cmp(&a.times_blocked)
+                .then(b.blocked_at.cmp(&a.blocked_at))
+        });
+        Stats {
+            by_status,
+            simulated,
+            by_method,
+            by_priority,
+            per_day: (0..DAYS)
+                .map(|i| (first_day + i as i64 * 86_400, per_day[i]))
+                .collect(),
+            offenders: offenders
+                .into_iter()
+                .take(TOP_OFFENDERS)
+                .map(|e| Offender {
+                    address: e.address.to_string(),
+                    scope: e.scope,
+                    times_blocked: e.times_blocked,
+                    status: e.status,
+                    blocked_at: e.blocked_at,
+                    reason: e.reason.clone(),
+                })
+                .collect(),
+            oldest_pending: oldest.map(|(e, since)| Pending {
+                address: e.address.to_string(),
+                scope: e.scope,
+                status: e.status,
+                since,
+                last_error: e.last_error.clone(),
+            }),
+        }
+    }
+
+    pub fn count(&self, status: Status) -> u64 {
+        self.by_status[status_index(status)]
+    }
+
+    pub fn total(&self) -> u64 {
+        self.by_status.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::entry::{apply_block, BlockRequest, Claim};
+
+    fn entry(addr: &str, event: Option<&str>, reason: &str, at: i64) -> Entry {
+        let req = BlockRequest {
+            address: addr.parse().unwrap(),
+            scope: Scope::Global,
+            duration: "1h".parse().unwrap(),
+            reason: reason.into(),
+            event_id: event.map(str::to_string),
+            priority: event.map(|_| Severity::High),
+        };
+        let claim = Claim {
+            pid: 1,
+            started: 0,
+            token: 1,
+            until: 0,
+        };
+        apply_block(None, &req, at, claim, &|_| false).0
+    }
+
+    #[test]
+    fn figures_of_a_small_state() {
+        let now = 100 * 86_400 + 3_600;
+        let mut a = entry("192.0.2.1", Some("1"), "SSHDICT SSH attack", now - 60);
+        a.status = Status::Active;
+        a.times_blocked = 3;
+        let b = entry("192.0.2.2", None, "by hand", now - 40 * 86_400); // pending, old
+        let mut c = entry("192.0.2.3", Some("2"), "SCANS: ports", now - 86_400);
+        c.status = Status::Expired;
+        let s = Stats::compute([&a, &b, &c], &|_| None, now);
+        let earlier = Stats::compute([&a, &b, &c], &|_| Some(5), now);
+        assert_eq!(earlier.oldest_pending.unwrap().since, 5);
+        assert_eq!(s.by_status, [1, 1, 0, 1, 0]);
+        assert_eq!(
+            s.by_method,
+            [
+                ("SSHDICT".to_string(), 3),
+                ("SCANS".into(), 1),
+                ("manual".into(), 1)
+            ]
+        );
+        assert_eq!(s.by_priority[1], ("high", 4));
+        assert_eq!(s.by_priority[5], ("none", 1));
+        assert_eq!(s.per_day.len(), DAYS);
+        assert_eq!(s.per_day[DAYS - 1], (100 * 86_400, 1));
+        assert_eq!(s.per_day[DAYS - 2].1, 1);
+        assert_eq!(s.per_day.iter().map(|d| d.1).sum::<u64>(), 2, "b is older");
+        assert_eq!(s.offenders.len(), 1);
+        assert_eq!(s.offenders[0].address, "192.0.2.1");
+        assert_eq!(s.oldest_pending.unwrap().address, "192.0.2.2");
+    }
+}
