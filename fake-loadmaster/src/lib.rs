@@ -240,6 +240,10 @@ pub enum Fault {
     Down,
     /// Sleep this long before answering each request.
     Delay(Duration),
+    /// Carry out each request at once, then sleep this long before
+    /// answering: the change is made on the LoadMaster while the client
+    /// still waits (to kill a client between the two).
+    AnswerDelay(Duration),
     /// 500 with an HTML page.
     Http500Html,
     /// 200 with a truncated JSON body.

@@ -447,7 +447,7 @@ impl Inner {
             Fault::Body(status, body) => {
                 Outcome::Reply(Resp::text(status, "application/json", body))
             }
-            Fault::None | Fault::Delay(_) | Fault::FailAfter(_) => {
+            Fault::None | Fault::Delay(_) | Fault::AnswerDelay(_) | Fault::FailAfter(_) => {
                 st.fault_served += 1;
                 let resp = match st.hostile.intercept(parsed.as_ref()) {
                     Some(resp) => resp,
@@ -468,6 +468,10 @@ impl Inner {
                 body: api::redact(parsed),
                 status,
             });
+        }
+        drop(st);
+        if let Fault::AnswerDelay(d) = fault {
+            self.sleep(d);
         }
         outcome
     }

@@ -326,6 +326,15 @@ fn run_batch(
 
 /// Record a batch's answers, and what was heard from the LoadMaster (in
 /// the same transaction: `stats` costs no extra commit).
+///
+/// The commit is lazy (not flushed; the orderly close of the store right
+/// after flushes it): the pending record made before the calls is durable,
+/// and losing this one to a kill -9 or a power cut in between leaves those
+/// entries pending with a claim whose process is gone, so the next sweep
+/// sends the same idempotent request again and settles it — the LoadMaster
+/// ends as it would have. docs/benchmarks.md has the whole argument;
+/// tests/crash.rs kills a block between the LoadMaster's change and its
+/// answer.
 fn record(
     ctx: &Context,
     client: &Client,
@@ -333,7 +342,7 @@ fn record(
 ) -> Result<()> {
     let store = ctx.open_store()?;
     let now = unix_now();
-    store.update(|txn| {
+    store.update_lazily(|txn| {
         txn.note_health(DEFAULT_LOADMASTER, &client.heard())?;
         for (job, result) in batch {
             let Some(current) = txn.get(job.scope, &job.address)? else {
