@@ -945,7 +945,7 @@ fn single_block(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 &lmg,
                 "rust-client",
                 &rust,
-                None,
+                Some(2.0),
             ));
         }
     } else if !rust.samples.is_empty() {
@@ -1295,7 +1295,8 @@ fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 lm.entries(Scope::Global).len()
             ));
         }
-        let (mut table, mut json, mut sync, mut fetch) = (
+        let (mut table, mut json, mut sync, mut fetch, mut stats) = (
+            Stat::default(),
             Stat::default(),
             Stat::default(),
             Stat::default(),
@@ -1340,6 +1341,19 @@ fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 }
             } else {
                 sync.push(ran.wall);
+            }
+            let ran = bench.lmguard(&site, &["stats", "--json"], None, false, &[0])?;
+            if i == 0 {
+                let figures: serde_json::Value = serde_json::from_str(&ran.stdout())
+                    .map_err(|e| format!("stats --json is not one JSON object: {e}"))?;
+                if figures["entries"]["total"].as_u64() != Some(n as u64) {
+                    return Err(format!(
+                        "stats counted {} entries, not {n}",
+                        figures["entries"]["total"]
+                    ));
+                }
+            } else {
+                stats.push(ran.wall);
             }
             let start = Instant::now();
             let client = KeepAlive::new(&lm.url(), &lm.ca_pem())?;
@@ -1410,7 +1424,13 @@ fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 &sync,
                 "fetch list",
                 &fetch,
-                Some(2.0),
+                Some(1.5),
+            ));
+            report.rows.push(Row::within(
+                "7",
+                format!("stats --json, {n} entries"),
+                &stats,
+                Duration::from_millis(500),
             ));
             // The first sweep reads every active block once (the allowlist
             // pass of issue 18, as after an allowlist change); timed apart.
@@ -1444,7 +1464,12 @@ fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 &sync,
                 "fetch list",
                 &fetch,
-                Some(2.0),
+                Some(1.5),
+            ));
+            report.rows.push(Row::timed(
+                "7'",
+                format!("stats --json, {n} entries"),
+                &stats,
             ));
         }
     }
@@ -1474,15 +1499,24 @@ fn db_rows(
     let size = std::fs::metadata(&site.state)
         .map_err(|e| e.to_string())?
         .len();
-    report.rows.push(Row::info(
-        id,
-        format!("state database size, {n} entries"),
-        format!(
-            "{:.1} MiB ({:.0} B/entry)",
-            size as f64 / (1024.0 * 1024.0),
-            size as f64 / n as f64
-        ),
-    ));
+    let per_entry = size as f64 / n as f64;
+    let targeted = id == "6";
+    report.rows.push(Row {
+        target: if targeted {
+            "≤ 300 B/entry".into()
+        } else {
+            String::new()
+        },
+        met: targeted.then_some(per_entry <= 300.0),
+        ..Row::info(
+            id,
+            format!("state database size, {n} entries"),
+            format!(
+                "{:.1} MiB ({per_entry:.0} B/entry)",
+                size as f64 / (1024.0 * 1024.0),
+            ),
+        )
+    });
     let (mut rw, mut ro, mut single) = (Stat::default(), Stat::default(), Stat::default());
     for i in 0..=runs {
         let start = Instant::now();
@@ -1519,8 +1553,8 @@ fn db_rows(
         &single,
     ));
     if id == "6" {
-        // What reading every record costs (list, sync and sweep all do it):
-        // redb's scan plus the JSON decoding of each record.
+        // What reading every record costs (list, sync, stats do it): redb's
+        // scan plus the decoding of each binary record.
         let mut all = Stat::default();
         for _ in 0..runs.min(3) {
             let start = Instant::now();
