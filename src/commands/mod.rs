@@ -258,6 +258,21 @@ impl RunResults {
 /// loses (leaves pending) at most this many acknowledged calls.
 const RECORD_BATCH: usize = 256;
 
+/// After a run rewrote or deleted at least this many records, the state
+/// file is compacted: redb writes copy-on-write, and the pages the old
+/// versions held stay in the file (a bulk block of 100 000 events leaves
+/// it ~1.6 times its compacted size).
+pub const COMPACT_AFTER: usize = 20_000;
+
+/// Compact the state file if a run changed `changed` records (see
+/// [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per 100 000 entries.
+pub fn compact_after(ctx: &Context, changed: usize) -> Result<()> {
+    if changed >= COMPACT_AFTER {
+        ctx.open_store()?.compact()?;
+    }
+    Ok(())
+}
+
 /// Make the calls, recording the answers in batches. Each batch is spread
 /// over up to `[loadmaster] connections` threads, each with its own
 /// kept-alive connection; a failure that halts the run stops them all.
@@ -278,6 +293,8 @@ pub fn apply_and_record(ctx: &Context, client: &Client, jobs: Vec<Job>) -> Resul
         progress.show(results.len());
     }
     progress.finish();
+    // Each call's record was written twice (pending, then its answer).
+    compact_after(ctx, total)?;
     Ok(RunResults {
         results,
         halted: shared.halted(),

@@ -104,8 +104,6 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
 /// Finished records deleted per transaction by `[state] keep_history`, so
 /// that a first run on a large state holds the lock only briefly at a time.
 const HISTORY_BATCH: usize = 2_000;
-/// After deleting at least this many records, sweep compacts the file.
-const COMPACT_AFTER: usize = 20_000;
 
 /// The end time before which finished records are deleted, if
 /// `[state] keep_history` is set.
@@ -125,9 +123,7 @@ fn prune_history(ctx: &Context, cutoff: i64, mut deleted: usize) -> Result<usize
         last = store.update(|txn| txn.delete_history_before(cutoff, HISTORY_BATCH))?;
         deleted += last;
     }
-    if deleted >= COMPACT_AFTER {
-        ctx.open_store()?.compact()?;
-    }
+    super::compact_after(ctx, deleted)?;
     Ok(deleted)
 }
 
