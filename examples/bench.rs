@@ -1279,7 +1279,7 @@ fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
     let mut per_entry: Vec<(usize, Duration, Duration, Duration)> = Vec::new();
     for (n, full) in [(bench.settings.small, false), (bench.settings.big, true)] {
         bench.say(&format!(
-            "4/5: state and LoadMaster list of {n} entries (built by one `lmguard block`)"
+            "4/5/7: state and LoadMaster list of {n} entries (built by one `lmguard block`)"
         ));
         let runs = if full {
             bench.settings.heavy_runs
