@@ -121,8 +121,11 @@ impl Store {
             _lock: lock,
         };
         if store.check_format()? {
-            // The JSON records' pages are free now: give them back.
-            store.compact()?;
+            // The JSON records' pages are free now: give them back. Only
+            // space is at stake if it fails.
+            if let Err(e) = store.compact() {
+                log::warn!("{}", e.message());
+            }
         }
         Ok(store)
     }
@@ -266,7 +269,9 @@ impl Store {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HISTORY) {
             Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+            Err(TableError::TableDoesNotExist(_) | TableError::TableTypeMismatch { .. }) => {
+                return Ok(0)
+            }
             Err(e) => return Err(unusable(&self.path, &e)),
         };
         let range = table
@@ -281,7 +286,11 @@ impl Store {
         let txn = self.begin_read()?;
         let table = match txn.open_table(PENDING) {
             Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Default::default()),
+            // Missing, or a format-2 file not converted yet (read-only):
+            // no times recorded.
+            Err(TableError::TableDoesNotExist(_) | TableError::TableTypeMismatch { .. }) => {
+                return Ok(Default::default())
+            }
             Err(e) => return Err(unusable(&self.path, &e)),
         };
         let mut out = std::collections::HashMap::new();

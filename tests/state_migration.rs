@@ -73,6 +73,13 @@ fn the_binary_reads_and_lists_a_migrated_file() {
     std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();
     std::fs::write(&env.state, common::fixture("state-format2.redb")).unwrap();
     let before = env.rows();
+    // stats reads the old file read-only too.
+    let out = env.run(&["stats", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let s: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(s["entries"]["total"], 15);
+    assert_eq!(s["entries"]["pending_block"], 1);
+    assert_eq!(s["entries"]["pending_unblock"], 1);
     // `sweep` opens it for writing (and converts it); nothing is due.
     let out = env.run(&["sweep"]);
     assert!(out.code() == 0 || out.code() == 3, "{}", out.all());
