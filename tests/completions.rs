@@ -29,6 +29,8 @@ fn every_shell_gets_a_script_naming_the_subcommands_and_options() {
             "sweep",
             "sync",
             "check",
+            "stats",
+            "prometheus",
             "completions",
             "duration",
             "dry-run",
