@@ -840,6 +840,58 @@ mod tests {
     }
 
     #[test]
+    fn history_is_deleted_oldest_first_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("s.redb"), Duration::from_secs(1)).unwrap();
+        let finished = |i: i64| {
+            let mut e = entry(&format!("192.0.2.{i}"));
+            e.status = Status::Expired;
+            e.claim = None;
+            e.ended_at = Some(i);
+            e
+        };
+        let current = entry("192.0.2.100"); // pending, updated at 0
+        store
+            .update(|t| {
+                (1..=5).try_for_each(|i| t.put(&finished(i)))?;
+                t.put(&current)
+            })
+            .unwrap();
+        assert_eq!(store.count_history_before(4).unwrap(), 3);
+        assert_eq!(store.update(|t| t.delete_history_before(4, 2)).unwrap(), 2);
+        let left = |s: &Store| {
+            let mut a: Vec<String> = s
+                .all()
+                .unwrap()
+                .iter()
+                .map(|e| e.address.to_string())
+                .collect();
+            a.sort();
+            a
+        };
+        assert_eq!(
+            left(&store),
+            ["192.0.2.100", "192.0.2.3", "192.0.2.4", "192.0.2.5"],
+            "the two oldest went first"
+        );
+        assert_eq!(store.update(|t| t.delete_history_before(4, 2)).unwrap(), 1);
+        assert_eq!(store.update(|t| t.delete_history_before(4, 2)).unwrap(), 0);
+        assert_eq!(left(&store), ["192.0.2.100", "192.0.2.4", "192.0.2.5"]);
+        // Blocked again: out of history, never deleted by it.
+        let mut again = finished(4);
+        again.status = Status::Active;
+        again.ended_at = None;
+        store.update(|t| t.put(&again)).unwrap();
+        assert_eq!(
+            store
+                .update(|t| t.delete_history_before(i64::MAX, 10))
+                .unwrap(),
+            1
+        );
+        assert_eq!(left(&store), ["192.0.2.100", "192.0.2.4"]);
+    }
+
+    #[test]
     fn a_lazy_commit_is_kept_by_an_orderly_close() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.redb");
