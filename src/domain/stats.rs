@@ -62,8 +62,16 @@ pub struct Pending {
     pub last_error: Option<String>,
 }
 
+/// The place of a status in [`STATUSES`]; exhaustive, so that a new status
+/// cannot be counted as another one by mistake.
 fn status_index(s: Status) -> usize {
-    STATUSES.iter().position(|x| *x == s).unwrap_or(0)
+    match s {
+        Status::Active => 0,
+        Status::PendingBlock => 1,
+        Status::PendingUnblock => 2,
+        Status::Expired => 3,
+        Status::Unblocked => 4,
+    }
 }
 
 /// The start (00:00 UTC) of the day of `t`.
@@ -186,6 +194,13 @@ mod tests {
             until: 0,
         };
         apply_block(None, &req, at, claim, &|_| false).0
+    }
+
+    #[test]
+    fn every_status_has_its_own_place() {
+        for (i, s) in STATUSES.iter().enumerate() {
+            assert_eq!(status_index(*s), i);
+        }
     }
 
     #[test]
