@@ -1,5 +1,5 @@
 //! `[state] keep_history`: `sweep` deletes finished records (expired,
-//! unblocked) that ended longer ago than the window, in batches, and
+//! unblocked, rejected) that ended longer ago than the window, in batches, and
 //! nothing current; escalation then starts again from the first block.
 
 mod common;
@@ -37,6 +37,8 @@ fn record(address: &str, status: Status, age: i64) -> Entry {
         ended_at: finished.then_some(at),
         held_by_other: None,
         simulated: false,
+        forced: false,
+        adopted_comment: None,
         priority: None,
     }
 }
@@ -74,9 +76,11 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
             // Older than 7 days and finished: deleted.
             record("192.0.2.1", Status::Expired, 8 * DAY),
             record("192.0.2.2", Status::Unblocked, 30 * DAY),
+            record("192.0.2.8", Status::Rejected, 9 * DAY),
             // Finished, but inside the window (by an hour): kept.
             record("192.0.2.3", Status::Expired, 7 * DAY - hour),
             record("192.0.2.4", Status::Unblocked, DAY),
+            record("192.0.2.9", Status::Rejected, 2 * DAY),
             // Current, however old: kept.
             record("192.0.2.5", Status::Active, 400 * DAY),
             record("192.0.2.6", Status::PendingBlock, 400 * DAY),
@@ -85,16 +89,16 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
     );
     let dry = env.run(&["sweep", "--dry-run"]);
     assert!(
-        dry.stdout().contains("would delete 2 finished record(s)"),
+        dry.stdout().contains("would delete 3 finished record(s)"),
         "{}",
         dry.all()
     );
-    assert_eq!(addresses(&env).len(), 7, "a dry run deletes nothing");
+    assert_eq!(addresses(&env).len(), 9, "a dry run deletes nothing");
 
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
-        out.stdout().contains("deleted 2 finished record(s)"),
+        out.stdout().contains("deleted 3 finished record(s)"),
         "{}",
         out.stdout()
     );
@@ -105,7 +109,8 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
             "192.0.2.4",
             "192.0.2.5",
             "192.0.2.6",
-            "192.0.2.7"
+            "192.0.2.7",
+            "192.0.2.9"
         ]
     );
     // A second sweep has nothing more to delete.

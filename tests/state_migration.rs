@@ -80,9 +80,11 @@ fn the_binary_reads_and_lists_a_migrated_file() {
     assert_eq!(s["entries"]["total"], 15);
     assert_eq!(s["entries"]["pending_block"], 1);
     assert_eq!(s["entries"]["pending_unblock"], 1);
-    // `sweep` opens it for writing (and converts it); nothing is due.
+    // `sweep` opens it for writing (and converts it); nothing is due. The
+    // pending entries name VSes the fake LoadMaster lacks: they become
+    // `rejected` (exit 4), and stay recorded.
     let out = env.run(&["sweep"]);
-    assert!(out.code() == 0 || out.code() == 3, "{}", out.all());
+    assert!(matches!(out.code(), 0 | 3 | 4), "{}", out.all());
     let after = env.rows();
     assert_eq!(before.len(), 15);
     let addresses = |rows: &[serde_json::Value]| {

@@ -47,6 +47,8 @@ fn record(
         ended_at: (!status.is_current()).then_some(updated_at),
         held_by_other: None,
         simulated: false,
+        forced: false,
+        adopted_comment: None,
         priority,
     }
 }
@@ -116,6 +118,16 @@ fn known_state(env: &Env) -> i64 {
             t - 40 * DAY,
             t - 39 * DAY,
         ),
+        record(
+            "192.0.2.7",
+            Scope::Vs(9),
+            Status::Rejected,
+            None,
+            None,
+            1,
+            t - 50 * DAY,
+            t - 50 * DAY,
+        ),
     ];
     let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
     store
@@ -147,15 +159,16 @@ fn json_figures_match_a_known_state() {
             &e["pending_block"],
             &e["pending_unblock"],
             &e["expired"],
-            &e["unblocked"]
+            &e["unblocked"],
+            &e["rejected"]
         ],
-        [6, 3, 1, 0, 1, 1]
+        [7, 3, 1, 0, 1, 1, 1]
     );
     // Blocks count every block of a record (times_blocked), by the method
     // and priority of its latest one; by hand = "manual" / "none".
     let by_method: BTreeMap<String, u64> =
         serde_json::from_value(s["blocks_by_method"].clone()).unwrap();
-    let want: BTreeMap<String, u64> = [("SSHDICT", 5), ("SCANS", 1), ("RDPDICT", 1), ("manual", 2)]
+    let want: BTreeMap<String, u64> = [("SSHDICT", 5), ("SCANS", 1), ("RDPDICT", 1), ("manual", 3)]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect();
@@ -170,7 +183,7 @@ fn json_figures_match_a_known_state() {
             &p["information"],
             &p["none"]
         ],
-        [3, 2, 0, 2, 0, 2]
+        [3, 2, 0, 2, 0, 3]
     );
     // Per day: the 28 days up to today; the record blocked 40 days ago is
     // outside the window.
@@ -324,7 +337,8 @@ fn prometheus_output_parses_and_agrees_with_list() {
     assert_eq!(kind["lmguard_entries"], "gauge");
     assert_eq!(kind["lmguard_blocks_total"], "counter");
     assert_eq!(value("lmguard_blocks_total", ("method", "SSHDICT")), 5.0);
-    assert_eq!(value("lmguard_blocks_total", ("method", "manual")), 4.0);
+    assert_eq!(value("lmguard_entries", ("status", "rejected")), 1.0);
+    assert_eq!(value("lmguard_blocks_total", ("method", "manual")), 5.0);
     let age = value(
         "lmguard_oldest_pending_age_seconds",
         ("loadmaster", "default"),

@@ -128,6 +128,7 @@ mod tests {
             duration: "1d".parse().unwrap(),
             reason: reason.into(),
             event_id: Some("1".into()),
+            priority: None,
         };
         let claim = Claim {
             pid: 1,

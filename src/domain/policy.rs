@@ -277,6 +277,7 @@ mod tests {
             duration: "1h".parse().unwrap(),
             reason: "SCANS".into(),
             event_id: None,
+            priority: None,
         };
         let (pending, _) = crate::domain::entry::apply_block(None, &req, 0, claim, &|_| false);
         let mut e = complete(pending, &claim, Call::Add, Ok(Applied::Done), 0).unwrap();

@@ -16,18 +16,19 @@ pub const MANUAL: &str = "manual";
 pub const NO_PRIORITY: &str = "none";
 
 /// Every status, in the order they are shown.
-pub const STATUSES: [Status; 5] = [
+pub const STATUSES: [Status; 6] = [
     Status::Active,
     Status::PendingBlock,
     Status::PendingUnblock,
     Status::Expired,
     Status::Unblocked,
+    Status::Rejected,
 ];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Stats {
     /// Records per status, in [`STATUSES`] order.
-    pub by_status: [u64; 5],
+    pub by_status: [u64; STATUSES.len()],
     /// Active records that were only simulated (counted in `by_status` too).
     pub simulated: u64,
     /// Blocks (each record's `times_blocked`) per method, most first.
@@ -71,6 +72,7 @@ fn status_index(s: Status) -> usize {
         Status::PendingUnblock => 2,
         Status::Expired => 3,
         Status::Unblocked => 4,
+        Status::Rejected => 5,
     }
 }
 
@@ -87,7 +89,7 @@ impl Stats {
         pending_since: &dyn Fn(&Entry) -> Option<i64>,
         now: i64,
     ) -> Stats {
-        let mut by_status = [0u64; 5];
+        let mut by_status = [0u64; STATUSES.len()];
         let mut simulated = 0;
         let mut methods: HashMap<&str, u64> = HashMap::new();
         let mut priorities = [0u64; 6]; // Severity::ALL order, then none
@@ -212,20 +214,24 @@ mod tests {
         let b = entry("192.0.2.2", None, "by hand", now - 40 * 86_400); // pending, old
         let mut c = entry("192.0.2.3", Some("2"), "SCANS: ports", now - 86_400);
         c.status = Status::Expired;
-        let s = Stats::compute([&a, &b, &c], &|_| None, now);
-        let earlier = Stats::compute([&a, &b, &c], &|_| Some(5), now);
+        let mut d = entry("192.0.2.4", None, "by hand", now - 50 * 86_400);
+        d.status = Status::Rejected;
+        let s = Stats::compute([&a, &b, &c, &d], &|_| None, now);
+        let earlier = Stats::compute([&a, &b, &c, &d], &|_| Some(5), now);
         assert_eq!(earlier.oldest_pending.unwrap().since, 5);
-        assert_eq!(s.by_status, [1, 1, 0, 1, 0]);
+        assert_eq!(s.by_status, [1, 1, 0, 1, 0, 1]);
+        assert_eq!(s.count(Status::Rejected), 1);
+        assert_eq!(s.total(), 4);
         assert_eq!(
             s.by_method,
             [
                 ("SSHDICT".to_string(), 3),
-                ("SCANS".into(), 1),
-                ("manual".into(), 1)
+                ("manual".into(), 2),
+                ("SCANS".into(), 1)
             ]
         );
         assert_eq!(s.by_priority[1], ("high", 4));
-        assert_eq!(s.by_priority[5], ("none", 1));
+        assert_eq!(s.by_priority[5], ("none", 2));
         assert_eq!(s.per_day.len(), DAYS);
         assert_eq!(s.per_day[DAYS - 1], (100 * 86_400, 1));
         assert_eq!(s.per_day[DAYS - 2].1, 1);

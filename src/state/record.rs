@@ -9,7 +9,8 @@
 //!
 //! ```text
 //! version (1 byte, RECORD_VERSION)
-//! status  (1 byte: 0 active, 1 pending_block, 2 pending_unblock, 3 expired, 4 unblocked)
+//! status  (1 byte: 0 active, 1 pending_block, 2 pending_unblock, 3 expired, 4 unblocked,
+//!          5 rejected)
 //! flags   (varint: which optional fields follow)
 //! address (1 byte family 4|6, 1 byte prefix length, 4|16 bytes)
 //! scope   (varint: 0 global, n+1 VS n)
@@ -21,8 +22,9 @@
 //! expires_at (zigzag, after blocked_at), event_id (string), removal (1 byte),
 //! claim (pid varint, started varint, token 8 bytes LE, until zigzag),
 //! last_error (string), ended_at (zigzag, after blocked_at),
-//! held_by_other (string), priority (1 byte, 0 information … 4 critical)
-//! simulated is a flag with no payload.
+//! held_by_other (string), priority (1 byte, 0 information … 4 critical),
+//! adopted_comment (string)
+//! simulated and forced are flags with no payload.
 //! ```
 //!
 //! A later format adds a flag (and its payload at the end) or a new status
@@ -49,7 +51,9 @@ const ENDED: u64 = 1 << 5;
 const HELD_BY_OTHER: u64 = 1 << 6;
 const SIMULATED: u64 = 1 << 7;
 const PRIORITY: u64 = 1 << 8;
-const KNOWN_FLAGS: u64 = (1 << 9) - 1;
+const FORCED: u64 = 1 << 9;
+const ADOPTED_COMMENT: u64 = 1 << 10;
+const KNOWN_FLAGS: u64 = (1 << 11) - 1;
 
 /// Encode a record.
 pub fn encode(e: &Entry) -> Vec<u8> {
@@ -66,6 +70,8 @@ pub fn encode(e: &Entry) -> Vec<u8> {
         (e.held_by_other.is_some(), HELD_BY_OTHER),
         (e.simulated, SIMULATED),
         (e.priority.is_some(), PRIORITY),
+        (e.forced, FORCED),
+        (e.adopted_comment.is_some(), ADOPTED_COMMENT),
     ]
     .iter()
     .filter(|(set, _)| *set)
@@ -117,6 +123,9 @@ pub fn encode(e: &Entry) -> Vec<u8> {
     if let Some(p) = e.priority {
         out.push(p as u8);
     }
+    if let Some(text) = &e.adopted_comment {
+        put_str(&mut out, text);
+    }
     out
 }
 
@@ -135,6 +144,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
         2 => Status::PendingUnblock,
         3 => Status::Expired,
         4 => Status::Unblocked,
+        5 => Status::Rejected,
         n => return Err(format!("unknown status number {n}")),
     };
     let flags = r.varint()?;
@@ -183,6 +193,7 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
                 .ok_or(format!("unknown priority number {n}"))
         })
         .transpose()?;
+    let adopted_comment = has(ADOPTED_COMMENT).then(|| r.string()).transpose()?;
     if r.at != bytes.len() {
         return Err(format!("{} unexpected trailing bytes", bytes.len() - r.at));
     }
@@ -202,6 +213,8 @@ pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
         ended_at,
         held_by_other,
         simulated: has(SIMULATED),
+        forced: has(FORCED),
+        adopted_comment,
         priority,
     })
 }
@@ -213,6 +226,7 @@ fn status_code(s: Status) -> u8 {
         Status::PendingUnblock => 2,
         Status::Expired => 3,
         Status::Unblocked => 4,
+        Status::Rejected => 5,
     }
 }
 
@@ -319,6 +333,8 @@ mod tests {
             ended_at: Some(1_796_012_099),
             held_by_other: Some("someone else".into()),
             simulated: true,
+            forced: true,
+            adopted_comment: Some("SOC ADS 532028 SSHDICT".into()),
             priority: Some(Severity::Critical),
         }
     }
@@ -339,6 +355,8 @@ mod tests {
             ended_at: None,
             held_by_other: None,
             simulated: false,
+            forced: false,
+            adopted_comment: None,
             priority: None,
             blocked_at: -5,
             reason: "SCANS Port scanning".into(),
@@ -348,6 +366,36 @@ mod tests {
         assert_eq!(decode(&bytes).unwrap(), bare);
         // 19 bytes of reason; JSON needed about 150 for the same record.
         assert!(bytes.len() <= 40, "{} bytes", bytes.len());
+    }
+
+    #[test]
+    fn every_status_and_each_flag_alone_survive_a_round_trip() {
+        for status in crate::domain::stats::STATUSES {
+            let e = Entry {
+                status,
+                ..sample()
+            };
+            assert_eq!(decode(&encode(&e)).unwrap(), e, "{status:?}");
+        }
+        let bare = Entry {
+            claim: None,
+            simulated: false,
+            forced: false,
+            adopted_comment: None,
+            ..sample()
+        };
+        let forced = Entry {
+            forced: true,
+            status: Status::Rejected,
+            ..bare.clone()
+        };
+        assert_eq!(decode(&encode(&forced)).unwrap(), forced);
+        assert_ne!(encode(&forced)[2..], encode(&bare)[2..], "forced is stored");
+        let adopted = Entry {
+            adopted_comment: Some("someone's comment".into()),
+            ..bare.clone()
+        };
+        assert_eq!(decode(&encode(&adopted)).unwrap(), adopted);
     }
 
     #[test]
