@@ -18,7 +18,7 @@ use crate::domain::entry::{
     apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope,
 };
 use crate::domain::escalation::{self, Escalation};
-use crate::domain::event::{self, Event};
+use crate::domain::event::Event;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
@@ -93,7 +93,12 @@ pub fn run(
         for input in &args.addresses {
             match input.parse::<Address>() {
                 Ok(a) => {
-                    admission.admit(a, reason.clone(), None, None, input, None, &mut tally);
+                    let cause = Cause {
+                        reason: reason.clone(),
+                        event_id: None,
+                        priority: None,
+                    };
+                    admission.admit(a, cause, input, None, &mut tally);
                 }
                 Err(e) => {
                     tally.rejected += 1;
@@ -550,9 +555,7 @@ impl Admission {
     fn admit(
         &mut self,
         address: Address,
-        reason: String,
-        event_id: Option<String>,
-        priority: Option<Severity>,
+        cause: Cause,
         what: &str,
         line: Option<usize>,
         tally: &mut Tally,
@@ -568,9 +571,9 @@ impl Admission {
                             address,
                             scope: self.scope,
                             duration: self.duration,
-                            reason,
-                            event_id,
-                            priority,
+                            reason: cause.reason,
+                            event_id: cause.event_id,
+                            priority: cause.priority,
                         },
                         what: what.to_string(),
                         line,
@@ -642,17 +645,20 @@ impl Admission {
         }
         let reason = args.reason.clone().unwrap_or_else(|| ev.reason());
         let what = format!("line {}", ev.line);
-        let priority = ev.priority();
-        self.admit(
-            ev.source,
+        let cause = Cause {
             reason,
-            ev.event_id,
-            priority,
-            &what,
-            Some(index),
-            tally,
-        )
+            priority: ev.priority(),
+            event_id: ev.event_id,
+        };
+        self.admit(ev.source, cause, &what, Some(index), tally)
     }
+}
+
+/// Why an address is to be blocked: what its block request records.
+struct Cause {
+    reason: String,
+    event_id: Option<String>,
+    priority: Option<Severity>,
 }
 
 /// `[ads] min_severity` and `methods`.

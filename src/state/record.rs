@@ -371,10 +371,7 @@ mod tests {
     #[test]
     fn every_status_and_each_flag_alone_survive_a_round_trip() {
         for status in crate::domain::stats::STATUSES {
-            let e = Entry {
-                status,
-                ..sample()
-            };
+            let e = Entry { status, ..sample() };
             assert_eq!(decode(&encode(&e)).unwrap(), e, "{status:?}");
         }
         let bare = Entry {
