@@ -136,7 +136,7 @@ pub struct StateConfig {
     pub path: Option<PathBuf>,
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: HumanDuration,
-    /// How long finished records (expired, unblocked) are kept; `sweep`
+    /// How long finished records (expired, unblocked, rejected) are kept; `sweep`
     /// deletes older ones. `None`: kept for ever.
     pub keep_history: Option<HumanDuration>,
 }

@@ -502,8 +502,8 @@ impl<'t> Txn<'t> {
             .transpose()
     }
 
-    /// Delete up to `limit` finished records (expired, unblocked) that
-    /// ended before `cutoff`, oldest first; returns how many.
+    /// Delete up to `limit` finished records (expired, unblocked, rejected)
+    /// that ended before `cutoff`, oldest first; returns how many.
     pub fn delete_history_before(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
         let err = |e: redb::StorageError| unusable(self.path, &e);
         let mut doomed: Vec<(i64, String)> = Vec::new();

@@ -300,8 +300,8 @@ impl Entry {
         method_of(self.event_id.as_deref(), &self.reason)
     }
 
-    /// When a finished record (expired, unblocked) left the current set:
-    /// what `[state] keep_history` measures. `None` while it is current.
+    /// When a finished record (expired, unblocked, rejected) left the current
+    /// set: what `[state] keep_history` measures. `None` while it is current.
     pub fn history_since(&self) -> Option<i64> {
         if self.status.is_current() {
             return None;
