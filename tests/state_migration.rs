@@ -1,12 +1,14 @@
 //! A state file written by the first release (format 2, JSON records) is
 //! read as it is, and converted to the compact format when first opened
 //! for writing, keeping every record field for field.
+//! The same for a format-2 file written by main just before format 3, with
+//! the `forced`, `adopted_comment` and `rejected` that it added.
 
 mod common;
 
 use std::time::Duration;
 
-use lmguard::domain::entry::Entry;
+use lmguard::domain::entry::{Entry, Scope, Status};
 use lmguard::state::{Store, FORMAT_VERSION};
 
 fn expected() -> Vec<Entry> {
@@ -93,4 +95,86 @@ fn the_binary_reads_and_lists_a_migrated_file() {
         a
     };
     assert_eq!(addresses(&before), addresses(&after));
+}
+
+/// The records of `state-format2-main.redb`, by address.
+fn by_address(entries: &[Entry], address: &str) -> Entry {
+    entries
+        .iter()
+        .find(|e| e.address.to_string() == address)
+        .unwrap_or_else(|| panic!("{address} in {entries:?}"))
+        .clone()
+}
+
+/// What issues 12 and 18 added to the format-2 records (`forced`,
+/// `adopted_comment`, the `rejected` status) is read from the bytes that
+/// binary wrote and kept through the conversion.
+fn check_main_fields(entries: &[Entry]) {
+    assert_eq!(entries.len(), 4);
+    let forced = by_address(entries, "198.51.100.5");
+    assert!(forced.forced, "{forced:?}");
+    assert_eq!(forced.status, Status::Active);
+    let adopted = by_address(entries, "203.0.113.44");
+    assert_eq!(adopted.adopted_comment.as_deref(), Some("lmguard manual"));
+    let rejected = by_address(entries, "192.0.2.99");
+    assert_eq!(rejected.status, Status::Rejected);
+    assert_eq!(rejected.scope, Scope::Vs(99));
+    assert_eq!(
+        rejected.last_error.as_deref(),
+        Some("Unknown VS (code 422)")
+    );
+    assert!(rejected.ended_at.is_some());
+    let plain = by_address(entries, "192.0.2.10");
+    assert!(!plain.forced && plain.adopted_comment.is_none());
+}
+
+#[test]
+fn migration_from_mains_format_2_keeps_forced_adopted_and_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state.redb");
+    std::fs::write(&path, common::fixture("state-format2-main.redb")).unwrap();
+    let before = {
+        let store = Store::open_existing(&path, Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
+        assert_eq!(store.format().unwrap(), Some(2));
+        store.all().unwrap()
+    };
+    check_main_fields(&before);
+    let store = Store::open(&path, Duration::from_secs(5)).unwrap();
+    assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+    assert_eq!(store.all().unwrap(), before, "field for field");
+    // The meta table that binary kept (the latest blocked_at) survives.
+    let latest = before.iter().map(|e| e.blocked_at).max().unwrap();
+    assert_eq!(store.update(|t| t.latest_blocked_at()).unwrap(), latest);
+    // Rejected is history (keep_history deletes it), not current.
+    assert_eq!(store.update(|t| t.count_current(true)).unwrap(), 3);
+}
+
+#[test]
+fn the_binary_honours_forced_and_rejected_records_after_converting_them() {
+    // The allowlist covers the forced block: a sweep's rescan would lift it
+    // if `forced` were lost in the conversion.
+    let env = common::Env::with(
+        fake_loadmaster::Options::default(),
+        "[block]\nallowlist = [\"198.51.100.0/28\"]\n",
+    );
+    std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();
+    std::fs::write(&env.state, common::fixture("state-format2-main.redb")).unwrap();
+    let out = env.run(&["stats", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let s: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(s["entries"]["rejected"], 1);
+    assert_eq!(s["entries"]["active"], 3);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(!out.stdout().contains("198.51.100.5"), "{}", out.all());
+    assert_eq!(env.status_of("198.51.100.5"), "active");
+    assert_eq!(env.status_of("192.0.2.99"), "rejected");
+    assert_eq!(env.status_of("203.0.113.44"), "active");
+    let store = Store::open_existing(&env.state, Duration::from_secs(5))
+        .unwrap()
+        .unwrap();
+    assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+    check_main_fields(&store.all().unwrap());
 }
