@@ -12,21 +12,66 @@ pub const REDACTED: &str = "<api key>";
 /// `text` without the key and without control characters (C0, DEL, C1, and
 /// the Unicode bidirectional overrides that reorder what a terminal shows).
 pub fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
-    let has_key = !key.is_empty() && text.contains(key);
-    if !has_key && !text.chars().any(is_unsafe) {
-        return Cow::Borrowed(text);
+    let keyless = mask_key(text, key, REDACTED);
+    if !keyless.chars().any(is_unsafe) {
+        return keyless;
     }
-    let keyless = if has_key {
-        Cow::Owned(text.replace(key, REDACTED))
-    } else {
-        Cow::Borrowed(text)
-    };
     let clean: String = keyless.chars().filter(|c| !is_unsafe(*c)).collect();
     // Dropping characters could join the pieces of a key split by them.
-    if !key.is_empty() && clean.contains(key) {
-        return Cow::Owned(clean.replace(key, REDACTED));
+    Cow::Owned(mask_key(&clean, key, REDACTED).into_owned())
+}
+
+/// `text` with every spelling of `key` an answer may quote — as sent, and
+/// percent-encoded or JSON-escaped where that differs — replaced by `mask`.
+/// The one key-masking rule: [`scrub`] and the wire trace
+/// ([`super::trace::redact`]) both use it.
+pub fn mask_key<'a>(text: &'a str, key: &str, mask: &str) -> Cow<'a, str> {
+    if key.is_empty() {
+        return Cow::Borrowed(text);
     }
-    Cow::Owned(clean)
+    let mut out = Cow::Borrowed(text);
+    for spelling in spellings(key) {
+        if out.contains(spelling.as_str()) {
+            out = Cow::Owned(out.replace(spelling.as_str(), mask));
+        }
+    }
+    out
+}
+
+/// `key` as sent, then its other spellings (percent-encoded in upper and
+/// lower case hex, JSON-escaped with and without `\/`), each once.
+fn spellings(key: &str) -> Vec<String> {
+    let percent = |upper: bool| -> String {
+        key.bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                    (b as char).to_string()
+                } else if upper {
+                    format!("%{b:02X}")
+                } else {
+                    format!("%{b:02x}")
+                }
+            })
+            .collect()
+    };
+    let json = serde_json::to_string(key).unwrap_or_default();
+    let json = json
+        .strip_prefix('"')
+        .and_then(|j| j.strip_suffix('"'))
+        .unwrap_or(key)
+        .to_string();
+    let mut all = vec![key.to_string()];
+    for other in [
+        percent(true),
+        percent(false),
+        json.replace('/', "\\/"),
+        json,
+    ] {
+        if !all.contains(&other) {
+            all.push(other);
+        }
+    }
+    all
 }
 
 /// [`scrub`] in place.
@@ -36,7 +81,9 @@ pub fn scrub_in_place(text: &mut String, key: &str) {
     }
 }
 
-fn is_unsafe(c: char) -> bool {
+/// A character that must not reach a terminal as it is: a control
+/// character or a Unicode bidirectional override.
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
@@ -78,6 +125,25 @@ mod tests {
         );
         assert_eq!(scrub("s3cr3t\x1b-KEY", key), REDACTED, "joined again");
         assert_eq!(scrub("line\nbreak\r", ""), "linebreak");
+    }
+
+    #[test]
+    fn the_key_is_masked_in_every_spelling_an_answer_may_quote() {
+        let key = "a+b/c=d\"e";
+        for quoted in [
+            "a+b/c=d\"e",
+            "a%2Bb%2Fc%3Dd%22e",
+            "a%2bb%2fc%3dd%22e",
+            "a+b/c=d\\\"e",
+            "a+b\\/c=d\\\"e",
+        ] {
+            let text = format!("bad key [{quoted}]");
+            assert_eq!(scrub(&text, key), "bad key [<api key>]", "{quoted}");
+            assert_eq!(mask_key(&text, key, "***"), "bad key [***]", "{quoted}");
+        }
+        // A plain key has one spelling; nothing else is touched.
+        assert_eq!(spellings("abc-0123_x.y~z"), ["abc-0123_x.y~z"]);
+        assert!(matches!(mask_key("abc", "", "***"), Cow::Borrowed(_)));
     }
 
     #[test]

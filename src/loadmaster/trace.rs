@@ -2,7 +2,7 @@
 //! report (`check --probe -v`, or `-vv` on any command).
 //!
 //! [`redact`] is the one place that makes a body shareable: the API key
-//! wherever it appears, and the value of any `apikey`/`apipass` member,
+//! wherever it appears (in any spelling [`super::scrub::mask_key`] knows), and the value of any `apikey`/`apipass` member,
 //! become `***`; control characters are escaped so that an answer cannot
 //! drive the terminal; long answers are cut at [`MAX_SHOWN`] bytes.
 
@@ -17,11 +17,7 @@ pub const MASK: &str = "***";
 /// how much was left out.
 pub fn redact(body: &str, key: &str) -> String {
     let masked = mask_members(body);
-    let masked = if key.is_empty() {
-        masked
-    } else {
-        masked.replace(key, MASK)
-    };
+    let masked = super::scrub::mask_key(&masked, key, MASK);
     let mut out = String::with_capacity(masked.len().min(MAX_SHOWN) + 32);
     let mut shown = 0;
     for c in masked.chars() {
@@ -31,7 +27,7 @@ pub fn redact(body: &str, key: &str) -> String {
             break;
         }
         shown += c.len_utf8();
-        if c.is_control() {
+        if super::scrub::is_unsafe(c) {
             out.extend(c.escape_default());
         } else {
             out.push(c);
@@ -137,6 +133,14 @@ mod tests {
     #[test]
     fn control_characters_are_escaped() {
         assert_eq!(redact("a\u{1b}[2Jb\r\n", ""), "a\\u{1b}[2Jb\\r\\n");
+        // As in scrub: a bidirectional override cannot reorder the line.
+        assert_eq!(redact("a\u{202e}b", ""), "a\\u{202e}b");
+    }
+
+    #[test]
+    fn the_key_is_masked_in_its_encoded_spellings_too() {
+        let key = "k+y/Z=";
+        assert_eq!(redact("echo k%2By%2FZ%3D", key), "echo ***");
     }
 
     #[test]
