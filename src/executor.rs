@@ -56,11 +56,7 @@ impl Job {
             scope: entry.scope,
             address: entry.address,
             call,
-            comment: crate::commands::comment_for(
-                comment_prefix,
-                entry.event_id.as_deref(),
-                &entry.reason,
-            ),
+            comment: crate::commands::comment_for(comment_prefix, entry),
             record: ownership::Record::of(entry),
         }
     }

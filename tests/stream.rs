@@ -125,6 +125,39 @@ fn the_cef_event_id_and_priority_follow_the_fixture_readme() {
 }
 
 #[test]
+fn a_cef_event_without_an_id_is_an_ads_block_in_its_comment_stats_and_list() {
+    // ADS 7 and later send no EventID: the block still came from an event.
+    let env = Env::new();
+    let out = env.run_stdin(
+        &["block", "--input", "cef"],
+        cef("203.0.113.71", "SSHDICT", 8).into_bytes(),
+    );
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let row = env.row("203.0.113.71").unwrap();
+    assert!(row["event_id"].is_null(), "{row}");
+    let comments: Vec<String> = env
+        .lm
+        .entries(Scope::Global)
+        .into_iter()
+        .map(|e| e.comment)
+        .collect();
+    assert_eq!(comments, ["lmguard ADS SSHDICT"]);
+    let stats = env.run(&["stats", "--json"]);
+    let stats: serde_json::Value = serde_json::from_str(&stats.stdout()).unwrap();
+    assert_eq!(stats["blocks_by_method"]["SSHDICT"], 1, "{stats}");
+    assert!(stats["blocks_by_method"].get("manual").is_none(), "{stats}");
+    let listed = env.run(&["list", "--method", "SSHDICT", "--json"]);
+    assert!(listed.stdout().contains("203.0.113.71"), "{}", listed.all());
+    // A block by hand stays `manual`.
+    assert_eq!(env.run(&["block", "203.0.113.72"]).code(), 0);
+    assert!(env
+        .lm
+        .entries(Scope::Global)
+        .iter()
+        .any(|e| e.addr == "203.0.113.72" && e.comment == "lmguard manual"));
+}
+
+#[test]
 fn a_mixed_tsv_json_cef_stream_and_bad_cef_lines() {
     let env = Env::new();
     let tsv = String::from_utf8(fixture("ads-events.tsv")).unwrap();

@@ -210,11 +210,17 @@ pub fn short_time(t: i64) -> String {
     format!("{} {}", &s[..10], &s[11..16])
 }
 
-/// The comment that marks an entry as lmguard's on the LoadMaster:
-/// `lmguard ADS 532028 SSHDICT`, or `lmguard manual` (see
-/// [`crate::domain::comment`] for what is allowed in it).
-pub fn comment_for(prefix: &str, event_id: Option<&str>, reason: &str) -> String {
-    crate::domain::comment::for_entry(prefix, event_id, reason)
+/// The comment that marks `entry` as lmguard's on the LoadMaster:
+/// `lmguard ADS 532028 SSHDICT`, `lmguard ADS SSHDICT` (an event without an
+/// id), or `lmguard manual` (see [`crate::domain::comment`] for what is
+/// allowed in it).
+pub fn comment_for(prefix: &str, entry: &crate::domain::entry::Entry) -> String {
+    crate::domain::comment::for_entry(
+        prefix,
+        entry.from_event(),
+        entry.event_id.as_deref(),
+        &entry.reason,
+    )
 }
 
 /// The answers of one run's LoadMaster calls.
@@ -492,12 +498,38 @@ mod tests {
 
     #[test]
     fn comments_mark_lmguard_and_stay_short_ascii() {
+        use crate::domain::entry::{apply_block, BlockRequest, Claim, Scope};
+        use crate::domain::severity::Severity;
+        let comment = |event_id: Option<&str>, priority, reason: &str| {
+            let req = BlockRequest {
+                address: "192.0.2.7".parse().unwrap(),
+                scope: Scope::Global,
+                duration: "1h".parse().unwrap(),
+                reason: reason.into(),
+                event_id: event_id.map(str::to_string),
+                priority,
+            };
+            let claim = Claim {
+                pid: 1,
+                started: 0,
+                token: 1,
+                until: 10,
+            };
+            let (entry, _) = apply_block(None, &req, 0, claim, &|_| true);
+            comment_for("lmguard", &entry)
+        };
+        let high = Some(Severity::High);
         assert_eq!(
-            comment_for("lmguard", Some("532028"), "SSHDICT SSH attack"),
+            comment(Some("532028"), high, "SSHDICT SSH attack"),
             "lmguard ADS 532028 SSHDICT"
         );
-        assert_eq!(comment_for("lmguard", None, "whatever"), "lmguard manual");
-        let long = comment_for("lmguard", Some(&"9".repeat(200)), "Ünïcode");
+        // CEF from ADS 7 and later carries no event id: still an ADS event.
+        assert_eq!(
+            comment(None, high, "SSHDICT SSH attack"),
+            "lmguard ADS SSHDICT"
+        );
+        assert_eq!(comment(None, None, "whatever"), "lmguard manual");
+        let long = comment(Some(&"9".repeat(200)), None, "Ünïcode");
         assert!(long.len() <= 64 && long.is_ascii());
     }
 

@@ -66,18 +66,19 @@ fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
 
 /// The comment that marks an entry as lmguard's: `lmguard ADS 532028
 /// SSHDICT` for an ADS event (the method of `reason`, as
-/// [`super::filter::method_of`] reads it), `lmguard manual` otherwise.
-/// Always safe and at most [`MAX_LEN`] long.
-pub fn for_entry(prefix: &str, event_id: Option<&str>, reason: &str) -> String {
+/// [`super::filter::method_of`] reads it), `lmguard ADS SSHDICT` for an
+/// event without an id (CEF from ADS 7 and later), `lmguard manual` for a
+/// block that did not come from an event. Always safe and at most
+/// [`MAX_LEN`] long.
+pub fn for_entry(prefix: &str, from_event: bool, event_id: Option<&str>, reason: &str) -> String {
+    let method = || token(super::filter::method_of(reason), OTHER_METHOD);
     let text = match event_id {
-        Some(id) => {
-            let method = super::filter::method_of(reason);
-            format!(
-                "{prefix} ADS {} {}",
-                token(id.trim(), UNREADABLE_ID),
-                token(method, OTHER_METHOD)
-            )
-        }
+        Some(id) => format!(
+            "{prefix} ADS {} {}",
+            token(id.trim(), UNREADABLE_ID),
+            method()
+        ),
+        None if from_event => format!("{prefix} ADS {}", method()),
         None => format!("{prefix} manual"),
     };
     sanitise(&text)
@@ -111,37 +112,49 @@ mod tests {
     #[test]
     fn ads_and_manual_comments() {
         assert_eq!(
-            for_entry("lmguard", Some("532028"), "SSHDICT SSH attack"),
+            for_entry("lmguard", true, Some("532028"), "SSHDICT SSH attack"),
             "lmguard ADS 532028 SSHDICT"
         );
         assert_eq!(
-            for_entry("lmguard", Some("7"), "SCANS: port scan"),
+            for_entry("lmguard", true, Some("7"), "SCANS: port scan"),
             "lmguard ADS 7 SCANS"
         );
-        assert_eq!(for_entry("lmguard", None, "whatever"), "lmguard manual");
+        assert_eq!(
+            for_entry("lmguard", false, None, "whatever"),
+            "lmguard manual"
+        );
+        // An event without an id (CEF from ADS 7+) is still an ADS event.
+        assert_eq!(
+            for_entry("lmguard", true, None, "SSHDICT SSH attack"),
+            "lmguard ADS SSHDICT"
+        );
+        assert_eq!(
+            for_entry("lmguard", true, None, "SCANS\u{1b}[31m"),
+            "lmguard ADS OTHER"
+        );
         assert_eq!(for_probe("lm.guard-1"), "lm.guard-1 probe");
     }
 
     #[test]
     fn ids_and_methods_outside_the_set_are_replaced_not_sent() {
         assert_eq!(
-            for_entry("lmguard", Some("53'; DROP"), "SSHDICT"),
+            for_entry("lmguard", true, Some("53'; DROP"), "SSHDICT"),
             "lmguard ADS unreadable SSHDICT"
         );
         assert_eq!(
-            for_entry("lmguard", Some("1"), "Ünïcode attack"),
+            for_entry("lmguard", true, Some("1"), "Ünïcode attack"),
             "lmguard ADS 1 OTHER"
         );
         assert_eq!(
-            for_entry("lmguard", Some("1"), "SCANS\u{1b}[31m"),
+            for_entry("lmguard", true, Some("1"), "SCANS\u{1b}[31m"),
             "lmguard ADS 1 OTHER"
         );
         assert_eq!(
-            for_entry("lmguard", Some(&"9".repeat(200)), "SCANS"),
+            for_entry("lmguard", true, Some(&"9".repeat(200)), "SCANS"),
             "lmguard ADS unreadable SCANS"
         );
         assert_eq!(
-            for_entry("lmguard", Some(""), ""),
+            for_entry("lmguard", true, Some(""), ""),
             "lmguard ADS unreadable OTHER"
         );
     }
@@ -154,7 +167,7 @@ mod tests {
             (Some("\u{7f}"), "\n"),
             (None, ""),
         ] {
-            let c = for_entry(&prefix, id, reason);
+            let c = for_entry(&prefix, true, id, reason);
             assert!(is_safe(&c), "{c:?}");
         }
         assert!(is_safe(&for_probe(&prefix)));

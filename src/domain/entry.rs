@@ -216,11 +216,20 @@ pub struct Entry {
     pub priority: Option<Severity>,
 }
 
+/// Whether a block came from an event: it carries the event's id or, for
+/// events without one (CEF from ADS 7 and later), the event's priority. A
+/// manual block has neither.
+pub fn from_event(event_id: Option<&str>, priority: Option<Severity>) -> bool {
+    event_id.is_some() || priority.is_some()
+}
+
 /// The method code of a block: the first word of the reason of a block
 /// that came from an event (`SSHDICT SSH attack` → `SSHDICT`), `None` for a
-/// manual block (no event id).
-pub fn method_of<'r>(event_id: Option<&str>, reason: &'r str) -> Option<&'r str> {
-    event_id?;
+/// manual block (see [`from_event`]).
+pub fn method_of(from_event: bool, reason: &str) -> Option<&str> {
+    if !from_event {
+        return None;
+    }
     let method = super::filter::method_of(reason);
     (!method.is_empty()).then_some(method)
 }
@@ -297,7 +306,12 @@ impl Entry {
     /// The detection method that caused the block: the first word of an
     /// event's reason (`SSHDICT`), `None` for a manual block.
     pub fn method(&self) -> Option<&str> {
-        method_of(self.event_id.as_deref(), &self.reason)
+        method_of(self.from_event(), &self.reason)
+    }
+
+    /// Whether the current block came from an event (see [`from_event`]).
+    pub fn from_event(&self) -> bool {
+        from_event(self.event_id.as_deref(), self.priority)
     }
 
     /// When a finished record (expired, unblocked, rejected) left the current
@@ -648,6 +662,28 @@ mod tests {
             event_id: Some("1".into()),
             priority: Some(Severity::High),
         }
+    }
+
+    #[test]
+    fn an_event_without_an_id_still_has_its_method() {
+        let (with_id, _) = apply_block(None, &req("192.0.2.7", "1h"), 0, CLAIM, &alive);
+        assert_eq!(with_id.method(), Some("SCANS"));
+        // CEF from ADS 7 and later: no event id, but the event's priority.
+        let cef = BlockRequest {
+            event_id: None,
+            ..req("192.0.2.8", "1h")
+        };
+        let (cef, _) = apply_block(None, &cef, 0, CLAIM, &alive);
+        assert!(cef.from_event());
+        assert_eq!(cef.method(), Some("SCANS"));
+        let manual = BlockRequest {
+            event_id: None,
+            priority: None,
+            ..req("192.0.2.9", "1h")
+        };
+        let (manual, _) = apply_block(None, &manual, 0, CLAIM, &alive);
+        assert!(!manual.from_event());
+        assert_eq!(manual.method(), None);
     }
 
     fn active(addr: &str, now: i64, duration: &str) -> Entry {
