@@ -198,6 +198,24 @@ fn plain_check_writes_nothing() {
 }
 
 #[test]
+fn in_simulate_mode_the_probe_writes_nothing() {
+    // mode = "simulate" makes no LoadMaster change from any command; the
+    // probe's test entry would be one.
+    let env = env();
+    env.write_config(&ca_line(&env), "[block]\nmode = \"simulate\"\n");
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let skipped = line(&out, "probe");
+    assert!(skipped.contains("mode = \"simulate\""), "{skipped}");
+    assert!(env
+        .lm
+        .requests()
+        .iter()
+        .all(|r| r.param("add").is_none() && r.param("del").is_none()));
+    assert_eq!(probe_entries(&env, Scope::Global), 0);
+}
+
+#[test]
 fn an_unreadable_list_shape_fails_naming_it_and_still_removes_the_entry() {
     let env = env();
     let before = seed(&env, Scope::Global);

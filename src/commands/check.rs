@@ -40,6 +40,12 @@ pub fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     let client = check_loadmaster(ctx, key, trace, &mut report);
     if args.probe {
         match &client {
+            // The probe's test entry would be a change on the LoadMaster.
+            _ if ctx.config.block.simulate() => report.skip(
+                "probe",
+                "mode = \"simulate\" makes no change on the LoadMaster, and the probe adds and \
+                 deletes a test entry",
+            ),
             Some(client) => probe::run(ctx, client, &mut report),
             None => report.skip("probe", "the LoadMaster checks above failed"),
         }
