@@ -153,6 +153,30 @@ fn a_block_in_a_virtual_service_that_does_not_exist_is_rejected_not_retried() {
 }
 
 #[test]
+fn a_removal_from_a_virtual_service_deleted_since_is_settled_not_retried() {
+    let env = Env::new();
+    let block = ["block", "--vs", "3", "203.0.113.7", "--duration", "1s"];
+    assert_eq!(env.run(&block).code(), 0);
+    // VS 3 is deleted on the LoadMaster while the block runs.
+    env.lm
+        .set_virtual_services(fake_loadmaster::default_virtual_services()[..2].to_vec());
+    std::thread::sleep(Duration::from_millis(2100));
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    let said = out.stderr();
+    assert!(said.contains("203.0.113.7 (VS 3): rejected"), "{said}");
+    assert!(said.contains("Unknown VS"), "{said}");
+    // What it says about the record is what the record is.
+    assert_eq!(env.status_of("203.0.113.7"), "expired");
+    assert!(!said.contains("recorded as rejected"), "{said}");
+    assert!(said.contains("recorded as ended"), "{said}");
+    env.lm.clear_requests();
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.lm.request_count(), 0);
+}
+
+#[test]
 fn sync_reports_a_scope_it_cannot_read_and_compares_the_others() {
     let env = Env::new();
     assert_eq!(env.run(&["block", "--vs", "3", "203.0.113.7"]).code(), 0);

@@ -245,9 +245,14 @@ impl RunResults {
         let mut status = ExitStatus::Success;
         for (job, result) in &self.results {
             if let Err(f @ Failure::Permanent { .. }) = result {
+                // A refused add makes the entry `rejected`; a refused
+                // removal ends the block here (entry::reject).
+                let recorded = match job.call {
+                    entry::Call::Add => "recorded as rejected",
+                    entry::Call::Delete => "its block is recorded as ended",
+                };
                 let line = format!(
-                    "{} ({}): rejected: {f}; recorded as rejected (`lmguard list --all` shows \
-                     it)",
+                    "{} ({}): rejected: {f}; {recorded} (`lmguard list --all` shows it)",
                     job.address,
                     crate::executor::list_name(job.scope)
                 );
