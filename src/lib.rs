@@ -50,8 +50,7 @@ pub fn run(args: Vec<OsString>) -> ExitStatus {
     match dispatch(&cli) {
         Ok(status) => status,
         Err(e) => {
-            log::debug!("failed: {e}");
-            eprintln!("lmguard: {e}");
+            logging::failure(&e.to_string());
             e.status()
         }
     }

@@ -3,6 +3,7 @@
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use log::LevelFilter;
 
@@ -23,6 +24,32 @@ pub fn level(verbose: u8, quiet: bool, config: Option<&LogConfig>) -> LevelFilte
         1 => LevelFilter::Info,
         2 => LevelFilter::Debug,
         _ => LevelFilter::Trace,
+    }
+}
+
+/// Set once the log goes to `[log] file` rather than standard error.
+static TO_FILE: AtomicBool = AtomicBool::new(false);
+
+/// Report a failure: `lmguard: <line>` on standard error and, when `[log]
+/// file` is set, the same line in the log file whatever its level (below
+/// `error`), as interface.md promises. Without a log file the log is
+/// standard error, so the line is logged at `debug` only (no second copy).
+pub fn failure(line: &str) {
+    eprintln!("lmguard: {line}");
+    if TO_FILE.load(Ordering::Relaxed) {
+        log::error!("{line}");
+    } else {
+        log::debug!("{line}");
+    }
+}
+
+/// [`failure`] for a warning: `lmguard: warning: <line>`, logged at `warn`.
+pub fn warning(line: &str) {
+    eprintln!("lmguard: warning: {line}");
+    if TO_FILE.load(Ordering::Relaxed) {
+        log::warn!("{line}");
+    } else {
+        log::debug!("{line}");
     }
 }
 
@@ -56,6 +83,7 @@ pub fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {
             .open(path)
             .map_err(|e| Error::usage(format!("log.file: cannot open {}: {e}", path.display())))?;
         builder.target(env_logger::Target::Pipe(Box::new(file)));
+        TO_FILE.store(true, Ordering::Relaxed);
     } else {
         builder.target(env_logger::Target::Stderr);
     }

@@ -822,3 +822,34 @@ fn a_claim_held_by_a_stopped_process_is_not_live() {
         out.all()
     );
 }
+
+// ----- interface.md: failures reach the log file -----------------------------------
+
+#[test]
+fn failure_lines_reach_the_log_file_at_the_default_level() {
+    let env = Env::new();
+    let log_path = env.dir.path().join("lmguard.log");
+    // No `level`: the default (warn) must not keep failures out of the file.
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        &format!("[log]\nfile = \"{}\"\n", log_path.display()),
+    );
+    env.lm.set_fault(fake_loadmaster::Fault::Down);
+    let down = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(down.code(), 3, "{}", down.all());
+    env.lm.set_fault(fake_loadmaster::Fault::None);
+    let refused = env.run(&["block", "--vs", "99", "203.0.113.8"]);
+    assert_eq!(refused.code(), 4, "{}", refused.all());
+    let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+    for out in [&down, &refused] {
+        for line in out.stderr().lines() {
+            let line = line.strip_prefix("lmguard: ").unwrap_or(line);
+            assert!(log.contains(line), "{line:?} is not in the log:\n{log}");
+        }
+    }
+    // It goes to the file, not to standard error twice.
+    assert_eq!(refused.stderr().matches("(VS 99): rejected").count(), 1);
+}

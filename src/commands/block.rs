@@ -102,7 +102,7 @@ pub fn run(
                 }
                 Err(e) => {
                     tally.rejected += 1;
-                    eprintln!("lmguard: rejected: {e}");
+                    crate::logging::failure(&format!("rejected: {e}"));
                 }
             }
         }
@@ -336,7 +336,7 @@ fn apply(
         .as_ref()
         .and_then(|a| loadmaster_problem(a, "block(s)"))
     {
-        eprintln!("lmguard: {problem}");
+        crate::logging::failure(&problem.to_string());
         status = status.worst(problem.status());
     }
     Ok(status)
@@ -428,7 +428,7 @@ impl<'c> Planner<'c> {
                      was removed to make room — raise max_active, or unblock some",
                     a.what, a.req.address, self.max_active
                 );
-                eprintln!("lmguard: {why}");
+                crate::logging::failure(&why.to_string());
                 if let Some(line) = a.line {
                     self.refused.push((line, why));
                 }
@@ -509,10 +509,10 @@ fn finish(
         ));
     }
     if tally.rejected > 0 {
-        eprintln!(
-            "lmguard: {} input item(s) were rejected (see the messages above); the rest was processed",
+        crate::logging::failure(&format!(
+            "{} input item(s) were rejected (see the messages above); the rest was processed",
             tally.rejected
-        );
+        ));
         status = status.worst(ExitStatus::InputRejected);
     }
     status
@@ -588,7 +588,7 @@ impl Admission {
                 } else {
                     ""
                 };
-                eprintln!("lmguard: {what}: not blocked: {why}{hint}");
+                crate::logging::failure(&format!("{what}: not blocked: {why}{hint}"));
                 None
             }
             // Asked for by hand, a protected address is an input error; as
@@ -597,18 +597,18 @@ impl Admission {
             Err(Refusal::Protected(why)) if manual => {
                 tally.rejected += 1;
                 let why = format!("{what}: rejected: {why}");
-                eprintln!("lmguard: {why}");
+                crate::logging::failure(&why.to_string());
                 Some(why)
             }
             Err(Refusal::Protected(why)) => {
                 tally.protected += 1;
-                eprintln!("lmguard: {what}: not blocked: {why}");
+                crate::logging::failure(&format!("{what}: not blocked: {why}"));
                 None
             }
             Err(Refusal::TooBroad(why)) => {
                 tally.rejected += 1;
                 let why = format!("{what}: rejected: {why}");
-                eprintln!("lmguard: {why}");
+                crate::logging::failure(&why.to_string());
                 Some(why)
             }
         }
@@ -630,7 +630,7 @@ impl Admission {
             Ok(Some(ev)) => ev,
             Err(err) => {
                 tally.rejected += 1;
-                eprintln!("lmguard: {err}");
+                crate::logging::failure(&err.to_string());
                 return Some(err.to_string());
             }
         };

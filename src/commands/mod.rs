@@ -256,8 +256,7 @@ impl RunResults {
                     job.address,
                     crate::executor::list_name(job.scope)
                 );
-                log::debug!("{line}");
-                eprintln!("lmguard: {line}");
+                crate::logging::failure(&line);
                 status = ExitStatus::InputRejected;
             }
         }
@@ -489,7 +488,7 @@ pub fn parse_addresses(inputs: &[String]) -> (Vec<Address>, usize) {
                 }
             }
             Err(e) => {
-                eprintln!("lmguard: rejected: {e}");
+                crate::logging::failure(&format!("rejected: {e}"));
                 bad += 1;
             }
         }

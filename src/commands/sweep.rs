@@ -233,10 +233,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         // every entry, unless there are some.
         if txn.latest_blocked_at()? > ctx.now + 86_400 {
             match super::future_blocks_warning(&txn.all()?, ctx.now) {
-                Some(warning) => {
-                    log::debug!("{warning}");
-                    eprintln!("lmguard: warning: {warning}");
-                }
+                Some(warning) => crate::logging::warning(&warning),
                 None => txn.reset_latest_blocked_at(ctx.now)?,
             }
         }
@@ -348,7 +345,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     }
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {
-            eprintln!("lmguard: {problem}");
+            crate::logging::failure(&problem.to_string());
             Ok(problem.status().worst(status))
         }
         None => Ok(status),

@@ -105,7 +105,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
                 // That VS's list is refused (it no longer exists?): report
                 // it and compare every other scope.
                 Err((e, false)) => {
-                    eprintln!("lmguard: {e}; the other scopes are compared");
+                    crate::logging::failure(&format!("{e}; the other scopes are compared"));
                     unreadable.push(e);
                     continue;
                 }
@@ -136,7 +136,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let mut status = ExitStatus::Success;
     if args.changes_state() {
         if let Some(problem) = repair(ctx, &client, &differences, &mut actions, &settled, args)? {
-            eprintln!("lmguard: {problem}");
+            crate::logging::failure(&problem.to_string());
             status = problem.status();
         }
     }

@@ -356,7 +356,7 @@ fn carry_out(
             }
         }
         if let Some(problem) = loadmaster_problem(&applied, "unblock(s)") {
-            eprintln!("lmguard: {problem}");
+            crate::logging::failure(&problem.to_string());
             status = problem.status();
         }
     }
