@@ -823,6 +823,43 @@ fn a_claim_held_by_a_stopped_process_is_not_live() {
     );
 }
 
+#[test]
+fn sync_apply_never_resends_what_a_block_made_while_its_list_was_read() {
+    let env = Env::new();
+    // The list sync asks for is read at once but answered late; a block
+    // made meanwhile is on the LoadMaster and recorded before sync
+    // compares: from a list older than that local state, it would look
+    // missing and be sent again.
+    // (Below the 2 s timeout of the test configuration.)
+    env.lm
+        .set_fault(fake_loadmaster::Fault::AnswerDelay(Duration::from_millis(
+            1500,
+        )));
+    let sync = env.spawn(&["sync", "--apply", "--json"]);
+    // The list request is recorded when it is carried out, before the delay.
+    let start = std::time::Instant::now();
+    while !env.lm.requests().iter().any(|r| r.param("list").is_some()) {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "sync never read the list"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    env.lm.set_fault(fake_loadmaster::Fault::None);
+    assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+    assert_eq!(env.status_of("203.0.113.7"), "active");
+    let out = sync.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        env.calls_for("add", "203.0.113.7"),
+        1,
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+    assert!(out.status.success(), "{stdout}");
+}
+
 // ----- interface.md: failures reach the log file -----------------------------------
 
 #[test]
