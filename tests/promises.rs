@@ -310,6 +310,19 @@ fn a_url_with_credentials_is_refused_without_echoing_them() {
     assert!(out.stderr().contains("***@127.0.0.1"), "{}", out.stderr());
 }
 
+#[test]
+fn a_firmware_version_that_quotes_the_key_is_shown_without_it() {
+    let env = Env::new();
+    env.lm
+        .set_firmware_version(fake_loadmaster::FirmwareVersion::Top(format!(
+            "7.2.59 {}",
+            common::KEY
+        )));
+    let out = env.run(&["check"]);
+    assert!(out.stdout().contains("7.2.59"), "{}", out.all());
+    assert!(!out.all().contains(common::KEY), "{}", out.all());
+}
+
 // ----- 5. answers lmguard cannot read ----------------------------------------------
 
 #[test]

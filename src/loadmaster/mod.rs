@@ -414,7 +414,8 @@ impl Client {
     /// the answer carries none lmguard can read.
     pub fn firmware_version(&self) -> std::result::Result<Option<String>, Failure> {
         let value = self.send(&Request::Version)?;
-        Ok(firmware::version_in(&value))
+        // Text from the LoadMaster: scrubbed like any other.
+        Ok(firmware::version_in(&value).map(|v| scrub::scrub(&v, self.key.expose()).into_owned()))
     }
 
     /// Read one block list (its text scrubbed: see [`scrub`]).
