@@ -29,6 +29,15 @@ pub fn mask_key<'a>(text: &'a str, key: &str, mask: &str) -> Cow<'a, str> {
     if key.is_empty() {
         return Cow::Borrowed(text);
     }
+    // The usual key has one spelling: no allocation for the many list
+    // entries scrubbed one by one.
+    if key.bytes().all(is_unreserved) {
+        return if text.contains(key) {
+            Cow::Owned(text.replace(key, mask))
+        } else {
+            Cow::Borrowed(text)
+        };
+    }
     let mut out = Cow::Borrowed(text);
     for spelling in spellings(key) {
         if out.contains(spelling.as_str()) {
@@ -44,7 +53,7 @@ fn spellings(key: &str) -> Vec<String> {
     let percent = |upper: bool| -> String {
         key.bytes()
             .map(|b| {
-                if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                if is_unreserved(b) {
                     (b as char).to_string()
                 } else if upper {
                     format!("%{b:02X}")
@@ -72,6 +81,11 @@ fn spellings(key: &str) -> Vec<String> {
         }
     }
     all
+}
+
+/// A byte that percent-encoding and JSON leave as it is.
+fn is_unreserved(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
 /// [`scrub`] in place.
