@@ -8,14 +8,17 @@
 
 pub mod ads_args;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod config;
+pub mod confirm;
 pub mod domain;
 pub mod error;
 pub mod executor;
 pub mod exit;
 pub mod loadmaster;
 pub mod logging;
+pub mod process;
 pub mod state;
 pub mod state_probe;
 

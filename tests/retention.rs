@@ -13,7 +13,7 @@ use lmguard::state::Store;
 const DAY: i64 = 86_400;
 
 fn now() -> i64 {
-    lmguard::commands::unix_now()
+    lmguard::clock::unix_now()
 }
 
 /// A record of `address` (global) with the given status, ended (or, for

@@ -17,7 +17,7 @@ use serde_json::Value;
 const DAY: i64 = 86_400;
 
 fn now() -> i64 {
-    lmguard::commands::unix_now()
+    lmguard::clock::unix_now()
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -191,7 +191,7 @@ fn json_figures_match_a_known_state() {
     assert_eq!(days.len(), 28);
     let total: u64 = days.iter().map(|d| d["blocks"].as_u64().unwrap()).sum();
     assert_eq!(total, 5);
-    let today = &lmguard::commands::rfc3339(now())[..10];
+    let today = &lmguard::clock::rfc3339(now())[..10];
     assert_eq!(days[27]["date"], today);
     assert!(days[27]["blocks"].as_u64().unwrap() >= 1);
     // Repeat offenders: most blocks first.
@@ -374,7 +374,7 @@ fn the_summary_off_a_terminal_is_plain_numbers() {
         assert!(text.contains(needle), "{needle:?} in\n{text}");
     }
     assert!(!text.contains('█') && !text.contains('\u{1b}'), "{text}");
-    let today = &lmguard::commands::rfc3339(now())[..10];
+    let today = &lmguard::clock::rfc3339(now())[..10];
     let s = stats_json(&env);
     let want = &s["blocks_per_day"][27]["blocks"];
     assert!(text.contains(&format!("\n  {today} {want}\n")), "{text}");

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::Read;
 
 use crate::cli::BlockArgs;
+use crate::clock::short_time;
 use crate::config::Config;
 use crate::domain::address::Address;
 use crate::domain::duration::BlockDuration;
@@ -22,11 +23,15 @@ use crate::domain::event::Event;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
-use crate::executor::{list_name, Job};
+use crate::executor::batch::loadmaster_problem;
+use crate::executor::preview::print_dry_run;
+use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
 
-use super::{apply_and_record, loadmaster_problem, print_dry_run, short_time, stream, Context};
+use super::Context;
+
+mod stream;
 
 /// Counts for the closing summary line.
 #[derive(Debug, Default)]
@@ -263,7 +268,7 @@ fn apply(
     let Planner { jobs, decided, .. } = planner;
     // Phase 2: tell the LoadMaster, then record its answers.
     let applied = match (&client, jobs.is_empty()) {
-        (Some(client), false) => Some(apply_and_record(ctx, client, jobs)?),
+        (Some(client), false) => Some(ctx.apply(client, jobs)?),
         _ => None,
     };
     let answers: HashMap<(Scope, Address), &std::result::Result<Applied, Failure>> = applied
@@ -277,7 +282,7 @@ fn apply(
         let until = entry.expires_at.map_or("permanently".to_string(), |t| {
             format!("until {} UTC", short_time(t))
         });
-        let scope = list_name(entry.scope);
+        let scope = entry.scope.list_name();
         let address = entry.address;
         let repeat = d.escalated.as_deref().unwrap_or("");
         match (d.decision, answers.get(&(entry.scope, address))) {

@@ -23,8 +23,6 @@ use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::{Client, Failure};
 use crate::state_probe;
 
-use crate::executor::list_name;
-
 use super::Context;
 
 mod probe;
@@ -349,7 +347,7 @@ fn check_state(ctx: &Context, report: &mut Report) {
     if pending > 0 {
         text.push_str("; `lmguard sweep` retries the pending ones");
     }
-    if let Some(warning) = super::future_blocks_warning(&entries, ctx.now) {
+    if let Some(warning) = crate::clock::future_blocks_warning(&entries, ctx.now) {
         report.warn(STATE, warning, "check the system clock and NTP");
     }
     report.pass(STATE, format!("{text}; {proven}"));
@@ -370,7 +368,7 @@ fn check_allowlisted_blocks(ctx: &Context, report: &mut Report) {
         .iter()
         .filter_map(|e| {
             let refusal = policy.lifts(e)?;
-            Some(format!("{} ({})", refusal.reason(), list_name(e.scope)))
+            Some(format!("{} ({})", refusal.reason(), e.scope.list_name()))
         })
         .collect();
     if covered.is_empty() {
@@ -455,11 +453,7 @@ fn check_loadmaster(
             let prefix = &ctx.config.block.comment_prefix;
             let ours = entries
                 .iter()
-                .filter(|e| {
-                    e.comment
-                        .as_deref()
-                        .is_some_and(|c| ownership::comment_is_ours(c, prefix))
-                })
+                .filter(|e| ownership::is_ours(e.comment.as_deref(), prefix, None))
                 .count();
             report.pass(
                 LIST,

@@ -13,7 +13,8 @@ use crate::domain::entry::{Entry, Scope, Status};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
-use super::{rfc3339, short_time, Context};
+use super::Context;
+use crate::clock::{rfc3339, short_time};
 
 /// One row of `list --json` (the keys `interface.md` requires, and more).
 #[derive(Serialize)]

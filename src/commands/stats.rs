@@ -15,7 +15,8 @@ use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 use crate::state::DEFAULT_LOADMASTER;
 
-use super::{rfc3339, short_time, Context};
+use super::Context;
+use crate::clock::{rfc3339, short_time};
 
 /// Everything `stats` shows.
 struct Report {

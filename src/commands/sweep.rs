@@ -11,10 +11,12 @@ use crate::domain::entry::{
 use crate::domain::filter::ALLOWLISTED;
 use crate::domain::policy::Policy;
 use crate::error::Result;
-use crate::executor::{list_name, Job};
+use crate::executor::batch::{loadmaster_problem, RunResults};
+use crate::executor::preview::{print_dry_run, print_simulated};
+use crate::executor::Job;
 use crate::exit::ExitStatus;
 
-use super::{apply_and_record, loadmaster_problem, print_dry_run, print_simulated, Context};
+use super::Context;
 
 /// The entries to change, the calls to make, and which of those calls lift
 /// a block whose expiry just passed (the rest are retries).
@@ -62,7 +64,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
                 plan.refused.push(format!(
                     "{} ({}): not re-added: {}",
                     entry.address,
-                    list_name(entry.scope),
+                    entry.scope.list_name(),
                     refusal.reason()
                 ));
                 // The earlier add may have reached the LoadMaster: remove it.
@@ -123,7 +125,7 @@ fn prune_history(ctx: &Context, cutoff: i64, mut deleted: usize) -> Result<usize
         last = store.update(|txn| txn.delete_history_before(cutoff, HISTORY_BATCH))?;
         deleted += last;
     }
-    super::compact_after(ctx, deleted)?;
+    crate::state::compact_after(&|| ctx.open_store(), deleted);
     Ok(deleted)
 }
 
@@ -166,7 +168,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
         plan.lifted_notes.push(format!(
             "{} ({}): {}",
             next.address,
-            list_name(next.scope),
+            next.scope.list_name(),
             refusal.reason()
         ));
         if let Decision::Send(call) = decision {
@@ -232,7 +234,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         // Entries recorded by a clock that was fast: found without reading
         // every entry, unless there are some.
         if txn.latest_blocked_at()? > ctx.now + 86_400 {
-            match super::future_blocks_warning(&txn.all()?, ctx.now) {
+            match crate::clock::future_blocks_warning(&txn.all()?, ctx.now) {
                 Some(warning) => crate::logging::warning(&warning),
                 None => txn.reset_latest_blocked_at(ctx.now)?,
             }
@@ -274,8 +276,8 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         .for_each(|r| note(format!("unblocking {r}")));
     print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
     let applied = match &client {
-        Some(client) => apply_and_record(ctx, client, plan.jobs)?,
-        None => super::RunResults {
+        Some(client) => ctx.apply(client, plan.jobs)?,
+        None => RunResults {
             results: Vec::new(),
             halted: None,
         },
@@ -329,7 +331,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
                 "left alone {} ({}): its LoadMaster entry is not lmguard's ({comment}); the \
                  local record is closed",
                 job.address,
-                list_name(job.scope)
+                job.scope.list_name()
             );
         }
         println!("{summary}");
@@ -339,7 +341,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         if pruned > 0 && !ctx.quiet {
             println!(
                 "deleted {pruned} finished record(s) that ended before {} ([state] keep_history)",
-                super::short_time(c)
+                crate::clock::short_time(c)
             );
         }
     }

@@ -8,16 +8,18 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::cli::SyncArgs;
+use crate::clock::unix_now;
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
 use crate::domain::policy::Policy;
 use crate::domain::reconcile::{compare, Difference, Kind, RemoteEntry};
 use crate::error::{Error, Result};
-use crate::executor::{list_name, Job};
+use crate::executor::batch::loadmaster_problem;
+use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Client;
 
-use super::{apply_and_record, loadmaster_problem, unix_now, Context};
+use super::Context;
 
 /// What `sync` does (or would do) about one difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -182,7 +184,7 @@ fn read_list(
 ) -> std::result::Result<Vec<RemoteEntry>, (Error, bool)> {
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     if progress {
-        eprint!("lmguard: reading the {} block list…", list_name(scope));
+        eprint!("lmguard: reading the {} block list…", scope.list_name());
     }
     let listed = client.list(scope).map_err(|f| {
         if progress {
@@ -192,10 +194,10 @@ fn read_list(
         let text = if stops {
             format!(
                 "cannot read the {} block list: {f}; nothing was changed",
-                list_name(scope)
+                scope.list_name()
             )
         } else {
-            format!("cannot read the {} block list: {f}", list_name(scope))
+            format!("cannot read the {} block list: {f}", scope.list_name())
         };
         (Error::loadmaster(text), stops)
     })?;
@@ -282,7 +284,7 @@ fn repair(
         super::sweep::recheck_allowlist_next_time(&store)?;
     }
     drop(store);
-    let applied = apply_and_record(ctx, client, jobs)?;
+    let applied = ctx.apply(client, jobs)?;
     let problem = loadmaster_problem(&applied, "repair(s)");
     let failed: std::collections::HashSet<(Scope, Address)> = applied
         .results

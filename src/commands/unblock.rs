@@ -3,18 +3,19 @@
 //! go through the same plan and the same calls.
 
 use crate::cli::UnblockArgs;
+use crate::clock::short_time;
+use crate::confirm;
 use crate::domain::address::Address;
 use crate::domain::entry::{apply_removal, Applied, Call, Decision, Entry, Removal, Scope, Status};
 use crate::domain::filter::Filter;
 use crate::error::{Error, Result};
-use crate::executor::{list_name, Job};
+use crate::executor::batch::loadmaster_problem;
+use crate::executor::preview::{print_dry_run, print_simulated};
+use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Client;
 
-use super::{
-    apply_and_record, confirm, loadmaster_problem, parse_addresses, print_dry_run, short_time,
-    Context,
-};
+use super::Context;
 
 /// What unblocking the requested addresses means for the recorded state.
 #[derive(Default)]
@@ -57,17 +58,17 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
             Decision::LocalOnly if was == Status::Rejected => plan.notes.push(format!(
                 "unblocked {address} ({}) locally — the LoadMaster had refused it, so there is \
                  nothing to remove",
-                list_name(scope)
+                scope.list_name()
             )),
             Decision::LocalOnly if next.simulated => plan.notes.push(format!(
                 "unblocked {address} ({}) — a simulated block; nothing to remove from the \
                  LoadMaster",
-                list_name(scope)
+                scope.list_name()
             )),
             Decision::LocalOnly => plan.notes.push(format!(
                 "unblocked {address} ({}) locally; its LoadMaster entry belongs to someone else \
                  ({}) and is left alone",
-                list_name(scope),
+                scope.list_name(),
                 next.held_by_other.as_deref().unwrap_or("")
             )),
             Decision::InFlightElsewhere => {
@@ -79,7 +80,7 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
             }
             Decision::Extended | Decision::Nothing => plan.notes.push(format!(
                 "{address} ({}) was already {}; recorded as unblocked",
-                list_name(scope),
+                scope.list_name(),
                 if was == Status::Expired {
                     "expired"
                 } else {
@@ -105,7 +106,7 @@ fn not_found_note(ctx: &Context, scope: Scope, address: &Address, entries: &[Ent
         .collect();
     scopes.sort();
     scopes.dedup();
-    let listed = list_name(scope);
+    let listed = scope.list_name();
     if scopes.is_empty() {
         return format!(
             "{address} has no record in the {listed} list; not touched (lmguard changes only \
@@ -273,7 +274,7 @@ fn describe(e: &Entry) -> String {
     format!(
         "{} ({}), blocked {} UTC, {}",
         e.address,
-        list_name(e.scope),
+        e.scope.list_name(),
         short_time(e.blocked_at),
         e.reason
     )
@@ -315,13 +316,13 @@ fn carry_out(
     rejected: usize,
 ) -> Result<ExitStatus> {
     plan.notes.iter().for_each(|n| println!("{n}"));
-    super::print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
+    print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
 
     let mut status = ExitStatus::Success;
     let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;
     let mut pending = plan.in_flight;
     if let (Some(client), false) = (client, plan.jobs.is_empty()) {
-        let applied = apply_and_record(ctx, client, plan.jobs)?;
+        let applied = ctx.apply(client, plan.jobs)?;
         for (job, result) in &applied.results {
             match result {
                 Ok(Applied::HeldByOther(comment)) => {
@@ -330,19 +331,19 @@ fn carry_out(
                         "unblocked {} ({}) locally; its LoadMaster entry is not lmguard's \
                          ({comment}) and is left alone",
                         job.address,
-                        list_name(job.scope)
+                        job.scope.list_name()
                     );
                 }
                 Ok(Applied::Done) => {
                     unblocked += 1;
-                    println!("unblocked {} ({})", job.address, list_name(job.scope));
+                    println!("unblocked {} ({})", job.address, job.scope.list_name());
                 }
                 Err(f) if f.is_permanent() => {
                     unblocked += 1;
                     println!(
                         "unblocked {} ({}) locally — {f}",
                         job.address,
-                        list_name(job.scope)
+                        job.scope.list_name()
                     );
                 }
                 Err(f) => {
@@ -350,7 +351,7 @@ fn carry_out(
                     println!(
                         "pending   {} ({}) — {f}; `lmguard sweep` will retry",
                         job.address,
-                        list_name(job.scope)
+                        job.scope.list_name()
                     );
                 }
             }
@@ -376,4 +377,24 @@ fn status_for(rejected: usize, status: ExitStatus) -> ExitStatus {
     } else {
         status
     }
+}
+
+/// Parse addresses given as arguments; bad ones are reported on stderr.
+fn parse_addresses(inputs: &[String]) -> (Vec<Address>, usize) {
+    let mut good = Vec::new();
+    let mut bad = 0;
+    for input in inputs {
+        match input.parse::<Address>() {
+            Ok(a) => {
+                if !good.contains(&a) {
+                    good.push(a);
+                }
+            }
+            Err(e) => {
+                crate::logging::failure(&format!("rejected: {e}"));
+                bad += 1;
+            }
+        }
+    }
+    (good, bad)
 }

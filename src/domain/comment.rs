@@ -101,9 +101,58 @@ fn sanitise(text: &str) -> String {
     safe.trim().to_string()
 }
 
+/// The comment that marks `entry` as lmguard's on the LoadMaster:
+/// `lmguard ADS 532028 SSHDICT`, `lmguard ADS SSHDICT` (an event without an
+/// id), or `lmguard manual`.
+pub fn of_entry(prefix: &str, entry: &super::entry::Entry) -> String {
+    for_entry(
+        prefix,
+        entry.from_event(),
+        entry.event_id.as_deref(),
+        &entry.reason,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn comments_mark_lmguard_and_stay_short_ascii() {
+        use crate::domain::entry::{apply_block, BlockRequest, Claim, Scope};
+        use crate::domain::severity::Severity;
+        let comment = |event_id: Option<&str>, priority, reason: &str| {
+            let req = BlockRequest {
+                address: "192.0.2.7".parse().unwrap(),
+                scope: Scope::Global,
+                duration: "1h".parse().unwrap(),
+                reason: reason.into(),
+                event_id: event_id.map(str::to_string),
+                priority,
+            };
+            let claim = Claim {
+                pid: 1,
+                started: 0,
+                token: 1,
+                until: 10,
+            };
+            let (entry, _) = apply_block(None, &req, 0, claim, &|_| true);
+            of_entry("lmguard", &entry)
+        };
+        let high = Some(Severity::High);
+        assert_eq!(
+            comment(Some("532028"), high, "SSHDICT SSH attack"),
+            "lmguard ADS 532028 SSHDICT"
+        );
+        // CEF from ADS 7 and later carries no event id: still an ADS event.
+        assert_eq!(
+            comment(None, high, "SSHDICT SSH attack"),
+            "lmguard ADS SSHDICT"
+        );
+        assert_eq!(comment(None, None, "whatever"), "lmguard manual");
+        let long = comment(Some(&"9".repeat(200)), None, "Ünïcode");
+        assert!(long.len() <= 64 && long.is_ascii());
+    }
 
     fn is_safe(comment: &str) -> bool {
         comment.len() <= MAX_LEN && comment.chars().all(is_safe_char)

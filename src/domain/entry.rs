@@ -38,6 +38,14 @@ impl Scope {
         vs.map_or(Scope::Global, Scope::Vs)
     }
 
+    /// `global` or `VS 3`, for messages.
+    pub fn list_name(self) -> String {
+        match self {
+            Scope::Global => "global".to_string(),
+            Scope::Vs(n) => format!("VS {n}"),
+        }
+    }
+
     pub fn vs(self) -> Option<u32> {
         match self {
             Scope::Global => None,

@@ -11,7 +11,7 @@
 use super::entry::{Entry, Status};
 
 /// Does this comment mark an entry as lmguard's?
-pub fn comment_is_ours(comment: &str, prefix: &str) -> bool {
+fn comment_is_ours(comment: &str, prefix: &str) -> bool {
     match comment.strip_prefix(prefix) {
         Some(rest) => !prefix.is_empty() && (rest.is_empty() || rest.starts_with(' ')),
         None => false,

@@ -139,10 +139,7 @@ pub fn compare(
             continue;
         }
         // No local record (or it is not lmguard's): the comment decides.
-        let ours = r
-            .comment
-            .as_deref()
-            .is_some_and(|c| ownership::comment_is_ours(c, comment_prefix));
+        let ours = ownership::is_ours(r.comment.as_deref(), comment_prefix, None);
         report.differences.push(Difference {
             scope,
             address: r.address.map_or_else(|| r.raw.clone(), |a| a.to_string()),

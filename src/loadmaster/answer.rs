@@ -3,6 +3,7 @@
 //! List answers are read by [`super::list_answer`], straight from their
 //! bytes; this module judges success and failure and reads `isenabled`.
 
+use super::list_answer::ListedEntry;
 use serde_json::{Map, Value};
 
 /// The answer to `aclcontrol.isenabled`: `aclstatus` (any case), at the top level or one object down; yes/no,
@@ -29,14 +30,6 @@ pub fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
     obj.values()
         .filter_map(Value::as_object)
         .find_map(|inner| acl_status(inner, depth + 1))
-}
-
-/// One entry of a LoadMaster access list, as the LoadMaster returned it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedEntry {
-    pub addr: String,
-    /// `None` when the answer carried no comments at all (e.g. `Acl` strings).
-    pub comment: Option<String>,
 }
 
 /// The `status`/`code`/`message` of an answer, when it says it failed.

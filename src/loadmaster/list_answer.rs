@@ -18,7 +18,13 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
-use super::answer::ListedEntry;
+/// One entry of a LoadMaster access list, as the LoadMaster returned it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedEntry {
+    pub addr: String,
+    /// `None` when the answer carried no comments at all (e.g. `Acl` strings).
+    pub comment: Option<String>,
+}
 
 /// What a list answer said.
 #[derive(Debug, Default)]

@@ -23,7 +23,7 @@ use crate::config::{ApiKey, LoadMasterConfig};
 use crate::domain::entry::Scope;
 use crate::domain::health::Health;
 use crate::error::Result;
-use answer::ListedEntry;
+pub use list_answer::ListedEntry;
 
 /// Largest add/delete (and error) answer read: the generic answer is under
 /// 100 bytes.

@@ -25,7 +25,8 @@ use crate::domain::address::Address;
 use crate::domain::comment;
 use crate::domain::entry::{Call, Scope};
 use crate::exit::ExitStatus;
-use crate::loadmaster::answer::{self, ListedEntry};
+use crate::loadmaster::answer;
+use crate::loadmaster::ListedEntry;
 use crate::loadmaster::{shape, Client, Failure, RawAnswer, Request};
 
 use super::Report;

@@ -1,4 +1,5 @@
-//! Carries out planned LoadMaster calls for one run.
+//! Carries out planned LoadMaster calls for one run ([`batch`] drives a
+//! run's calls and records the answers; [`preview`] prints them instead).
 //!
 //! - A failure that says the LoadMaster is down or refuses us as a whole
 //!   (unreachable, 401, 403, 404, 5xx, an answer it cannot read) halts the
@@ -22,14 +23,16 @@
 //!   exist), or the LoadMaster refuses the address itself (400, not listed).
 //!   Further calls for such a scope are not sent in that run.
 
+pub mod batch;
+pub mod preview;
+
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Applied, Call, Entry, Scope};
-use crate::domain::ownership;
-use crate::loadmaster::answer::ListedEntry;
-use crate::loadmaster::{Client, Failure, Request};
+use crate::domain::{comment, ownership};
+use crate::loadmaster::{Client, Failure, ListedEntry, Request};
 
 /// After this many identical refusals in one run, the run stops calling the
 /// LoadMaster.
@@ -56,7 +59,7 @@ impl Job {
             scope: entry.scope,
             address: entry.address,
             call,
-            comment: crate::commands::comment_for(comment_prefix, entry),
+            comment: comment::of_entry(comment_prefix, entry),
             record: ownership::Record::of(entry),
         }
     }
@@ -159,7 +162,7 @@ impl<'c> Executor<'c> {
                 "{} is on the {} block list under an entry that is not lmguard's ({comment}); \
                  lmguard leaves it alone",
                 job.address,
-                list_name(job.scope)
+                job.scope.list_name()
             ),
             Err(f) if f.stops_run() => self.halt(f),
             Err(f @ Failure::Rejected { status, message }) => {
@@ -249,7 +252,7 @@ impl<'c> Executor<'c> {
                 log::debug!(
                     "{} is not on the {} block list; nothing to remove",
                     job.address,
-                    list_name(job.scope)
+                    job.scope.list_name()
                 );
                 return Ok(Applied::Done);
             }
@@ -387,21 +390,13 @@ fn log_change(job: &Job) {
         Call::Add => log::info!(
             "added {} to the {} block list ({})",
             job.address,
-            list_name(job.scope),
+            job.scope.list_name(),
             job.comment
         ),
         Call::Delete => log::info!(
             "removed {} from the {} block list",
             job.address,
-            list_name(job.scope)
+            job.scope.list_name()
         ),
-    }
-}
-
-/// `global` or `VS 3`, for messages.
-pub fn list_name(scope: Scope) -> String {
-    match scope {
-        Scope::Global => "global".to_string(),
-        Scope::Vs(n) => format!("VS {n}"),
     }
 }
