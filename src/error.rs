@@ -1,53 +1,92 @@
-//! The error type that ends a command, with the exit status it maps to.
+//! The error type that ends a command: a kind, which decides the exit
+//! status ([`Error::code`]), and one line for the operator.
 
 use std::fmt;
 
 use crate::exit::ExitStatus;
 
+/// What went wrong, as far as the exit status and `check` care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad command line or configuration; nothing was changed (exit 2).
+    Usage,
+    /// The LoadMaster could not be used (exit 3).
+    LoadMaster,
+    /// The state database is held by another process past the lock
+    /// timeout (exit 5).
+    StateBusy,
+    /// The state database cannot be used (exit 5).
+    State,
+    /// Something that should not happen (exit 1).
+    Internal,
+}
+
 /// A failure that stops a command. Its message is one clear line for the
 /// operator: what failed and what to do. It never contains the API key.
 #[derive(Debug)]
 pub struct Error {
-    status: ExitStatus,
+    kind: Kind,
     message: String,
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(status: ExitStatus, message: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
-            status,
+            kind,
             message: message.into(),
         }
     }
 
     /// Bad command line or configuration (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
-        Self::new(ExitStatus::Usage, message)
+        Self::new(Kind::Usage, message)
     }
 
-    /// The state database is busy or unusable (exit 5).
+    /// The state database is unusable (exit 5).
     pub fn state(message: impl Into<String>) -> Self {
-        Self::new(ExitStatus::State, message)
+        Self::new(Kind::State, message)
+    }
+
+    /// The state database is busy past the lock timeout (exit 5).
+    pub fn state_busy(message: impl Into<String>) -> Self {
+        Self::new(Kind::StateBusy, message)
     }
 
     /// The LoadMaster could not be used (exit 3).
     pub fn loadmaster(message: impl Into<String>) -> Self {
-        Self::new(ExitStatus::LoadMaster, message)
+        Self::new(Kind::LoadMaster, message)
     }
 
     /// Something that should not happen (exit 1).
     pub fn internal(message: impl Into<String>) -> Self {
-        Self::new(ExitStatus::Internal, message)
+        Self::new(Kind::Internal, message)
     }
 
-    pub fn status(&self) -> ExitStatus {
-        self.status
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// The exit status this error ends a run with.
+    pub fn code(&self) -> ExitStatus {
+        self.kind.code()
     }
 
     pub fn message(&self) -> &str {
         &self.message
+    }
+}
+
+impl Kind {
+    /// The exit status an error of this kind ends a run with.
+    pub fn code(self) -> ExitStatus {
+        match self {
+            Kind::Usage => ExitStatus::Usage,
+            Kind::LoadMaster => ExitStatus::LoadMaster,
+            Kind::StateBusy | Kind::State => ExitStatus::State,
+            Kind::Internal => ExitStatus::Internal,
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub fn run(args: Vec<OsString>) -> ExitStatus {
         Ok(status) => status,
         Err(e) => {
             logging::failure(&e.to_string());
-            e.status()
+            e.code()
         }
     }
 }

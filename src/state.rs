@@ -738,7 +738,7 @@ fn acquire_lock(path: &Path, timeout: Duration, for_writing: bool) -> Result<Opt
             }
         }
         if start.elapsed() >= timeout {
-            return Err(Error::state(format!(
+            return Err(Error::state_busy(format!(
                 "the state database {} is busy: another lmguard process held it for more than {} \
                  ([state] lock_timeout); try again, or raise lock_timeout",
                 path.display(),
@@ -954,7 +954,7 @@ mod tests {
         let err = Store::open(&path, Duration::from_millis(100))
             .err()
             .expect("second open must wait then fail");
-        assert_eq!(err.status(), crate::exit::ExitStatus::State);
+        assert_eq!(err.code(), crate::exit::ExitStatus::State);
         assert!(err.message().contains("busy"), "{}", err.message());
     }
 
@@ -981,7 +981,7 @@ mod tests {
         let path = dir.path().join("state.redb");
         std::fs::write(&path, b"this is not a redb file at all, just text").unwrap();
         let err = Store::open(&path, Duration::from_secs(1)).err().unwrap();
-        assert_eq!(err.status(), crate::exit::ExitStatus::State);
+        assert_eq!(err.code(), crate::exit::ExitStatus::State);
         assert!(err.message().contains("state.redb"), "{}", err.message());
     }
 }

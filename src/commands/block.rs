@@ -342,7 +342,7 @@ fn apply(
         .and_then(|a| loadmaster_problem(a, "block(s)"))
     {
         crate::logging::failure(&problem.to_string());
-        status = status.worst(problem.status());
+        status = status.worst(problem.code());
     }
     Ok(status)
 }

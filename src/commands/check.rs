@@ -17,7 +17,7 @@ use crate::cli::CheckArgs;
 use crate::config::{self, ApiKey, LoadMasterConfig};
 use crate::domain::entry::{Scope, Status};
 use crate::domain::ownership;
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::{Client, Failure};
@@ -56,7 +56,7 @@ pub fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
 enum Mark {
     Pass,
     Warn,
-    Fail(ExitStatus),
+    Fail(Kind),
     Skip,
 }
 
@@ -69,7 +69,8 @@ struct Report {
     reported: Vec<String>,
     warnings: usize,
     passed: usize,
-    status: ExitStatus,
+    /// The worst kind of failure so far.
+    worst: Option<Kind>,
 }
 
 impl Report {
@@ -80,7 +81,7 @@ impl Report {
             reported: Vec::new(),
             warnings: 0,
             passed: 0,
-            status: ExitStatus::Success,
+            worst: None,
         }
     }
 
@@ -92,14 +93,8 @@ impl Report {
         self.line(Mark::Warn, name, text.as_ref(), Some(hint.as_ref()));
     }
 
-    fn fail(
-        &mut self,
-        status: ExitStatus,
-        name: &str,
-        text: impl AsRef<str>,
-        fix: impl AsRef<str>,
-    ) {
-        self.line(Mark::Fail(status), name, text.as_ref(), Some(fix.as_ref()));
+    fn fail(&mut self, kind: Kind, name: &str, text: impl AsRef<str>, fix: impl AsRef<str>) {
+        self.line(Mark::Fail(kind), name, text.as_ref(), Some(fix.as_ref()));
     }
 
     fn skip(&mut self, name: &str, why: &str) {
@@ -126,9 +121,12 @@ impl Report {
                 self.warnings += 1;
                 ("!", "33")
             }
-            Mark::Fail(status) => {
+            Mark::Fail(kind) => {
                 self.failed.push(name.to_string());
-                self.status = self.status.worst(status);
+                self.worst = match self.worst {
+                    Some(worst) if worst.code() >= kind.code() => Some(worst),
+                    _ => Some(kind),
+                };
                 ("✘", "31")
             }
             Mark::Skip => ("-", "2"),
@@ -162,7 +160,7 @@ impl Report {
             return Ok(ExitStatus::Success);
         }
         Err(Error::new(
-            self.status,
+            self.worst.unwrap_or(Kind::Internal),
             format!(
                 "{} failed ({}){warnings}; fix the ✘ lines above and run `lmguard check` again",
                 count_of(self.failed.len(), "check", "checks"),
@@ -249,7 +247,7 @@ fn check_key(ctx: &Context, report: &mut Report) -> Option<ApiKey> {
                     lm.api_key_env.as_deref().unwrap_or("the variable")
                 ),
             };
-            report.fail(e.status(), key_source(lm), e.message(), fix);
+            report.fail(e.kind(), key_source(lm), e.message(), fix);
             return None;
         }
     };
@@ -292,7 +290,7 @@ fn check_state(ctx: &Context, report: &mut Report) {
         Ok(p) => p,
         Err(e) => {
             report.fail(
-                e.status(),
+                e.kind(),
                 STATE,
                 e.message(),
                 "set [state] path in the configuration",
@@ -305,7 +303,7 @@ fn check_state(ctx: &Context, report: &mut Report) {
     let proven = match state_probe::prove_writable(&path, &crate::state::lock_path(&path)) {
         Ok(proven) => proven,
         Err(problem) => {
-            report.fail(ExitStatus::State, STATE, &problem.text, &problem.fix);
+            report.fail(Kind::State, STATE, &problem.text, &problem.fix);
             return;
         }
     };
@@ -323,14 +321,14 @@ fn check_state(ctx: &Context, report: &mut Report) {
             return;
         }
         Err(e) => {
-            report.fail(e.status(), STATE, state_text(&e), state_fix(&e, &path));
+            report.fail(e.kind(), STATE, state_text(&e), state_fix(&e, &path));
             return;
         }
     };
     let entries = match store.all() {
         Ok(entries) => entries,
         Err(e) => {
-            report.fail(e.status(), STATE, state_text(&e), state_fix(&e, &path));
+            report.fail(e.kind(), STATE, state_text(&e), state_fix(&e, &path));
             return;
         }
     };
@@ -399,7 +397,7 @@ fn state_text(e: &Error) -> &str {
 }
 
 fn state_fix(e: &Error, path: &Path) -> String {
-    if e.message().contains("busy") {
+    if e.kind() == Kind::StateBusy {
         return "another lmguard process holds it: try again, or raise [state] lock_timeout"
             .to_string();
     }
@@ -439,7 +437,7 @@ fn check_loadmaster(
             client.with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
         }
         Err(e) => {
-            report.fail(e.status(), TLS, e.message(), cert_fix(lm));
+            report.fail(e.kind(), TLS, e.message(), cert_fix(lm));
             report.skip_unreported(&names, "no TLS set-up");
             return None;
         }
@@ -466,7 +464,7 @@ fn check_loadmaster(
         Err(failure) => {
             list_failed(lm, &failure, report);
             let why = match failure {
-                Failure::Unreachable(_) => "no connection",
+                Failure::Connection(_) | Failure::Tls(_) => "no connection",
                 Failure::BadAnswer(_) => "the list answer could not be read",
                 _ => "the LoadMaster refused the request",
             };
@@ -487,7 +485,7 @@ fn check_loadmaster(
                 format!("readable, {}", count_of(entries.len(), "entry", "entries")),
             ),
             Err(f) => report.fail(
-                ExitStatus::LoadMaster,
+                Kind::LoadMaster,
                 name,
                 f.to_string(),
                 format!(
@@ -530,21 +528,17 @@ fn tls_passed(lm: &LoadMasterConfig, report: &mut Report) {
 
 /// One ✘ for the first thing that failed, and ✔ for what the answer proves.
 fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
-    let lm_failed = ExitStatus::LoadMaster;
+    let lm_failed = Kind::LoadMaster;
     match failure {
-        Failure::Unreachable(detail) if is_certificate_problem(detail) => {
+        Failure::Tls(detail) => {
             report.fail(
                 lm_failed,
                 TLS,
-                format!(
-                    "the certificate of {} is not trusted: {}",
-                    lm.url,
-                    detail.split(" (TLS: ").next().unwrap_or(detail)
-                ),
+                format!("the certificate of {} is not trusted: {detail}", lm.url),
                 cert_fix(lm),
             );
         }
-        Failure::Unreachable(detail) => report.fail(
+        Failure::Connection(detail) => report.fail(
             lm_failed,
             TLS,
             format!("cannot connect to {}: {detail}", lm.url),
@@ -611,18 +605,6 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
     }
 }
 
-fn is_certificate_problem(detail: &str) -> bool {
-    [
-        "certificate",
-        "UnknownIssuer",
-        "NotValidForName",
-        "CertExpired",
-        "tls_sha256",
-    ]
-    .iter()
-    .any(|w| detail.contains(w))
-}
-
 /// `HOST:PORT` of the LoadMaster, for openssl.
 fn host_port(lm: &LoadMasterConfig) -> String {
     let host = lm.url.trim_start_matches("https://").trim_end_matches('/');
@@ -687,7 +669,7 @@ fn check_firmware(client: &Client, report: &mut Report) -> bool {
         Ok(Some(text)) => match Version::parse(&text) {
             Some(v) if v < MIN_V2 => {
                 report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     FIRMWARE,
                     format!(
                         "{text} is older than {MIN_V2}, the first with the JSON API (/accessv2) \
@@ -729,7 +711,7 @@ fn check_packet_filter(client: &Client, report: &mut Report) {
     match client.acl_enabled() {
         Ok(Some(true)) => report.pass(FILTER, "enforced (the Packet Routing Filter is on)"),
         Ok(Some(false)) => report.fail(
-            ExitStatus::LoadMaster,
+            Kind::LoadMaster,
             FILTER,
             "the Packet Routing Filter is off, so the LoadMaster does not act on its block lists",
             "enable System Configuration > Network Setup > Packet Routing Filter",
@@ -745,18 +727,5 @@ fn check_packet_filter(client: &Client, report: &mut Report) {
             format!("could not tell whether the Packet Routing Filter is on ({why})"),
             hint,
         ),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn certificate_problems_are_told_apart() {
-        assert!(is_certificate_problem(
-            "https://x: invalid peer certificate: UnknownIssuer"
-        ));
-        assert!(!is_certificate_problem("Connection refused (os error 111)"));
     }
 }

@@ -348,7 +348,7 @@ pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     match loadmaster_problem(&applied, "operation(s)") {
         Some(problem) => {
             crate::logging::failure(&problem.to_string());
-            Ok(problem.status().worst(status))
+            Ok(problem.code().worst(status))
         }
         None => Ok(status),
     }

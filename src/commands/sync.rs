@@ -139,7 +139,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     if args.changes_state() {
         if let Some(problem) = repair(ctx, &client, &differences, &mut actions, &settled, args)? {
             crate::logging::failure(&problem.to_string());
-            status = problem.status();
+            status = problem.code();
         }
     }
     // Exit 6 means one thing: differences remain that `--apply` would

@@ -358,7 +358,7 @@ fn carry_out(
         }
         if let Some(problem) = loadmaster_problem(&applied, "unblock(s)") {
             crate::logging::failure(&problem.to_string());
-            status = problem.status();
+            status = problem.code();
         }
     }
     println!(

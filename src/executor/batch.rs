@@ -3,7 +3,7 @@
 //! loses little), shows progress for long runs, and sums up the failures.
 
 use crate::domain::entry::{self, Applied, Claim};
-use crate::error::{Error, Result};
+use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::{Client, Failure};
 use crate::state::{self, Store, DEFAULT_LOADMASTER};
@@ -221,7 +221,7 @@ pub fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
         })
         .unwrap_or_default();
     Some(Error::new(
-        ExitStatus::LoadMaster,
+        Kind::LoadMaster,
         format!(
             "{failed} {what} could not be applied ({cause}); they are recorded as pending and \
              `lmguard sweep` will retry them"

@@ -121,8 +121,11 @@ pub const API_404: &str = "HTTP 404 on /accessv2: API interface disabled, or fir
 /// Why a LoadMaster request did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
-    /// No answer: refused, reset, timed out, DNS or TLS failure.
-    Unreachable(String),
+    /// No answer: refused, reset, timed out, DNS failure, an answer cut off.
+    Connection(String),
+    /// No answer because TLS failed over the certificate: not trusted,
+    /// expired, not for this name, or not the pinned one.
+    Tls(String),
     /// HTTP 401: the key was refused. Never retried (the LoadMaster may lock
     /// the user out after repeated failures).
     Unauthorized,
@@ -157,7 +160,10 @@ impl Failure {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Unreachable(detail) => write!(f, "LoadMaster unreachable: {detail}"),
+            Failure::Connection(detail) => write!(f, "LoadMaster unreachable: {detail}"),
+            Failure::Tls(detail) => {
+                write!(f, "LoadMaster unreachable: {detail}{}", tls_hint(detail))
+            }
             Failure::Unauthorized => f.write_str(
                 "the LoadMaster refused the API key (HTTP 401); check loadmaster.api_key_file, \
                  and that the appliance has Session Management on and Require Basic \
@@ -313,7 +319,8 @@ impl Client {
             text
         };
         match failure {
-            Failure::Unreachable(t) => Failure::Unreachable(clean(t)),
+            Failure::Connection(t) => Failure::Connection(clean(t)),
+            Failure::Tls(t) => Failure::Tls(clean(t)),
             Failure::ServerError { status, message } => Failure::ServerError {
                 status,
                 message: clean(message),
@@ -342,7 +349,7 @@ impl Client {
     }
 
     /// The answer to a request, whatever its HTTP status, or
-    /// [`Failure::Unreachable`] when there was none (`check --probe` shows
+    /// [`Failure::Connection`] or [`Failure::Tls`] when there was none (`check --probe` shows
     /// every answer as it came).
     pub fn post(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
         let mut body = request.body();
@@ -376,9 +383,16 @@ impl Client {
                 Ok(RawAnswer { status, body })
             }
             Err(ureq::Error::Transport(t)) => {
-                let detail = describe_transport(&t);
-                self.trace(format_args!("← no answer:"), detail.as_bytes());
-                Err(Failure::Unreachable(detail))
+                let failure = transport_failure(&t);
+                let (Failure::Connection(detail) | Failure::Tls(detail)) = &failure else {
+                    unreachable!("a transport failure is a connection or TLS failure")
+                };
+                let hint = tls_hint(detail);
+                self.trace(
+                    format_args!("← no answer:"),
+                    format!("{detail}{hint}").as_bytes(),
+                );
+                Err(failure)
             }
         }
     }
@@ -506,7 +520,7 @@ fn read_body(resp: ureq::Response, cap: u64) -> std::result::Result<Vec<u8>, Fai
     resp.into_reader()
         .take(cap + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| Failure::Unreachable(format!("the answer was cut off: {e}")))?;
+        .map_err(|e| Failure::Connection(format!("the answer was cut off: {e}")))?;
     if bytes.len() as u64 > cap {
         return Err(too_big());
     }
@@ -532,8 +546,9 @@ fn parse_json(bytes: &[u8]) -> std::result::Result<Value, Failure> {
     })
 }
 
-/// A transport error in one line, with the TLS cause spelled out.
-fn describe_transport(t: &ureq::Transport) -> String {
+/// A transport error in one line: a [`Failure::Tls`] when the certificate
+/// was the problem, else a [`Failure::Connection`].
+fn transport_failure(t: &ureq::Transport) -> Failure {
     let mut parts = vec![t.to_string()];
     let mut source = std::error::Error::source(t);
     while let Some(e) = source {
@@ -544,22 +559,50 @@ fn describe_transport(t: &ureq::Transport) -> String {
         source = e.source();
     }
     let joined = parts.join(": ").replace("other error: ", "");
-    if joined.contains("tls_sha256") {
-        // The pin's own message names both fingerprints; nothing to add.
-        joined
-    } else if joined.contains("certificate") || joined.contains("UnknownIssuer") {
-        format!(
-            "{joined} (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in \
-             loadmaster.ca_file)"
-        )
+    if is_certificate_problem(&joined) {
+        Failure::Tls(joined)
     } else {
-        joined
+        Failure::Connection(joined)
+    }
+}
+
+/// Does a transport error say the certificate was the problem?
+fn is_certificate_problem(detail: &str) -> bool {
+    [
+        "certificate",
+        "UnknownIssuer",
+        "NotValidForName",
+        "CertExpired",
+        "tls_sha256",
+    ]
+    .iter()
+    .any(|w| detail.contains(w))
+}
+
+/// What to do about an untrusted certificate, appended to the failure
+/// (the pin's own message names both fingerprints: nothing to add there).
+fn tls_hint(detail: &str) -> &'static str {
+    if !detail.contains("tls_sha256")
+        && (detail.contains("certificate") || detail.contains("UnknownIssuer"))
+    {
+        " (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in \
+         loadmaster.ca_file)"
+    } else {
+        ""
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn certificate_problems_are_told_apart() {
+        assert!(is_certificate_problem(
+            "https://x: invalid peer certificate: UnknownIssuer"
+        ));
+        assert!(!is_certificate_problem("Connection refused (os error 111)"));
+    }
 
     #[test]
     fn bodies_follow_the_api_contract() {
@@ -597,6 +640,6 @@ mod tests {
         }
         .stops_run());
         assert!(Failure::Unauthorized.stops_run());
-        assert!(Failure::Unreachable("refused".into()).stops_run());
+        assert!(Failure::Connection("refused".into()).stops_run());
     }
 }

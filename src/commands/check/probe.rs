@@ -24,7 +24,7 @@ use serde_json::Value;
 use crate::domain::address::Address;
 use crate::domain::comment;
 use crate::domain::entry::{Call, Scope};
-use crate::exit::ExitStatus;
+use crate::error::Kind;
 use crate::loadmaster::answer;
 use crate::loadmaster::ListedEntry;
 use crate::loadmaster::{shape, Client, Failure, RawAnswer, Request};
@@ -151,7 +151,7 @@ impl Probe<'_> {
         for step in steps {
             if self.interrupt.happened() {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &self.name("interrupted"),
                     "stopped on a signal before the round trip was proven",
                     "run `lmguard check --probe` again",
@@ -193,7 +193,7 @@ impl Probe<'_> {
                 }
                 let fix = fix_for(&failure);
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!("{summary}: adding {addr} failed: {failure}"),
                     fix,
@@ -221,7 +221,7 @@ impl Probe<'_> {
             }
             Err(failure) => {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!("{summary}: deleting {addr} failed: {failure}"),
                     fix_for(&failure),
@@ -276,7 +276,7 @@ impl Probe<'_> {
             }
             Err(failure) => {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!("{summary}: {what} failed: {failure}"),
                     fix_for(&failure),
@@ -297,7 +297,7 @@ impl Probe<'_> {
             Ok(read) => read,
             Err(text) => {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!("{summary}: {text}"),
                     SEND_TRACE,
@@ -342,7 +342,7 @@ impl Probe<'_> {
             }
             (true, None) => {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!(
                         "{summary}; {shape}; the test entry {addr} is not among the {} entries \
@@ -362,7 +362,7 @@ impl Probe<'_> {
             (false, Some(entry)) => {
                 self.deletes_unreliable = true;
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!(
                         "{summary}; {shape}; {} is still listed after its delete was answered \
@@ -407,7 +407,7 @@ impl Probe<'_> {
                     ),
                 ),
                 Err(failure) => self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     &name,
                     format!(
                         "{}, left by an earlier probe, could not be removed: {failure}",
@@ -451,7 +451,7 @@ impl Probe<'_> {
             Ok(_) => "its delete was answered as done, but it is still listed".into(),
         };
         self.report.fail(
-            ExitStatus::LoadMaster,
+            Kind::LoadMaster,
             &name,
             format!("the test entry {addr} may still be listed ({why})"),
             format!(
@@ -478,7 +478,7 @@ impl Probe<'_> {
             Ok(raw) => Some((summary(self.client, &raw), self.client.interpret(&raw))),
             Err(failure) => {
                 self.report.fail(
-                    ExitStatus::LoadMaster,
+                    Kind::LoadMaster,
                     name,
                     format!("no answer: {failure}"),
                     "check that the LoadMaster is up and reachable, then run `lmguard check \
@@ -552,9 +552,11 @@ fn fix_for(failure: &Failure) -> String {
             (User Management > Modify)"
             .into(),
         Failure::ApiDisabled => crate::loadmaster::API_404.into(),
-        Failure::Unreachable(_) => "check that the LoadMaster is up and reachable, then run \
+        Failure::Connection(_) | Failure::Tls(_) => {
+            "check that the LoadMaster is up and reachable, then run \
             `lmguard check --probe` again (it removes a test entry left behind)"
-            .into(),
+                .into()
+        }
         Failure::Rejected { .. }
         | Failure::Permanent { .. }
         | Failure::ServerError { .. }
