@@ -1,7 +1,6 @@
 //! The TOML configuration: where it is found, what it may contain, and the
 //! API key it points to.
 
-use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,8 +10,8 @@ use crate::domain::address::Address;
 use crate::domain::duration::{BlockDuration, HumanDuration};
 use crate::domain::escalation::{self, Escalation};
 use crate::domain::policy::Policy;
-use crate::domain::protect::{self, Protected};
 use crate::error::{Error, Result};
+use crate::loadmaster::settings::{ApiKey, Settings, Trust};
 
 /// The file name looked for in the configuration directories.
 pub const FILE_NAME: &str = "lm-mitigation.toml";
@@ -46,6 +45,9 @@ pub struct LoadMasterConfig {
     pub inline_api_key: Option<toml::Value>,
     pub ca_file: Option<PathBuf>,
     pub tls_sha256: Option<String>,
+    /// `tls_sha256`, parsed once as the file is read.
+    #[serde(skip)]
+    pin: Option<[u8; 32]>,
     #[serde(default)]
     pub insecure_skip_tls_verify: bool,
     #[serde(default = "default_timeout")]
@@ -162,23 +164,6 @@ pub struct LogConfig {
     pub file: Option<PathBuf>,
 }
 
-/// The API key. It is never printed: `Debug` redacts it and there is no
-/// `Display`.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ApiKey(<redacted>)")
-    }
-}
-
 /// Where the configuration is read from, in the documented order.
 pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
@@ -222,13 +207,13 @@ impl Config {
 
     /// Parse and validate configuration text; errors name the key.
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        let mut config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
         config.validate()?;
         Ok(config)
     }
 
-    fn validate(&self) -> std::result::Result<(), String> {
-        let lm = &self.loadmaster;
+    fn validate(&mut self) -> std::result::Result<(), String> {
+        let lm = &mut self.loadmaster;
         if lm.inline_api_key.is_some() {
             return Err(
                 "loadmaster.api_key: the API key must not be written in the \
@@ -261,8 +246,10 @@ impl Config {
             _ => {}
         }
         if let Some(pin) = &lm.tls_sha256 {
-            crate::loadmaster::tls::parse_fingerprint(pin)
-                .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?;
+            lm.pin = Some(
+                crate::loadmaster::tls::parse_fingerprint(pin)
+                    .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?,
+            );
             if lm.ca_file.is_some() {
                 return Err(
                     "loadmaster: set either ca_file or tls_sha256 (the certificate's pin), not both"
@@ -370,7 +357,7 @@ impl Config {
                 "the API key contains white space or control characters; it must be one line",
             ));
         }
-        Ok(ApiKey(key))
+        Ok(ApiKey::new(key))
     }
 }
 
@@ -545,6 +532,26 @@ impl LoadMasterConfig {
     pub fn endpoint(&self) -> String {
         format!("{}/accessv2", self.url.trim_end_matches('/'))
     }
+
+    /// What the LoadMaster client needs, from these (validated) settings.
+    pub fn client_settings(&self) -> Settings {
+        let trust = if self.insecure_skip_tls_verify {
+            Trust::Anything
+        } else if let Some(pin) = self.pin {
+            Trust::Pin(pin)
+        } else if let Some(ca_file) = &self.ca_file {
+            Trust::CaFile(ca_file.clone())
+        } else {
+            Trust::System
+        };
+        Settings {
+            url: self.url.clone(),
+            endpoint: self.endpoint(),
+            trust,
+            timeout: self.timeout.0,
+            connections: self.connections,
+        }
+    }
 }
 
 impl BlockConfig {
@@ -584,88 +591,6 @@ impl BlockConfig {
     pub fn simulate(&self) -> bool {
         self.mode == Mode::Simulate
     }
-}
-
-impl Config {
-    /// The full admission policy for blocking: [`BlockConfig::policy`] plus
-    /// the LoadMaster's own address and this host's addresses, which are
-    /// never blocked. What cannot be found is a warning, not an error.
-    ///
-    /// It reads `/proc/net/fib_trie` and `/proc/net/if_inet6`, and resolves
-    /// the LoadMaster's host name when `url` names one (an IP literal needs
-    /// no lookup).
-    pub fn admission_policy(&self) -> Policy {
-        let mut policy = self.block.policy();
-        policy.protected = self.protections();
-        policy
-    }
-
-    fn protections(&self) -> Vec<Protected> {
-        let mut out = loadmaster_addresses(&self.loadmaster.url)
-            .into_iter()
-            .map(|ip| Protected::new(ip, "the LoadMaster's own address"))
-            .collect::<Vec<_>>();
-        out.extend(
-            host_addresses()
-                .into_iter()
-                .map(|ip| Protected::new(ip, "an address of this host")),
-        );
-        out
-    }
-}
-
-/// The addresses `[loadmaster] url` points at.
-fn loadmaster_addresses(url: &str) -> Vec<std::net::IpAddr> {
-    use std::net::ToSocketAddrs;
-    let Some((host, port)) = protect::url_host(url) else {
-        return Vec::new();
-    };
-    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
-        return vec![ip];
-    }
-    let warn = |why: &str| {
-        log::warn!(
-            "cannot resolve the LoadMaster's name {host} ({why}); this run cannot protect its \
-             address from being blocked: add it to [block] allowlist"
-        )
-    };
-    match (host.as_str(), port).to_socket_addrs() {
-        Ok(addrs) => {
-            let mut ips: Vec<_> = addrs.map(|a| a.ip()).collect();
-            ips.dedup();
-            if ips.is_empty() {
-                warn("no addresses");
-            }
-            ips
-        }
-        Err(e) => {
-            warn(&e.to_string());
-            Vec::new()
-        }
-    }
-}
-
-/// This host's own addresses, from `/proc/net/fib_trie` (IPv4, the local
-/// routing table's `/32 host LOCAL` entries) and `/proc/net/if_inet6`.
-fn host_addresses() -> Vec<std::net::IpAddr> {
-    let warn = |path: &str, e: &std::io::Error| {
-        log::warn!(
-            "cannot read this host's addresses from {path} ({e}); this run cannot protect \
-             them from being blocked: add them to [block] allowlist"
-        )
-    };
-    let mut out = Vec::new();
-    match std::fs::read_to_string("/proc/net/fib_trie") {
-        Ok(text) => out.extend(protect::parse_fib_trie(&text)),
-        Err(e) => warn("/proc/net/fib_trie", &e),
-    }
-    match std::fs::read_to_string("/proc/net/if_inet6") {
-        Ok(text) => out.extend(protect::parse_if_inet6(&text)),
-        // No such file: IPv6 is disabled, so there are no IPv6 addresses.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => warn("/proc/net/if_inet6", &e),
-    }
-    out
 }
 
 #[cfg(test)]
@@ -814,43 +739,5 @@ mod tests {
         ))
         .unwrap_err();
         assert!(e.contains("contradict"), "{e}");
-    }
-
-    #[test]
-    fn the_loadmaster_address_is_protected_without_a_lookup_for_literals() {
-        assert_eq!(
-            loadmaster_addresses("https://192.0.2.10:8443"),
-            vec!["192.0.2.10".parse::<std::net::IpAddr>().unwrap()]
-        );
-        assert_eq!(
-            loadmaster_addresses("https://[2001:db8::10]"),
-            vec!["2001:db8::10".parse::<std::net::IpAddr>().unwrap()]
-        );
-        // A name is resolved (localhost: from /etc/hosts, no network).
-        let local = loadmaster_addresses("https://localhost:443");
-        assert!(local.iter().all(|ip| ip.is_loopback()), "{local:?}");
-        let c = Config::parse(MINIMAL).unwrap();
-        let policy = c.admission_policy();
-        let lm = policy
-            .admit("192.0.2.10".parse().unwrap(), true)
-            .unwrap_err();
-        assert!(lm.reason().contains("LoadMaster"), "{lm:?}");
-    }
-
-    #[test]
-    fn this_hosts_addresses_are_found_on_linux() {
-        if !Path::new("/proc/net/fib_trie").exists() {
-            return;
-        }
-        let found = host_addresses();
-        assert!(
-            found.iter().any(|ip| ip.is_loopback()),
-            "127.0.0.1 is a local address: {found:?}"
-        );
-    }
-
-    #[test]
-    fn api_key_debug_is_redacted() {
-        assert_eq!(format!("{:?}", ApiKey("k".into())), "ApiKey(<redacted>)");
     }
 }

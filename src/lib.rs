@@ -19,6 +19,7 @@ pub mod exit;
 pub mod loadmaster;
 pub mod logging;
 pub mod process;
+pub mod protections;
 pub mod state;
 pub mod state_probe;
 

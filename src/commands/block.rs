@@ -539,7 +539,7 @@ struct Admission {
 impl Admission {
     fn new(ctx: &Context, args: &BlockArgs) -> Admission {
         Admission {
-            policy: ctx.config.admission_policy(),
+            policy: crate::protections::admission_policy(&ctx.config),
             scope: ctx.scope(args.vs),
             duration: args.duration.unwrap_or(ctx.config.block.duration),
             manual: !args.addresses.is_empty(),

@@ -14,12 +14,13 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::cli::CheckArgs;
-use crate::config::{self, ApiKey, LoadMasterConfig};
+use crate::config::{self, LoadMasterConfig};
 use crate::domain::entry::{Scope, Status};
 use crate::domain::ownership;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
+use crate::loadmaster::ApiKey;
 use crate::loadmaster::{Client, Failure};
 use crate::state_probe;
 
@@ -361,7 +362,7 @@ fn check_allowlisted_blocks(ctx: &Context, report: &mut Report) {
     };
     let Ok(entries) = store.all() else { return };
     drop(store);
-    let policy = ctx.config.admission_policy();
+    let policy = crate::protections::admission_policy(&ctx.config);
     let covered: Vec<String> = entries
         .iter()
         .filter_map(|e| {
@@ -432,7 +433,7 @@ fn check_loadmaster(
         report.skip_unreported(&names, "no API key");
         return None;
     };
-    let mut client = match quietly(|| Client::new(lm, key.clone())) {
+    let mut client = match quietly(|| Client::new(&lm.client_settings(), key.clone())) {
         Ok(client) => {
             client.with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
         }

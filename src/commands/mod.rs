@@ -103,7 +103,7 @@ impl Context {
     /// The LoadMaster client (reads the API key and TLS settings).
     pub fn client(&self) -> Result<Client> {
         let key = self.config.api_key()?;
-        Ok(Client::new(&self.config.loadmaster, key)?
+        Ok(Client::new(&self.config.loadmaster.client_settings(), key)?
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
     }
 

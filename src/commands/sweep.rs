@@ -184,7 +184,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
 }
 
 pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
-    let policy = ctx.config.admission_policy();
+    let policy = crate::protections::admission_policy(&ctx.config);
     let fingerprint = policy.fingerprint();
     let cutoff = history_cutoff(ctx);
     if args.dry_run {

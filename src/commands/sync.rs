@@ -130,7 +130,7 @@ pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         settled.extend(report.settled);
     }
 
-    let policy = ctx.config.admission_policy();
+    let policy = crate::protections::admission_policy(&ctx.config);
     // Kept beside the differences, not paired into a copy of them: a large
     // list's report is the bulk of a sync's memory.
     let mut actions: Vec<Action> = differences.iter().map(|d| plan(&policy, d, args)).collect();

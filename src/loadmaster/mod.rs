@@ -8,6 +8,7 @@ pub mod answer;
 pub mod firmware;
 pub mod list_answer;
 pub mod scrub;
+pub mod settings;
 pub mod shape;
 pub mod tls;
 pub mod trace;
@@ -19,11 +20,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Map, Value};
 
-use crate::config::{ApiKey, LoadMasterConfig};
 use crate::domain::entry::Scope;
 use crate::domain::health::Health;
 use crate::error::Result;
 pub use list_answer::ListedEntry;
+pub use settings::{ApiKey, Settings};
 
 /// Largest add/delete (and error) answer read: the generic answer is under
 /// 100 bytes.
@@ -219,9 +220,9 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(lm: &LoadMasterConfig, key: ApiKey) -> Result<Client> {
+    pub fn new(lm: &Settings, key: ApiKey) -> Result<Client> {
         let tls = tls::client_config(lm)?;
-        let timeout: Duration = lm.timeout.0;
+        let timeout: Duration = lm.timeout;
         let agent = ureq::AgentBuilder::new()
             .tls_config(tls)
             .timeout_connect(timeout)
@@ -233,7 +234,7 @@ impl Client {
             .build();
         Ok(Client {
             agent,
-            endpoint: lm.endpoint(),
+            endpoint: lm.endpoint.clone(),
             key,
             trace: log::log_enabled!(target: "lmguard::wire", log::Level::Debug),
             list_cap: MIN_LIST_ANSWER,

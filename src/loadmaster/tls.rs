@@ -25,59 +25,62 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
-use crate::config::LoadMasterConfig;
+use super::settings::{Settings, Trust};
 use crate::error::{Error, Result};
 
-/// Build the TLS client configuration the config asks for.
-pub fn client_config(lm: &LoadMasterConfig) -> Result<Arc<ClientConfig>> {
+/// Build the TLS client configuration the settings ask for.
+pub fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
     let provider = Arc::new(ring::default_provider());
-    let verifier: Arc<dyn ServerCertVerifier> = if lm.insecure_skip_tls_verify {
-        log::warn!(
-            "TLS certificate verification of {} is OFF (insecure_skip_tls_verify = true): \
-             anyone on the path can read the API key; set ca_file instead",
-            lm.url
-        );
-        Arc::new(Verifier {
-            trust: Trust::Anything,
-            provider: provider.clone(),
-        })
-    } else if let Some(pin) = &lm.tls_sha256 {
-        let pin = parse_fingerprint(pin)
-            .map_err(|e| Error::usage(format!("loadmaster.tls_sha256: {e}")))?;
-        Arc::new(Verifier {
-            trust: Trust::Pin(pin),
-            provider: provider.clone(),
-        })
-    } else if let Some(ca_file) = &lm.ca_file {
-        let certs = read_pem(ca_file)?;
-        let mut roots = RootCertStore::empty();
-        let (_, ignored) = roots.add_parsable_certificates(certs.iter().cloned());
-        if ignored > 0 {
-            log::debug!("{ignored} certificate(s) in the CA file are not usable as trust anchors");
+    let verifier: Arc<dyn ServerCertVerifier> = match &lm.trust {
+        Trust::Anything => {
+            log::warn!(
+                "TLS certificate verification of {} is OFF (insecure_skip_tls_verify = true): \
+                 anyone on the path can read the API key; set ca_file instead",
+                lm.url
+            );
+            Arc::new(Verifier {
+                trust: Accept::Anything,
+                provider: provider.clone(),
+            })
         }
-        let webpki = if roots.is_empty() {
-            None
-        } else {
-            Some(webpki_verifier(roots, &provider)?)
-        };
-        Arc::new(Verifier {
-            trust: Trust::CaFile {
-                webpki,
-                exact: certs,
-            },
+        Trust::Pin(pin) => Arc::new(Verifier {
+            trust: Accept::Pin(*pin),
             provider: provider.clone(),
-        })
-    } else {
-        let mut roots = RootCertStore::empty();
-        let found = rustls_native_certs::load_native_certs();
-        roots.add_parsable_certificates(found.certs);
-        if roots.is_empty() {
-            return Err(Error::usage(
-                "no trusted CA certificates found on this system; set loadmaster.ca_file to the \
-                 LoadMaster's certificate",
-            ));
+        }),
+        Trust::CaFile(ca_file) => {
+            let certs = read_pem(ca_file)?;
+            let mut roots = RootCertStore::empty();
+            let (_, ignored) = roots.add_parsable_certificates(certs.iter().cloned());
+            if ignored > 0 {
+                log::debug!(
+                    "{ignored} certificate(s) in the CA file are not usable as trust anchors"
+                );
+            }
+            let webpki = if roots.is_empty() {
+                None
+            } else {
+                Some(webpki_verifier(roots, &provider)?)
+            };
+            Arc::new(Verifier {
+                trust: Accept::CaFile {
+                    webpki,
+                    exact: certs,
+                },
+                provider: provider.clone(),
+            })
         }
-        webpki_verifier(roots, &provider)?
+        Trust::System => {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+            if roots.is_empty() {
+                return Err(Error::usage(
+                    "no trusted CA certificates found on this system; set loadmaster.ca_file to \
+                     the LoadMaster's certificate",
+                ));
+            }
+            webpki_verifier(roots, &provider)?
+        }
     };
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -153,16 +156,16 @@ fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
-/// Verifies the server certificate as [`Trust`] says; the handshake
+/// Verifies the server certificate as [`Accept`] says; the handshake
 /// signatures are always checked.
 #[derive(Debug)]
 struct Verifier {
-    trust: Trust,
+    trust: Accept,
     provider: Arc<CryptoProvider>,
 }
 
 #[derive(Debug)]
-enum Trust {
+enum Accept {
     /// `insecure_skip_tls_verify = true`.
     Anything,
     /// `ca_file`: WebPKI against its CAs, or exactly one of its certificates.
@@ -216,8 +219,8 @@ impl ServerCertVerifier for Verifier {
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let (webpki, exact) = match &self.trust {
-            Trust::Anything => return Ok(ServerCertVerified::assertion()),
-            Trust::Pin(expected) => {
+            Accept::Anything => return Ok(ServerCertVerified::assertion()),
+            Accept::Pin(expected) => {
                 let presented = fingerprint(end_entity.as_ref());
                 return if presented == *expected {
                     Ok(ServerCertVerified::assertion())
@@ -225,7 +228,7 @@ impl ServerCertVerifier for Verifier {
                     Err(pin_mismatch(expected, &presented))
                 };
             }
-            Trust::CaFile { webpki, exact } => (webpki, exact),
+            Accept::CaFile { webpki, exact } => (webpki, exact),
         };
         if exact.iter().any(|c| c.as_ref() == end_entity.as_ref()) {
             // The operator put this very certificate in ca_file.
