@@ -31,10 +31,10 @@ use crate::domain::address::Address;
 /// The options clap knows for `block`: long names (without `--`), which of
 /// them take a value, and the short flags that take none.
 #[derive(Debug, Default)]
-pub struct KnownOptions {
-    pub long: Vec<String>,
-    pub long_with_value: Vec<String>,
-    pub short_flags: Vec<char>,
+pub(crate) struct KnownOptions {
+    pub(crate) long: Vec<String>,
+    pub(crate) long_with_value: Vec<String>,
+    pub(crate) short_flags: Vec<char>,
 }
 
 impl KnownOptions {
@@ -83,7 +83,10 @@ fn quoted(value: Option<&str>) -> String {
 
 /// Sort the arguments that follow `block` (see the module documentation).
 /// Returns the arguments for clap and one warning per ignored parameter.
-pub fn filter_block_args(args: &[OsString], known: &KnownOptions) -> (Vec<OsString>, Vec<String>) {
+pub(crate) fn filter_block_args(
+    args: &[OsString],
+    known: &KnownOptions,
+) -> (Vec<OsString>, Vec<String>) {
     let mut out = Vec::new();
     let mut warnings = Vec::new();
     let text: Vec<String> = args

@@ -26,7 +26,7 @@ const SANE_CLOCK: i64 = 1_577_836_800;
 
 /// The current time, or exit 2 when the system clock is certainly wrong
 /// (before 2020): expiries computed from it would be nonsense.
-pub fn checked_now() -> Result<i64> {
+pub(crate) fn checked_now() -> Result<i64> {
     let now = unix_now();
     if now < SANE_CLOCK {
         return Err(Error::usage(format!(
@@ -41,7 +41,7 @@ pub fn checked_now() -> Result<i64> {
 /// Entries blocked more than a day after `now`: the clock was fast when
 /// they were recorded (their expiry is as far off). One warning line, or
 /// `None`.
-pub fn future_blocks_warning(entries: &[Entry], now: i64) -> Option<String> {
+pub(crate) fn future_blocks_warning(entries: &[Entry], now: i64) -> Option<String> {
     let future: Vec<_> = entries
         .iter()
         .filter(|e| e.blocked_at > now + 86_400)
@@ -67,7 +67,7 @@ pub fn rfc3339(t: i64) -> String {
 }
 
 /// `2026-11-24 10:13` (UTC), for tables and messages.
-pub fn short_time(t: i64) -> String {
+pub(crate) fn short_time(t: i64) -> String {
     let s = rfc3339(t);
     format!("{} {}", &s[..10], &s[11..16])
 }

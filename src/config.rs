@@ -14,48 +14,48 @@ use crate::error::{Error, Result};
 use crate::loadmaster::settings::{ApiKey, Settings, Trust};
 
 /// The file name looked for in the configuration directories.
-pub const FILE_NAME: &str = "lm-mitigation.toml";
+pub(crate) const FILE_NAME: &str = "lm-mitigation.toml";
 /// The system-wide fallback location.
-pub const SYSTEM_PATH: &str = "/etc/lmguard/lm-mitigation.toml";
+pub(crate) const SYSTEM_PATH: &str = "/etc/lmguard/lm-mitigation.toml";
 /// Environment variable naming the configuration file.
-pub const CONFIG_ENV: &str = "LMGUARD_CONFIG";
+pub(crate) const CONFIG_ENV: &str = "LMGUARD_CONFIG";
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    pub loadmaster: LoadMasterConfig,
+    pub(crate) loadmaster: LoadMasterConfig,
     #[serde(default)]
-    pub block: BlockConfig,
+    pub(crate) block: BlockConfig,
     #[serde(default)]
-    pub ads: AdsConfig,
+    pub(crate) ads: AdsConfig,
     #[serde(default)]
-    pub state: StateConfig,
+    pub(crate) state: StateConfig,
     #[serde(default)]
-    pub log: LogConfig,
+    pub(crate) log: LogConfig,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LoadMasterConfig {
-    pub url: String,
-    pub api_key_file: Option<PathBuf>,
-    pub api_key_env: Option<String>,
+pub(crate) struct LoadMasterConfig {
+    pub(crate) url: String,
+    pub(crate) api_key_file: Option<PathBuf>,
+    pub(crate) api_key_env: Option<String>,
     /// Never accepted; present only to refuse it with a helpful message.
     #[serde(default, rename = "api_key")]
-    pub inline_api_key: Option<toml::Value>,
-    pub ca_file: Option<PathBuf>,
-    pub tls_sha256: Option<String>,
+    pub(crate) inline_api_key: Option<toml::Value>,
+    pub(crate) ca_file: Option<PathBuf>,
+    pub(crate) tls_sha256: Option<String>,
     /// `tls_sha256`, parsed once as the file is read.
     #[serde(skip)]
     pin: Option<[u8; 32]>,
     #[serde(default)]
-    pub insecure_skip_tls_verify: bool,
+    pub(crate) insecure_skip_tls_verify: bool,
     #[serde(default = "default_timeout")]
-    pub timeout: HumanDuration,
+    pub(crate) timeout: HumanDuration,
     /// Connections used at once for bulk work (sweep, sync, large event
     /// batches).
     #[serde(default = "default_connections")]
-    pub connections: usize,
+    pub(crate) connections: usize,
 }
 
 fn default_connections() -> usize {
@@ -68,24 +68,24 @@ fn default_timeout() -> HumanDuration {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BlockConfig {
+pub(crate) struct BlockConfig {
     #[serde(default = "default_duration")]
-    pub duration: BlockDuration,
-    pub vs: Option<u32>,
+    pub(crate) duration: BlockDuration,
+    pub(crate) vs: Option<u32>,
     #[serde(default)]
-    pub allowlist: Vec<Address>,
+    pub(crate) allowlist: Vec<Address>,
     #[serde(default = "default_max_active")]
-    pub max_active: usize,
+    pub(crate) max_active: usize,
     #[serde(default = "default_comment_prefix")]
-    pub comment_prefix: String,
+    pub(crate) comment_prefix: String,
     #[serde(default)]
-    pub mode: Mode,
-    pub ipv6_prefix: Option<u8>,
-    pub min_prefix_v4: Option<u8>,
-    pub min_prefix_v6: Option<u8>,
-    pub escalation_factor: Option<f64>,
-    pub escalation_cap: Option<BlockDuration>,
-    pub escalation_jitter: Option<String>,
+    pub(crate) mode: Mode,
+    pub(crate) ipv6_prefix: Option<u8>,
+    pub(crate) min_prefix_v4: Option<u8>,
+    pub(crate) min_prefix_v6: Option<u8>,
+    pub(crate) escalation_factor: Option<f64>,
+    pub(crate) escalation_cap: Option<BlockDuration>,
+    pub(crate) escalation_jitter: Option<String>,
 }
 
 fn default_duration() -> BlockDuration {
@@ -119,7 +119,7 @@ impl Default for BlockConfig {
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Mode {
+pub(crate) enum Mode {
     #[default]
     Enforce,
     Simulate,
@@ -127,20 +127,20 @@ pub enum Mode {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct AdsConfig {
-    pub min_severity: Option<String>,
-    pub methods: Option<Vec<String>>,
+pub(crate) struct AdsConfig {
+    pub(crate) min_severity: Option<String>,
+    pub(crate) methods: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StateConfig {
-    pub path: Option<PathBuf>,
+pub(crate) struct StateConfig {
+    pub(crate) path: Option<PathBuf>,
     #[serde(default = "default_lock_timeout")]
-    pub lock_timeout: HumanDuration,
+    pub(crate) lock_timeout: HumanDuration,
     /// How long finished records (expired, unblocked, rejected) are kept; `sweep`
     /// deletes older ones. `None`: kept for ever.
-    pub keep_history: Option<HumanDuration>,
+    pub(crate) keep_history: Option<HumanDuration>,
 }
 
 fn default_lock_timeout() -> HumanDuration {
@@ -159,13 +159,13 @@ impl Default for StateConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct LogConfig {
-    pub level: Option<String>,
-    pub file: Option<PathBuf>,
+pub(crate) struct LogConfig {
+    pub(crate) level: Option<String>,
+    pub(crate) file: Option<PathBuf>,
 }
 
 /// Where the configuration is read from, in the documented order.
-pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+pub(crate) fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
     if let Some(p) = explicit {
         return Ok(p.to_path_buf());
     }
@@ -194,7 +194,7 @@ pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
 
 impl Config {
     /// Read and validate the configuration file.
-    pub fn load(path: &Path) -> Result<Config> {
+    pub(crate) fn load(path: &Path) -> Result<Config> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             Error::usage(format!(
                 "cannot read configuration file {}: {e}",
@@ -323,7 +323,7 @@ impl Config {
     }
 
     /// Read the API key from `api_key_file` or `api_key_env`.
-    pub fn api_key(&self) -> Result<ApiKey> {
+    pub(crate) fn api_key(&self) -> Result<ApiKey> {
         let lm = &self.loadmaster;
         let key = if let Some(file) = &lm.api_key_file {
             let raw = std::fs::read_to_string(file).map_err(|e| {
@@ -365,7 +365,7 @@ impl Config {
 /// anyone: it decides where the API key is sent, so a file writable by its
 /// group or others, or owned by another user than this one or root, is
 /// unsafe. `None` when it is safe (or cannot be told).
-pub fn unsafe_ownership(path: &Path) -> Option<String> {
+pub(crate) fn unsafe_ownership(path: &Path) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::metadata(path).ok()?;
     let mode = meta.mode() & 0o777;
@@ -397,7 +397,7 @@ pub fn unsafe_ownership(path: &Path) -> Option<String> {
 
 /// Refuse a configuration file others may change (exit 2), unless the
 /// operator named it with `--config`: then it is a loud warning.
-pub fn check_ownership(path: &Path, named_explicitly: bool) -> Result<()> {
+pub(crate) fn check_ownership(path: &Path, named_explicitly: bool) -> Result<()> {
     let Some(problem) = unsafe_ownership(path) else {
         return Ok(());
     };
@@ -522,19 +522,19 @@ fn validate_url(url: &str) -> std::result::Result<(), String> {
 }
 
 /// Parse a log level name.
-pub fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, String> {
+pub(crate) fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, String> {
     s.parse::<log::LevelFilter>()
         .map_err(|_| format!("'{s}' is not one of off, error, warn, info, debug, trace"))
 }
 
 impl LoadMasterConfig {
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
-    pub fn endpoint(&self) -> String {
+    pub(crate) fn endpoint(&self) -> String {
         format!("{}/accessv2", self.url.trim_end_matches('/'))
     }
 
     /// What the LoadMaster client needs, from these (validated) settings.
-    pub fn client_settings(&self) -> Settings {
+    pub(crate) fn client_settings(&self) -> Settings {
         let trust = if self.insecure_skip_tls_verify {
             Trust::Anything
         } else if let Some(pin) = self.pin {
@@ -558,7 +558,7 @@ impl BlockConfig {
     /// The admission policy these settings describe, with the built-in
     /// ranges (loopback, link-local, …) but without the addresses found at
     /// run time; [`Config::admission_policy`] adds those.
-    pub fn policy(&self) -> Policy {
+    pub(crate) fn policy(&self) -> Policy {
         Policy {
             allowlist: self.allowlist.clone(),
             ipv6_prefix: self.ipv6_prefix.unwrap_or(128),
@@ -570,7 +570,7 @@ impl BlockConfig {
 
     /// Repeat-offender escalation: the configured values, each defaulting
     /// to ×2, at most 30 days, up to 10% jitter.
-    pub fn escalation(&self) -> Escalation {
+    pub(crate) fn escalation(&self) -> Escalation {
         let default = Escalation::default();
         Escalation {
             factor: self.escalation_factor.unwrap_or(default.factor),
@@ -588,7 +588,7 @@ impl BlockConfig {
     }
 
     /// `mode = "simulate"`?
-    pub fn simulate(&self) -> bool {
+    pub(crate) fn simulate(&self) -> bool {
         self.mode == Mode::Simulate
     }
 }

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 /// Why there is no person to ask, if there is none: asking needs standard
 /// input and standard error both on a terminal (the question goes to
 /// standard error, so that standard output stays the command's report).
-pub fn why_not_ask() -> Option<&'static str> {
+pub(crate) fn why_not_ask() -> Option<&'static str> {
     if !std::io::stdin().is_terminal() {
         Some("standard input is not a terminal")
     } else if !std::io::stderr().is_terminal() {
@@ -21,7 +21,7 @@ pub fn why_not_ask() -> Option<&'static str> {
 /// Print `question` on standard error and read one line from standard
 /// input: `y` or `yes` (any case) is yes; anything else, an empty line or
 /// the end of input is no.
-pub fn ask(question: &str) -> Result<bool> {
+pub(crate) fn ask(question: &str) -> Result<bool> {
     let mut err = std::io::stderr().lock();
     write!(err, "{question}")
         .and_then(|()| err.flush())

@@ -7,7 +7,7 @@ use crate::exit::ExitStatus;
 
 /// What went wrong, as far as the exit status and `check` care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Bad command line or configuration; nothing was changed (exit 2).
     Usage,
     /// The LoadMaster could not be used (exit 3).
@@ -32,7 +32,7 @@ pub struct Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    pub fn new(kind: Kind, message: impl Into<String>) -> Self {
+    pub(crate) fn new(kind: Kind, message: impl Into<String>) -> Self {
         Error {
             kind,
             message: message.into(),
@@ -40,47 +40,47 @@ impl Error {
     }
 
     /// Bad command line or configuration (exit 2).
-    pub fn usage(message: impl Into<String>) -> Self {
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
         Self::new(Kind::Usage, message)
     }
 
     /// The state database is unusable (exit 5).
-    pub fn state(message: impl Into<String>) -> Self {
+    pub(crate) fn state(message: impl Into<String>) -> Self {
         Self::new(Kind::State, message)
     }
 
     /// The state database is busy past the lock timeout (exit 5).
-    pub fn state_busy(message: impl Into<String>) -> Self {
+    pub(crate) fn state_busy(message: impl Into<String>) -> Self {
         Self::new(Kind::StateBusy, message)
     }
 
     /// The LoadMaster could not be used (exit 3).
-    pub fn loadmaster(message: impl Into<String>) -> Self {
+    pub(crate) fn loadmaster(message: impl Into<String>) -> Self {
         Self::new(Kind::LoadMaster, message)
     }
 
     /// Something that should not happen (exit 1).
-    pub fn internal(message: impl Into<String>) -> Self {
+    pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(Kind::Internal, message)
     }
 
-    pub fn kind(&self) -> Kind {
+    pub(crate) fn kind(&self) -> Kind {
         self.kind
     }
 
     /// The exit status this error ends a run with.
-    pub fn code(&self) -> ExitStatus {
+    pub(crate) fn code(&self) -> ExitStatus {
         self.kind.code()
     }
 
-    pub fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         &self.message
     }
 }
 
 impl Kind {
     /// The exit status an error of this kind ends a run with.
-    pub fn code(self) -> ExitStatus {
+    pub(crate) fn code(self) -> ExitStatus {
         match self {
             Kind::Usage => ExitStatus::Usage,
             Kind::LoadMaster => ExitStatus::LoadMaster,

@@ -22,12 +22,12 @@ pub enum ExitStatus {
 }
 
 impl ExitStatus {
-    pub fn code(self) -> u8 {
+    pub(crate) fn code(self) -> u8 {
         self as u8
     }
 
     /// Combine two outcomes: the highest code wins.
-    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+    pub(crate) fn worst(self, other: ExitStatus) -> ExitStatus {
         self.max(other)
     }
 }

@@ -6,22 +6,22 @@
 //! transitions), [`state`] (redb), [`loadmaster`] (the HTTPS client) and
 //! [`executor`] (carrying out LoadMaster calls for a run).
 
-pub mod ads_args;
+pub(crate) mod ads_args;
 pub mod cli;
 pub mod clock;
-pub mod commands;
+pub(crate) mod commands;
 pub mod config;
-pub mod confirm;
+pub(crate) mod confirm;
 pub mod domain;
 pub mod error;
-pub mod executor;
+pub(crate) mod executor;
 pub mod exit;
-pub mod loadmaster;
-pub mod logging;
-pub mod process;
-pub mod protections;
+pub(crate) mod loadmaster;
+pub(crate) mod logging;
+pub(crate) mod process;
+pub(crate) mod protections;
 pub mod state;
-pub mod state_probe;
+pub(crate) mod state_probe;
 
 use std::ffi::OsString;
 

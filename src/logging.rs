@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 
 /// The level from `-v`/`-q`, else the config, else `warn` (`info` lines are
 /// the LoadMaster changes, shown with `-v` or `level = "info"`).
-pub fn level(verbose: u8, quiet: bool, config: Option<&LogConfig>) -> LevelFilter {
+pub(crate) fn level(verbose: u8, quiet: bool, config: Option<&LogConfig>) -> LevelFilter {
     if quiet {
         return LevelFilter::Error;
     }
@@ -34,7 +34,7 @@ static TO_FILE: AtomicBool = AtomicBool::new(false);
 /// file` is set, the same line in the log file whatever its level (below
 /// `error`), as interface.md promises. Without a log file the log is
 /// standard error, so the line is logged at `debug` only (no second copy).
-pub fn failure(line: &str) {
+pub(crate) fn failure(line: &str) {
     eprintln!("lmguard: {line}");
     if TO_FILE.load(Ordering::Relaxed) {
         log::error!("{line}");
@@ -44,7 +44,7 @@ pub fn failure(line: &str) {
 }
 
 /// [`failure`] for a warning: `lmguard: warning: <line>`, logged at `warn`.
-pub fn warning(line: &str) {
+pub(crate) fn warning(line: &str) {
     eprintln!("lmguard: warning: {line}");
     if TO_FILE.load(Ordering::Relaxed) {
         log::warn!("{line}");
@@ -55,7 +55,7 @@ pub fn warning(line: &str) {
 
 /// Start logging. Only lmguard's own modules log above `warn`; library
 /// chatter (TLS, HTTP) stays at `warn` unless `-vvv`.
-pub fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {
+pub(crate) fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {
     let mut builder = env_logger::Builder::new();
     let libraries = if level == LevelFilter::Trace {
         LevelFilter::Debug

@@ -6,7 +6,7 @@ use std::path::Path;
 /// Is process `pid`, started at `recorded_start` (0: not recorded), still
 /// running and able to act? A zombie or a stopped process sends nothing.
 /// Where /proc cannot tell, a process is taken to run.
-pub fn is_running(pid: u32, recorded_start: u64) -> bool {
+pub(crate) fn is_running(pid: u32, recorded_start: u64) -> bool {
     if process_state(pid).is_some_and(|s| matches!(s, 'Z' | 'X' | 'x' | 'T' | 't')) {
         return false;
     }
@@ -20,7 +20,7 @@ pub fn is_running(pid: u32, recorded_start: u64) -> bool {
 
 /// When a process started (field 22 of /proc/PID/stat, clock ticks since
 /// boot); `None` when it does not exist or /proc cannot tell.
-pub fn start_time(pid: u32) -> Option<u64> {
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; fields after it follow
     // the last ')'. Field 22 is the 20th after it.

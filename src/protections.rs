@@ -14,7 +14,7 @@ use crate::domain::protect::{self, Protected};
 /// It reads `/proc/net/fib_trie` and `/proc/net/if_inet6`, and resolves
 /// the LoadMaster's host name when `url` names one (an IP literal needs
 /// no lookup).
-pub fn admission_policy(config: &Config) -> Policy {
+pub(crate) fn admission_policy(config: &Config) -> Policy {
     let mut policy = config.block.policy();
     policy.protected = protections(config);
     policy

@@ -52,18 +52,18 @@ const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
 /// history index. Older files are converted when first opened for writing.
 pub const FORMAT_VERSION: u64 = 3;
 /// The LoadMaster key in [`HEALTH`] while there is only one.
-pub const DEFAULT_LOADMASTER: &str = "default";
+pub(crate) const DEFAULT_LOADMASTER: &str = "default";
 
 /// After a run rewrote or deleted at least this many records, the state
 /// file is compacted: redb writes copy-on-write, and the pages the old
 /// versions held stay in the file (a bulk block of 100 000 events leaves
 /// it ~1.6 times its compacted size).
-pub const COMPACT_AFTER: usize = 20_000;
+pub(crate) const COMPACT_AFTER: usize = 20_000;
 
 /// Compact the state file, opened by `open`, if a run changed `changed`
 /// records (see [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per
 /// 100 000 entries. Only space is at stake: a failure is logged, not fatal.
-pub fn compact_after(open: &dyn Fn() -> Result<Store>, changed: usize) {
+pub(crate) fn compact_after(open: &dyn Fn() -> Result<Store>, changed: usize) {
     if changed >= COMPACT_AFTER {
         if let Err(e) = open().and_then(|mut s| s.compact()) {
             log::warn!("the state file was not compacted: {}", e.message());
@@ -224,10 +224,6 @@ impl Store {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Bring an older file to [`FORMAT_VERSION`] (in one transaction, so
     /// that a crash leaves the old file as it was). True when records were
     /// converted.
@@ -272,7 +268,7 @@ impl Store {
 
     /// Give the space of deleted records back to the file system (redb
     /// compaction). Takes a while on a large file; run after deleting much.
-    pub fn compact(&mut self) -> Result<()> {
+    pub(crate) fn compact(&mut self) -> Result<()> {
         let path = self.path.clone();
         match &mut self.db {
             Handle::Write(db) => db.compact().map(|_| ()).map_err(|e| unusable(&path, &e)),
@@ -282,7 +278,7 @@ impl Store {
 
     /// How many finished records ended before `cutoff` (what
     /// `[state] keep_history` would delete).
-    pub fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+    pub(crate) fn count_history_before(&self, cutoff: i64) -> Result<usize> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HISTORY) {
             Ok(t) => t,
@@ -299,7 +295,7 @@ impl Store {
 
     /// Since when each pending entry has been pending, by key
     /// (`global|192.0.2.7`).
-    pub fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+    pub(crate) fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(PENDING) {
             Ok(t) => t,
@@ -319,7 +315,7 @@ impl Store {
     }
 
     /// What lmguard last heard from each LoadMaster, by name.
-    pub fn health(&self) -> Result<Vec<(String, Health)>> {
+    pub(crate) fn health(&self) -> Result<Vec<(String, Health)>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HEALTH) {
             Ok(t) => t,
@@ -355,7 +351,7 @@ impl Store {
 
     /// A number kept beside the records under `key` (e.g. the fingerprint
     /// of the policy the last sweep applied); `None` when never set.
-    pub fn meta(&self, key: &str) -> Result<Option<u64>> {
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>> {
         let txn = self.begin_read()?;
         match txn.open_table(META) {
             Ok(meta) => Ok(meta
@@ -368,7 +364,7 @@ impl Store {
     }
 
     /// Set a number kept beside the records (its own transaction).
-    pub fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+    pub(crate) fn set_meta(&self, key: &str, value: u64) -> Result<()> {
         let txn = self
             .writable()?
             .begin_write()
@@ -383,7 +379,7 @@ impl Store {
     }
 
     /// One entry, read without a write transaction.
-    pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+    pub(crate) fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(BLOCKS) {
             Ok(t) => t,
@@ -409,7 +405,7 @@ impl Store {
     /// crash (kill -9, power cut) before the next durable commit or the
     /// orderly close of this store loses it, and the file stays as it was
     /// before. Only for changes whose loss is harmless.
-    pub fn update_lazily<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn update_lazily<T>(&self, f: impl FnOnce(&mut Txn<'_>) -> Result<T>) -> Result<T> {
         self.update_with(Durability::None, f)
     }
 
@@ -449,7 +445,7 @@ impl<'t> Txn<'t> {
         })
     }
 
-    pub fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+    pub(crate) fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
         let key = scope.key(address);
         let found = self
             .table
@@ -470,7 +466,7 @@ impl<'t> Txn<'t> {
     }
 
     /// Set what [`Txn::latest_blocked_at`] says (after checking the entries).
-    pub fn reset_latest_blocked_at(&mut self, at: i64) -> Result<()> {
+    pub(crate) fn reset_latest_blocked_at(&mut self, at: i64) -> Result<()> {
         self.meta
             .insert(LATEST_BLOCKED_AT_KEY, at.max(0) as u64)
             .map_err(|e| unusable(self.path, &e))?;
@@ -521,7 +517,7 @@ impl<'t> Txn<'t> {
 
     /// Delete up to `limit` finished records (expired, unblocked, rejected)
     /// that ended before `cutoff`, oldest first; returns how many.
-    pub fn delete_history_before(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
+    pub(crate) fn delete_history_before(&mut self, cutoff: i64, limit: usize) -> Result<usize> {
         let err = |e: redb::StorageError| unusable(self.path, &e);
         let mut doomed: Vec<(i64, String)> = Vec::new();
         for item in self.history.range(..(cutoff, "")).map_err(err)?.take(limit) {
@@ -542,7 +538,7 @@ impl<'t> Txn<'t> {
     }
 
     /// Record what was heard from a LoadMaster, merged with what is there.
-    pub fn note_health(&mut self, loadmaster: &str, heard: &Health) -> Result<()> {
+    pub(crate) fn note_health(&mut self, loadmaster: &str, heard: &Health) -> Result<()> {
         let err = |e: redb::StorageError| unusable(self.path, &e);
         let mut health: Health = self
             .health
@@ -635,7 +631,7 @@ impl<'t> Txn<'t> {
 
     /// The active and pending entries (simulated ones included), read
     /// through the index: history is not read.
-    pub fn current(&self) -> Result<Vec<Entry>> {
+    pub(crate) fn current(&self) -> Result<Vec<Entry>> {
         let err = |e: redb::StorageError| unusable(self.path, &e);
         let mut out = Vec::new();
         for index in [&self.current, &self.current_simulated] {
@@ -688,7 +684,7 @@ fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
 }
 
 /// The lock file beside the state database: `<state>.lock`.
-pub fn lock_path(path: &Path) -> PathBuf {
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)

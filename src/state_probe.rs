@@ -13,15 +13,15 @@ use std::path::{Path, PathBuf};
 /// What stops this user from writing the state, and the command that fixes
 /// it.
 #[derive(Debug, PartialEq, Eq)]
-pub struct Problem {
-    pub text: String,
-    pub fix: String,
+pub(crate) struct Problem {
+    pub(crate) text: String,
+    pub(crate) fix: String,
 }
 
 /// Prove that this user can create (or open for writing) `state` and
 /// `lock`. On success, says so in a clause naming the user
 /// (`this user (flowmon) can create and write it`).
-pub fn prove_writable(state: &Path, lock: &Path) -> Result<String, Problem> {
+pub(crate) fn prove_writable(state: &Path, lock: &Path) -> Result<String, Problem> {
     let me = user_name(effective_uid());
     let dir = match state.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),

@@ -77,7 +77,7 @@ impl Out {
 
 /// `stdin_is_terminal`: nobody is piping events in, so reading them would
 /// just hang.
-pub fn run(
+pub(crate) fn run(
     ctx: &mut Context,
     args: &BlockArgs,
     stdin: impl Read + Send + 'static,

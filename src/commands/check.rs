@@ -29,7 +29,7 @@ use super::Context;
 mod probe;
 
 /// `verbose` (the count of `-v`) turns on the wire trace of `--probe`.
-pub fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     let mut report = Report::new(super::list::colour_wanted());
     check_config(ctx, &mut report);
     let key = check_key(ctx, &mut report);

@@ -10,7 +10,7 @@ use crate::cli::{Cli, Shell};
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
-pub fn run(shell: Shell) -> Result<ExitStatus> {
+pub(crate) fn run(shell: Shell) -> Result<ExitStatus> {
     let mut script = Vec::new();
     write_script(shell, &mut script);
     let stdout = std::io::stdout();
@@ -24,7 +24,7 @@ pub fn run(shell: Shell) -> Result<ExitStatus> {
 }
 
 /// Write the completion script for `shell` to `out`.
-pub fn write_script(shell: Shell, out: &mut dyn Write) {
+pub(crate) fn write_script(shell: Shell, out: &mut dyn Write) {
     let generator = match shell {
         Shell::Bash => Generator::Bash,
         Shell::Zsh => Generator::Zsh,

@@ -49,7 +49,7 @@ impl<'a> From<&'a Entry> for Row<'a> {
     }
 }
 
-pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     let filter_address = args
         .address
         .as_deref()
@@ -117,7 +117,7 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
 
 /// Colour only for a person: standard output is a terminal, `NO_COLOR` is
 /// unset or empty (no-color.org) and the terminal is not `dumb`.
-pub fn colour_wanted() -> bool {
+pub(crate) fn colour_wanted() -> bool {
     std::io::stdout().is_terminal()
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
         && std::env::var_os("TERM").is_none_or(|t| t != "dumb")

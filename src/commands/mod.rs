@@ -2,14 +2,14 @@
 //! configuration, this run's clock and the claim it puts on entries it
 //! sends). The calls themselves are made by [`crate::executor`].
 
-pub mod block;
-pub mod check;
-pub mod completions;
-pub mod list;
-pub mod stats;
-pub mod sweep;
-pub mod sync;
-pub mod unblock;
+pub(crate) mod block;
+pub(crate) mod check;
+pub(crate) mod completions;
+pub(crate) mod list;
+pub(crate) mod stats;
+pub(crate) mod sweep;
+pub(crate) mod sync;
+pub(crate) mod unblock;
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -27,20 +27,20 @@ use crate::process;
 use crate::state::Store;
 
 /// What every command gets: the configuration and this run's clock and claim.
-pub struct Context {
-    pub config: Config,
+pub(crate) struct Context {
+    pub(crate) config: Config,
     /// The file the configuration was read from.
-    pub config_path: PathBuf,
-    pub now: i64,
-    pub claim: Claim,
+    pub(crate) config_path: PathBuf,
+    pub(crate) now: i64,
+    pub(crate) claim: Claim,
     /// `-q`/`--quiet`: print nothing on standard output when all is well
     /// (cron mails any output); failures still print on standard error.
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 impl Context {
     /// The context of one run; exit 2 when the system clock is wrong.
-    pub fn new(config: Config, config_path: PathBuf) -> Result<Context> {
+    pub(crate) fn new(config: Config, config_path: PathBuf) -> Result<Context> {
         let now = checked_now()?;
         // A claim ends with its process (pid and start time, below); the
         // lease is only a backstop where /proc cannot tell.
@@ -64,13 +64,13 @@ impl Context {
     /// Moves this run's clock to now and renews its claim's lease, for a
     /// run that lasts (a `block` reading a stream): each batch is decided
     /// at its own time. The claim stays this run's (same pid and token).
-    pub fn tick(&mut self) {
+    pub(crate) fn tick(&mut self) {
         let now = unix_now();
         self.claim.until += now - self.now;
         self.now = now;
     }
 
-    pub fn state_path(&self) -> Result<PathBuf> {
+    pub(crate) fn state_path(&self) -> Result<PathBuf> {
         self.config.state_path()
     }
 
@@ -79,18 +79,18 @@ impl Context {
     }
 
     /// Open the state database (creating it), with the process lock.
-    pub fn open_store(&self) -> Result<Store> {
+    pub(crate) fn open_store(&self) -> Result<Store> {
         Store::open(&self.state_path()?, self.lock_timeout())
     }
 
     /// Open it only if it exists (read-only commands and dry runs).
-    pub fn open_existing_store(&self) -> Result<Option<Store>> {
+    pub(crate) fn open_existing_store(&self) -> Result<Option<Store>> {
         Store::open_existing(&self.state_path()?, self.lock_timeout())
     }
 
     /// A claim is live while its lease runs and its process exists. This
     /// run's own claim is always live.
-    pub fn claim_is_live(&self, claim: &Claim) -> bool {
+    pub(crate) fn claim_is_live(&self, claim: &Claim) -> bool {
         if claim.pid == self.claim.pid {
             return claim.token == self.claim.token;
         }
@@ -101,19 +101,19 @@ impl Context {
     }
 
     /// The LoadMaster client (reads the API key and TLS settings).
-    pub fn client(&self) -> Result<Client> {
+    pub(crate) fn client(&self) -> Result<Client> {
         let key = self.config.api_key()?;
         Ok(Client::new(&self.config.loadmaster.client_settings(), key)?
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
     }
 
-    pub fn scope(&self, vs: Option<u32>) -> Scope {
+    pub(crate) fn scope(&self, vs: Option<u32>) -> Scope {
         Scope::from_vs(vs.or(self.config.block.vs))
     }
 
     /// Make the calls and record the answers under this run's claim (see
     /// [`batch::apply_and_record`]).
-    pub fn apply(&self, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
+    pub(crate) fn apply(&self, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
         let open = || self.open_store();
         let recorder = Recorder {
             claim: &self.claim,

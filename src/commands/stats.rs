@@ -27,7 +27,7 @@ struct Report {
     now: i64,
 }
 
-pub fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitStatus> {
     let (entries, since, mut loadmasters): (Vec<Entry>, _, _) = match ctx.open_existing_store()? {
         Some(store) => (store.all()?, store.pending_since()?, store.health()?),
         None => (Vec::new(), Default::default(), Vec::new()),

@@ -183,7 +183,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
     }
 }
 
-pub fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let policy = crate::protections::admission_policy(&ctx.config);
     let fingerprint = policy.fingerprint();
     let cutoff = history_cutoff(ctx);

@@ -72,7 +72,7 @@ struct Row<'a> {
     status: Option<&'static str>,
 }
 
-pub fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
     // Local state is read before any list: an entry a concurrent `block`
     // records and sends after this point is then seen as pending (or

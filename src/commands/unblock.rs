@@ -145,7 +145,7 @@ fn find(
     Ok((*address, None))
 }
 
-pub fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
+pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     if args.addresses.is_empty() {
         return run_filtered(ctx, args);
     }

@@ -39,28 +39,28 @@ impl Address {
 
     /// A network as an address; `None` when host bits are set after its
     /// prefix (not canonical).
-    pub fn from_network(net: IpNet) -> Option<Address> {
+    pub(crate) fn from_network(net: IpNet) -> Option<Address> {
         (net.trunc() == net).then_some(Address(net))
     }
 
     /// True when this is a single host (/32 or /128).
-    pub fn is_host(&self) -> bool {
+    pub(crate) fn is_host(&self) -> bool {
         self.0.prefix_len() == self.0.max_prefix_len()
     }
 
-    pub fn is_ipv6(&self) -> bool {
+    pub(crate) fn is_ipv6(&self) -> bool {
         matches!(self.0, IpNet::V6(_))
     }
 
     /// The explicit-prefix form (`192.0.2.7/32`), used when a LoadMaster
     /// insists on a prefix for hosts.
-    pub fn with_prefix(&self) -> String {
+    pub(crate) fn with_prefix(&self) -> String {
         self.0.to_string()
     }
 
     /// The smallest network of `prefix_len` bits containing this address.
     /// Returns `self` unchanged when it is already that broad or broader.
-    pub fn widen_to(&self, prefix_len: u8) -> Address {
+    pub(crate) fn widen_to(&self, prefix_len: u8) -> Address {
         if prefix_len >= self.0.prefix_len() {
             return *self;
         }
@@ -87,7 +87,7 @@ impl Address {
     /// Inside a range where one IPv6 network stands for IPv4 addresses
     /// (NAT64 `64:ff9b::/96` and `64:ff9b:1::/48`, IPv4-mapped
     /// `::ffff:0:0/96`): widening there would block much of IPv4.
-    pub fn is_in_ipv4_translation_range(&self) -> bool {
+    pub(crate) fn is_in_ipv4_translation_range(&self) -> bool {
         const RANGES: [&str; 3] = ["64:ff9b::/96", "64:ff9b:1::/48", "::ffff:0:0/96"];
         RANGES.iter().any(|r| {
             r.parse::<IpNet>()

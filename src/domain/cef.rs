@@ -10,7 +10,7 @@
 
 /// The marker that starts a CEF record; everything before it (the syslog
 /// header, in whatever form) is ignored.
-pub const MARKER: &str = "CEF:";
+pub(crate) const MARKER: &str = "CEF:";
 
 /// Header fields after `CEF:`: version, vendor, product, device version,
 /// signature id, name, severity.
@@ -18,27 +18,27 @@ const HEADER_FIELDS: usize = 7;
 
 /// The parts of a CEF record lmguard reads.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// The 5th header field: the ADS method code.
-    pub signature_id: String,
+    pub(crate) signature_id: String,
     /// The 6th header field: the method description.
-    pub name: String,
+    pub(crate) name: String,
     /// The 7th header field: `0`–`10` (or a word in newer CEF).
-    pub severity: String,
+    pub(crate) severity: String,
     /// `src` / `sourceAddress`.
-    pub src: Option<String>,
+    pub(crate) src: Option<String>,
     /// `c6a2` / `deviceCustomIPv6Address2` and its label.
-    pub c6a2: Option<String>,
-    pub c6a2_label: Option<String>,
+    pub(crate) c6a2: Option<String>,
+    pub(crate) c6a2_label: Option<String>,
     /// `cn1` / `deviceCustomNumber1` and its label.
-    pub cn1: Option<String>,
-    pub cn1_label: Option<String>,
+    pub(crate) cn1: Option<String>,
+    pub(crate) cn1_label: Option<String>,
 }
 
 /// Where `CEF:` starts in a line, when the line is CEF: the marker must come
 /// before any tab (an ADS tab-separated event starts with its id and a tab,
 /// so a detail text that mentions CEF does not make it one).
-pub fn find(text: &str) -> Option<usize> {
+pub(crate) fn find(text: &str) -> Option<usize> {
     let head = match text.find('\t') {
         Some(tab) => &text[..tab],
         None => text,
@@ -48,7 +48,7 @@ pub fn find(text: &str) -> Option<usize> {
 
 /// Splits a CEF line (anything before `CEF:` is ignored). The error says
 /// what is missing.
-pub fn parse(text: &str) -> Result<Record, String> {
+pub(crate) fn parse(text: &str) -> Result<Record, String> {
     let start = text
         .find(MARKER)
         .ok_or_else(|| format!("not a CEF record (no \"{MARKER}\")"))?;
@@ -175,7 +175,7 @@ fn is_key_byte(byte: u8) -> bool {
 
 /// Undoes the escapes of an extension value: `\=` → `=`, `\\` → `\`, `\n`
 /// and `\r` → a line break; any other backslash stays as it is.
-pub fn unescape_value(raw: &str) -> String {
+pub(crate) fn unescape_value(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut chars = raw.chars();
     while let Some(c) = chars.next() {

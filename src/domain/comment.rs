@@ -8,31 +8,31 @@
 //! method code from ADS that falls outside is replaced, never sent raw.
 
 /// The longest comment lmguard writes.
-pub const MAX_LEN: usize = 64;
+pub(crate) const MAX_LEN: usize = 64;
 
 /// The longest `comment_prefix`: leaves room for ` ADS <id> <method>`.
-pub const MAX_PREFIX_LEN: usize = 32;
+pub(crate) const MAX_PREFIX_LEN: usize = 32;
 
 /// The longest event id or method code written as it came.
 const MAX_TOKEN_LEN: usize = 20;
 
 /// What replaces an event id that cannot be written as it came.
-pub const UNREADABLE_ID: &str = "unreadable";
+pub(crate) const UNREADABLE_ID: &str = "unreadable";
 
 /// What replaces a method code that cannot be written as it came.
-pub const OTHER_METHOD: &str = "OTHER";
+pub(crate) const OTHER_METHOD: &str = "OTHER";
 
 /// Whether the appliance is trusted to keep `c` in a comment.
-pub fn is_safe_char(c: char) -> bool {
+pub(crate) fn is_safe_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, ' ' | '.' | '_' | ':' | '/' | '-')
 }
 
 /// The characters allowed besides letters, digits and space, for messages.
-pub const SAFE_PUNCTUATION: &str = "._:/-";
+pub(crate) const SAFE_PUNCTUATION: &str = "._:/-";
 
 /// Check a `comment_prefix`: one word (it is matched as the comment's first
 /// word) of safe characters, at most [`MAX_PREFIX_LEN`] long.
-pub fn check_prefix(prefix: &str) -> Result<(), String> {
+pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     if prefix.is_empty() {
         return Err("must not be empty".into());
     }
@@ -70,7 +70,12 @@ fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
 /// event without an id (CEF from ADS 7 and later), `lmguard manual` for a
 /// block that did not come from an event. Always safe and at most
 /// [`MAX_LEN`] long.
-pub fn for_entry(prefix: &str, from_event: bool, event_id: Option<&str>, reason: &str) -> String {
+pub(crate) fn for_entry(
+    prefix: &str,
+    from_event: bool,
+    event_id: Option<&str>,
+    reason: &str,
+) -> String {
     let method = || token(super::filter::method_of(reason), OTHER_METHOD);
     let text = match event_id {
         Some(id) => format!(
@@ -85,7 +90,7 @@ pub fn for_entry(prefix: &str, from_event: bool, event_id: Option<&str>, reason:
 }
 
 /// The comment of `check --probe`'s test entry.
-pub fn for_probe(prefix: &str) -> String {
+pub(crate) fn for_probe(prefix: &str) -> String {
     sanitise(&format!("{prefix} probe"))
 }
 
@@ -104,10 +109,10 @@ fn sanitise(text: &str) -> String {
 /// The comment that marks `entry` as lmguard's on the LoadMaster:
 /// `lmguard ADS 532028 SSHDICT`, `lmguard ADS SSHDICT` (an event without an
 /// id), or `lmguard manual`.
-pub fn of_entry(prefix: &str, entry: &super::entry::Entry) -> String {
+pub(crate) fn of_entry(prefix: &str, entry: &super::entry::Entry) -> String {
     for_entry(
         prefix,
-        entry.from_event(),
+        entry.is_from_event(),
         entry.event_id.as_deref(),
         &entry.reason,
     )

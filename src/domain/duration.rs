@@ -15,7 +15,7 @@ pub enum BlockDuration {
 
 impl BlockDuration {
     /// The expiry time (Unix seconds) of a block made at `now`; `None` = never.
-    pub fn expires_at(self, now: i64) -> Option<i64> {
+    pub(crate) fn expires_at(self, now: i64) -> Option<i64> {
         match self {
             BlockDuration::Permanent => None,
             BlockDuration::For(d) => {
@@ -57,7 +57,7 @@ impl<'de> Deserialize<'de> for BlockDuration {
 const MAX: Duration = Duration::from_secs(100 * 365 * 86_400);
 
 /// A positive duration such as `10s`, `90m`, `36h`, `7d`, `2w`.
-pub fn parse_positive(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_positive(s: &str) -> Result<Duration, String> {
     let d = humantime::parse_duration(s.trim()).map_err(|e| {
         let what = match e {
             humantime::DurationError::UnknownUnit { unit, .. } if unit.is_empty() => {
@@ -84,7 +84,7 @@ pub fn parse_positive(s: &str) -> Result<Duration, String> {
 
 /// A `Duration` read from a human string in the config file (`10s`, `30s`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct HumanDuration(pub Duration);
+pub(crate) struct HumanDuration(pub Duration);
 
 impl<'de> Deserialize<'de> for HumanDuration {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -96,7 +96,7 @@ impl<'de> Deserialize<'de> for HumanDuration {
 }
 
 /// A span of seconds in two units at most: `2d 4h`, `5h 3m`, `12m 5s`, `40s`.
-pub fn format_span(secs: u64) -> String {
+pub(crate) fn format_span(secs: u64) -> String {
     const UNITS: [(u64, &str); 4] = [(86_400, "d"), (3_600, "h"), (60, "m"), (1, "s")];
     for (i, (size, name)) in UNITS.iter().enumerate() {
         if secs >= *size {
@@ -114,7 +114,7 @@ pub fn format_span(secs: u64) -> String {
 }
 
 /// What `list` shows in its "expires in" column.
-pub fn format_expires_in(expires_at: Option<i64>, now: i64) -> String {
+pub(crate) fn format_expires_in(expires_at: Option<i64>, now: i64) -> String {
     match expires_at {
         None => "never".to_string(),
         Some(t) if t <= now => "expired".to_string(),

@@ -34,19 +34,19 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn from_vs(vs: Option<u32>) -> Scope {
+    pub(crate) fn from_vs(vs: Option<u32>) -> Scope {
         vs.map_or(Scope::Global, Scope::Vs)
     }
 
     /// `global` or `VS 3`, for messages.
-    pub fn list_name(self) -> String {
+    pub(crate) fn list_name(self) -> String {
         match self {
             Scope::Global => "global".to_string(),
             Scope::Vs(n) => format!("VS {n}"),
         }
     }
 
-    pub fn vs(self) -> Option<u32> {
+    pub(crate) fn vs(self) -> Option<u32> {
         match self {
             Scope::Global => None,
             Scope::Vs(n) => Some(n),
@@ -55,7 +55,7 @@ impl Scope {
 
     /// The database key of an address in this scope: `global|192.0.2.7`,
     /// `vs:3|192.0.2.7`.
-    pub fn key(self, address: &Address) -> String {
+    pub(crate) fn key(self, address: &Address) -> String {
         format!("{}|{}", self.key_prefix(), address)
     }
 
@@ -91,7 +91,7 @@ pub enum Status {
 }
 
 impl Status {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
             Status::PendingBlock => "pending_block",
@@ -227,14 +227,14 @@ pub struct Entry {
 /// Whether a block came from an event: it carries the event's id or, for
 /// events without one (CEF from ADS 7 and later), the event's priority. A
 /// manual block has neither.
-pub fn from_event(event_id: Option<&str>, priority: Option<Severity>) -> bool {
+pub(crate) fn from_event(event_id: Option<&str>, priority: Option<Severity>) -> bool {
     event_id.is_some() || priority.is_some()
 }
 
 /// The method code of a block: the first word of the reason of a block
 /// that came from an event (`SSHDICT SSH attack` → `SSHDICT`), `None` for a
 /// manual block (see [`from_event`]).
-pub fn method_of(from_event: bool, reason: &str) -> Option<&str> {
+pub(crate) fn method_of(from_event: bool, reason: &str) -> Option<&str> {
     if !from_event {
         return None;
     }
@@ -244,26 +244,26 @@ pub fn method_of(from_event: bool, reason: &str) -> Option<&str> {
 
 /// A request to block one address in one scope.
 #[derive(Debug, Clone, PartialEq)]
-pub struct BlockRequest {
-    pub address: Address,
-    pub scope: Scope,
-    pub duration: BlockDuration,
-    pub reason: String,
-    pub event_id: Option<String>,
+pub(crate) struct BlockRequest {
+    pub(crate) address: Address,
+    pub(crate) scope: Scope,
+    pub(crate) duration: BlockDuration,
+    pub(crate) reason: String,
+    pub(crate) event_id: Option<String>,
     /// The event's priority, when it had one.
-    pub priority: Option<Severity>,
+    pub(crate) priority: Option<Severity>,
 }
 
 /// What a LoadMaster call has to do for an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Call {
+pub(crate) enum Call {
     Add,
     Delete,
 }
 
 /// What applying a request to the recorded state decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
+pub(crate) enum Decision {
     /// New block (or a block after expiry/unblock): the LoadMaster must add it.
     Send(Call),
     /// Already blocked: expiry extended locally, nothing to send.
@@ -278,7 +278,7 @@ pub enum Decision {
 
 /// What a LoadMaster call achieved.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Applied {
+pub(crate) enum Applied {
     Done,
     /// An add found the address already listed under an entry that is not
     /// lmguard's (its comment).
@@ -290,12 +290,12 @@ impl Entry {
         self.claim.as_ref().is_some_and(live)
     }
 
-    pub fn is_claimed_by(&self, claim: &Claim) -> bool {
+    pub(crate) fn is_claimed_by(&self, claim: &Claim) -> bool {
         self.claim.as_ref() == Some(claim)
     }
 
     /// Is the entry past its expiry at `now`?
-    pub fn is_expired_at(&self, now: i64) -> bool {
+    pub(crate) fn is_expired_at(&self, now: i64) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
@@ -307,24 +307,24 @@ impl Entry {
     /// Nothing of lmguard's is on the LoadMaster for this entry (someone
     /// else's entry holds the address, or the block was only simulated):
     /// its expiry and unblock change local state only.
-    pub fn is_local_only(&self) -> bool {
+    pub(crate) fn is_local_only(&self) -> bool {
         self.held_by_other.is_some() || self.simulated
     }
 
     /// The detection method that caused the block: the first word of an
     /// event's reason (`SSHDICT`), `None` for a manual block.
-    pub fn method(&self) -> Option<&str> {
-        method_of(self.from_event(), &self.reason)
+    pub(crate) fn method(&self) -> Option<&str> {
+        method_of(self.is_from_event(), &self.reason)
     }
 
     /// Whether the current block came from an event (see [`from_event`]).
-    pub fn from_event(&self) -> bool {
+    pub(crate) fn is_from_event(&self) -> bool {
         from_event(self.event_id.as_deref(), self.priority)
     }
 
     /// When a finished record (expired, unblocked, rejected) left the current
     /// set: what `[state] keep_history` measures. `None` while it is current.
-    pub fn history_since(&self) -> Option<i64> {
+    pub(crate) fn history_since(&self) -> Option<i64> {
         if self.status.is_current() {
             return None;
         }
@@ -343,7 +343,7 @@ impl Entry {
 ///
 /// Returns the entry to store and what to send. `claim` is this run's claim;
 /// `live` tells whether another claim is still being worked on.
-pub fn apply_block(
+pub(crate) fn apply_block(
     existing: Option<Entry>,
     req: &BlockRequest,
     now: i64,
@@ -355,7 +355,7 @@ pub fn apply_block(
 
 /// How a block is carried out: `[block] mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum BlockMode {
+pub(crate) enum BlockMode {
     /// Recorded as pending, then sent to the LoadMaster.
     #[default]
     Enforce,
@@ -369,7 +369,7 @@ pub enum BlockMode {
 ///
 /// In enforce mode a simulated block that is still active becomes a real
 /// one (sent now, its count of blocks unchanged).
-pub fn apply_block_in(
+pub(crate) fn apply_block_in(
     existing: Option<Entry>,
     req: &BlockRequest,
     mode: BlockMode,
@@ -465,7 +465,7 @@ pub fn apply_block_in(
 
 /// Mark an entry for removal from the LoadMaster (`unblock` by hand, or the
 /// expiry found by `sweep`).
-pub fn apply_removal(
+pub(crate) fn apply_removal(
     mut entry: Entry,
     removal: Removal,
     now: i64,
@@ -524,7 +524,7 @@ fn finish_removal(entry: &mut Entry, now: i64) {
 
 /// What `sweep` must do with an entry at `now`, if anything: the entry to
 /// store, and the call to make (`None`: a local change only).
-pub fn plan_sweep(
+pub(crate) fn plan_sweep(
     entry: &Entry,
     now: i64,
     claim: Claim,
@@ -565,7 +565,7 @@ pub fn plan_sweep(
 /// is then left as it is). When the entry's wanted state changed while the
 /// call was in flight (an unblock during a block, or the reverse), the claim
 /// is released and the entry stays pending for the next sweep.
-pub fn complete(
+pub(crate) fn complete(
     mut entry: Entry,
     claim: &Claim,
     call: Call,
@@ -607,7 +607,7 @@ pub fn complete(
 /// scope does not exist, or it refuses the address itself). A block becomes
 /// `rejected` and is never retried; a removal is finished (there is nothing
 /// to remove). `message` is kept in `last_error`.
-pub fn reject(mut entry: Entry, claim: &Claim, message: String, now: i64) -> Option<Entry> {
+pub(crate) fn reject(mut entry: Entry, claim: &Claim, message: String, now: i64) -> Option<Entry> {
     if !entry.is_claimed_by(claim) {
         return None;
     }
@@ -622,18 +622,6 @@ pub fn reject(mut entry: Entry, claim: &Claim, message: String, now: i64) -> Opt
         Status::PendingUnblock => finish_removal(&mut entry, now),
         _ => {}
     }
-    Some(entry)
-}
-
-/// Release a claim without an answer (the call was never made, e.g. the
-/// LoadMaster was already known to be down in this run).
-pub fn release(mut entry: Entry, claim: &Claim, error: &str, now: i64) -> Option<Entry> {
-    if !entry.is_claimed_by(claim) {
-        return None;
-    }
-    entry.claim = None;
-    entry.last_error = Some(error.to_string());
-    entry.updated_at = now;
     Some(entry)
 }
 
@@ -682,7 +670,7 @@ mod tests {
             ..req("192.0.2.8", "1h")
         };
         let (cef, _) = apply_block(None, &cef, 0, CLAIM, &alive);
-        assert!(cef.from_event());
+        assert!(cef.is_from_event());
         assert_eq!(cef.method(), Some("SCANS"));
         let manual = BlockRequest {
             event_id: None,
@@ -690,7 +678,7 @@ mod tests {
             ..req("192.0.2.9", "1h")
         };
         let (manual, _) = apply_block(None, &manual, 0, CLAIM, &alive);
-        assert!(!manual.from_event());
+        assert!(!manual.is_from_event());
         assert_eq!(manual.method(), None);
     }
 

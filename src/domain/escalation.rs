@@ -26,13 +26,13 @@ const MAX_SECS: f64 = 100.0 * 365.0 * 86_400.0;
 
 /// `[block] escalation_factor`, `escalation_cap`, `escalation_jitter`.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Escalation {
+pub(crate) struct Escalation {
     /// ≥ 1; 1 turns escalation off.
-    pub factor: f64,
+    pub(crate) factor: f64,
     /// `None`: no cap (`permanent`).
-    pub cap: Option<Duration>,
+    pub(crate) cap: Option<Duration>,
     /// A fraction in [0, 1).
-    pub jitter: f64,
+    pub(crate) jitter: f64,
 }
 
 impl Default for Escalation {
@@ -49,7 +49,7 @@ impl Default for Escalation {
 
 /// How many earlier blocks make this one longer: the earlier blocks of an
 /// address whose last block expired; none otherwise.
-pub fn repeats(existing: Option<&Entry>) -> u32 {
+pub(crate) fn repeats(existing: Option<&Entry>) -> u32 {
     match existing {
         Some(e) if e.status == Status::Expired => e.times_blocked,
         _ => 0,
@@ -59,7 +59,7 @@ pub fn repeats(existing: Option<&Entry>) -> u32 {
 impl Escalation {
     /// The duration of a block after `repeats` earlier ones. `unit` is a
     /// random number in [0, 1) that decides the jitter.
-    pub fn apply(&self, base: BlockDuration, repeats: u32, unit: f64) -> BlockDuration {
+    pub(crate) fn apply(&self, base: BlockDuration, repeats: u32, unit: f64) -> BlockDuration {
         let BlockDuration::For(base) = base else {
             return BlockDuration::Permanent;
         };
@@ -90,7 +90,7 @@ impl Escalation {
 }
 
 /// Parse `escalation_jitter`: a percentage from `0%` to `50%`.
-pub fn parse_jitter(text: &str) -> Result<f64, String> {
+pub(crate) fn parse_jitter(text: &str) -> Result<f64, String> {
     let bad = || format!("'{text}' is not a percentage from 0% to 50% (e.g. \"10%\")");
     let number = text.trim().strip_suffix('%').ok_or_else(bad)?.trim();
     let value: f64 = number.parse().map_err(|_| bad())?;
@@ -103,7 +103,7 @@ pub fn parse_jitter(text: &str) -> Result<f64, String> {
 /// A random number in [0, 1) from the standard library's randomly seeded
 /// hasher (no extra dependency; it only needs to be unpredictable to an
 /// attacker watching when blocks end, not cryptographically strong).
-pub fn random_unit() -> f64 {
+pub(crate) fn random_unit() -> f64 {
     use std::collections::hash_map::RandomState;
     use std::hash::{BuildHasher, Hasher};
     let bits = RandomState::new().build_hasher().finish();

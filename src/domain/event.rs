@@ -43,20 +43,20 @@ const IDS_MIN_FIELDS: usize = 14;
 
 /// Field indices of a tab-separated ADS event.
 mod ads_field {
-    pub const ID: usize = 0;
-    pub const METHOD: usize = 3;
-    pub const DESCRIPTION: usize = 4;
-    pub const SEVERITY: usize = 8;
-    pub const SOURCE: usize = 12;
+    pub(crate) const ID: usize = 0;
+    pub(crate) const METHOD: usize = 3;
+    pub(crate) const DESCRIPTION: usize = 4;
+    pub(crate) const SEVERITY: usize = 8;
+    pub(crate) const SOURCE: usize = 12;
 }
 
 /// Field indices of a tab-separated IDS event.
 mod ids_field {
-    pub const ID: usize = 0;
-    pub const SOURCE: usize = 3;
-    pub const SIGNATURE: usize = 9;
-    pub const CATEGORY: usize = 12;
-    pub const SEVERITY: usize = 13;
+    pub(crate) const ID: usize = 0;
+    pub(crate) const SOURCE: usize = 3;
+    pub(crate) const SIGNATURE: usize = 9;
+    pub(crate) const CATEGORY: usize = 12;
+    pub(crate) const SEVERITY: usize = 13;
 }
 
 /// How many leading fields of a tab-separated line the parser reads
@@ -81,7 +81,7 @@ pub enum InputFormat {
 
 /// What kind of detection produced an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventKind {
+pub(crate) enum EventKind {
     /// A flow anomaly found by an ADS detection method.
     Ads,
     /// A signature match (Suricata-style IDS).
@@ -94,27 +94,27 @@ pub enum EventKind {
 /// replaced by spaces and are cut to 256 characters.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Event {
-    pub kind: EventKind,
+    pub(crate) kind: EventKind,
     /// The address to block, canonical.
-    pub source: Address,
+    pub(crate) source: Address,
     /// The event id as text (`"532028"`); JSON numbers are converted to text.
-    pub event_id: Option<String>,
+    pub(crate) event_id: Option<String>,
     /// ADS method code (`SSHDICT`); `None` for IDS events.
-    pub method: Option<String>,
+    pub(crate) method: Option<String>,
     /// ADS: the method description. IDS: the signature name, or the
     /// category when there is no signature name.
-    pub description: Option<String>,
+    pub(crate) description: Option<String>,
     /// Severity as given (ADS `Critical`…, IDS `2`); numbers as text. A CEF
     /// severity is turned into the ADS word (`8` → `High`) when it maps.
-    pub severity: Option<String>,
+    pub(crate) severity: Option<String>,
     /// 1-based line number in the input.
-    pub line: usize,
+    pub(crate) line: usize,
 }
 
 impl Event {
     /// The event's priority: an ADS word, or an IDS number (1 highest) or
     /// word; `None` when absent or unknown.
-    pub fn priority(&self) -> Option<Severity> {
+    pub(crate) fn priority(&self) -> Option<Severity> {
         let given = self.severity.as_deref()?;
         match self.kind {
             EventKind::Ads => Severity::parse(given),
@@ -125,7 +125,7 @@ impl Event {
     /// The text stored as the block's reason: `SSHDICT SSH attack` (method
     /// code and description) for ADS, `IDS: <signature>` for IDS. Never
     /// empty: falls back to `ADS event` / `IDS event`.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         let present = |field: &Option<String>| {
             field
                 .as_deref()
@@ -157,8 +157,8 @@ impl Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineError {
     /// 1-based line number in the input.
-    pub line: usize,
-    pub reason: String,
+    pub(crate) line: usize,
+    pub(crate) reason: String,
 }
 
 impl LineError {
@@ -229,7 +229,7 @@ pub fn parse_stream<R: BufRead>(
 ///
 /// A line ends at `\n`, at `\r\n`, or at a `\r` not followed by `\n` (old
 /// Mac-style input, or a sender that uses CR alone).
-pub fn read_lines<R: BufRead>(
+pub(crate) fn read_lines<R: BufRead>(
     mut reader: R,
     format: InputFormat,
     mut on_line: impl FnMut(Result<Option<Event>, LineError>),
@@ -444,21 +444,21 @@ fn ids_from_tsv(fields: &TsvFields<'_>, line_no: usize) -> Result<Event, String>
 
 /// JSON keys of an ADS event.
 mod ads_key {
-    pub const MARKER: &str = "timestamp";
-    pub const ID: &str = "id";
-    pub const METHOD: &str = "type";
-    pub const DESCRIPTION: &str = "typeDesc";
-    pub const SEVERITY: &str = "severity";
-    pub const SOURCE: &str = "source";
+    pub(crate) const MARKER: &str = "timestamp";
+    pub(crate) const ID: &str = "id";
+    pub(crate) const METHOD: &str = "type";
+    pub(crate) const DESCRIPTION: &str = "typeDesc";
+    pub(crate) const SEVERITY: &str = "severity";
+    pub(crate) const SOURCE: &str = "source";
 }
 
 /// JSON keys of an IDS event.
 mod ids_key {
-    pub const ID: &str = "id";
-    pub const SIGNATURE: &str = "signatureName";
-    pub const CATEGORY: &str = "category";
-    pub const SEVERITY: &str = "severity";
-    pub const SOURCE: &str = "srcIp";
+    pub(crate) const ID: &str = "id";
+    pub(crate) const SIGNATURE: &str = "signatureName";
+    pub(crate) const CATEGORY: &str = "category";
+    pub(crate) const SEVERITY: &str = "severity";
+    pub(crate) const SOURCE: &str = "srcIp";
 }
 
 /// Parses a JSON line. serde_json's recursion limit (128) turns deeply
@@ -528,7 +528,7 @@ fn json_text(object: &Map<String, Value>, key: &str) -> Option<String> {
 }
 
 /// `an array`, `a string`…: a JSON value's type, for messages.
-pub fn json_type(value: &Value) -> &'static str {
+pub(crate) fn json_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",

@@ -11,24 +11,24 @@ use super::entry::{Entry, Scope};
 /// What `sweep` puts before the reason of a block it lifted because the
 /// allowlist (or a protection) now covers it; the method stays readable
 /// after it.
-pub const ALLOWLISTED: &str = "allowlisted";
+pub(crate) const ALLOWLISTED: &str = "allowlisted";
 
 /// The filters of `list` and bulk `unblock`. An empty filter selects
 /// everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     /// ADS method codes (any of them), upper case.
-    pub methods: Vec<String>,
+    pub(crate) methods: Vec<String>,
     /// Blocked within this long before now.
-    pub since: Option<Duration>,
+    pub(crate) since: Option<Duration>,
     /// A piece of the reason, compared without regard to case.
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// Only this scope.
-    pub scope: Option<Scope>,
+    pub(crate) scope: Option<Scope>,
 }
 
 impl Filter {
-    pub fn new(
+    pub(crate) fn new(
         methods: &[String],
         since: Option<Duration>,
         reason: Option<&str>,
@@ -51,13 +51,13 @@ impl Filter {
     /// Whether it narrows by what was blocked (method, time, reason), not
     /// only by scope: what bulk `unblock` requires, so that `--vs` alone
     /// cannot empty a whole list.
-    pub fn narrows(&self) -> bool {
+    pub(crate) fn narrows(&self) -> bool {
         !self.methods.is_empty() || self.since.is_some() || self.reason.is_some()
     }
 
     /// Does `entry` match every filter given, at `now`? The `--since`
     /// boundary is inclusive: a block made exactly `since` ago matches.
-    pub fn matches(&self, entry: &Entry, now: i64) -> bool {
+    pub(crate) fn matches(&self, entry: &Entry, now: i64) -> bool {
         self.scope.is_none_or(|s| entry.scope == s)
             && (self.methods.is_empty()
                 || self
@@ -104,7 +104,7 @@ impl fmt::Display for Filter {
 /// The ADS method code of a recorded reason: its first word
 /// (`SSHDICT SSH attack` → `SSHDICT`, `IDS: ET SCAN …` → `IDS`), also
 /// after the `allowlisted (was: …)` that `sweep` puts before it.
-pub fn method_of(reason: &str) -> &str {
+pub(crate) fn method_of(reason: &str) -> &str {
     let reason = reason
         .strip_prefix(ALLOWLISTED)
         .and_then(|r| r.strip_prefix(" (was: "))

@@ -5,28 +5,23 @@ use serde::{Deserialize, Serialize};
 
 /// When a LoadMaster last answered and last failed (Unix seconds).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Health {
+pub(crate) struct Health {
     /// The last readable answer: a success, or a refusal of one request
     /// (the LoadMaster works, it only declined that entry).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_answer: Option<i64>,
+    pub(crate) last_answer: Option<i64>,
     /// The last failure that stops a run: unreachable, a refused key, a
     /// disabled API, a server error, an unreadable answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_failure: Option<i64>,
+    pub(crate) last_failure: Option<i64>,
     /// What that failure was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub last_failure_message: Option<String>,
+    pub(crate) last_failure_message: Option<String>,
 }
 
 impl Health {
-    /// Nothing heard.
-    pub fn is_empty(&self) -> bool {
-        self.last_answer.is_none() && self.last_failure.is_none()
-    }
-
     /// Fold newer observations in; the later of each time wins.
-    pub fn merge(&mut self, newer: &Health) {
+    pub(crate) fn merge(&mut self, newer: &Health) {
         if newer.last_answer > self.last_answer {
             self.last_answer = newer.last_answer;
         }

@@ -1,17 +1,17 @@
 //! Pure domain logic: no network, no disk.
 
 pub mod address;
-pub mod cef;
-pub mod comment;
+pub(crate) mod cef;
+pub(crate) mod comment;
 pub mod duration;
 pub mod entry;
-pub mod escalation;
+pub(crate) mod escalation;
 pub mod event;
 pub mod filter;
-pub mod health;
-pub mod ownership;
-pub mod policy;
-pub mod protect;
-pub mod reconcile;
+pub(crate) mod health;
+pub(crate) mod ownership;
+pub(crate) mod policy;
+pub(crate) mod protect;
+pub(crate) mod reconcile;
 pub mod severity;
-pub mod stats;
+pub(crate) mod stats;

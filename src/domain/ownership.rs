@@ -20,17 +20,17 @@ fn comment_is_ours(comment: &str, prefix: &str) -> bool {
 
 /// What a local record says about ownership.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// lmguard put the entry there (an add of it was acknowledged, or it was
     /// adopted), and nothing says someone else holds the address.
-    pub put_there: bool,
+    pub(crate) put_there: bool,
     /// Adopted by `sync --adopt` from an entry with this comment.
-    pub adopted: Option<String>,
+    pub(crate) adopted: Option<String>,
 }
 
 impl Record {
     /// What `entry` says.
-    pub fn of(entry: &Entry) -> Record {
+    pub(crate) fn of(entry: &Entry) -> Record {
         Record {
             put_there: !entry.is_local_only()
                 && !matches!(entry.status, Status::PendingBlock | Status::Rejected),
@@ -41,12 +41,12 @@ impl Record {
 
 /// Is a LoadMaster entry with this comment (`None`: the LoadMaster shows no
 /// comments) lmguard's, given lmguard's local record of that address?
-pub fn is_ours(comment: Option<&str>, prefix: &str, local: Option<&Entry>) -> bool {
+pub(crate) fn is_ours(comment: Option<&str>, prefix: &str, local: Option<&Entry>) -> bool {
     is_ours_by_record(comment, prefix, &local.map(Record::of).unwrap_or_default())
 }
 
 /// [`is_ours`], given what the local record says.
-pub fn is_ours_by_record(comment: Option<&str>, prefix: &str, record: &Record) -> bool {
+pub(crate) fn is_ours_by_record(comment: Option<&str>, prefix: &str, record: &Record) -> bool {
     match comment {
         Some(c) => {
             comment_is_ours(c, prefix) || (record.put_there && record.adopted.as_deref() == Some(c))
@@ -57,7 +57,7 @@ pub fn is_ours_by_record(comment: Option<&str>, prefix: &str, record: &Record) -
 
 /// How a LoadMaster entry that is not lmguard's is described (its comment,
 /// or a note when the LoadMaster shows none).
-pub fn describe_other(comment: Option<&str>) -> String {
+pub(crate) fn describe_other(comment: Option<&str>) -> String {
     match comment {
         Some(c) if !c.is_empty() => c.to_string(),
         Some(_) => "(an entry without a comment)".to_string(),

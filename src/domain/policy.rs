@@ -8,21 +8,21 @@ use super::entry::{Entry, Status};
 use super::protect::{self, Protected};
 
 #[derive(Debug, Clone)]
-pub struct Policy {
-    pub allowlist: Vec<Address>,
+pub(crate) struct Policy {
+    pub(crate) allowlist: Vec<Address>,
     /// IPv6 hosts are widened to this prefix (128 = not at all).
-    pub ipv6_prefix: u8,
-    pub min_prefix_v4: u8,
-    pub min_prefix_v6: u8,
+    pub(crate) ipv6_prefix: u8,
+    pub(crate) min_prefix_v4: u8,
+    pub(crate) min_prefix_v6: u8,
     /// Addresses found at run time that are never blocked (the LoadMaster,
     /// this host), on top of the ranges always protected (loopback,
     /// link-local, multicast, unspecified); see `Config::admission_policy`.
-    pub protected: Vec<Protected>,
+    pub(crate) protected: Vec<Protected>,
 }
 
 /// Why an address is not blocked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
+pub(crate) enum Refusal {
     /// Covered by (or covering) an allowlisted address: skipped, not an error.
     Allowlisted(String),
     /// A network broader than allowed: rejected input.
@@ -34,7 +34,7 @@ pub enum Refusal {
 
 impl Refusal {
     /// The reason, for messages.
-    pub fn reason(&self) -> &str {
+    pub(crate) fn reason(&self) -> &str {
         match self {
             Refusal::Allowlisted(why) | Refusal::TooBroad(why) | Refusal::Protected(why) => why,
         }
@@ -46,7 +46,7 @@ impl Policy {
     /// unchanged.
     /// Never inside the NAT64 or IPv4-mapped ranges, where a /64 would block
     /// much of IPv4.
-    pub fn widen(&self, address: Address) -> Address {
+    pub(crate) fn widen(&self, address: Address) -> Address {
         if address.is_ipv6() && address.is_host() && !address.is_in_ipv4_translation_range() {
             address.widen_to(self.ipv6_prefix)
         } else {
@@ -57,7 +57,7 @@ impl Policy {
     /// The address to block for `address`, or why not. `force` overrides the
     /// configured allowlist (manual blocks only), never the built-in
     /// protections.
-    pub fn admit(&self, address: Address, force: bool) -> Result<Address, Refusal> {
+    pub(crate) fn admit(&self, address: Address, force: bool) -> Result<Address, Refusal> {
         let address = self.widen(address);
         if let Some(why) = protect::refusal(&address, &self.protected) {
             return Err(Refusal::Protected(why));
@@ -84,7 +84,7 @@ impl Policy {
     /// LoadMaster: the built-in protections and the allowlist as they are
     /// now (for `sweep` retries and `sync --apply`). The prefix limits and
     /// widening are not applied again: they were when it was blocked.
-    pub fn recheck(&self, address: &Address) -> Result<(), Refusal> {
+    pub(crate) fn recheck(&self, address: &Address) -> Result<(), Refusal> {
         if let Some(why) = protect::refusal(address, &self.protected) {
             return Err(Refusal::Protected(why));
         }
@@ -93,7 +93,7 @@ impl Policy {
 
     /// [`Policy::recheck`] for a recorded block: one made with `--force`
     /// over the allowlist is checked against the protections only.
-    pub fn recheck_block(&self, entry: &Entry) -> Result<(), Refusal> {
+    pub(crate) fn recheck_block(&self, entry: &Entry) -> Result<(), Refusal> {
         if entry.forced {
             match protect::refusal(&entry.address, &self.protected) {
                 Some(why) => Err(Refusal::Protected(why)),
@@ -108,7 +108,7 @@ impl Policy {
     /// or a built-in protection covers it (an address inside an allowed
     /// network, or a blocked network holding an allowed address) — the
     /// operator added a false positive after it was blocked.
-    pub fn lifts(&self, entry: &Entry) -> Option<Refusal> {
+    pub(crate) fn lifts(&self, entry: &Entry) -> Option<Refusal> {
         if entry.status != Status::Active {
             return None;
         }
@@ -118,7 +118,7 @@ impl Policy {
     /// A number that changes when what [`Policy::lifts`] decides may
     /// change (the allowlist, the protected addresses), so that `sweep`
     /// looks at every active block only after such a change. Never 0.
-    pub fn fingerprint(&self) -> u64 {
+    pub(crate) fn fingerprint(&self) -> u64 {
         let mut allowed: Vec<String> = self.allowlist.iter().map(|a| a.to_string()).collect();
         allowed.sort();
         let mut protected: Vec<String> = self.protected.iter().map(|p| p.net.to_string()).collect();

@@ -19,14 +19,14 @@ use super::address::Address;
 
 /// One address or network that is never blocked, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Protected {
-    pub net: IpNet,
+pub(crate) struct Protected {
+    pub(crate) net: IpNet,
     /// What it is: `the LoadMaster's own address`, `an address of this host`.
-    pub what: String,
+    pub(crate) what: String,
 }
 
 impl Protected {
-    pub fn new(ip: IpAddr, what: impl Into<String>) -> Protected {
+    pub(crate) fn new(ip: IpAddr, what: impl Into<String>) -> Protected {
         Protected {
             net: IpNet::from(ip),
             what: what.into(),
@@ -80,7 +80,7 @@ fn mapped_v4(net: &IpNet) -> Option<IpNet> {
 
 /// Why `address` must never be blocked, if it must not: the built-in ranges,
 /// then `extra` (the LoadMaster, this host). Overlap counts both ways.
-pub fn refusal(address: &Address, extra: &[Protected]) -> Option<String> {
+pub(crate) fn refusal(address: &Address, extra: &[Protected]) -> Option<String> {
     let net = address.network();
     let mapped = mapped_v4(&net);
     // The IPv4 meaning of a mapped address first: its reason is the
@@ -125,7 +125,7 @@ fn describe(address: &Address, checked: &IpNet, protected: &IpNet, what: &str) -
 
 /// The addresses of this host from `/proc/net/fib_trie`: the `/32 host
 /// LOCAL` leaves. Unparseable text gives what could be read.
-pub fn parse_fib_trie(text: &str) -> Vec<IpAddr> {
+pub(crate) fn parse_fib_trie(text: &str) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = Vec::new();
     let mut last: Option<Ipv4Addr> = None;
     for line in text.lines() {
@@ -146,7 +146,7 @@ pub fn parse_fib_trie(text: &str) -> Vec<IpAddr> {
 
 /// The addresses of this host from `/proc/net/if_inet6`: the first field of
 /// each line, 32 hex digits.
-pub fn parse_if_inet6(text: &str) -> Vec<IpAddr> {
+pub(crate) fn parse_if_inet6(text: &str) -> Vec<IpAddr> {
     let mut out: Vec<IpAddr> = Vec::new();
     for line in text.lines() {
         let Some(hex) = line.split_whitespace().next() else {
@@ -168,7 +168,7 @@ pub fn parse_if_inet6(text: &str) -> Vec<IpAddr> {
 
 /// The host and port of `https://HOST[:PORT][/]`: an IPv6 literal in
 /// brackets, an IPv4 literal or a name. `None` when it is not such a URL.
-pub fn url_host(url: &str) -> Option<(String, u16)> {
+pub(crate) fn url_host(url: &str) -> Option<(String, u16)> {
     let rest = url.strip_prefix("https://")?;
     let rest = rest.strip_suffix('/').unwrap_or(rest);
     if let Some(inner) = rest.strip_prefix('[') {

@@ -16,18 +16,18 @@ use super::ownership;
 
 /// One entry of a LoadMaster list, canonicalised where possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RemoteEntry {
+pub(crate) struct RemoteEntry {
     /// The address exactly as the LoadMaster returned it.
-    pub raw: String,
+    pub(crate) raw: String,
     /// Canonical form; `None` when the LoadMaster holds something lmguard
     /// cannot parse (then it is certainly not lmguard's).
-    pub address: Option<Address>,
-    pub comment: Option<String>,
+    pub(crate) address: Option<Address>,
+    pub(crate) comment: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Kind {
+pub(crate) enum Kind {
     /// Active locally, absent on the LoadMaster.
     MissingOnLoadmaster,
     /// lmguard's entry, expired or unblocked locally, still present.
@@ -39,7 +39,7 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Kind::MissingOnLoadmaster => "missing_on_loadmaster",
             Kind::StaleOnLoadmaster => "stale_on_loadmaster",
@@ -51,30 +51,30 @@ impl Kind {
 
 /// One difference between local state and a LoadMaster list.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Difference {
-    pub scope: Scope,
+pub(crate) struct Difference {
+    pub(crate) scope: Scope,
     /// Canonical where possible, else as the LoadMaster returned it.
-    pub address: String,
-    pub kind: Kind,
+    pub(crate) address: String,
+    pub(crate) kind: Kind,
     /// The local record, for missing/stale (and foreign entries lmguard
     /// recorded as held by someone else).
     /// Boxed: most differences of a large list have none.
-    pub local: Option<Box<Entry>>,
-    pub remote: Option<RemoteEntry>,
+    pub(crate) local: Option<Box<Entry>>,
+    pub(crate) remote: Option<RemoteEntry>,
 }
 
 /// Pending entries whose operation the LoadMaster list shows done already
 /// (or moot: a removal that finds someone else's entry): not differences,
 /// but `--apply` records them as done, with what was found.
 #[derive(Debug, Default)]
-pub struct Report {
-    pub differences: Vec<Difference>,
-    pub settled: Vec<(Entry, Applied)>,
+pub(crate) struct Report {
+    pub(crate) differences: Vec<Difference>,
+    pub(crate) settled: Vec<(Entry, Applied)>,
 }
 
 /// Compare one scope's local entries with its LoadMaster list. Linear in the
 /// size of both.
-pub fn compare(
+pub(crate) fn compare(
     scope: Scope,
     local: &[&Entry],
     remote: Vec<RemoteEntry>,

@@ -15,7 +15,7 @@ pub enum Severity {
 
 impl Severity {
     /// Every priority, lowest first.
-    pub const ALL: [Severity; 5] = [
+    pub(crate) const ALL: [Severity; 5] = [
         Severity::Information,
         Severity::Low,
         Severity::Medium,
@@ -23,7 +23,7 @@ impl Severity {
         Severity::Critical,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Severity::Information => "information",
             Severity::Low => "low",
@@ -34,7 +34,7 @@ impl Severity {
     }
 
     /// An ADS priority word, case-insensitive (`Critical`, `high`, `Info`…).
-    pub fn parse(s: &str) -> Option<Severity> {
+    pub(crate) fn parse(s: &str) -> Option<Severity> {
         match s.trim().to_ascii_lowercase().as_str() {
             "critical" => Some(Severity::Critical),
             "high" => Some(Severity::High),
@@ -49,7 +49,7 @@ impl Severity {
     /// 6 medium, 4 low, 2 information; a value in between rounds down to the
     /// level below (9 is high, 1 and 0 information). Newer CEF words (`Low`,
     /// `Medium`, `High`, `Very-High`) are accepted too.
-    pub fn from_cef(s: &str) -> Option<Severity> {
+    pub(crate) fn from_cef(s: &str) -> Option<Severity> {
         let s = s.trim();
         if let Ok(n) = s.parse::<u8>() {
             return match n {
@@ -69,7 +69,7 @@ impl Severity {
 
     /// The ADS word for this priority (`Critical`…), as [`Severity::parse`]
     /// reads it back.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Severity::Information => "Information",
             Severity::Low => "Low",
@@ -80,7 +80,7 @@ impl Severity {
     }
 
     /// An IDS (Suricata-style) number: 1 is the highest.
-    pub fn from_ids_number(s: &str) -> Option<Severity> {
+    pub(crate) fn from_ids_number(s: &str) -> Option<Severity> {
         match s.trim() {
             "1" => Some(Severity::Critical),
             "2" => Some(Severity::High),

@@ -7,16 +7,16 @@ use super::entry::{Entry, Scope, Status};
 use super::severity::Severity;
 
 /// How many days `blocks_per_day` covers, today included.
-pub const DAYS: usize = 28;
+pub(crate) const DAYS: usize = 28;
 /// How many repeat offenders are listed.
-pub const TOP_OFFENDERS: usize = 10;
+pub(crate) const TOP_OFFENDERS: usize = 10;
 /// The method of a block that did not come from an event.
-pub const MANUAL: &str = "manual";
+pub(crate) const MANUAL: &str = "manual";
 /// The priority of a block that came without one.
-pub const NO_PRIORITY: &str = "none";
+pub(crate) const NO_PRIORITY: &str = "none";
 
 /// Every status, in the order they are shown.
-pub const STATUSES: [Status; 6] = [
+pub(crate) const STATUSES: [Status; 6] = [
     Status::Active,
     Status::PendingBlock,
     Status::PendingUnblock,
@@ -26,41 +26,41 @@ pub const STATUSES: [Status; 6] = [
 ];
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Stats {
+pub(crate) struct Stats {
     /// Records per status, in [`STATUSES`] order.
-    pub by_status: [u64; STATUSES.len()],
+    pub(crate) by_status: [u64; STATUSES.len()],
     /// Active records that were only simulated (counted in `by_status` too).
-    pub simulated: u64,
+    pub(crate) simulated: u64,
     /// Blocks (each record's `times_blocked`) per method, most first.
-    pub by_method: Vec<(String, u64)>,
+    pub(crate) by_method: Vec<(String, u64)>,
     /// Blocks per priority, highest priority first, then [`NO_PRIORITY`].
-    pub by_priority: Vec<(&'static str, u64)>,
+    pub(crate) by_priority: Vec<(&'static str, u64)>,
     /// Blocks that began on each of the last [`DAYS`] days (UTC), oldest
     /// first: `(day start, count)`. Only a record's latest block has a date.
-    pub per_day: Vec<(i64, u64)>,
+    pub(crate) per_day: Vec<(i64, u64)>,
     /// Records blocked more than once, most blocks first.
-    pub offenders: Vec<Offender>,
-    pub oldest_pending: Option<Pending>,
+    pub(crate) offenders: Vec<Offender>,
+    pub(crate) oldest_pending: Option<Pending>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Offender {
-    pub address: String,
-    pub scope: Scope,
-    pub times_blocked: u32,
-    pub status: Status,
-    pub blocked_at: i64,
-    pub reason: String,
+pub(crate) struct Offender {
+    pub(crate) address: String,
+    pub(crate) scope: Scope,
+    pub(crate) times_blocked: u32,
+    pub(crate) status: Status,
+    pub(crate) blocked_at: i64,
+    pub(crate) reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-pub struct Pending {
-    pub address: String,
-    pub scope: Scope,
-    pub status: Status,
+pub(crate) struct Pending {
+    pub(crate) address: String,
+    pub(crate) scope: Scope,
+    pub(crate) status: Status,
     /// Since when it has been pending.
-    pub since: i64,
-    pub last_error: Option<String>,
+    pub(crate) since: i64,
+    pub(crate) last_error: Option<String>,
 }
 
 /// The place of a status in [`STATUSES`]; exhaustive, so that a new status
@@ -77,14 +77,14 @@ fn status_index(s: Status) -> usize {
 }
 
 /// The start (00:00 UTC) of the day of `t`.
-pub fn day_start(t: i64) -> i64 {
+pub(crate) fn day_start(t: i64) -> i64 {
     t - t.rem_euclid(86_400)
 }
 
 impl Stats {
     /// The figures of `entries` at `now`; `pending_since` tells since when
     /// a pending entry has been pending (its last change when it cannot).
-    pub fn compute<'e>(
+    pub(crate) fn compute<'e>(
         entries: impl IntoIterator<Item = &'e Entry>,
         pending_since: &dyn Fn(&Entry) -> Option<i64>,
         now: i64,
@@ -166,11 +166,11 @@ impl Stats {
         }
     }
 
-    pub fn count(&self, status: Status) -> u64 {
+    pub(crate) fn count(&self, status: Status) -> u64 {
         self.by_status[status_index(status)]
     }
 
-    pub fn total(&self) -> u64 {
+    pub(crate) fn total(&self) -> u64 {
         self.by_status.iter().sum()
     }
 }

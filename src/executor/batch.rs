@@ -11,14 +11,14 @@ use crate::state::{self, Store, DEFAULT_LOADMASTER};
 use super::{Executor, Job, RunShared};
 
 /// The answers of one run's LoadMaster calls.
-pub struct RunResults {
-    pub results: Vec<(Job, std::result::Result<Applied, Failure>)>,
-    pub halted: Option<Failure>,
+pub(crate) struct RunResults {
+    pub(crate) results: Vec<(Job, std::result::Result<Applied, Failure>)>,
+    pub(crate) halted: Option<Failure>,
 }
 
 impl RunResults {
     /// Calls that failed and stay pending (refusals for good excluded).
-    pub fn failures(&self) -> usize {
+    pub(crate) fn failures(&self) -> usize {
         self.results
             .iter()
             .filter(|(_, r)| r.as_ref().is_err_and(|f| !f.is_permanent()))
@@ -28,7 +28,7 @@ impl RunResults {
     /// Report every call the LoadMaster refused for good, naming the
     /// address and the scope, on standard error (and in the log); exit 4
     /// when there was one.
-    pub fn report_rejections(&self) -> ExitStatus {
+    pub(crate) fn report_rejections(&self) -> ExitStatus {
         let mut status = ExitStatus::Success;
         for (job, result) in &self.results {
             if let Err(f @ Failure::Permanent { .. }) = result {
@@ -53,9 +53,9 @@ impl RunResults {
 
 /// Where a run records the answers: the state database, opened for each
 /// batch (the lock is held only while recording), under this run's claim.
-pub struct Recorder<'a> {
-    pub claim: &'a Claim,
-    pub open: &'a dyn Fn() -> Result<Store>,
+pub(crate) struct Recorder<'a> {
+    pub(crate) claim: &'a Claim,
+    pub(crate) open: &'a dyn Fn() -> Result<Store>,
 }
 
 /// How many answers are recorded per transaction in bulk work: a crash
@@ -66,7 +66,7 @@ const RECORD_BATCH: usize = 256;
 /// over up to `connections` threads, each with its own kept-alive
 /// connection; a failure that halts the run stops them all. Shows progress
 /// on a terminal for long runs.
-pub fn apply_and_record(
+pub(crate) fn apply_and_record(
     client: &Client,
     comment_prefix: &str,
     connections: usize,
@@ -202,7 +202,7 @@ impl Progress {
 }
 
 /// The final status and message of a run that had LoadMaster failures.
-pub fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
+pub(crate) fn loadmaster_problem(applied: &RunResults, what: &str) -> Option<Error> {
     let failed = applied.failures();
     if failed == 0 {
         return None;

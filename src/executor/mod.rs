@@ -23,8 +23,8 @@
 //!   exist), or the LoadMaster refuses the address itself (400, not listed).
 //!   Further calls for such a scope are not sent in that run.
 
-pub mod batch;
-pub mod preview;
+pub(crate) mod batch;
+pub(crate) mod preview;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -36,25 +36,25 @@ use crate::loadmaster::{Client, Failure, ListedEntry, Request};
 
 /// After this many identical refusals in one run, the run stops calling the
 /// LoadMaster.
-pub const IDENTICAL_REFUSALS: usize = 3;
+pub(crate) const IDENTICAL_REFUSALS: usize = 3;
 
 /// One call to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Job {
-    pub scope: Scope,
-    pub address: Address,
-    pub call: Call,
+pub(crate) struct Job {
+    pub(crate) scope: Scope,
+    pub(crate) address: Address,
+    pub(crate) call: Call,
     /// For adds: the comment that marks the entry as lmguard's.
-    pub comment: String,
+    pub(crate) comment: String,
     /// What the local record says about ownership (it decides where the
     /// LoadMaster shows no comments, and for adopted entries).
-    pub record: ownership::Record,
+    pub(crate) record: ownership::Record,
 }
 
 impl Job {
     /// The call `call` for a recorded entry, with the comment that marks
     /// it as lmguard's.
-    pub fn for_entry(entry: &Entry, call: Call, comment_prefix: &str) -> Job {
+    pub(crate) fn for_entry(entry: &Entry, call: Call, comment_prefix: &str) -> Job {
         Job {
             scope: entry.scope,
             address: entry.address,
@@ -64,7 +64,7 @@ impl Job {
         }
     }
 
-    pub fn request(&self) -> Request {
+    pub(crate) fn request(&self) -> Request {
         let addr = self.address.to_string();
         match self.call {
             Call::Add => Request::Add {
@@ -94,7 +94,7 @@ enum Listed {
 
 /// What the executors of one run share.
 #[derive(Default)]
-pub struct RunShared {
+pub(crate) struct RunShared {
     /// The failure that halted the run.
     halted: Mutex<Option<Failure>>,
     /// The lists read so far, kept up to date by this run's calls.
@@ -104,7 +104,7 @@ pub struct RunShared {
 }
 
 impl RunShared {
-    pub fn halted(self) -> Option<Failure> {
+    pub(crate) fn halted(self) -> Option<Failure> {
         self.halted.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -120,7 +120,7 @@ enum Lookup {
     Unreadable { failure: Failure, permanent: bool },
 }
 
-pub struct Executor<'c> {
+pub(crate) struct Executor<'c> {
     client: &'c Client,
     comment_prefix: &'c str,
     shared: &'c RunShared,
@@ -130,7 +130,7 @@ impl<'c> Executor<'c> {
     /// An executor for one thread of a run; `shared` is shared by all of
     /// the run's executors, so that one seeing the LoadMaster down stops
     /// the others too, and each list is read once.
-    pub fn new(client: &'c Client, comment_prefix: &'c str, shared: &'c RunShared) -> Self {
+    pub(crate) fn new(client: &'c Client, comment_prefix: &'c str, shared: &'c RunShared) -> Self {
         Executor {
             client,
             comment_prefix,
@@ -143,7 +143,7 @@ impl<'c> Executor<'c> {
     }
 
     /// Make one call (or report why it was not made).
-    pub fn run(&mut self, job: &Job) -> Result<Applied, Failure> {
+    pub(crate) fn run(&mut self, job: &Job) -> Result<Applied, Failure> {
         if let Some(f) = lock(&self.shared.halted).clone() {
             return Err(f);
         }

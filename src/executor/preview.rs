@@ -4,7 +4,7 @@
 use super::Job;
 
 /// Print what a dry run would send.
-pub fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
+pub(crate) fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
     for job in jobs {
         let body = serde_json::Value::Object(job.request().body());
         println!("would send: POST {client_endpoint} {body}");
@@ -15,7 +15,7 @@ pub fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
 }
 
 /// Print the calls `mode = "simulate"` keeps lmguard from making.
-pub fn print_simulated(client_endpoint: &str, jobs: &[Job]) {
+pub(crate) fn print_simulated(client_endpoint: &str, jobs: &[Job]) {
     for job in jobs {
         let body = serde_json::Value::Object(job.request().body());
         println!(

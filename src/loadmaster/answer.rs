@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 /// The answer to `aclcontrol.isenabled`: `aclstatus` (any case), at the top level or one object down; yes/no,
 /// booleans, 1/0, on/off.
-pub fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
+pub(crate) fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
     if let Some((_, v)) = obj
         .iter()
         .find(|(k, _)| k.eq_ignore_ascii_case("aclstatus"))
@@ -33,7 +33,7 @@ pub fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
 }
 
 /// The `status`/`code`/`message` of an answer, when it says it failed.
-pub fn failure_in(body: &Value) -> Option<(u16, String)> {
+pub(crate) fn failure_in(body: &Value) -> Option<(u16, String)> {
     let obj = body.as_object()?;
     let failed = obj
         .get("status")
@@ -56,7 +56,7 @@ pub fn failure_in(body: &Value) -> Option<(u16, String)> {
 /// Whether a 2xx answer really says the command was carried out: a JSON
 /// object with `"status": "ok"`, or without a status but `"code": 200`.
 /// Anything else is not taken as success (no state change on guesswork).
-pub fn confirms_success(body: &Value) -> Result<(), String> {
+pub(crate) fn confirms_success(body: &Value) -> Result<(), String> {
     let obj = body.as_object().ok_or_else(|| {
         format!(
             "expected a JSON object, got {}",
@@ -75,7 +75,7 @@ pub fn confirms_success(body: &Value) -> Result<(), String> {
 
 /// The `message` of a JSON answer, if any (not shortened here: the client
 /// shortens it after scrubbing, so that a cut never leaves part of the key).
-pub fn message_in(body: &Value) -> Option<String> {
+pub(crate) fn message_in(body: &Value) -> Option<String> {
     body.get("message")
         .and_then(Value::as_str)
         .map(|s| s.chars().take(4096).collect())
@@ -83,7 +83,7 @@ pub fn message_in(body: &Value) -> Option<String> {
 
 /// The entries of a list answer already parsed as JSON (`check --probe`
 /// shows the answer too); read the same way as [`super::list_answer`].
-pub fn parse_list(body: &Value) -> Result<Vec<ListedEntry>, String> {
+pub(crate) fn parse_list(body: &Value) -> Result<Vec<ListedEntry>, String> {
     let bytes = serde_json::to_vec(body).map_err(|e| e.to_string())?;
     super::list_answer::read(&bytes)?.into_entries()
 }

@@ -10,11 +10,11 @@ use std::fmt;
 use serde_json::{Map, Value};
 
 /// The first firmware with the JSON API `/accessv2` as a regular feature.
-pub const MIN_V2: Version = Version([7, 2, 52]);
+pub(crate) const MIN_V2: Version = Version([7, 2, 52]);
 
 /// The first three numbers of a firmware version (`7.2.62`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Version(pub [u32; 3]);
+pub(crate) struct Version(pub [u32; 3]);
 
 impl fmt::Display for Version {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -26,7 +26,7 @@ impl fmt::Display for Version {
 impl Version {
     /// `7.2.62.0.22589.RELEASE` → 7.2.62; `None` unless it starts with at
     /// least two dotted numbers (a missing third counts as 0).
-    pub fn parse(text: &str) -> Option<Version> {
+    pub(crate) fn parse(text: &str) -> Option<Version> {
         let mut parts = text.trim().trim_start_matches(['v', 'V']).split('.');
         let mut numbers = [0u32; 3];
         for (i, n) in numbers.iter_mut().enumerate() {
@@ -42,7 +42,7 @@ impl Version {
 
 /// The version text in a `get version` answer, if one is there: at most
 /// 64 characters, printable ASCII only (it is shown on a terminal).
-pub fn version_in(answer: &Value) -> Option<String> {
+pub(crate) fn version_in(answer: &Value) -> Option<String> {
     let text = find(answer.as_object()?, 0)?;
     let clean: String = text
         .trim()

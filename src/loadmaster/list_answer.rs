@@ -20,26 +20,26 @@ use serde_json::Value;
 
 /// One entry of a LoadMaster access list, as the LoadMaster returned it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedEntry {
-    pub addr: String,
+pub(crate) struct ListedEntry {
+    pub(crate) addr: String,
     /// `None` when the answer carried no comments at all (e.g. `Acl` strings).
-    pub comment: Option<String>,
+    pub(crate) comment: Option<String>,
 }
 
 /// What a list answer said.
 #[derive(Debug, Default)]
-pub struct ListAnswer {
+pub(crate) struct ListAnswer {
     /// `status`, `code` and `message`, as a small JSON object (for the
     /// usual success and failure checks).
-    pub head: serde_json::Map<String, Value>,
+    pub(crate) head: serde_json::Map<String, Value>,
     /// The entries, when a list was found.
-    pub entries: Option<Vec<ListedEntry>>,
+    pub(crate) entries: Option<Vec<ListedEntry>>,
     /// Top-level members that are neither a list nor status/code/message.
-    pub other_keys: Vec<String>,
+    pub(crate) other_keys: Vec<String>,
 }
 
 /// Read a list answer. `Err` when the bytes are not a JSON object.
-pub fn read(bytes: &[u8]) -> Result<ListAnswer, String> {
+pub(crate) fn read(bytes: &[u8]) -> Result<ListAnswer, String> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let answer = Top
         .deserialize(&mut de)
@@ -51,7 +51,7 @@ pub fn read(bytes: &[u8]) -> Result<ListAnswer, String> {
 
 impl ListAnswer {
     /// The entries, or why the answer holds no list lmguard knows.
-    pub fn into_entries(self) -> Result<Vec<ListedEntry>, String> {
+    pub(crate) fn into_entries(self) -> Result<Vec<ListedEntry>, String> {
         match self.entries {
             Some(entries) => Ok(entries),
             None if self.other_keys.is_empty() => Ok(Vec::new()),

@@ -4,14 +4,14 @@
 //! reuses one kept-alive TLS connection. The API key travels only in request
 //! bodies; it is never logged, and no error message contains it.
 
-pub mod answer;
-pub mod firmware;
-pub mod list_answer;
-pub mod scrub;
-pub mod settings;
-pub mod shape;
-pub mod tls;
-pub mod trace;
+pub(crate) mod answer;
+pub(crate) mod firmware;
+pub(crate) mod list_answer;
+pub(crate) mod scrub;
+pub(crate) mod settings;
+pub(crate) mod shape;
+pub(crate) mod tls;
+pub(crate) mod trace;
 
 use std::fmt;
 use std::io::Read;
@@ -23,21 +23,21 @@ use serde_json::{json, Map, Value};
 use crate::domain::entry::Scope;
 use crate::domain::health::Health;
 use crate::error::Result;
-pub use list_answer::ListedEntry;
-pub use settings::{ApiKey, Settings};
+pub(crate) use list_answer::ListedEntry;
+pub(crate) use settings::{ApiKey, Settings};
 
 /// Largest add/delete (and error) answer read: the generic answer is under
 /// 100 bytes.
-pub const MAX_EDIT_ANSWER: u64 = 64 * 1024;
+pub(crate) const MAX_EDIT_ANSWER: u64 = 64 * 1024;
 /// A list answer may take this many bytes per `max_active` entry (a usual
 /// entry is under 100): room for the LoadMaster's other entries many times
 /// over.
-pub const LIST_BYTES_PER_ENTRY: u64 = 2 * 1024;
+pub(crate) const LIST_BYTES_PER_ENTRY: u64 = 2 * 1024;
 /// The smallest list cap, whatever `max_active` says.
-pub const MIN_LIST_ANSWER: u64 = 8 * 1024 * 1024;
+pub(crate) const MIN_LIST_ANSWER: u64 = 8 * 1024 * 1024;
 
 /// The cap of a list answer for a `max_active`.
-pub fn list_cap(max_active: usize) -> u64 {
+pub(crate) fn list_cap(max_active: usize) -> u64 {
     (max_active as u64)
         .saturating_mul(LIST_BYTES_PER_ENTRY)
         .max(MIN_LIST_ANSWER)
@@ -45,7 +45,7 @@ pub fn list_cap(max_active: usize) -> u64 {
 
 /// One `aclcontrol` request on the block list.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Request {
+pub(crate) enum Request {
     Add {
         scope: Scope,
         addr: String,
@@ -66,7 +66,7 @@ pub enum Request {
 
 impl Request {
     /// The JSON body without credentials (what `--dry-run` prints).
-    pub fn body(&self) -> Map<String, Value> {
+    pub(crate) fn body(&self) -> Map<String, Value> {
         let mut m = Map::new();
         if *self == Request::IsEnabled {
             m.insert("cmd".into(), json!("aclcontrol.isenabled"));
@@ -114,14 +114,15 @@ impl Request {
 }
 
 /// What a 404 on `/accessv2` means, and what to do about it.
-pub const API_404: &str = "HTTP 404 on /accessv2: API interface disabled, or firmware older \
+pub(crate) const API_404: &str =
+    "HTTP 404 on /accessv2: API interface disabled, or firmware older \
     than 7.2.52; enable Certificates & Security > Remote Access > Enable API Interface, with \
     Session Management on and Require Basic Authentication off (Certificates & Security > Admin \
     WUI Access), which the JSON API needs";
 
 /// Why a LoadMaster request did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Failure {
+pub(crate) enum Failure {
     /// No answer: refused, reset, timed out, DNS failure, an answer cut off.
     Connection(String),
     /// No answer because TLS failed over the certificate: not trusted,
@@ -148,12 +149,12 @@ pub enum Failure {
 impl Failure {
     /// Whether the rest of a run should stop calling the LoadMaster: it is
     /// down, sick, or refuses us as a whole (not just this one request).
-    pub fn stops_run(&self) -> bool {
+    pub(crate) fn stops_run(&self) -> bool {
         !matches!(self, Failure::Rejected { .. } | Failure::Permanent { .. })
     }
 
     /// Refused for good: never retried.
-    pub fn is_permanent(&self) -> bool {
+    pub(crate) fn is_permanent(&self) -> bool {
         matches!(self, Failure::Permanent { .. })
     }
 }
@@ -200,13 +201,13 @@ impl fmt::Display for Failure {
 
 /// An answer as it came: HTTP status and body.
 #[derive(Debug, Clone)]
-pub struct RawAnswer {
-    pub status: u16,
-    pub body: Vec<u8>,
+pub(crate) struct RawAnswer {
+    pub(crate) status: u16,
+    pub(crate) body: Vec<u8>,
 }
 
 /// A connection to one LoadMaster.
-pub struct Client {
+pub(crate) struct Client {
     agent: ureq::Agent,
     endpoint: String,
     key: ApiKey,
@@ -220,7 +221,7 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(lm: &Settings, key: ApiKey) -> Result<Client> {
+    pub(crate) fn new(lm: &Settings, key: ApiKey) -> Result<Client> {
         let tls = tls::client_config(lm)?;
         let timeout: Duration = lm.timeout;
         let agent = ureq::AgentBuilder::new()
@@ -243,19 +244,19 @@ impl Client {
     }
 
     /// Read list answers of at most `bytes` (see [`list_cap`]).
-    pub fn with_list_cap(mut self, bytes: u64) -> Client {
+    pub(crate) fn with_list_cap(mut self, bytes: u64) -> Client {
         self.list_cap = bytes.max(MAX_EDIT_ANSWER);
         self
     }
 
     /// `text` with this client's key (and any `apikey`/`apipass`) masked and
     /// control characters escaped: LoadMaster text fit to show.
-    pub fn redact(&self, text: &str) -> String {
+    pub(crate) fn redact(&self, text: &str) -> String {
         trace::redact(text, self.key.expose())
     }
 
     /// Turn the wire trace on or off (`check --probe -v` turns it on).
-    pub fn set_trace(&mut self, on: bool) {
+    pub(crate) fn set_trace(&mut self, on: bool) {
         self.trace = on;
     }
 
@@ -271,12 +272,8 @@ impl Client {
         }
     }
 
-    pub fn endpoint(&self) -> &str {
-        &self.endpoint
-    }
-
     /// Send one request; the answer's JSON on success.
-    pub fn send(&self, request: &Request) -> std::result::Result<Value, Failure> {
+    pub(crate) fn send(&self, request: &Request) -> std::result::Result<Value, Failure> {
         let result = self
             .exchange(request)
             .and_then(|(status, bytes)| self.judge(status, &bytes))
@@ -286,7 +283,7 @@ impl Client {
     }
 
     /// When this client last got an answer and last failed.
-    pub fn heard(&self) -> Health {
+    pub(crate) fn heard(&self) -> Health {
         self.heard.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
@@ -352,7 +349,7 @@ impl Client {
     /// The answer to a request, whatever its HTTP status, or
     /// [`Failure::Connection`] or [`Failure::Tls`] when there was none (`check --probe` shows
     /// every answer as it came).
-    pub fn post(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
+    pub(crate) fn post(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
         let mut body = request.body();
         body.insert("apikey".into(), json!(self.key.expose()));
         let text = Value::Object(body).to_string();
@@ -400,7 +397,7 @@ impl Client {
 
     /// What an answer means: its JSON if it says the command succeeded,
     /// else the failure.
-    pub fn interpret(&self, raw: &RawAnswer) -> std::result::Result<Value, Failure> {
+    pub(crate) fn interpret(&self, raw: &RawAnswer) -> std::result::Result<Value, Failure> {
         if !(200..300).contains(&raw.status) {
             return Err(error_answer(raw));
         }
@@ -420,21 +417,21 @@ impl Client {
     /// Whether the Packet Routing Filter (which makes the lists act) is on.
     /// Its v2 answer is not documented (loadmaster-api.md §3): `Ok(None)`
     /// when the answer carries no `aclstatus` lmguard understands.
-    pub fn acl_enabled(&self) -> std::result::Result<Option<bool>, Failure> {
+    pub(crate) fn acl_enabled(&self) -> std::result::Result<Option<bool>, Failure> {
         let value = self.send(&Request::IsEnabled)?;
         Ok(value.as_object().and_then(|o| answer::acl_status(o, 0)))
     }
 
     /// The firmware version text (`get` `param=version`); `Ok(None)` when
     /// the answer carries none lmguard can read.
-    pub fn firmware_version(&self) -> std::result::Result<Option<String>, Failure> {
+    pub(crate) fn firmware_version(&self) -> std::result::Result<Option<String>, Failure> {
         let value = self.send(&Request::Version)?;
         // Text from the LoadMaster: scrubbed like any other.
         Ok(firmware::version_in(&value).map(|v| scrub::scrub(&v, self.key.expose()).into_owned()))
     }
 
     /// Read one block list (its text scrubbed: see [`scrub`]).
-    pub fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
+    pub(crate) fn list(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let result = self.list_scrubbed(scope);
         self.note(&result);
         result

@@ -7,11 +7,11 @@
 use std::borrow::Cow;
 
 /// What the key is replaced with.
-pub const REDACTED: &str = "<api key>";
+pub(crate) const REDACTED: &str = "<api key>";
 
 /// `text` without the key and without control characters (C0, DEL, C1, and
 /// the Unicode bidirectional overrides that reorder what a terminal shows).
-pub fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
+pub(crate) fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
     let keyless = mask_key(text, key, REDACTED);
     if !keyless.chars().any(is_unsafe) {
         return keyless;
@@ -25,7 +25,7 @@ pub fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
 /// percent-encoded or JSON-escaped where that differs — replaced by `mask`.
 /// The one key-masking rule: [`scrub`] and the wire trace
 /// ([`super::trace::redact`]) both use it.
-pub fn mask_key<'a>(text: &'a str, key: &str, mask: &str) -> Cow<'a, str> {
+pub(crate) fn mask_key<'a>(text: &'a str, key: &str, mask: &str) -> Cow<'a, str> {
     if key.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -89,7 +89,7 @@ fn is_unreserved(b: u8) -> bool {
 }
 
 /// [`scrub`] in place.
-pub fn scrub_in_place(text: &mut String, key: &str) {
+pub(crate) fn scrub_in_place(text: &mut String, key: &str) {
     if let Cow::Owned(clean) = scrub(text, key) {
         *text = clean;
     }
@@ -97,13 +97,13 @@ pub fn scrub_in_place(text: &mut String, key: &str) {
 
 /// A character that must not reach a terminal as it is: a control
 /// character or a Unicode bidirectional override.
-pub fn is_unsafe(c: char) -> bool {
+pub(crate) fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A URL for messages: any `user:password@` part is replaced by `***@`.
-pub fn url_without_credentials(url: &str) -> String {
+pub(crate) fn url_without_credentials(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((s, r)) => (Some(s), r),
         None => (None, url),

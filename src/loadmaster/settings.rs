@@ -10,20 +10,20 @@ use std::time::Duration;
 
 /// One LoadMaster's client settings.
 #[derive(Debug, Clone)]
-pub struct Settings {
+pub(crate) struct Settings {
     /// `https://HOST[:PORT]`, for messages.
-    pub url: String,
+    pub(crate) url: String,
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
-    pub endpoint: String,
-    pub trust: Trust,
-    pub timeout: Duration,
+    pub(crate) endpoint: String,
+    pub(crate) trust: Trust,
+    pub(crate) timeout: Duration,
     /// Connections kept alive at once.
-    pub connections: usize,
+    pub(crate) connections: usize,
 }
 
 /// How the LoadMaster's certificate is trusted.
 #[derive(Debug, Clone)]
-pub enum Trust {
+pub(crate) enum Trust {
     /// The system's trusted roots.
     System,
     /// Only the certificates in this PEM file.
@@ -37,14 +37,14 @@ pub enum Trust {
 /// The API key. It is never printed: `Debug` redacts it and there is no
 /// `Display`.
 #[derive(Clone)]
-pub struct ApiKey(String);
+pub(crate) struct ApiKey(String);
 
 impl ApiKey {
-    pub fn new(key: String) -> ApiKey {
+    pub(crate) fn new(key: String) -> ApiKey {
         ApiKey(key)
     }
 
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 const CONTAINERS: [&str; 5] = ["Blocklist", "Blacklist", "Allowlist", "Whitelist", "VS"];
 
 /// A short description of where the list is in `answer` and what it is.
-pub fn describe(answer: &Value) -> String {
+pub(crate) fn describe(answer: &Value) -> String {
     let Some(obj) = answer.as_object() else {
         return format!("a JSON {} instead of an object", kind_of(answer));
     };

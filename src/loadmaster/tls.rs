@@ -29,7 +29,7 @@ use super::settings::{Settings, Trust};
 use crate::error::{Error, Result};
 
 /// Build the TLS client configuration the settings ask for.
-pub fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
+pub(crate) fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
     let provider = Arc::new(ring::default_provider());
     let verifier: Arc<dyn ServerCertVerifier> = match &lm.trust {
         Trust::Anything => {
@@ -93,7 +93,7 @@ pub fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
 
 /// A SHA-256 fingerprint as operators write it: 64 hex digits, upper or
 /// lower case, with or without ':' (or spaces) between the pairs.
-pub fn parse_fingerprint(text: &str) -> std::result::Result<[u8; 32], String> {
+pub(crate) fn parse_fingerprint(text: &str) -> std::result::Result<[u8; 32], String> {
     let hex: String = text
         .chars()
         .filter(|c| *c != ':' && !c.is_whitespace())
@@ -114,7 +114,7 @@ pub fn parse_fingerprint(text: &str) -> std::result::Result<[u8; 32], String> {
 }
 
 /// `AB:CD:…`, the way openssl and browsers show a fingerprint.
-pub fn format_fingerprint(bytes: &[u8]) -> String {
+pub(crate) fn format_fingerprint(bytes: &[u8]) -> String {
     bytes
         .iter()
         .map(|b| format!("{b:02X}"))
@@ -123,7 +123,7 @@ pub fn format_fingerprint(bytes: &[u8]) -> String {
 }
 
 /// The SHA-256 fingerprint of a DER certificate.
-pub fn fingerprint(der: &[u8]) -> [u8; 32] {
+pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
     let digest = ::ring::digest::digest(&::ring::digest::SHA256, der);
     let mut out = [0u8; 32];
     out.copy_from_slice(digest.as_ref());

@@ -7,15 +7,15 @@
 //! drive the terminal; long answers are cut at [`MAX_SHOWN`] bytes.
 
 /// How much of a body the trace shows.
-pub const MAX_SHOWN: usize = 4096;
+pub(crate) const MAX_SHOWN: usize = 4096;
 
 /// What a secret is replaced with.
-pub const MASK: &str = "***";
+pub(crate) const MASK: &str = "***";
 
 /// `body` fit to show: `key` and every `apikey`/`apipass` value masked,
 /// control characters escaped, cut at [`MAX_SHOWN`] bytes with a note of
 /// how much was left out.
-pub fn redact(body: &str, key: &str) -> String {
+pub(crate) fn redact(body: &str, key: &str) -> String {
     let masked = mask_members(body);
     let masked = super::scrub::mask_key(&masked, key, MASK);
     let mut out = String::with_capacity(masked.len().min(MAX_SHOWN) + 32);

@@ -40,7 +40,7 @@ use crate::domain::entry::{Claim, Entry, Removal, Scope, Status};
 use crate::domain::severity::Severity;
 
 /// The record layout this version writes.
-pub const RECORD_VERSION: u8 = 1;
+pub(crate) const RECORD_VERSION: u8 = 1;
 
 const EXPIRES: u64 = 1 << 0;
 const EVENT_ID: u64 = 1 << 1;
@@ -56,7 +56,7 @@ const ADOPTED_COMMENT: u64 = 1 << 10;
 const KNOWN_FLAGS: u64 = (1 << 11) - 1;
 
 /// Encode a record.
-pub fn encode(e: &Entry) -> Vec<u8> {
+pub(crate) fn encode(e: &Entry) -> Vec<u8> {
     let mut out = Vec::with_capacity(48 + e.reason.len());
     out.push(RECORD_VERSION);
     out.push(status_code(e.status));
@@ -130,7 +130,7 @@ pub fn encode(e: &Entry) -> Vec<u8> {
 }
 
 /// Decode a record; the error says what is wrong with it.
-pub fn decode(bytes: &[u8]) -> Result<Entry, String> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, String> {
     let mut r = Reader { bytes, at: 0 };
     let version = r.byte()?;
     if version != RECORD_VERSION {

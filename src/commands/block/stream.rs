@@ -26,17 +26,17 @@ use crate::error::{Error, Result};
 
 /// One input line, parsed: an event, a blank line (`Ok(None)`) or the
 /// reason it is unusable.
-pub type Line = std::result::Result<Option<Event>, LineError>;
+pub(crate) type Line = std::result::Result<Option<Event>, LineError>;
 
 /// A batch is cut when no line has arrived for this long.
-pub const PAUSE: Duration = Duration::from_millis(20);
+pub(crate) const PAUSE: Duration = Duration::from_millis(20);
 /// …or this long after its first line, while lines keep arriving.
-pub const MAX_WAIT: Duration = Duration::from_secs(1);
+pub(crate) const MAX_WAIT: Duration = Duration::from_secs(1);
 /// …or when it has this many lines (bounds memory on a fast stream).
-pub const MAX_LINES: usize = 10_000;
+pub(crate) const MAX_LINES: usize = 10_000;
 /// After a signal, how long to wait for lines already written to standard
 /// input but not yet parsed.
-pub const GRACE: Duration = Duration::from_secs(2);
+pub(crate) const GRACE: Duration = Duration::from_secs(2);
 /// After a signal, the input counts as drained when nothing arrives for
 /// this long.
 const GRACE_PAUSE: Duration = Duration::from_millis(100);
@@ -49,7 +49,7 @@ const READ_BUFFER: usize = 64 * 1024;
 
 /// Why the stream ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Ended {
+pub(crate) enum Ended {
     /// Standard input was closed (end of file).
     Eof,
     /// SIGTERM or SIGINT.
@@ -75,7 +75,7 @@ enum Cut {
 /// Reads `input` in a thread and calls `on_batch` with each batch of
 /// lines, in input order. Returns when the input ends or a signal arrives;
 /// an error of `on_batch` stops it at once.
-pub fn run<R: Read + Send + 'static>(
+pub(crate) fn run<R: Read + Send + 'static>(
     input: R,
     format: InputFormat,
     mut on_batch: impl FnMut(Vec<Line>) -> Result<()>,
