@@ -1,6 +1,6 @@
 //! `lmguard block` end to end against the fake LoadMaster.
 
-mod common;
+use crate::common;
 
 use common::{fixture, Env};
 use fake_loadmaster::{DuplicateAdd, Fault, Options, Scope, Switches};

@@ -5,7 +5,7 @@
 //! half-way; and the allowlist applied by `sweep` to blocks already in
 //! place.
 
-mod common;
+use crate::common;
 
 use std::fmt::Write as _;
 use std::path::Path;

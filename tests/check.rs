@@ -1,7 +1,7 @@
 //! `lmguard check` against the fake LoadMaster: the passing set-up, and each
 //! failing case with its ✘ line, its fix and its exit code.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 

@@ -4,7 +4,7 @@
 //! conflict, so a machine usually has one), and the lmguard command line
 //! they run, run for real against the fake LoadMaster.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -4,7 +4,7 @@
 //! sends the request again, harmlessly, and ends it as active. This is also
 //! the state a lost lazy post-answer commit leaves (docs/benchmarks.md).
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

@@ -3,13 +3,13 @@
 
 #[allow(dead_code)]
 #[path = "../examples/demo.rs"]
-mod demo;
+mod demo_script;
 
 use std::path::PathBuf;
 
 #[test]
 fn the_demo_shows_the_lifecycle_without_warnings() {
-    let steps = demo::run_demo(&PathBuf::from(env!("CARGO_BIN_EXE_lmguard")), false);
+    let steps = demo_script::run_demo(&PathBuf::from(env!("CARGO_BIN_EXE_lmguard")), false);
     for s in &steps {
         assert_eq!(
             s.code, s.expected,
@@ -64,7 +64,7 @@ fn the_demo_shows_the_lifecycle_without_warnings() {
 
 #[test]
 fn the_demo_builds_the_binary_so_that_a_second_run_rebuilds_nothing() {
-    let build = demo::build_command();
+    let build = demo_script::build_command();
     let args: Vec<String> = build
         .get_args()
         .map(|a| a.to_string_lossy().into_owned())
@@ -97,8 +97,8 @@ fn the_demo_builds_the_binary_so_that_a_second_run_rebuilds_nothing() {
 
 #[test]
 fn shell_quoting_is_what_a_shell_needs() {
-    assert_eq!(demo::shell_quote("198.51.100.0/24"), "198.51.100.0/24");
-    assert_eq!(demo::shell_quote("a b"), "'a b'");
-    assert_eq!(demo::shell_quote("it's"), r"'it'\''s'");
-    assert_eq!(demo::shell_quote(""), "''");
+    assert_eq!(demo_script::shell_quote("198.51.100.0/24"), "198.51.100.0/24");
+    assert_eq!(demo_script::shell_quote("a b"), "'a b'");
+    assert_eq!(demo_script::shell_quote("it's"), r"'it'\''s'");
+    assert_eq!(demo_script::shell_quote(""), "''");
 }

@@ -3,7 +3,7 @@
 //! still has to happen, and the next sweep or `sync --apply` completes it —
 //! every block present on the LoadMaster exactly once.
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! prefix limits, max_active, the ADS filters, IPv6 widening, repeat
 //! offenders and simulation.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! Snapshots of `lmguard --help` and `lmguard <command> --help`, so that
 //! every change to the help text is deliberate. After changing the clap
 //! definitions on purpose, regenerate them with
-//! `LMGUARD_UPDATE_SNAPSHOTS=1 cargo test --test help` and review the diff
+//! `LMGUARD_UPDATE_SNAPSHOTS=1 cargo test --test main help::` and review the diff
 //! of `tests/snapshots/`.
 
 use std::path::PathBuf;
@@ -81,7 +81,7 @@ fn help_matches_the_snapshots() {
         .collect();
     assert!(
         problems.is_empty(),
-        "{}\n\nIf the change is deliberate: {UPDATE}=1 cargo test --test help",
+        "{}\n\nIf the change is deliberate: {UPDATE}=1 cargo test --test main help::",
         problems.join("\n")
     );
 }

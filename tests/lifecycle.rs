@@ -1,6 +1,6 @@
 //! unblock, sweep, list, configuration, TLS and locking, end to end.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

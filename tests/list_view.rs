@@ -2,7 +2,7 @@
 //! colour only on a terminal without NO_COLOR, `--json` unchanged, and
 //! 100 000 rows printed without delay.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

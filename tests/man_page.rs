@@ -5,7 +5,7 @@
 //! the global options), with clap's own usage line as its synopsis
 //! (`lmguard block [OPTIONS] [ADDRESS]...`), the exit status and a SEE ALSO.
 //! This test fails when a checked-in page is out of date. Regenerate them
-//! with `LMGUARD_UPDATE_MAN=1 cargo test --test man_page`.
+//! with `LMGUARD_UPDATE_MAN=1 cargo test --test main man_page::`.
 
 use clap::CommandFactory;
 
@@ -109,7 +109,7 @@ fn check_page(name: &str, rendered: &[u8]) {
     let on_disk = std::fs::read(&path).unwrap_or_default();
     assert!(
         on_disk == rendered,
-        "man/{name}.1 is out of date; run LMGUARD_UPDATE_MAN=1 cargo test --test man_page"
+        "man/{name}.1 is out of date; run LMGUARD_UPDATE_MAN=1 cargo test --test main man_page::"
     );
 }
 

@@ -2,7 +2,7 @@
 //! `check` proving writability, unblock naming the scope, list filters and
 //! times, sync exit codes, messages and the contrib files.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! Deterministic (a fixed-seed xorshift generator), so a failure can be
 //! reproduced; the seed is in each assertion message.
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};

@@ -3,7 +3,7 @@
 //! unreadable shape, a LoadMaster that dies mid-probe, Ctrl-C, the
 //! firmware check and the key-free wire trace.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -2,7 +2,7 @@
 //! the binary: other people's entries, a LoadMaster that refuses for good,
 //! echoes secrets, redirects or sends answers lmguard cannot read.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
@@ -638,8 +638,11 @@ fn run_measured(env: &Env, args: &[&str]) -> (i32, i64, String) {
         env.config.display().to_string(),
     ];
     probe_args.extend(args.iter().map(|a| a.to_string()));
+    // The probe's name in this test binary (`promises::rss_probe`).
+    let module = module_path!().split_once("::").map_or("", |(_, m)| m);
+    let probe = format!("{module}::rss_probe");
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "rss_probe", "--nocapture", "--test-threads", "1"])
+        .args(["--exact", &probe, "--nocapture", "--test-threads", "1"])
         .env("LMGUARD_RSS_PROBE", probe_args.join("\u{1f}"))
         .output()
         .unwrap();

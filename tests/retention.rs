@@ -2,7 +2,7 @@
 //! unblocked, rejected) that ended longer ago than the window, in batches, and
 //! nothing current; escalation then starts again from the first block.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

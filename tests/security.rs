@@ -1,7 +1,7 @@
 //! Security promises, end to end: TLS trust (CA file, pin, refusal), the API
 //! key never leaving the key file, and private files.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -4,7 +4,7 @@
 //! The same for a format-2 file written by main just before format 3, with
 //! the `forced`, `adopted_comment` and `rejected` that it added.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

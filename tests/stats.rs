@@ -2,7 +2,7 @@
 //! exposition checked line by line, and the LoadMaster's last answer and
 //! failure as the binary records them.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! input that stays open (rsyslog `omprog`, syslog-ng `program()`), driven
 //! line by line against the fake LoadMaster.
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdout};

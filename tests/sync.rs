@@ -1,7 +1,7 @@
 //! `lmguard sync` end to end: every kind of difference, repair, adoption,
 //! tombstones, and a large list.
 
-mod common;
+use crate::common;
 
 use common::Env;
 use fake_loadmaster::{Fault, ListShape, Options, Scope};
