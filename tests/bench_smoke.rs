@@ -1,10 +1,10 @@
-//! The benchmark driver (`examples/bench.rs`, run by `bench/run`) at tiny
+//! The benchmark driver (`examples/bench/`, run by `bench/run`) at tiny
 //! sizes: every scenario runs once against the fake LoadMaster with the
 //! debug binary, so that the benchmark code cannot rot. It asserts that the
 //! runs complete and check out, never timings.
 
 #[allow(dead_code)]
-#[path = "../examples/bench.rs"]
+#[path = "../examples/bench/main.rs"]
 mod bench;
 
 use std::path::PathBuf;

@@ -97,7 +97,10 @@ fn the_demo_builds_the_binary_so_that_a_second_run_rebuilds_nothing() {
 
 #[test]
 fn shell_quoting_is_what_a_shell_needs() {
-    assert_eq!(demo_script::shell_quote("198.51.100.0/24"), "198.51.100.0/24");
+    assert_eq!(
+        demo_script::shell_quote("198.51.100.0/24"),
+        "198.51.100.0/24"
+    );
     assert_eq!(demo_script::shell_quote("a b"), "'a b'");
     assert_eq!(demo_script::shell_quote("it's"), r"'it'\''s'");
     assert_eq!(demo_script::shell_quote(""), "''");
