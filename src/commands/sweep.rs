@@ -7,8 +7,8 @@ use crate::cli::SweepArgs;
 use crate::domain::address::Address;
 use crate::domain::entry::{
     apply_removal, plan_sweep, Applied, Call, Claim, Decision, Entry, Removal, Scope, Status,
+    ALLOWLISTED,
 };
-use crate::domain::filter::ALLOWLISTED;
 use crate::domain::policy::Policy;
 use crate::error::Result;
 use crate::executor::batch::{loadmaster_problem, RunResults};

@@ -66,7 +66,7 @@ fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
 
 /// The comment that marks an entry as lmguard's: `lmguard ADS 532028
 /// SSHDICT` for an ADS event (the method of `reason`, as
-/// [`super::filter::method_of`] reads it), `lmguard ADS SSHDICT` for an
+/// [`super::entry::method_of_reason`] reads it), `lmguard ADS SSHDICT` for an
 /// event without an id (CEF from ADS 7 and later), `lmguard manual` for a
 /// block that did not come from an event. Always safe and at most
 /// [`MAX_LEN`] long.
@@ -76,7 +76,7 @@ pub(crate) fn for_entry(
     event_id: Option<&str>,
     reason: &str,
 ) -> String {
-    let method = || token(super::filter::method_of(reason), OTHER_METHOD);
+    let method = || token(super::entry::method_of_reason(reason), OTHER_METHOD);
     let text = match event_id {
         Some(id) => format!(
             "{prefix} ADS {} {}",

@@ -238,8 +238,28 @@ pub(crate) fn method_of(from_event: bool, reason: &str) -> Option<&str> {
     if !from_event {
         return None;
     }
-    let method = super::filter::method_of(reason);
+    let method = method_of_reason(reason);
     (!method.is_empty()).then_some(method)
+}
+
+/// What `sweep` puts before the reason of a block it lifted because the
+/// allowlist (or a protection) now covers it; the method stays readable
+/// after it.
+pub(crate) const ALLOWLISTED: &str = "allowlisted";
+
+/// The ADS method code of a recorded reason: its first word
+/// (`SSHDICT SSH attack` → `SSHDICT`, `IDS: ET SCAN …` → `IDS`), also
+/// after the `allowlisted (was: …)` that `sweep` puts before it.
+pub(crate) fn method_of_reason(reason: &str) -> &str {
+    let reason = reason
+        .strip_prefix(ALLOWLISTED)
+        .and_then(|r| r.strip_prefix(" (was: "))
+        .unwrap_or(reason);
+    reason
+        .split_whitespace()
+        .next()
+        .unwrap_or("")
+        .trim_end_matches([':', ')'])
 }
 
 /// A request to block one address in one scope.

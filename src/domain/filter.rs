@@ -6,12 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::entry::{Entry, Scope};
-
-/// What `sweep` puts before the reason of a block it lifted because the
-/// allowlist (or a protection) now covers it; the method stays readable
-/// after it.
-pub(crate) const ALLOWLISTED: &str = "allowlisted";
+use super::entry::{method_of_reason, Entry, Scope};
 
 /// The filters of `list` and bulk `unblock`. An empty filter selects
 /// everything.
@@ -63,7 +58,7 @@ impl Filter {
                 || self
                     .methods
                     .iter()
-                    .any(|m| m.eq_ignore_ascii_case(method_of(&entry.reason))))
+                    .any(|m| m.eq_ignore_ascii_case(method_of_reason(&entry.reason))))
             && self.since.is_none_or(|d| {
                 entry.blocked_at
                     >= now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -99,21 +94,6 @@ impl fmt::Display for Filter {
         }
         f.write_str(&parts.join(" "))
     }
-}
-
-/// The ADS method code of a recorded reason: its first word
-/// (`SSHDICT SSH attack` → `SSHDICT`, `IDS: ET SCAN …` → `IDS`), also
-/// after the `allowlisted (was: …)` that `sweep` puts before it.
-pub(crate) fn method_of(reason: &str) -> &str {
-    let reason = reason
-        .strip_prefix(ALLOWLISTED)
-        .and_then(|r| r.strip_prefix(" (was: "))
-        .unwrap_or(reason);
-    reason
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .trim_end_matches([':', ')'])
 }
 
 #[cfg(test)]
@@ -152,9 +132,12 @@ mod tests {
         assert!(!methods(&["SCANS"]).matches(&e, 0));
         // Not a substring: SSH is not SSHDICT.
         assert!(!methods(&["SSH"]).matches(&e, 0));
-        assert_eq!(method_of("IDS: ET SCAN Nmap"), "IDS");
-        assert_eq!(method_of("allowlisted (was: SCANS Port scan)"), "SCANS");
-        assert_eq!(method_of(""), "");
+        assert_eq!(method_of_reason("IDS: ET SCAN Nmap"), "IDS");
+        assert_eq!(
+            method_of_reason("allowlisted (was: SCANS Port scan)"),
+            "SCANS"
+        );
+        assert_eq!(method_of_reason(""), "");
     }
 
     #[test]
