@@ -13,6 +13,7 @@ pub(crate) mod commands;
 pub mod config;
 pub(crate) mod confirm;
 pub mod domain;
+pub(crate) mod enforcement;
 pub mod error;
 pub(crate) mod executor;
 pub mod exit;

@@ -19,6 +19,7 @@ use std::time::Duration;
 use crate::clock::{checked_now, unix_now};
 use crate::config::Config;
 use crate::domain::entry::{Claim, Scope};
+use crate::enforcement::EnforcementPoint;
 use crate::error::Result;
 use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::Job;
@@ -113,14 +114,14 @@ impl Context {
 
     /// Make the calls and record the answers under this run's claim (see
     /// [`batch::apply_and_record`]).
-    pub(crate) fn apply(&self, client: &Client, jobs: Vec<Job>) -> Result<RunResults> {
+    pub(crate) fn apply(&self, point: &dyn EnforcementPoint, jobs: Vec<Job>) -> Result<RunResults> {
         let open = || self.open_store();
         let recorder = Recorder {
             claim: &self.claim,
             open: &open,
         };
         batch::apply_and_record(
-            client,
+            point,
             &self.config.block.comment_prefix,
             self.config.loadmaster.connections,
             &recorder,

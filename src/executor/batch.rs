@@ -3,9 +3,10 @@
 //! loses little), shows progress for long runs, and sums up the failures.
 
 use crate::domain::entry::{self, Applied, Claim};
+use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
-use crate::loadmaster::{Client, Failure};
+use crate::loadmaster::Failure;
 use crate::state::{self, Store, DEFAULT_LOADMASTER};
 
 use super::{Executor, Job, RunShared};
@@ -67,7 +68,7 @@ const RECORD_BATCH: usize = 256;
 /// connection; a failure that halts the run stops them all. Shows progress
 /// on a terminal for long runs.
 pub(crate) fn apply_and_record(
-    client: &Client,
+    point: &dyn EnforcementPoint,
     comment_prefix: &str,
     connections: usize,
     recorder: &Recorder<'_>,
@@ -81,8 +82,8 @@ pub(crate) fn apply_and_record(
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
         let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
-        let answered = run_batch(client, comment_prefix, &shared, batch, threads);
-        record(recorder, client, &answered)?;
+        let answered = run_batch(point, comment_prefix, &shared, batch, threads);
+        record(recorder, point, &answered)?;
         results.extend(answered);
         progress.show(results.len());
     }
@@ -100,14 +101,14 @@ type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
 /// One batch of calls over up to `threads` connections (one thread, and no
 /// thread spawned, for small batches).
 fn run_batch(
-    client: &Client,
+    point: &dyn EnforcementPoint,
     prefix: &str,
     shared: &RunShared,
     batch: Vec<Job>,
     threads: usize,
 ) -> Answered {
     let run = |jobs: Vec<Job>| -> Answered {
-        let mut executor = Executor::new(client, prefix, shared);
+        let mut executor = Executor::new(point, prefix, shared);
         jobs.into_iter()
             .map(|job| {
                 let r = executor.run(&job);
@@ -146,12 +147,12 @@ fn run_batch(
 /// ends as it would have. docs/benchmarks.md has the whole argument;
 /// tests/crash.rs kills a block between the LoadMaster's change and its
 /// answer.
-fn record(recorder: &Recorder<'_>, client: &Client, batch: &Answered) -> Result<()> {
+fn record(recorder: &Recorder<'_>, point: &dyn EnforcementPoint, batch: &Answered) -> Result<()> {
     let store = (recorder.open)()?;
     let now = crate::clock::unix_now();
     let claim = recorder.claim;
     store.update_lazily(|txn| {
-        txn.note_health(DEFAULT_LOADMASTER, &client.heard())?;
+        txn.note_health(DEFAULT_LOADMASTER, &point.heard())?;
         for (job, result) in batch {
             let Some(current) = txn.get(job.scope, &job.address)? else {
                 continue;

@@ -15,9 +15,10 @@
 //! - Retries must be idempotent, and what a duplicate add returns is
 //!   unknown. So when an add is refused, the list is read and the add
 //!   counts as done if the list already has the address (as lmguard's, or
-//!   [`Applied::HeldByOther`]). A bare host is retried once with an explicit
-//!   `/32` (`/128`) only when the LoadMaster refused it as an invalid
-//!   network (some firmware requires the prefix).
+//!   [`Applied::HeldByOther`]). When the address is not listed and the
+//!   enforcement point says it wants another spelling (Kemp: an explicit
+//!   `/32` or `/128` for a host refused as an invalid network), the add is
+//!   retried once with it.
 //! - A call refused for good becomes [`Failure::Permanent`]: the scope's
 //!   list cannot be read either while the global one can (the VS does not
 //!   exist), or the LoadMaster refuses the address itself (400, not listed).
@@ -32,7 +33,8 @@ use std::sync::Mutex;
 use crate::domain::address::Address;
 use crate::domain::entry::{Applied, Call, Entry, Scope};
 use crate::domain::{comment, ownership};
-use crate::loadmaster::{Client, Failure, ListedEntry, Request};
+use crate::enforcement::EnforcementPoint;
+use crate::loadmaster::{Failure, ListedEntry};
 
 /// After this many identical refusals in one run, the run stops calling the
 /// LoadMaster.
@@ -61,21 +63,6 @@ impl Job {
             call,
             comment: comment::of_entry(comment_prefix, entry),
             record: ownership::Record::of(entry),
-        }
-    }
-
-    pub(crate) fn request(&self) -> Request {
-        let addr = self.address.to_string();
-        match self.call {
-            Call::Add => Request::Add {
-                scope: self.scope,
-                addr,
-                comment: self.comment.clone(),
-            },
-            Call::Delete => Request::Delete {
-                scope: self.scope,
-                addr,
-            },
         }
     }
 }
@@ -121,7 +108,7 @@ enum Lookup {
 }
 
 pub(crate) struct Executor<'c> {
-    client: &'c Client,
+    point: &'c dyn EnforcementPoint,
     comment_prefix: &'c str,
     shared: &'c RunShared,
 }
@@ -130,9 +117,13 @@ impl<'c> Executor<'c> {
     /// An executor for one thread of a run; `shared` is shared by all of
     /// the run's executors, so that one seeing the LoadMaster down stops
     /// the others too, and each list is read once.
-    pub(crate) fn new(client: &'c Client, comment_prefix: &'c str, shared: &'c RunShared) -> Self {
+    pub(crate) fn new(
+        point: &'c dyn EnforcementPoint,
+        comment_prefix: &'c str,
+        shared: &'c RunShared,
+    ) -> Self {
         Executor {
-            client,
+            point,
             comment_prefix,
             shared,
         }
@@ -195,7 +186,10 @@ impl<'c> Executor<'c> {
     }
 
     fn add(&mut self, job: &Job) -> Result<Applied, Failure> {
-        let refusal = match self.client.send(&job.request()) {
+        let added = self
+            .point
+            .add(job.scope, &job.address.to_string(), &job.comment);
+        let refusal = match added {
             Ok(_) => {
                 self.note(job.scope, job.address, Some(job.address.to_string()), job);
                 return Ok(Applied::Done);
@@ -225,14 +219,8 @@ impl<'c> Executor<'c> {
             } => Err(permanent(refusal)),
             Lookup::Unreadable { .. } => Err(refusal),
             Lookup::Absent => {
-                if job.address.is_host() && refused_as_invalid_network(&refusal) {
-                    let spelled = job.address.with_prefix();
-                    let retry = Request::Add {
-                        scope: job.scope,
-                        addr: spelled.clone(),
-                        comment: job.comment.clone(),
-                    };
-                    match self.client.send(&retry) {
+                if let Some(spelled) = self.point.respell(&job.address, &refusal) {
+                    match self.point.add(job.scope, &spelled, &job.comment) {
                         Ok(_) => {
                             self.note(job.scope, job.address, Some(spelled), job);
                             return Ok(Applied::Done);
@@ -269,11 +257,7 @@ impl<'c> Executor<'c> {
             return Ok(Applied::HeldByOther(ownership::describe_other(comment)));
         }
         // Under the spelling the LoadMaster lists (e.g. 192.0.2.7/32).
-        let request = Request::Delete {
-            scope: job.scope,
-            addr: entry.addr,
-        };
-        self.client.send(&request)?;
+        self.point.delete(job.scope, &entry.addr)?;
         self.note(job.scope, job.address, None, job);
         Ok(Applied::Done)
     }
@@ -299,7 +283,7 @@ impl<'c> Executor<'c> {
     }
 
     fn read(&self, scope: Scope) -> Result<Listed, Failure> {
-        match self.client.list(scope) {
+        match self.point.list(scope) {
             Ok(entries) => Ok(Listed::Read(
                 entries
                     .into_iter()
@@ -313,7 +297,7 @@ impl<'c> Executor<'c> {
             Err(failure) => {
                 // Does the LoadMaster answer at all? Then this scope is gone.
                 let permanent = scope != Scope::Global
-                    && match self.client.list(Scope::Global) {
+                    && match self.point.list(Scope::Global) {
                         Ok(_) => true,
                         Err(f) if f.stops_run() => {
                             self.halt(&f);
@@ -369,19 +353,6 @@ fn for_address(refusal: Failure) -> Failure {
             message,
         },
         other => other,
-    }
-}
-
-/// Did the LoadMaster refuse a bare host as an invalid network (it wants
-/// the prefix written out)? KB S5's message: "Invalid network specification
-/// prefix is invalid for specified network".
-fn refused_as_invalid_network(refusal: &Failure) -> bool {
-    match refusal {
-        Failure::Rejected { message, .. } => {
-            let m = message.to_ascii_lowercase();
-            m.contains("invalid network") || m.contains("prefix is invalid")
-        }
-        _ => false,
     }
 }
 

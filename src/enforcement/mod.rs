@@ -1,0 +1,39 @@
+//! The enforcement point: the device whose block lists lmguard keeps in
+//! step with what it records. The executor talks to it through
+//! [`EnforcementPoint`]; the Kemp LoadMaster client ([`crate::loadmaster`])
+//! is its one implementation ([`kemp`]), and what that firmware needs —
+//! the spelling it wants for a host, the shapes of its answers, its error
+//! answers — stays there.
+//!
+//! The protocol around the calls is not the device's: recording as pending
+//! before a call, settling a refused add by reading the list, deleting only
+//! what the ownership rule says is lmguard's (see [`crate::executor`]).
+
+mod kemp;
+
+use crate::domain::address::Address;
+use crate::domain::entry::Scope;
+use crate::domain::health::Health;
+use crate::loadmaster::{Failure, ListedEntry};
+
+/// A device with one block list per scope.
+pub(crate) trait EnforcementPoint: Sync {
+    /// Put `address`, spelled as given, on `scope`'s list, marked with
+    /// `comment`.
+    fn add(&self, scope: Scope, address: &str, comment: &str) -> Result<(), Failure>;
+
+    /// Take the entry spelled `address` (as the list shows it) off
+    /// `scope`'s list.
+    fn delete(&self, scope: Scope, address: &str) -> Result<(), Failure>;
+
+    /// Read `scope`'s list.
+    fn list(&self, scope: Scope) -> Result<Vec<ListedEntry>, Failure>;
+
+    /// The spelling to retry a refused add of `address` with, when the
+    /// refusal says the device wants it written another way (`None`: a
+    /// refusal to take as it is).
+    fn respell(&self, address: &Address, refusal: &Failure) -> Option<String>;
+
+    /// When the device last answered and last failed, for `stats`.
+    fn heard(&self) -> Health;
+}
