@@ -102,6 +102,36 @@ pub struct Txn<'t> {
     path: &'t Path,
 }
 
+/// What planning reads, asked the same way of a read-only view
+/// ([`Store`]) and of a write transaction ([`Txn`]): a command plans once,
+/// and its dry run prints the plan the real run would record.
+pub(crate) trait Read {
+    /// The record of `address` in `scope`, if any.
+    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>>;
+    /// Every record.
+    fn all(&self) -> Result<Vec<Entry>>;
+}
+
+impl Read for Store {
+    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+        Store::get(self, scope, address)
+    }
+
+    fn all(&self) -> Result<Vec<Entry>> {
+        Store::all(self)
+    }
+}
+
+impl Read for Txn<'_> {
+    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+        Txn::get(self, scope, address)
+    }
+
+    fn all(&self) -> Result<Vec<Entry>> {
+        Txn::all(self)
+    }
+}
+
 impl Store {
     /// Open (creating if needed) the database at `path`, waiting at most
     /// `lock_timeout` for other lmguard processes.

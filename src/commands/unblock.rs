@@ -14,6 +14,7 @@ use crate::executor::preview::{print_dry_run, print_simulated};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Client;
+use crate::state::Read;
 
 use super::Context;
 
@@ -151,25 +152,16 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     }
     let scope = ctx.scope(args.vs);
     let (addresses, rejected) = parse_addresses(&args.addresses);
-    let found_in = |get: &dyn Fn(&Address) -> Result<Option<Entry>>| -> Result<Vec<Found>> {
-        addresses
-            .iter()
-            .map(|a| find(ctx, a, get).map(|(a, e)| (scope, a, e)))
-            .collect()
-    };
 
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let found: Vec<Found> = match &store {
-            Some(s) => found_in(&|x| s.get(scope, x))?,
-            None => addresses.iter().map(|a| (scope, *a, None)).collect(),
-        };
-        let elsewhere = match &store {
-            Some(s) if found.iter().any(|(_, _, e)| e.is_none()) => s.all()?,
-            _ => Vec::new(),
-        };
+        let plan = plan_for(
+            ctx,
+            scope,
+            &addresses,
+            store.as_ref().map(|s| s as &dyn Read),
+        )?;
         drop(store);
-        let plan = plan(ctx, found, &elsewhere);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
         return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
@@ -185,13 +177,7 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         Some(ctx.client()?)
     };
     let plan = ctx.open_store()?.update(|txn| {
-        let found = found_in(&|x| txn.get(scope, x))?;
-        let elsewhere = if found.iter().any(|(_, _, e)| e.is_none()) {
-            txn.all()?
-        } else {
-            Vec::new()
-        };
-        let plan = plan(ctx, found, &elsewhere);
+        let plan = plan_for(ctx, scope, &addresses, Some(txn))?;
         for e in &plan.store {
             txn.put(e)?;
         }
@@ -203,6 +189,29 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
 /// Bulk unblock: every active or pending block the filters select, each
 /// exactly as `unblock ADDRESS` would unblock it, after the operator said
 /// yes (on a terminal) or `--yes`.
+/// The plan for unblocking `addresses` in `scope`, read through `state`
+/// (`None`: there is no state yet): the same for a dry run (a read-only
+/// view) and the real run (its write transaction).
+fn plan_for(
+    ctx: &Context,
+    scope: Scope,
+    addresses: &[Address],
+    state: Option<&dyn Read>,
+) -> Result<Plan> {
+    let found: Vec<Found> = match state {
+        Some(s) => addresses
+            .iter()
+            .map(|a| find(ctx, a, |x| s.get(scope, x)).map(|(a, e)| (scope, a, e)))
+            .collect::<Result<_>>()?,
+        None => addresses.iter().map(|a| (scope, *a, None)).collect(),
+    };
+    let elsewhere = match state {
+        Some(s) if found.iter().any(|(_, _, e)| e.is_none()) => s.all()?,
+        _ => Vec::new(),
+    };
+    Ok(plan(ctx, found, &elsewhere))
+}
+
 fn run_filtered(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     let filter = args.filter.filter(args.vs);
     if !filter.narrows() {
