@@ -110,6 +110,46 @@ pub(crate) trait Read {
     fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>>;
     /// Every record.
     fn all(&self) -> Result<Vec<Entry>>;
+    /// How many blocks count toward `max_active` (see
+    /// [`Entry::counts_toward_limit`]).
+    fn count_current(&self, simulated: bool) -> Result<usize>;
+}
+
+/// Planning that records as it decides (so that a later decision sees an
+/// earlier one): a write transaction records, a dry run only reads.
+pub(crate) trait Plan: Read {
+    /// Record a decided entry.
+    fn record(&mut self, entry: &Entry) -> Result<()>;
+}
+
+/// A dry run's view: reads the state if there is one (else it is empty),
+/// records nothing.
+pub(crate) struct DryRun<'s>(pub(crate) Option<&'s Store>);
+
+impl Read for DryRun<'_> {
+    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+        self.0.map_or(Ok(None), |s| s.get(scope, address))
+    }
+
+    fn all(&self) -> Result<Vec<Entry>> {
+        self.0.map_or(Ok(Vec::new()), Store::all)
+    }
+
+    fn count_current(&self, simulated: bool) -> Result<usize> {
+        self.0.map_or(Ok(0), |s| s.count_current(simulated))
+    }
+}
+
+impl Plan for DryRun<'_> {
+    fn record(&mut self, _: &Entry) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Plan for Txn<'_> {
+    fn record(&mut self, entry: &Entry) -> Result<()> {
+        self.put(entry)
+    }
 }
 
 impl Read for Store {
@@ -120,6 +160,15 @@ impl Read for Store {
     fn all(&self) -> Result<Vec<Entry>> {
         Store::all(self)
     }
+
+    /// Counted by reading every record: a read-only view has no
+    /// transaction's counters at hand.
+    fn count_current(&self, simulated: bool) -> Result<usize> {
+        Ok(Store::all(self)?
+            .iter()
+            .filter(|e| e.counts_toward_limit(simulated))
+            .count())
+    }
 }
 
 impl Read for Txn<'_> {
@@ -129,6 +178,10 @@ impl Read for Txn<'_> {
 
     fn all(&self) -> Result<Vec<Entry>> {
         Txn::all(self)
+    }
+
+    fn count_current(&self, simulated: bool) -> Result<usize> {
+        Txn::count_current(self, simulated)
     }
 }
 

@@ -28,6 +28,7 @@ use crate::executor::preview::print_dry_run;
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
+use crate::state::{DryRun, Plan};
 
 use super::Context;
 
@@ -219,23 +220,9 @@ fn apply(
     // Phase 1: record every request (pending where the LoadMaster must act).
     let mut planner = Planner::new(ctx, simulate);
     if args.dry_run {
+        // A dry run may not write: it plans over a read-only view.
         let store = ctx.open_existing_store()?;
-        // A dry run may not write, so it counts by reading the state.
-        let count = || match &store {
-            Some(s) => Ok(s
-                .all()?
-                .iter()
-                .filter(|e| counts_toward_limit(e, simulate))
-                .count()),
-            None => Ok(0),
-        };
-        for a in &requests {
-            let existing = match &store {
-                Some(s) => s.get(a.req.scope, &a.req.address)?,
-                None => None,
-            };
-            planner.decide(existing, a, tally, count)?;
-        }
+        planner.decide_all(&requests, tally, &mut DryRun(store.as_ref()))?;
         drop(store);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &planner.jobs);
         for d in &planner.decided {
@@ -253,16 +240,7 @@ fn apply(
     }
     if !requests.is_empty() {
         let store = ctx.open_store()?;
-        store.update(|txn| {
-            for a in &requests {
-                let existing = txn.get(a.req.scope, &a.req.address)?;
-                let entry = planner.decide(existing, a, tally, || txn.count_current(simulate))?;
-                if let Some(entry) = entry {
-                    txn.put(&entry)?;
-                }
-            }
-            Ok(())
-        })?;
+        store.update(|txn| planner.decide_all(&requests, tally, txn))?;
     }
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
@@ -347,13 +325,6 @@ fn apply(
     Ok(status)
 }
 
-/// Does this entry count towards `max_active`? What is (or would be) on the
-/// LoadMaster: active or pending; simulated blocks count only while
-/// simulating.
-fn counts_toward_limit(e: &Entry, simulating: bool) -> bool {
-    e.status.is_current() && (simulating || !e.is_simulated())
-}
-
 /// What phase 1 decided for one request.
 struct Decided {
     entry: Entry,
@@ -397,7 +368,7 @@ impl<'c> Planner<'c> {
     }
 
     fn counts(&self, e: &Entry) -> bool {
-        counts_toward_limit(e, self.mode == BlockMode::Simulate)
+        e.counts_toward_limit(self.mode == BlockMode::Simulate)
     }
 
     /// The entry to store for `a`, or `None` when `max_active` refuses it.
@@ -406,6 +377,26 @@ impl<'c> Planner<'c> {
     /// run, only when a request would add a block (not for extensions),
     /// inside the write transaction so that concurrent runs cannot both take
     /// the last free place. It reads an index: O(1), whatever the state size.
+    /// Decide every request against the state as `state` shows it, each
+    /// decision recorded before the next is made (a dry run records
+    /// nothing).
+    fn decide_all(
+        &mut self,
+        requests: &[Admitted],
+        tally: &mut Tally,
+        state: &mut dyn Plan,
+    ) -> Result<()> {
+        let simulate = self.mode == BlockMode::Simulate;
+        for a in requests {
+            let existing = state.get(a.req.scope, &a.req.address)?;
+            let entry = self.decide(existing, a, tally, || state.count_current(simulate))?;
+            if let Some(entry) = entry {
+                state.record(&entry)?;
+            }
+        }
+        Ok(())
+    }
+
     fn decide(
         &mut self,
         existing: Option<Entry>,

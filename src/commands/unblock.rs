@@ -14,7 +14,7 @@ use crate::executor::preview::{print_dry_run, print_simulated};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Client;
-use crate::state::Read;
+use crate::state::{DryRun, Read};
 
 use super::Context;
 
@@ -155,12 +155,7 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
 
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let plan = plan_for(
-            ctx,
-            scope,
-            &addresses,
-            store.as_ref().map(|s| s as &dyn Read),
-        )?;
+        let plan = plan_for(ctx, scope, &addresses, &DryRun(store.as_ref()))?;
         drop(store);
         print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
@@ -177,7 +172,7 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         Some(ctx.client()?)
     };
     let plan = ctx.open_store()?.update(|txn| {
-        let plan = plan_for(ctx, scope, &addresses, Some(txn))?;
+        let plan = plan_for(ctx, scope, &addresses, txn)?;
         for e in &plan.store {
             txn.put(e)?;
         }
@@ -189,25 +184,18 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
 /// Bulk unblock: every active or pending block the filters select, each
 /// exactly as `unblock ADDRESS` would unblock it, after the operator said
 /// yes (on a terminal) or `--yes`.
-/// The plan for unblocking `addresses` in `scope`, read through `state`
-/// (`None`: there is no state yet): the same for a dry run (a read-only
-/// view) and the real run (its write transaction).
-fn plan_for(
-    ctx: &Context,
-    scope: Scope,
-    addresses: &[Address],
-    state: Option<&dyn Read>,
-) -> Result<Plan> {
-    let found: Vec<Found> = match state {
-        Some(s) => addresses
-            .iter()
-            .map(|a| find(ctx, a, |x| s.get(scope, x)).map(|(a, e)| (scope, a, e)))
-            .collect::<Result<_>>()?,
-        None => addresses.iter().map(|a| (scope, *a, None)).collect(),
-    };
-    let elsewhere = match state {
-        Some(s) if found.iter().any(|(_, _, e)| e.is_none()) => s.all()?,
-        _ => Vec::new(),
+/// The plan for unblocking `addresses` in `scope`, read through `state`:
+/// the same for a dry run (a read-only view) and the real run (its write
+/// transaction).
+fn plan_for(ctx: &Context, scope: Scope, addresses: &[Address], state: &dyn Read) -> Result<Plan> {
+    let found: Vec<Found> = addresses
+        .iter()
+        .map(|a| find(ctx, a, |x| state.get(scope, x)).map(|(a, e)| (scope, a, e)))
+        .collect::<Result<_>>()?;
+    let elsewhere = if found.iter().any(|(_, _, e)| e.is_none()) {
+        state.all()?
+    } else {
+        Vec::new()
     };
     Ok(plan(ctx, found, &elsewhere))
 }

@@ -319,6 +319,13 @@ impl Entry {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
+    /// Does this entry count towards `max_active`? What is (or would be) on
+    /// the LoadMaster: active or pending; simulated blocks count only while
+    /// simulating.
+    pub(crate) fn counts_toward_limit(&self, simulating: bool) -> bool {
+        self.status.is_current() && (simulating || !self.is_simulated())
+    }
+
     /// Recorded by `[block] mode = "simulate"`, never sent.
     pub fn is_simulated(&self) -> bool {
         self.simulated
