@@ -15,7 +15,9 @@
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{
+    self, Deserialize, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
 use serde_json::Value;
 
 /// One entry of a LoadMaster access list, as the LoadMaster returned it.
@@ -97,15 +99,18 @@ impl<'de> Visitor<'de> for ObjectVisitor {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ListAnswer, A::Error> {
         let mut answer = ListAnswer::default();
-        while let Some(key) = map.next_key::<String>()? {
-            let lower = key.to_ascii_lowercase();
-            match lower.as_str() {
-                "status" | "code" | "message" if self.depth == 0 => {
+        let top = self.depth == 0;
+        while let Some(key) = map.next_key_seed(KeySeed {
+            in_entry: false,
+            keep_other: top,
+        })? {
+            match key {
+                Key::Head(name) if top => {
                     let v: Value = map.next_value()?;
-                    answer.head.insert(lower, v);
+                    answer.head.insert(name.to_string(), v);
                 }
-                "ip" | "acl" => add(&mut answer.entries, map.next_value_seed(Entries)?),
-                c if self.depth < 3 && (CONTAINERS.contains(&c) || c == "vs") => {
+                Key::List => add(&mut answer.entries, map.next_value_seed(Entries)?),
+                Key::Container | Key::Vs if self.depth < 3 => {
                     let inner = map.next_value_seed(Container {
                         depth: self.depth + 1,
                     })?;
@@ -113,11 +118,12 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                         add(&mut answer.entries, entries);
                     }
                 }
+                Key::Other(name) if top => {
+                    map.next_value::<IgnoredAny>()?;
+                    answer.other_keys.push(name.unwrap_or_default());
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
-                    if self.depth == 0 {
-                        answer.other_keys.push(key);
-                    }
                 }
             }
         }
@@ -283,22 +289,20 @@ impl EntryFields {
         let mut addr: Option<String> = None;
         let mut comment: Option<String> = None;
         let mut held: Option<Vec<ListedEntry>> = None;
-        while let Some(key) = map.next_key::<String>()? {
-            let lower = key.to_ascii_lowercase();
-            match lower.as_str() {
-                "addr" => match map.next_value::<Value>()? {
-                    Value::String(s) => addr = Some(s.trim().to_string()),
-                    _ => return Err(de::Error::custom("a list entry's \"addr\" is not a string")),
+        while let Some(key) = map.next_key_seed(KeySeed {
+            in_entry: true,
+            keep_other: false,
+        })? {
+            match key {
+                Key::Addr => match map.next_value_seed(Text)? {
+                    Some(s) => addr = Some(s.trim().to_string()),
+                    None => {
+                        return Err(de::Error::custom("a list entry's \"addr\" is not a string"))
+                    }
                 },
-                "comment" => {
-                    comment = Some(match map.next_value::<Value>()? {
-                        Value::String(s) => s,
-                        Value::Null => String::new(),
-                        other => other.to_string(),
-                    })
-                }
-                "ip" | "acl" => add(&mut held, map.next_value_seed(Entries)?),
-                c if CONTAINERS.contains(&c) => {
+                Key::Comment => comment = Some(map.next_value_seed(CommentText)?),
+                Key::List => add(&mut held, map.next_value_seed(Entries)?),
+                Key::Container => {
                     if let Some(inner) = map.next_value_seed(Container { depth: 2 })? {
                         add(&mut held, inner);
                     }
@@ -315,6 +319,124 @@ impl EntryFields {
             })),
             (None, Some(held)) => Ok(Fields::Holder(held)),
             (None, None) => Err(de::Error::custom("a list entry has no \"addr\" string")),
+        }
+    }
+}
+
+/// A member name, matched without regard to case and without allocating
+/// (a large list has two members per entry).
+enum Key {
+    /// `status`, `code` or `message`, lower case.
+    Head(&'static str),
+    /// `IP` or `Acl`: entries.
+    List,
+    /// `Blocklist`, `Blacklist`, `Allowlist` or `Whitelist`.
+    Container,
+    Vs,
+    Addr,
+    Comment,
+    /// Any other member; its name only when asked for (the top level names
+    /// unknown members in its error).
+    Other(Option<String>),
+}
+
+struct KeySeed {
+    /// In an object that may be an entry: `addr` and `comment` mean
+    /// something only there.
+    in_entry: bool,
+    keep_other: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed {
+    type Value = Key;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Key, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed {
+    type Value = Key;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+    fn visit_str<E: de::Error>(self, name: &str) -> Result<Key, E> {
+        let is = |known: &str| name.eq_ignore_ascii_case(known);
+        Ok(if self.in_entry && is("addr") {
+            Key::Addr
+        } else if self.in_entry && is("comment") {
+            Key::Comment
+        } else if is("ip") || is("acl") {
+            Key::List
+        } else if CONTAINERS.iter().any(|c| is(c)) {
+            Key::Container
+        } else if is("vs") {
+            Key::Vs
+        } else if let Some(head) = ["status", "code", "message"].into_iter().find(|h| is(h)) {
+            Key::Head(head)
+        } else {
+            Key::Other(self.keep_other.then(|| name.to_string()))
+        })
+    }
+}
+
+/// A string value, borrowed from the answer where it has no escapes;
+/// `None` for any other JSON value (skipped).
+struct Text;
+
+impl<'de> DeserializeSeed<'de> for Text {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Text {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a string")
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Self::Value, E> {
+        Ok(Some(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Self::Value, E> {
+        Ok(Some(s))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(None)
+    }
+}
+
+/// A comment: a string as it is, `null` as empty, any other value as its
+/// JSON text.
+struct CommentText;
+
+impl<'de> DeserializeSeed<'de> for CommentText {
+    type Value = String;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        match Value::deserialize(d)? {
+            Value::String(s) => Ok(s),
+            Value::Null => Ok(String::new()),
+            other => Ok(other.to_string()),
         }
     }
 }
@@ -392,5 +514,44 @@ mod tests {
             .into_entries()
             .unwrap();
         assert_eq!(b[0].comment, None);
+    }
+
+    #[test]
+    fn member_names_match_in_any_case_and_escaped() {
+        let a = read(br#"{"STATUS":"ok","iP":[{"ADDR":"192.0.2.7","Comment":"lmguard x"}],"\u0041cl":["192.0.2.8"]}"#)
+            .unwrap();
+        assert_eq!(a.head.get("status").and_then(Value::as_str), Some("ok"));
+        let e = a.into_entries().unwrap();
+        assert_eq!(e[0].addr, "192.0.2.7");
+        assert_eq!(e[0].comment.as_deref(), Some("lmguard x"));
+        assert_eq!(e[1].addr, "192.0.2.8");
+    }
+
+    #[test]
+    fn entry_members_at_the_top_are_unknown_members() {
+        // An `addr` outside a list is not a list: the error names it.
+        let e = read(br#"{"status":"ok","addr":"192.0.2.7","Comment":"x"}"#)
+            .unwrap()
+            .into_entries()
+            .unwrap_err();
+        assert!(e.contains("\"addr\"") && e.contains("\"Comment\""), "{e}");
+    }
+
+    #[test]
+    fn odd_values_are_kept_as_text_or_refused() {
+        let a = read(br#"{"IP":[{"addr":"192.0.2.7","comment":42},{"addr":"192.0.2.8","comment":{"a":[1]},"extra":{"addr":3}}]}"#)
+            .unwrap()
+            .into_entries()
+            .unwrap();
+        assert_eq!(a[0].comment.as_deref(), Some("42"));
+        assert_eq!(a[1].comment.as_deref(), Some(r#"{"a":[1]}"#));
+        for bad in [
+            &br#"{"IP":[{"addr":null}]}"#[..],
+            br#"{"IP":[{"addr":["192.0.2.7"]}]}"#,
+            br#"{"IP":[{"addr":{"v":"192.0.2.7"}}]}"#,
+        ] {
+            let e = read(bad).unwrap_err();
+            assert!(e.contains("\"addr\" is not a string"), "{e}");
+        }
     }
 }
