@@ -163,14 +163,16 @@ impl FromStr for Address {
 /// For dotted-quad text with a leading zero in an octet (`192.0.2.010`),
 /// the same address written without them (`192.0.2.10`); `None` otherwise.
 fn without_leading_zeros(text: &str) -> Option<String> {
-    let octets: Vec<&str> = text.split('.').collect();
-    let dotted = octets.len() == 4
-        && octets
-            .iter()
+    // Checked without allocating first: a LoadMaster list parses every
+    // address, and almost none has a leading zero.
+    let dotted = text.split('.').count() == 4
+        && text
+            .split('.')
             .all(|o| !o.is_empty() && o.len() <= 4 && o.bytes().all(|b| b.is_ascii_digit()));
-    if !dotted || !octets.iter().any(|o| o.len() > 1 && o.starts_with('0')) {
+    if !dotted || !text.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
         return None;
     }
+    let octets: Vec<&str> = text.split('.').collect();
     let fixed: Vec<String> = octets
         .iter()
         .map(|o| o.trim_start_matches('0'))
