@@ -110,6 +110,11 @@ impl FromStr for Address {
     type Err = AddressError;
 
     fn from_str(input: &str) -> Result<Self, Self::Err> {
+        // The common case, a plain IPv4 host or network, without the
+        // general parsers (a LoadMaster list parses every address).
+        if let Some(address) = plain_ipv4(input) {
+            return Ok(address);
+        }
         let fail = |reason: &str| AddressError {
             input: input.to_string(),
             reason: reason.to_string(),
@@ -160,19 +165,51 @@ impl FromStr for Address {
     }
 }
 
+/// `a.b.c.d` or `a.b.c.d/n` in canonical digits (no leading zeros, no
+/// host bits after the prefix) as an [`Address`]; `None` for anything else,
+/// which the general parser then accepts or explains.
+fn plain_ipv4(input: &str) -> Option<Address> {
+    fn number(digits: &[u8], max: u32) -> Option<u32> {
+        if digits.is_empty() || digits.len() > 3 || (digits.len() > 1 && digits[0] == b'0') {
+            return None;
+        }
+        let mut n = 0u32;
+        for &d in digits {
+            if !d.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u32::from(d - b'0');
+        }
+        (n <= max).then_some(n)
+    }
+    let (ip, prefix) = match input.split_once('/') {
+        Some((ip, prefix)) => (ip, number(prefix.as_bytes(), 32)?),
+        None => (input, 32),
+    };
+    let mut octets = [0u8; 4];
+    let mut parts = ip.as_bytes().split(|&b| b == b'.');
+    for octet in &mut octets {
+        *octet = u8::try_from(number(parts.next()?, 255)?).ok()?;
+    }
+    if parts.next().is_some() {
+        return None;
+    }
+    let net =
+        ipnet::Ipv4Net::new(std::net::Ipv4Addr::from(octets), u8::try_from(prefix).ok()?).ok()?;
+    Address::from_network(IpNet::V4(net))
+}
+
 /// For dotted-quad text with a leading zero in an octet (`192.0.2.010`),
 /// the same address written without them (`192.0.2.10`); `None` otherwise.
 fn without_leading_zeros(text: &str) -> Option<String> {
-    // Checked without allocating first: a LoadMaster list parses every
-    // address, and almost none has a leading zero.
-    let dotted = text.split('.').count() == 4
-        && text
-            .split('.')
+    let octets: Vec<&str> = text.split('.').collect();
+    let dotted = octets.len() == 4
+        && octets
+            .iter()
             .all(|o| !o.is_empty() && o.len() <= 4 && o.bytes().all(|b| b.is_ascii_digit()));
-    if !dotted || !text.split('.').any(|o| o.len() > 1 && o.starts_with('0')) {
+    if !dotted || !octets.iter().any(|o| o.len() > 1 && o.starts_with('0')) {
         return None;
     }
-    let octets: Vec<&str> = text.split('.').collect();
     let fixed: Vec<String> = octets
         .iter()
         .map(|o| o.trim_start_matches('0'))
@@ -273,5 +310,84 @@ mod tests {
         let a: Address = "2001:db8:abcd:12::1".parse().unwrap();
         assert_eq!(a.widen_to(64).to_string(), "2001:db8:abcd:12::/64");
         assert_eq!(a.widen_to(128), a);
+    }
+
+    /// The plain-IPv4 fast path accepts exactly what the general parser
+    /// accepts, with the same result, and leaves everything else to it.
+    #[test]
+    fn the_ipv4_fast_path_agrees_with_the_general_parser() {
+        let mut inputs: Vec<String> = [
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..2.3",
+            "01.2.3.4",
+            "1.2.3.04",
+            "1.2.3.4/32",
+            "1.2.3.0/24",
+            "1.2.3.4/24",
+            "1.2.3.4/33",
+            "1.2.3.4/",
+            "1.2.3.4/032",
+            "1.2.3.4/0",
+            "0.0.0.0/0",
+            " 1.2.3.4",
+            "1.2.3.4 ",
+            "1.2.3.4:80",
+            "+1.2.3.4",
+            "1.2.3.-4",
+            "1.2.3.4/+8",
+            "10.0.0.0/8",
+            "1.2.3.4//32",
+            "1.2.3.4/3/2",
+            "1.2.3.a",
+            "",
+            ".",
+            "1.2.3.4.",
+            "1000.1.1.1",
+            "0x1.2.3.4",
+            "::ffff:1.2.3.4",
+            "192.0.2.7/31",
+            "192.0.2.6/31",
+            "٣.1.1.1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        for a in [0u32, 7, 9, 10, 99, 100, 199, 200, 249, 250, 255] {
+            inputs.push(format!("10.{a}.0.{a}"));
+            inputs.push(format!("{a}.{a}.{a}.0/{}", a % 40));
+        }
+        for input in &inputs {
+            let Some(fast) = plain_ipv4(input) else {
+                continue; // the general parser's case, unchanged
+            };
+            let general = if input.contains('/') {
+                IpNet::from_str(input).ok().and_then(Address::from_network)
+            } else {
+                IpAddr::from_str(input).ok().map(Address::from)
+            };
+            assert_eq!(Some(fast), general, "{input:?}");
+            let ip = input.split('/').next().unwrap();
+            assert_eq!(without_leading_zeros(ip), None, "{input:?}");
+        }
+        let taken: Vec<&str> = ["10.0.0.1", "0.0.0.0/0", "1.2.3.0/24", "255.255.255.255/32"]
+            .into_iter()
+            .filter(|i| plain_ipv4(i).is_some())
+            .collect();
+        assert_eq!(taken.len(), 4);
+        for left in [
+            "01.2.3.4",
+            "1.2.3.4/24",
+            "1.2.3.4 ",
+            "1.2.3.4/032",
+            "256.1.1.1",
+            "1.2.3.4:80",
+        ] {
+            assert_eq!(plain_ipv4(left), None, "{left:?}");
+            assert!(left.parse::<Address>().is_err(), "{left:?}");
+        }
     }
 }
