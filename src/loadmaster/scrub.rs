@@ -13,7 +13,10 @@ pub(crate) const REDACTED: &str = "<api key>";
 /// the Unicode bidirectional overrides that reorder what a terminal shows).
 pub(crate) fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
     let keyless = mask_key(text, key, REDACTED);
-    if !keyless.chars().any(is_unsafe) {
+    // Printable ASCII (almost every comment and address) is checked byte by
+    // byte; anything else character by character.
+    let printable = keyless.bytes().all(|b| (0x20..0x7f).contains(&b));
+    if printable || !keyless.chars().any(is_unsafe) {
         return keyless;
     }
     let clean: String = keyless.chars().filter(|c| !is_unsafe(*c)).collect();
