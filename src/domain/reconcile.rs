@@ -6,6 +6,7 @@
 //! the LoadMaster returns no comments at all, only a local record that says
 //! lmguard put the entry there makes it lmguard's.
 
+use ipnet::IpNet;
 use serde::Serialize;
 
 use super::address::Address;
@@ -70,6 +71,18 @@ pub(crate) struct Report {
     pub(crate) settled: Vec<(Entry, Applied)>,
 }
 
+/// An address as two integers, equal exactly when the addresses are: its
+/// bits, and the family and prefix length (cheaper to sort and search by
+/// than the address itself).
+type SortKey = (u128, u16);
+
+fn sort_key(address: &Address) -> SortKey {
+    match address.network() {
+        IpNet::V4(n) => (u128::from(u32::from(n.addr())), u16::from(n.prefix_len())),
+        IpNet::V6(n) => (u128::from(n.addr()), 0x100 | u16::from(n.prefix_len())),
+    }
+}
+
 /// Compare one scope's local entries with its LoadMaster list, in
 /// O(n log n): the list's parsed addresses are sorted once and each local
 /// entry is found by binary search. No hash map: a keyed hasher (SipHash)
@@ -84,15 +97,16 @@ pub(crate) fn compare(
 ) -> Report {
     // (address, position in `remote`); among equal addresses the last
     // position wins, as the list's last word on that address.
-    let mut sorted: Vec<(Address, usize)> = remote
+    let mut sorted: Vec<(SortKey, usize)> = remote
         .iter()
         .enumerate()
-        .filter_map(|(i, r)| Some((r.address?, i)))
+        .filter_map(|(i, r)| Some((sort_key(&r.address?), i)))
         .collect();
     sorted.sort_unstable();
     let find = |address: &Address| -> std::ops::Range<usize> {
-        let start = sorted.partition_point(|(a, _)| a < address);
-        let end = start + sorted[start..].partition_point(|(a, _)| a == address);
+        let key = sort_key(address);
+        let start = sorted.partition_point(|(k, _)| *k < key);
+        let end = start + sorted[start..].partition_point(|(k, _)| *k == key);
         start..end
     };
     let mut report = Report {
