@@ -89,6 +89,29 @@ enum Handle {
     Read(ReadOnlyDatabase),
 }
 
+/// A consistent read view of the state, taken by [`Store::snapshot`].
+pub struct Snapshot {
+    txn: ReadTransaction,
+    path: PathBuf,
+}
+
+impl Snapshot {
+    /// Every entry recorded when the snapshot was taken, history included.
+    pub fn all(self) -> Result<Vec<Entry>> {
+        let table = match self.txn.open_table(BLOCKS) {
+            Ok(t) => t,
+            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
+            Err(e) => return Err(unusable(&self.path, &e)),
+        };
+        let mut out = Vec::new();
+        for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
+            let (key, value) = item.map_err(|e| unusable(&self.path, &e))?;
+            out.push(decode(&self.path, key.value(), value.value())?);
+        }
+        Ok(out)
+    }
+}
+
 /// One write transaction on the blocks table and its indexes.
 pub struct Txn<'t> {
     table: Table<'t, &'static str, &'static [u8]>,
@@ -418,18 +441,17 @@ impl Store {
 
     /// Every recorded entry, history included.
     pub fn all(&self) -> Result<Vec<Entry>> {
-        let txn = self.begin_read()?;
-        let table = match txn.open_table(BLOCKS) {
-            Ok(t) => t,
-            Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
-            Err(e) => return Err(unusable(&self.path, &e)),
-        };
-        let mut out = Vec::new();
-        for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
-            let (key, value) = item.map_err(|e| unusable(&self.path, &e))?;
-            out.push(decode(&self.path, key.value(), value.value())?);
-        }
-        Ok(out)
+        self.snapshot()?.all()
+    }
+
+    /// The state as it is now, to be read later (on another thread, while
+    /// this one does something else): writes committed after this call are
+    /// not in it.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot {
+            txn: self.begin_read()?,
+            path: self.path.clone(),
+        })
     }
 
     /// A number kept beside the records under `key` (e.g. the fingerprint

@@ -74,15 +74,8 @@ struct Row<'a> {
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
-    // Local state is read before any list: an entry a concurrent `block`
-    // records and sends after this point is then seen as pending (or
-    // changed) when the repair is staged, never re-sent from a list
-    // snapshot older than the local state it is compared with.
-    let local = match ctx.open_existing_store()? {
-        Some(store) => store.all()?,
-        None => Vec::new(),
-    };
-    let mut global = Some(read_list(&client, Scope::Global).map_err(|(e, _)| e)?);
+    let (local, global) = read_local_and_global(ctx, &client)?;
+    let mut global = Some(global);
     // A scope whose entries were all refused for good has nothing on the
     // LoadMaster to compare.
     let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
@@ -175,6 +168,30 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         );
     }
     Ok(status)
+}
+
+/// Every local record and the global list. Local state is taken before any
+/// list is asked for: an entry a concurrent `block` records and sends after
+/// this point is then seen as pending (or changed) when the repair is
+/// staged, never re-sent from a list snapshot older than the local state it
+/// is compared with. The snapshot is decoded on a second thread while the
+/// list is fetched (the store, and its lock, are let go as soon as it is
+/// read, as before).
+fn read_local_and_global(ctx: &Context, client: &Client) -> Result<(Vec<Entry>, Vec<RemoteEntry>)> {
+    let store = ctx.open_existing_store()?;
+    let snapshot = store.as_ref().map(|s| s.snapshot()).transpose()?;
+    std::thread::scope(|threads| {
+        let reader = threads.spawn(move || {
+            let local = snapshot.map_or_else(|| Ok(Vec::new()), |s| s.all());
+            drop(store);
+            local
+        });
+        let global = read_list(client, Scope::Global);
+        let local = reader
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok((local, global.map_err(|(e, _)| e)?))
+    })
 }
 
 /// One scope's list; on failure the error and whether it stops the run.
