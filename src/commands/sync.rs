@@ -12,7 +12,7 @@ use crate::clock::unix_now;
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
 use crate::domain::policy::Policy;
-use crate::domain::reconcile::{compare, Difference, Kind, RemoteEntry};
+use crate::domain::reconcile::{compare_indexed, Difference, Kind, LocalIndex, RemoteEntry};
 use crate::error::{Error, Result};
 use crate::executor::batch::loadmaster_problem;
 use crate::executor::Job;
@@ -74,8 +74,8 @@ struct Row<'a> {
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let client = ctx.client()?;
-    let (local, global) = read_local_and_global(ctx, &client)?;
-    let mut global = Some(global);
+    let (local, global_index, global) = read_local_and_global(ctx, &client)?;
+    let mut global = Some((global_index, global));
     // A scope whose entries were all refused for good has nothing on the
     // LoadMaster to compare.
     let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
@@ -93,10 +93,10 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     let mut unreadable = Vec::new();
     for scope in scopes {
         // Global is in the set exactly once, and was fetched above.
-        let remote = match scope {
+        let (index, remote) = match scope {
             Scope::Global => global.take().unwrap_or_default(),
             Scope::Vs(_) => match read_list(&client, scope) {
-                Ok(remote) => remote,
+                Ok(remote) => (None, remote),
                 // That VS's list is refused (it no longer exists?): report
                 // it and compare every other scope.
                 Err((e, false)) => {
@@ -108,9 +108,11 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             },
         };
         let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
-        let report = compare(
+        let index = index.unwrap_or_else(|| LocalIndex::new(mine.iter().copied()));
+        let report = compare_indexed(
             scope,
             &mine,
+            &index,
             remote,
             &ctx.config.block.comment_prefix,
             ctx.now,
@@ -174,23 +176,29 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
 /// list is asked for: an entry a concurrent `block` records and sends after
 /// this point is then seen as pending (or changed) when the repair is
 /// staged, never re-sent from a list snapshot older than the local state it
-/// is compared with. The snapshot is decoded on a second thread while the
-/// list is fetched (the store, and its lock, are let go as soon as it is
-/// read, as before).
-fn read_local_and_global(ctx: &Context, client: &Client) -> Result<(Vec<Entry>, Vec<RemoteEntry>)> {
+/// is compared with. The snapshot is decoded, and its global entries
+/// indexed for the comparison, on a second thread while the list is fetched
+/// (the store, and its lock, are let go as soon as it is read, as before).
+fn read_local_and_global(
+    ctx: &Context,
+    client: &Client,
+) -> Result<(Vec<Entry>, Option<LocalIndex>, Vec<RemoteEntry>)> {
     let store = ctx.open_existing_store()?;
     let snapshot = store.as_ref().map(|s| s.snapshot()).transpose()?;
     std::thread::scope(|threads| {
         let reader = threads.spawn(move || {
             let local = snapshot.map_or_else(|| Ok(Vec::new()), |s| s.all());
             drop(store);
-            local
+            let local = local?;
+            // The same entries, in the same order, as `run` compares.
+            let index = LocalIndex::new(local.iter().filter(|e| e.scope == Scope::Global));
+            Ok::<_, Error>((local, index))
         });
         let global = read_list(client, Scope::Global);
-        let local = reader
+        let (local, index) = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok((local, global.map_err(|(e, _)| e)?))
+        Ok((local, Some(index), global.map_err(|(e, _)| e)?))
     })
 }
 

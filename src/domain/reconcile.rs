@@ -83,9 +83,43 @@ fn sort_key(address: &Address) -> SortKey {
     }
 }
 
+/// One scope's local entries sorted by address, as positions in the order
+/// they were given. Built apart from [`compare_indexed`] so that `sync` can
+/// build it while the list is still being fetched.
+#[derive(Debug, Default)]
+pub struct LocalIndex {
+    sorted: Vec<(SortKey, u32)>,
+}
+
+impl LocalIndex {
+    pub fn new<'a>(local: impl IntoIterator<Item = &'a Entry>) -> LocalIndex {
+        let mut sorted: Vec<(SortKey, u32)> = local
+            .into_iter()
+            .enumerate()
+            .map(|(j, e)| (sort_key(&e.address), j as u32))
+            .collect();
+        sorted.sort_unstable();
+        LocalIndex { sorted }
+    }
+
+    fn len(&self) -> usize {
+        self.sorted.len()
+    }
+
+    /// The position of the local entry of `address`.
+    fn find(&self, address: &Address) -> Option<usize> {
+        let key = sort_key(address);
+        let at = self.sorted.partition_point(|(k, _)| *k < key);
+        match self.sorted.get(at) {
+            Some(&(k, j)) if k == key => Some(j as usize),
+            _ => None,
+        }
+    }
+}
+
 /// Compare one scope's local entries with its LoadMaster list, in
-/// O(n log n): the list's parsed addresses are sorted once and each local
-/// entry is found by binary search. No hash map: a keyed hasher (SipHash)
+/// O(n log n): the local addresses are sorted once and each list entry is
+/// found among them by binary search. No hash map: a keyed hasher (SipHash)
 /// cost a quarter of a large sync, and an unkeyed one would let a hostile
 /// list degrade it.
 pub(crate) fn compare(
@@ -95,38 +129,44 @@ pub(crate) fn compare(
     comment_prefix: &str,
     now: i64,
 ) -> Report {
-    // (address, position in `remote`); among equal addresses the last
-    // position wins, as the list's last word on that address.
-    let mut sorted: Vec<(SortKey, usize)> = remote
-        .iter()
-        .enumerate()
-        .filter_map(|(i, r)| Some((sort_key(&r.address?), i)))
-        .collect();
-    sorted.sort_unstable();
-    let find = |address: &Address| -> std::ops::Range<usize> {
-        let key = sort_key(address);
-        let start = sorted.partition_point(|(k, _)| *k < key);
-        let end = start + sorted[start..].partition_point(|(k, _)| *k == key);
-        start..end
-    };
+    let index = LocalIndex::new(local.iter().copied());
+    compare_indexed(scope, local, &index, remote, comment_prefix, now)
+}
+
+/// [`compare`] with the local entries' index built already (from exactly
+/// `local`, in this order).
+pub fn compare_indexed(
+    scope: Scope,
+    local: &[&Entry],
+    index: &LocalIndex,
+    remote: Vec<RemoteEntry>,
+    comment_prefix: &str,
+    now: i64,
+) -> Report {
+    assert_eq!(index.len(), local.len(), "an index of other entries");
+    // Which list entry each local entry meets (the last of several: the
+    // list's last word on that address), and which local entry each list
+    // entry meets.
+    let mut remote_of: Vec<Option<usize>> = vec![None; local.len()];
+    let mut local_of: Vec<Option<usize>> = vec![None; remote.len()];
+    for (i, r) in remote.iter().enumerate() {
+        if let Some(j) = r.address.and_then(|a| index.find(&a)) {
+            remote_of[j] = Some(i);
+            local_of[i] = Some(j);
+        }
+    }
     let mut report = Report {
         // Sized once: doubling would briefly hold a large report twice.
         differences: Vec::with_capacity(remote.len().saturating_sub(local.len()).max(16)),
         settled: Vec::new(),
     };
-    // Per list entry: the local record of its address, and whether that
-    // record accounts for it (lmguard's entry, compared above).
-    let mut local_of: Vec<Option<&Entry>> = vec![None; remote.len()];
-    let mut known = vec![false; remote.len()];
-    for &entry in local {
-        let run = &sorted[find(&entry.address)];
-        let present = run.last().map(|&(_, i)| &remote[i]);
+    // Local entries that account for their list entries (lmguard's,
+    // compared here); the rest of the list is reported below.
+    let mut known = vec![false; local.len()];
+    for (j, &entry) in local.iter().enumerate() {
+        let present = remote_of[j].map(|i| &remote[i]);
         let theirs = present
             .filter(|r| !ownership::is_ours(r.comment.as_deref(), comment_prefix, Some(entry)));
-        for &(_, i) in run {
-            local_of[i] = Some(entry);
-            known[i] = theirs.is_none();
-        }
         if let Some(r) = theirs {
             // Someone else's entry holds the address: reported as foreign
             // below; a pending operation on it is settled without a call.
@@ -138,6 +178,7 @@ pub(crate) fn compare(
             }
             continue;
         }
+        known[j] = true;
         let kind = match (entry.status, present) {
             // A simulated block was never meant to be on the LoadMaster.
             (Status::Active, None) if entry.simulated => None,
@@ -161,10 +202,10 @@ pub(crate) fn compare(
             });
         }
     }
-    drop(sorted);
+    drop(remote_of);
     // The rest of the list is moved into the report, not copied.
-    for (i, r) in remote.into_iter().enumerate() {
-        if known[i] {
+    for (r, j) in remote.into_iter().zip(local_of) {
+        if j.is_some_and(|j| known[j]) {
             continue;
         }
         // No local record (or it is not lmguard's): the comment decides.
@@ -173,7 +214,7 @@ pub(crate) fn compare(
             scope,
             address: r.address.map_or_else(|| r.raw.clone(), |a| a.to_string()),
             kind: if ours { Kind::Orphaned } else { Kind::Foreign },
-            local: local_of[i].map(|e| Box::new(e.clone())),
+            local: j.map(|j| Box::new(local[j].clone())),
             remote: Some(r),
         });
     }

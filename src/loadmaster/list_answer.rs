@@ -295,6 +295,7 @@ impl EntryFields {
         })? {
             match key {
                 Key::Addr => match map.next_value_seed(Text)? {
+                    Some(s) if s.trim().len() == s.len() => addr = Some(s),
                     Some(s) => addr = Some(s.trim().to_string()),
                     None => {
                         return Err(de::Error::custom("a list entry's \"addr\" is not a string"))
