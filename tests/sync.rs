@@ -254,3 +254,39 @@ fn a_list_of_100000_entries_syncs_quickly() {
     assert_eq!(rows.as_array().unwrap().len(), 100_000);
     assert!(elapsed.as_secs() < 30, "took {elapsed:?}");
 }
+
+/// sync reads local state from a snapshot taken before it asks for the list,
+/// decoded while the list is fetched; the state lock is let go as soon as
+/// the snapshot is read, so a `block` need not wait for the LoadMaster's
+/// answer to sync.
+#[test]
+fn sync_compares_a_snapshot_taken_before_the_list_and_frees_the_lock_meanwhile() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.31"]).code(), 0);
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    std::fs::write(
+        &env.config,
+        config.replace("lock_timeout = \"20s\"", "lock_timeout = \"300ms\""),
+    )
+    .unwrap();
+    env.lm
+        .set_fault(Fault::Delay(std::time::Duration::from_millis(1500)));
+    let sync = env.spawn(&["sync"]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    // sync is waiting on the list now; the state lock is free.
+    let block = env.run(&["block", "203.0.113.32"]);
+    assert_eq!(block.code(), 0, "{}", block.all());
+    let sync = sync.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&sync.stdout);
+    // Its snapshot predates the block (recorded pending while the list was
+    // being fetched, added after the list was read): no difference.
+    assert_eq!(
+        sync.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    assert!(stdout.contains("agree"), "{stdout}");
+    env.lm.set_fault(Fault::None);
+    assert_eq!(env.status_of("203.0.113.32"), "active");
+}
