@@ -439,11 +439,11 @@ impl Client {
 
     fn list_scrubbed(&self, scope: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
         let mut entries = self.list_raw(scope).map_err(|f| self.scrubbed(f))?;
-        let key = self.key.expose();
+        let scrubber = scrub::Scrubber::new(self.key.expose());
         for e in &mut entries {
-            scrub::scrub_in_place(&mut e.addr, key);
+            scrubber.scrub_in_place(&mut e.addr);
             if let Some(c) = &mut e.comment {
-                scrub::scrub_in_place(c, key);
+                scrubber.scrub_in_place(c);
             }
         }
         Ok(entries)

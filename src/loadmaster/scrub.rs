@@ -12,7 +12,43 @@ pub(crate) const REDACTED: &str = "<api key>";
 /// `text` without the key and without control characters (C0, DEL, C1, and
 /// the Unicode bidirectional overrides that reorder what a terminal shows).
 pub(crate) fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
-    let keyless = mask_key(text, key, REDACTED);
+    if key.bytes().all(is_unreserved) {
+        // One spelling (or none): nothing to allocate.
+        let one = [key];
+        scrub_spellings(text, if key.is_empty() { &[] } else { &one })
+    } else {
+        scrub_spellings(text, &spellings(key))
+    }
+}
+
+/// [`scrub`] for many texts with one key (a list answer's entries): the
+/// key's spellings are worked out once, not for every text.
+pub(crate) struct Scrubber {
+    spellings: Vec<String>,
+}
+
+impl Scrubber {
+    pub(crate) fn new(key: &str) -> Scrubber {
+        let spellings = if key.is_empty() {
+            Vec::new()
+        } else if key.bytes().all(is_unreserved) {
+            vec![key.to_string()]
+        } else {
+            spellings(key)
+        };
+        Scrubber { spellings }
+    }
+
+    /// [`scrub`] in place.
+    pub(crate) fn scrub_in_place(&self, text: &mut String) {
+        if let Cow::Owned(clean) = scrub_spellings(text, &self.spellings) {
+            *text = clean;
+        }
+    }
+}
+
+fn scrub_spellings<'a, S: AsRef<str>>(text: &'a str, spellings: &[S]) -> Cow<'a, str> {
+    let keyless = mask_spellings(text, spellings, REDACTED);
     // Printable ASCII (almost every comment and address) is checked byte by
     // byte; anything else character by character.
     let printable = keyless.bytes().all(|b| (0x20..0x7f).contains(&b));
@@ -21,7 +57,7 @@ pub(crate) fn scrub<'a>(text: &'a str, key: &str) -> Cow<'a, str> {
     }
     let clean: String = keyless.chars().filter(|c| !is_unsafe(*c)).collect();
     // Dropping characters could join the pieces of a key split by them.
-    Cow::Owned(mask_key(&clean, key, REDACTED).into_owned())
+    Cow::Owned(mask_spellings(&clean, spellings, REDACTED).into_owned())
 }
 
 /// `text` with every spelling of `key` an answer may quote — as sent, and
@@ -35,16 +71,17 @@ pub(crate) fn mask_key<'a>(text: &'a str, key: &str, mask: &str) -> Cow<'a, str>
     // The usual key has one spelling: no allocation for the many list
     // entries scrubbed one by one.
     if key.bytes().all(is_unreserved) {
-        return if text.contains(key) {
-            Cow::Owned(text.replace(key, mask))
-        } else {
-            Cow::Borrowed(text)
-        };
+        return mask_spellings(text, &[key], mask);
     }
+    mask_spellings(text, &spellings(key), mask)
+}
+
+fn mask_spellings<'a, S: AsRef<str>>(text: &'a str, spellings: &[S], mask: &str) -> Cow<'a, str> {
     let mut out = Cow::Borrowed(text);
-    for spelling in spellings(key) {
-        if out.contains(spelling.as_str()) {
-            out = Cow::Owned(out.replace(spelling.as_str(), mask));
+    for spelling in spellings {
+        let spelling = spelling.as_ref();
+        if out.contains(spelling) {
+            out = Cow::Owned(out.replace(spelling, mask));
         }
     }
     out
@@ -161,6 +198,32 @@ mod tests {
         // A plain key has one spelling; nothing else is touched.
         assert_eq!(spellings("abc-0123_x.y~z"), ["abc-0123_x.y~z"]);
         assert!(matches!(mask_key("abc", "", "***"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn a_scrubber_for_many_texts_scrubs_as_scrub_does() {
+        let texts = [
+            "plain text",
+            "",
+            "bad key s3cr3t-KEY in {apikey: s3cr3t-KEY}",
+            "\x1b]0;pwned\x07\x1b[31mred\u{202e}",
+            "s3cr3t\x1b-KEY",
+            "bad key [a%2Bb%2Fc%3Dd%22e] and [a+b\\/c=d\\\"e]",
+            "a+b/c\x07=d\"e",
+            "line\nbreak\r",
+            "ünïcödé \u{202e} text",
+        ];
+        for key in ["s3cr3t-KEY", "a+b/c=d\"e", ""] {
+            let scrubber = Scrubber::new(key);
+            for text in texts {
+                let mut in_place = text.to_string();
+                scrubber.scrub_in_place(&mut in_place);
+                assert_eq!(in_place, scrub(text, key), "{key:?} {text:?}");
+            }
+        }
+        let mut clean = "lmguard ADS 1".to_string();
+        Scrubber::new("s3cr3t-KEY").scrub_in_place(&mut clean);
+        assert_eq!(clean, "lmguard ADS 1");
     }
 
     #[test]
