@@ -12,7 +12,9 @@ use crate::clock::unix_now;
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
 use crate::domain::policy::Policy;
-use crate::domain::reconcile::{compare_indexed, Difference, Kind, LocalIndex, RemoteEntry};
+use crate::domain::reconcile::{
+    compare, compare_indexed, Difference, Kind, LocalIndex, RemoteEntry,
+};
 use crate::error::{Error, Result};
 use crate::executor::batch::loadmaster_problem;
 use crate::executor::Job;
@@ -108,15 +110,12 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             },
         };
         let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
-        let index = index.unwrap_or_else(|| LocalIndex::new(mine.iter().copied()));
-        let report = compare_indexed(
-            scope,
-            &mine,
-            &index,
-            remote,
-            &ctx.config.block.comment_prefix,
-            ctx.now,
-        );
+        let prefix = &ctx.config.block.comment_prefix;
+        let report = match index {
+            // The global entries were indexed while the list was fetched.
+            Some(index) => compare_indexed(scope, &mine, &index, remote, prefix, ctx.now),
+            None => compare(scope, &mine, remote, prefix, ctx.now),
+        };
         if differences.is_empty() {
             differences = report.differences;
         } else {

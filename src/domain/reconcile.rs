@@ -87,12 +87,12 @@ fn sort_key(address: &Address) -> SortKey {
 /// they were given. Built apart from [`compare_indexed`] so that `sync` can
 /// build it while the list is still being fetched.
 #[derive(Debug, Default)]
-pub struct LocalIndex {
+pub(crate) struct LocalIndex {
     sorted: Vec<(SortKey, u32)>,
 }
 
 impl LocalIndex {
-    pub fn new<'a>(local: impl IntoIterator<Item = &'a Entry>) -> LocalIndex {
+    pub(crate) fn new<'a>(local: impl IntoIterator<Item = &'a Entry>) -> LocalIndex {
         let mut sorted: Vec<(SortKey, u32)> = local
             .into_iter()
             .enumerate()
@@ -135,7 +135,7 @@ pub(crate) fn compare(
 
 /// [`compare`] with the local entries' index built already (from exactly
 /// `local`, in this order).
-pub fn compare_indexed(
+pub(crate) fn compare_indexed(
     scope: Scope,
     local: &[&Entry],
     index: &LocalIndex,
