@@ -1,17 +1,22 @@
 //! The TOML configuration: where it is found, what it may contain, and the
-//! API key it points to.
+//! API key it points to. It is parsed as written ([`file`]), then validated
+//! into [`Config`], whose types have checked themselves.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
 
+mod file;
+
+use self::file::{BlockFile, ConfigFile, LoadMasterFile};
 use crate::domain::address::Address;
+use crate::domain::comment::CommentPrefix;
 use crate::domain::duration::{BlockDuration, HumanDuration};
 use crate::domain::escalation::{self, Escalation};
 use crate::domain::policy::Policy;
 use crate::error::{Error, Result};
-use crate::loadmaster::settings::{ApiKey, Settings, Trust};
+use crate::loadmaster::settings::{ApiKey, HttpsUrl, Settings, Trust};
 
 /// The file name looked for in the configuration directories.
 pub(crate) const FILE_NAME: &str = "lm-mitigation.toml";
@@ -20,65 +25,44 @@ pub(crate) const SYSTEM_PATH: &str = "/etc/lmguard/lm-mitigation.toml";
 /// Environment variable naming the configuration file.
 pub(crate) const CONFIG_ENV: &str = "LMGUARD_CONFIG";
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The configuration, validated: what the file says, in types that have
+/// checked themselves ([`HttpsUrl`], [`CommentPrefix`], the parsed TLS pin),
+/// so the rest of lmguard never checks these again.
+#[derive(Debug)]
 pub struct Config {
     pub(crate) loadmaster: LoadMasterConfig,
-    #[serde(default)]
     pub(crate) block: BlockConfig,
-    #[serde(default)]
     pub(crate) ads: AdsConfig,
-    #[serde(default)]
     pub(crate) state: StateConfig,
-    #[serde(default)]
     pub(crate) log: LogConfig,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[loadmaster]`, validated.
+#[derive(Debug)]
 pub(crate) struct LoadMasterConfig {
-    pub(crate) url: String,
+    pub(crate) url: HttpsUrl,
     pub(crate) api_key_file: Option<PathBuf>,
     pub(crate) api_key_env: Option<String>,
-    /// Never accepted; present only to refuse it with a helpful message.
-    #[serde(default, rename = "api_key")]
-    pub(crate) inline_api_key: Option<toml::Value>,
     pub(crate) ca_file: Option<PathBuf>,
+    /// As written, for messages.
     pub(crate) tls_sha256: Option<String>,
     /// `tls_sha256`, parsed once as the file is read.
-    #[serde(skip)]
     pin: Option<[u8; 32]>,
-    #[serde(default)]
     pub(crate) insecure_skip_tls_verify: bool,
-    #[serde(default = "default_timeout")]
     pub(crate) timeout: HumanDuration,
     /// Connections used at once for bulk work (sweep, sync, large event
     /// batches).
-    #[serde(default = "default_connections")]
     pub(crate) connections: usize,
 }
 
-fn default_connections() -> usize {
-    4
-}
-
-fn default_timeout() -> HumanDuration {
-    HumanDuration(Duration::from_secs(10))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// `[block]`, validated.
+#[derive(Debug)]
 pub(crate) struct BlockConfig {
-    #[serde(default = "default_duration")]
     pub(crate) duration: BlockDuration,
     pub(crate) vs: Option<u32>,
-    #[serde(default)]
     pub(crate) allowlist: Vec<Address>,
-    #[serde(default = "default_max_active")]
     pub(crate) max_active: usize,
-    #[serde(default = "default_comment_prefix")]
-    pub(crate) comment_prefix: String,
-    #[serde(default)]
+    pub(crate) comment_prefix: CommentPrefix,
     pub(crate) mode: Mode,
     pub(crate) ipv6_prefix: Option<u8>,
     pub(crate) min_prefix_v4: Option<u8>,
@@ -86,35 +70,6 @@ pub(crate) struct BlockConfig {
     pub(crate) escalation_factor: Option<f64>,
     pub(crate) escalation_cap: Option<BlockDuration>,
     pub(crate) escalation_jitter: Option<String>,
-}
-
-fn default_duration() -> BlockDuration {
-    BlockDuration::For(Duration::from_secs(75 * 3600))
-}
-fn default_max_active() -> usize {
-    10_000
-}
-fn default_comment_prefix() -> String {
-    "lmguard".to_string()
-}
-
-impl Default for BlockConfig {
-    fn default() -> Self {
-        BlockConfig {
-            duration: default_duration(),
-            vs: None,
-            allowlist: Vec::new(),
-            max_active: default_max_active(),
-            comment_prefix: default_comment_prefix(),
-            mode: Mode::Enforce,
-            ipv6_prefix: None,
-            min_prefix_v4: None,
-            min_prefix_v6: None,
-            escalation_factor: None,
-            escalation_cap: None,
-            escalation_jitter: None,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -205,109 +160,38 @@ impl Config {
             .map_err(|msg| Error::usage(format!("configuration file {}: {msg}", path.display())))
     }
 
-    /// Parse and validate configuration text; errors name the key.
+    /// Parse, then validate, configuration text; errors name the key.
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let mut config: Config = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
-        config.validate()?;
-        Ok(config)
+        let file: ConfigFile = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
+        Config::validate(file)
     }
 
-    fn validate(&mut self) -> std::result::Result<(), String> {
-        let lm = &mut self.loadmaster;
-        if lm.inline_api_key.is_some() {
-            return Err(
-                "loadmaster.api_key: the API key must not be written in the \
-                        configuration; put it in a file readable only by lmguard's user and \
-                        set loadmaster.api_key_file (or name an environment variable with \
-                        loadmaster.api_key_env)"
-                    .to_string(),
-            );
-        }
-        validate_url(&lm.url).map_err(|e| format!("loadmaster.url: {e}"))?;
-        if !(1..=16).contains(&lm.connections) {
-            return Err(format!(
-                "loadmaster.connections: {} is not between 1 and 16",
-                lm.connections
-            ));
-        }
-        match (&lm.api_key_file, &lm.api_key_env) {
-            (None, None) => {
-                return Err(
-                    "loadmaster: set api_key_file (or api_key_env) to say where the \
-                            API key is"
-                        .to_string(),
-                )
-            }
-            (Some(_), Some(_)) => {
-                return Err(
-                    "loadmaster: set either api_key_file or api_key_env, not both".to_string(),
-                )
-            }
-            _ => {}
-        }
-        if let Some(pin) = &lm.tls_sha256 {
-            lm.pin = Some(
-                crate::loadmaster::tls::parse_fingerprint(pin)
-                    .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?,
-            );
-            if lm.ca_file.is_some() {
-                return Err(
-                    "loadmaster: set either ca_file or tls_sha256 (the certificate's pin), not both"
-                        .to_string(),
-                );
-            }
-        }
-        if (lm.ca_file.is_some() || lm.tls_sha256.is_some()) && lm.insecure_skip_tls_verify {
-            return Err(format!(
-                "loadmaster: {} and insecure_skip_tls_verify = true contradict each other",
-                if lm.ca_file.is_some() {
-                    "ca_file"
-                } else {
-                    "tls_sha256"
-                }
-            ));
-        }
-        let b = &self.block;
-        if let Err(why) = crate::domain::comment::check_prefix(&b.comment_prefix) {
-            return Err(format!(
-                "block.comment_prefix: {:?} {why}",
-                b.comment_prefix
-            ));
-        }
-        if b.max_active == 0 {
-            return Err("block.max_active: must be at least 1".to_string());
-        }
-        if let Some(p) = b.ipv6_prefix {
-            if ![48, 56, 64, 128].contains(&p) {
-                return Err(format!(
-                    "block.ipv6_prefix: {p} is not one of 48, 56, 64, 128"
-                ));
-            }
-        }
-        if b.min_prefix_v4.is_some_and(|p| p > 32) {
-            return Err("block.min_prefix_v4: must be between 0 and 32".to_string());
-        }
-        if b.min_prefix_v6.is_some_and(|p| p > 128) {
-            return Err("block.min_prefix_v6: must be between 0 and 128".to_string());
-        }
-        if let Some(f) = b.escalation_factor {
-            if !(1.0..=100.0).contains(&f) {
-                return Err(format!(
-                    "block.escalation_factor: {f} is not between 1.0 (no escalation) and 100.0"
-                ));
-            }
-        }
-        if let Some(j) = &b.escalation_jitter {
-            escalation::parse_jitter(j).map_err(|e| format!("block.escalation_jitter: {e}"))?;
-        }
-        if let Some(level) = &self.log.level {
+    /// The file as written, checked into the validated types. The checks
+    /// run in a fixed order, so the first problem is the one reported.
+    fn validate(file: ConfigFile) -> std::result::Result<Config, String> {
+        let ConfigFile {
+            loadmaster,
+            block,
+            ads,
+            state,
+            log,
+        } = file;
+        let loadmaster = LoadMasterConfig::validate(loadmaster)?;
+        let block = BlockConfig::validate(block)?;
+        if let Some(level) = &log.level {
             parse_level(level).map_err(|e| format!("log.level: {e}"))?;
         }
-        if let Some(sev) = &self.ads.min_severity {
+        if let Some(sev) = &ads.min_severity {
             crate::domain::severity::Severity::parse(sev)
                 .ok_or_else(|| format!("ads.min_severity: '{sev}' is not one of critical, high, medium, low, information"))?;
         }
-        Ok(())
+        Ok(Config {
+            loadmaster,
+            block,
+            ads,
+            state,
+            log,
+        })
     }
 
     /// The state database path: `[state] path`, else the per-user data
@@ -473,54 +357,6 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     }
 }
 
-/// `https://host[:port]`, nothing else: a host that is not empty, a port
-/// from 1 to 65535. The URL is never echoed with credentials.
-fn validate_url(url: &str) -> std::result::Result<(), String> {
-    let shown = crate::loadmaster::scrub::url_without_credentials(url);
-    let Some(rest) = url.strip_prefix("https://") else {
-        return Err(format!(
-            "'{shown}' must start with https:// (lmguard never sends the API key unencrypted)"
-        ));
-    };
-    let authority = rest.strip_suffix('/').unwrap_or(rest);
-    if authority.contains('@') {
-        return Err(format!(
-            "'{shown}' must not carry a user or password (the API key comes from \
-             api_key_file or api_key_env)"
-        ));
-    }
-    if authority.is_empty() || authority.contains(['/', '?', '#', ' ']) {
-        return Err(format!(
-            "'{shown}' must be just https://HOST or https://HOST:PORT (no path, user or query)"
-        ));
-    }
-    let (host, port) = match authority.strip_prefix('[') {
-        // [IPv6]:port
-        Some(v6) => match v6.split_once(']') {
-            Some((h, after)) => (h, after.strip_prefix(':')),
-            None => return Err(format!("'{shown}': the IPv6 address lacks its closing ']'")),
-        },
-        None => match authority.rsplit_once(':') {
-            Some((h, p)) => (h, Some(p)),
-            None => (authority, None),
-        },
-    };
-    if host.is_empty() {
-        return Err(format!("'{shown}' has no host name or address"));
-    }
-    if let Some(port) = port {
-        match port.parse::<u32>() {
-            Ok(1..=65535) => {}
-            _ => {
-                return Err(format!(
-                    "'{shown}': the port '{port}' is not a number from 1 to 65535"
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
 /// Parse a log level name.
 pub(crate) fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, String> {
     s.parse::<log::LevelFilter>()
@@ -528,9 +364,77 @@ pub(crate) fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, Stri
 }
 
 impl LoadMasterConfig {
+    fn validate(lm: LoadMasterFile) -> std::result::Result<LoadMasterConfig, String> {
+        if lm.inline_api_key.is_some() {
+            return Err(
+                "loadmaster.api_key: the API key must not be written in the \
+                        configuration; put it in a file readable only by lmguard's user and \
+                        set loadmaster.api_key_file (or name an environment variable with \
+                        loadmaster.api_key_env)"
+                    .to_string(),
+            );
+        }
+        let url = HttpsUrl::parse(&lm.url).map_err(|e| format!("loadmaster.url: {e}"))?;
+        if !(1..=16).contains(&lm.connections) {
+            return Err(format!(
+                "loadmaster.connections: {} is not between 1 and 16",
+                lm.connections
+            ));
+        }
+        match (&lm.api_key_file, &lm.api_key_env) {
+            (None, None) => {
+                return Err(
+                    "loadmaster: set api_key_file (or api_key_env) to say where the \
+                            API key is"
+                        .to_string(),
+                )
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "loadmaster: set either api_key_file or api_key_env, not both".to_string(),
+                )
+            }
+            _ => {}
+        }
+        let mut pin = None;
+        if let Some(written) = &lm.tls_sha256 {
+            pin = Some(
+                crate::loadmaster::tls::parse_fingerprint(written)
+                    .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?,
+            );
+            if lm.ca_file.is_some() {
+                return Err(
+                    "loadmaster: set either ca_file or tls_sha256 (the certificate's pin), not both"
+                        .to_string(),
+                );
+            }
+        }
+        if (lm.ca_file.is_some() || lm.tls_sha256.is_some()) && lm.insecure_skip_tls_verify {
+            return Err(format!(
+                "loadmaster: {} and insecure_skip_tls_verify = true contradict each other",
+                if lm.ca_file.is_some() {
+                    "ca_file"
+                } else {
+                    "tls_sha256"
+                }
+            ));
+        }
+        Ok(LoadMasterConfig {
+            url,
+            api_key_file: lm.api_key_file,
+            api_key_env: lm.api_key_env,
+            ca_file: lm.ca_file,
+            tls_sha256: lm.tls_sha256,
+            pin,
+            insecure_skip_tls_verify: lm.insecure_skip_tls_verify,
+            timeout: lm.timeout,
+            connections: lm.connections,
+        })
+    }
+
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
     pub(crate) fn endpoint(&self) -> String {
-        format!("{}/accessv2", self.url.trim_end_matches('/'))
+        self.url.endpoint()
     }
 
     /// What the LoadMaster client needs, from these (validated) settings.
@@ -555,6 +459,50 @@ impl LoadMasterConfig {
 }
 
 impl BlockConfig {
+    fn validate(b: BlockFile) -> std::result::Result<BlockConfig, String> {
+        let comment_prefix = CommentPrefix::parse(&b.comment_prefix)
+            .map_err(|why| format!("block.comment_prefix: {:?} {why}", b.comment_prefix))?;
+        if b.max_active == 0 {
+            return Err("block.max_active: must be at least 1".to_string());
+        }
+        if let Some(p) = b.ipv6_prefix {
+            if ![48, 56, 64, 128].contains(&p) {
+                return Err(format!(
+                    "block.ipv6_prefix: {p} is not one of 48, 56, 64, 128"
+                ));
+            }
+        }
+        if b.min_prefix_v4.is_some_and(|p| p > 32) {
+            return Err("block.min_prefix_v4: must be between 0 and 32".to_string());
+        }
+        if b.min_prefix_v6.is_some_and(|p| p > 128) {
+            return Err("block.min_prefix_v6: must be between 0 and 128".to_string());
+        }
+        if let Some(f) = b.escalation_factor {
+            if !(1.0..=100.0).contains(&f) {
+                return Err(format!(
+                    "block.escalation_factor: {f} is not between 1.0 (no escalation) and 100.0"
+                ));
+            }
+        }
+        if let Some(j) = &b.escalation_jitter {
+            escalation::parse_jitter(j).map_err(|e| format!("block.escalation_jitter: {e}"))?;
+        }
+        Ok(BlockConfig {
+            duration: b.duration,
+            vs: b.vs,
+            allowlist: b.allowlist,
+            max_active: b.max_active,
+            comment_prefix,
+            mode: b.mode,
+            ipv6_prefix: b.ipv6_prefix,
+            min_prefix_v4: b.min_prefix_v4,
+            min_prefix_v6: b.min_prefix_v6,
+            escalation_factor: b.escalation_factor,
+            escalation_cap: b.escalation_cap,
+            escalation_jitter: b.escalation_jitter,
+        })
+    }
     /// The admission policy these settings describe, with the built-in
     /// ranges (loopback, link-local, …) but without the addresses found at
     /// run time; [`Config::admission_policy`] adds those.
@@ -587,6 +535,12 @@ impl BlockConfig {
         }
     }
 
+    /// The defaults, as an empty `[block]` table gives them.
+    #[cfg(test)]
+    pub(crate) fn defaults() -> BlockConfig {
+        BlockConfig::validate(BlockFile::default()).expect("the defaults are valid")
+    }
+
     /// `mode = "simulate"`?
     pub(crate) fn simulate(&self) -> bool {
         self.mode == Mode::Simulate
@@ -603,7 +557,7 @@ mod tests {
     fn minimal_config_gets_the_documented_defaults() {
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.block.duration, "75h".parse().unwrap());
-        assert_eq!(c.block.comment_prefix, "lmguard");
+        assert_eq!(&*c.block.comment_prefix, "lmguard");
         assert_eq!(c.block.max_active, 10_000);
         assert_eq!(c.loadmaster.timeout.0, Duration::from_secs(10));
         assert_eq!(c.state.lock_timeout.0, Duration::from_secs(30));

@@ -6,6 +6,7 @@
 use crate::config::Config;
 use crate::domain::policy::Policy;
 use crate::domain::protect::{self, Protected};
+use crate::loadmaster::settings::HttpsUrl;
 
 /// The full admission policy for blocking: [`BlockConfig::policy`] plus
 /// the LoadMaster's own address and this host's addresses, which are
@@ -34,11 +35,9 @@ fn protections(config: &Config) -> Vec<Protected> {
 }
 
 /// The addresses `[loadmaster] url` points at.
-fn loadmaster_addresses(url: &str) -> Vec<std::net::IpAddr> {
+fn loadmaster_addresses(url: &HttpsUrl) -> Vec<std::net::IpAddr> {
     use std::net::ToSocketAddrs;
-    let Some((host, port)) = protect::url_host(url) else {
-        return Vec::new();
-    };
+    let (host, port) = (url.host(), url.port());
     if let Ok(ip) = host.parse::<std::net::IpAddr>() {
         return vec![ip];
     }
@@ -48,7 +47,7 @@ fn loadmaster_addresses(url: &str) -> Vec<std::net::IpAddr> {
              address from being blocked: add it to [block] allowlist"
         )
     };
-    match (host.as_str(), port).to_socket_addrs() {
+    match (host, port).to_socket_addrs() {
         Ok(addrs) => {
             let mut ips: Vec<_> = addrs.map(|a| a.ip()).collect();
             ips.dedup();
@@ -98,15 +97,15 @@ mod tests {
     #[test]
     fn the_loadmaster_address_is_protected_without_a_lookup_for_literals() {
         assert_eq!(
-            loadmaster_addresses("https://192.0.2.10:8443"),
+            loadmaster_addresses(&HttpsUrl::parse("https://192.0.2.10:8443").unwrap()),
             vec!["192.0.2.10".parse::<std::net::IpAddr>().unwrap()]
         );
         assert_eq!(
-            loadmaster_addresses("https://[2001:db8::10]"),
+            loadmaster_addresses(&HttpsUrl::parse("https://[2001:db8::10]").unwrap()),
             vec!["2001:db8::10".parse::<std::net::IpAddr>().unwrap()]
         );
         // A name is resolved (localhost: from /etc/hosts, no network).
-        let local = loadmaster_addresses("https://localhost:443");
+        let local = loadmaster_addresses(&HttpsUrl::parse("https://localhost:443").unwrap());
         assert!(local.iter().all(|ip| ip.is_loopback()), "{local:?}");
         let c = Config::parse(MINIMAL).unwrap();
         let policy = admission_policy(&c);

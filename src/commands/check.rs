@@ -608,12 +608,7 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
 
 /// `HOST:PORT` of the LoadMaster, for openssl.
 fn host_port(lm: &LoadMasterConfig) -> String {
-    let host = lm.url.trim_start_matches("https://").trim_end_matches('/');
-    if host.contains(':') && !host.ends_with(']') {
-        host.to_string()
-    } else {
-        format!("{host}:443")
-    }
+    lm.url.authority_with_port()
 }
 
 /// Where the fixes suggest saving the LoadMaster's certificate.

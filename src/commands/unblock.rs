@@ -52,10 +52,18 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
         match decision {
             Decision::Send(_) if ctx.config.block.simulate() => {
                 // mode = "simulate" calls nothing: the entry stays as it is.
-                plan.withheld.push(Job::for_entry(&next, Call::Delete, ""));
+                plan.withheld.push(Job::for_entry(
+                    &next,
+                    Call::Delete,
+                    &ctx.config.block.comment_prefix,
+                ));
                 continue;
             }
-            Decision::Send(_) => plan.jobs.push(Job::for_entry(&next, Call::Delete, "")),
+            Decision::Send(_) => plan.jobs.push(Job::for_entry(
+                &next,
+                Call::Delete,
+                &ctx.config.block.comment_prefix,
+            )),
             Decision::LocalOnly if was == Status::Rejected => plan.notes.push(format!(
                 "unblocked {address} ({}) locally — the LoadMaster had refused it, so there is \
                  nothing to remove",

@@ -52,6 +52,34 @@ pub(crate) fn check_prefix(prefix: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `comment_prefix` that passed [`check_prefix`]: made only by
+/// [`CommentPrefix::parse`], when the configuration is read, so whoever holds
+/// one need not check it again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CommentPrefix(String);
+
+impl CommentPrefix {
+    /// Check `prefix`; the error says why it is refused (without naming it).
+    pub(crate) fn parse(prefix: &str) -> Result<CommentPrefix, String> {
+        check_prefix(prefix)?;
+        Ok(CommentPrefix(prefix.to_string()))
+    }
+}
+
+impl std::ops::Deref for CommentPrefix {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for CommentPrefix {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// `token` if it is one short word of safe characters, else `replacement`.
 fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
     let ok = !token.is_empty()
@@ -71,7 +99,7 @@ fn token<'a>(token: &'a str, replacement: &'a str) -> &'a str {
 /// block that did not come from an event. Always safe and at most
 /// [`MAX_LEN`] long.
 pub(crate) fn for_entry(
-    prefix: &str,
+    prefix: &CommentPrefix,
     from_event: bool,
     event_id: Option<&str>,
     reason: &str,
@@ -90,13 +118,13 @@ pub(crate) fn for_entry(
 }
 
 /// The comment of `check --probe`'s test entry.
-pub(crate) fn for_probe(prefix: &str) -> String {
+pub(crate) fn for_probe(prefix: &CommentPrefix) -> String {
     sanitise(&format!("{prefix} probe"))
 }
 
 /// Unsafe characters dropped, cut at [`MAX_LEN`], trimmed. A last line of
-/// defence: the parts are already safe when the prefix passed
-/// [`check_prefix`].
+/// defence: the parts are already safe, the prefix being a
+/// [`CommentPrefix`].
 fn sanitise(text: &str) -> String {
     let safe: String = text
         .chars()
@@ -109,7 +137,7 @@ fn sanitise(text: &str) -> String {
 /// The comment that marks `entry` as lmguard's on the LoadMaster:
 /// `lmguard ADS 532028 SSHDICT`, `lmguard ADS SSHDICT` (an event without an
 /// id), or `lmguard manual`.
-pub(crate) fn of_entry(prefix: &str, entry: &super::entry::Entry) -> String {
+pub(crate) fn of_entry(prefix: &CommentPrefix, entry: &super::entry::Entry) -> String {
     for_entry(
         prefix,
         entry.is_from_event(),
@@ -121,6 +149,10 @@ pub(crate) fn of_entry(prefix: &str, entry: &super::entry::Entry) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn p(prefix: &str) -> CommentPrefix {
+        CommentPrefix::parse(prefix).unwrap()
+    }
 
     #[test]
     fn comments_mark_lmguard_and_stay_short_ascii() {
@@ -142,7 +174,7 @@ mod tests {
                 until: 10,
             };
             let (entry, _) = apply_block(None, &req, 0, claim, &|_| true);
-            of_entry("lmguard", &entry)
+            of_entry(&p("lmguard"), &entry)
         };
         let high = Some(Severity::High);
         assert_eq!(
@@ -166,56 +198,56 @@ mod tests {
     #[test]
     fn ads_and_manual_comments() {
         assert_eq!(
-            for_entry("lmguard", true, Some("532028"), "SSHDICT SSH attack"),
+            for_entry(&p("lmguard"), true, Some("532028"), "SSHDICT SSH attack"),
             "lmguard ADS 532028 SSHDICT"
         );
         assert_eq!(
-            for_entry("lmguard", true, Some("7"), "SCANS: port scan"),
+            for_entry(&p("lmguard"), true, Some("7"), "SCANS: port scan"),
             "lmguard ADS 7 SCANS"
         );
         assert_eq!(
-            for_entry("lmguard", false, None, "whatever"),
+            for_entry(&p("lmguard"), false, None, "whatever"),
             "lmguard manual"
         );
         // An event without an id (CEF from ADS 7+) is still an ADS event.
         assert_eq!(
-            for_entry("lmguard", true, None, "SSHDICT SSH attack"),
+            for_entry(&p("lmguard"), true, None, "SSHDICT SSH attack"),
             "lmguard ADS SSHDICT"
         );
         assert_eq!(
-            for_entry("lmguard", true, None, "SCANS\u{1b}[31m"),
+            for_entry(&p("lmguard"), true, None, "SCANS\u{1b}[31m"),
             "lmguard ADS OTHER"
         );
-        assert_eq!(for_probe("lm.guard-1"), "lm.guard-1 probe");
+        assert_eq!(for_probe(&p("lm.guard-1")), "lm.guard-1 probe");
     }
 
     #[test]
     fn ids_and_methods_outside_the_set_are_replaced_not_sent() {
         assert_eq!(
-            for_entry("lmguard", true, Some("53'; DROP"), "SSHDICT"),
+            for_entry(&p("lmguard"), true, Some("53'; DROP"), "SSHDICT"),
             "lmguard ADS unreadable SSHDICT"
         );
         assert_eq!(
-            for_entry("lmguard", true, Some("1"), "Ünïcode attack"),
+            for_entry(&p("lmguard"), true, Some("1"), "Ünïcode attack"),
             "lmguard ADS 1 OTHER"
         );
         assert_eq!(
-            for_entry("lmguard", true, Some("1"), "SCANS\u{1b}[31m"),
+            for_entry(&p("lmguard"), true, Some("1"), "SCANS\u{1b}[31m"),
             "lmguard ADS 1 OTHER"
         );
         assert_eq!(
-            for_entry("lmguard", true, Some(&"9".repeat(200)), "SCANS"),
+            for_entry(&p("lmguard"), true, Some(&"9".repeat(200)), "SCANS"),
             "lmguard ADS unreadable SCANS"
         );
         assert_eq!(
-            for_entry("lmguard", true, Some(""), ""),
+            for_entry(&p("lmguard"), true, Some(""), ""),
             "lmguard ADS unreadable OTHER"
         );
     }
 
     #[test]
     fn every_comment_is_short_and_safe() {
-        let prefix = "p".repeat(MAX_PREFIX_LEN);
+        let prefix = p(&"p".repeat(MAX_PREFIX_LEN));
         for (id, reason) in [
             (Some("12345678901234567890"), "ABCDEFGHIJKLMNOPQRST x"),
             (Some("\u{7f}"), "\n"),
@@ -238,5 +270,10 @@ mod tests {
         assert!(check_prefix("lmgüard").is_err());
         assert!(check_prefix(&"x".repeat(MAX_PREFIX_LEN + 1)).is_err());
         assert!(check_prefix(&"x".repeat(MAX_PREFIX_LEN)).is_ok());
+        assert_eq!(&*p("lmguard"), "lmguard");
+        assert_eq!(
+            CommentPrefix::parse("lm guard"),
+            Err(check_prefix("lm guard").unwrap_err())
+        );
     }
 }

@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn the_default_prefix_limits_are_24_and_48() {
-        let p = crate::config::BlockConfig::default().policy();
+        let p = crate::config::BlockConfig::defaults().policy();
         assert_eq!((p.min_prefix_v4, p.min_prefix_v6), (24, 48));
         let admit = |s: &str| p.admit(s.parse().unwrap(), true);
         assert!(matches!(admit("203.0.112.0/23"), Err(Refusal::TooBroad(_))));

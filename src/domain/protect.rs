@@ -166,28 +166,6 @@ pub(crate) fn parse_if_inet6(text: &str) -> Vec<IpAddr> {
     out
 }
 
-/// The host and port of `https://HOST[:PORT][/]`: an IPv6 literal in
-/// brackets, an IPv4 literal or a name. `None` when it is not such a URL.
-pub(crate) fn url_host(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("https://")?;
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    if let Some(inner) = rest.strip_prefix('[') {
-        let (host, after) = inner.split_once(']')?;
-        let port = match after.strip_prefix(':') {
-            Some(p) => p.parse().ok()?,
-            None if after.is_empty() => 443,
-            None => return None,
-        };
-        return Some((host.to_string(), port));
-    }
-    match rest.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') => Some((host.to_string(), port.parse().ok()?)),
-        Some(_) => None,
-        None => Some((rest.to_string(), 443)),
-    }
-    .filter(|(h, _)| !h.is_empty())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,27 +287,5 @@ short 02 40 00 00 eth0
                 "fe80::1".parse().unwrap()
             ]
         );
-    }
-
-    #[test]
-    fn url_hosts_are_extracted() {
-        let h = |u: &str| url_host(u);
-        assert_eq!(h("https://192.0.2.10"), Some(("192.0.2.10".into(), 443)));
-        assert_eq!(
-            h("https://192.0.2.10:8443/"),
-            Some(("192.0.2.10".into(), 8443))
-        );
-        assert_eq!(
-            h("https://[2001:db8::1]"),
-            Some(("2001:db8::1".into(), 443))
-        );
-        assert_eq!(
-            h("https://[2001:db8::1]:8443"),
-            Some(("2001:db8::1".into(), 8443))
-        );
-        assert_eq!(h("https://lm.example"), Some(("lm.example".into(), 443)));
-        assert_eq!(h("http://lm"), None);
-        assert_eq!(h("https://"), None);
-        assert_eq!(h("https://lm:port"), None);
     }
 }

@@ -2,6 +2,7 @@
 //! connections, records the answers as they come (in batches, so a crash
 //! loses little), shows progress for long runs, and sums up the failures.
 
+use crate::domain::comment::CommentPrefix;
 use crate::domain::entry::{self, Applied, Claim};
 use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
@@ -69,7 +70,7 @@ const RECORD_BATCH: usize = 256;
 /// on a terminal for long runs.
 pub(crate) fn apply_and_record(
     point: &dyn EnforcementPoint,
-    comment_prefix: &str,
+    comment_prefix: &CommentPrefix,
     connections: usize,
     recorder: &Recorder<'_>,
     jobs: Vec<Job>,
@@ -102,7 +103,7 @@ type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
 /// thread spawned, for small batches).
 fn run_batch(
     point: &dyn EnforcementPoint,
-    prefix: &str,
+    prefix: &CommentPrefix,
     shared: &RunShared,
     batch: Vec<Job>,
     threads: usize,

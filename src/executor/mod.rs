@@ -31,8 +31,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use crate::domain::address::Address;
+use crate::domain::comment::{self, CommentPrefix};
 use crate::domain::entry::{Applied, Call, Entry, Scope};
-use crate::domain::{comment, ownership};
+use crate::domain::ownership;
 use crate::enforcement::EnforcementPoint;
 use crate::loadmaster::{Failure, ListedEntry};
 
@@ -56,7 +57,7 @@ pub(crate) struct Job {
 impl Job {
     /// The call `call` for a recorded entry, with the comment that marks
     /// it as lmguard's.
-    pub(crate) fn for_entry(entry: &Entry, call: Call, comment_prefix: &str) -> Job {
+    pub(crate) fn for_entry(entry: &Entry, call: Call, comment_prefix: &CommentPrefix) -> Job {
         Job {
             scope: entry.scope,
             address: entry.address,
@@ -109,7 +110,7 @@ enum Lookup {
 
 pub(crate) struct Executor<'c> {
     point: &'c dyn EnforcementPoint,
-    comment_prefix: &'c str,
+    comment_prefix: &'c CommentPrefix,
     shared: &'c RunShared,
 }
 
@@ -119,7 +120,7 @@ impl<'c> Executor<'c> {
     /// the others too, and each list is read once.
     pub(crate) fn new(
         point: &'c dyn EnforcementPoint,
-        comment_prefix: &'c str,
+        comment_prefix: &'c CommentPrefix,
         shared: &'c RunShared,
     ) -> Self {
         Executor {

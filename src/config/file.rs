@@ -1,0 +1,108 @@
+//! The configuration file as written: the TOML tables with their keys'
+//! defaults, strings left as strings. Reading stops here at the file's
+//! syntax and types (with the line and column of what is wrong);
+//! [`super::Config::parse`] then validates these into the checked types the
+//! rest of lmguard takes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::{AdsConfig, LogConfig, Mode, StateConfig};
+use crate::domain::address::Address;
+use crate::domain::duration::{BlockDuration, HumanDuration};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ConfigFile {
+    pub(super) loadmaster: LoadMasterFile,
+    #[serde(default)]
+    pub(super) block: BlockFile,
+    #[serde(default)]
+    pub(super) ads: AdsConfig,
+    #[serde(default)]
+    pub(super) state: StateConfig,
+    #[serde(default)]
+    pub(super) log: LogConfig,
+}
+
+/// `[loadmaster]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct LoadMasterFile {
+    pub(super) url: String,
+    pub(super) api_key_file: Option<PathBuf>,
+    pub(super) api_key_env: Option<String>,
+    /// Never accepted; present only to refuse it with a helpful message.
+    #[serde(default, rename = "api_key")]
+    pub(super) inline_api_key: Option<toml::Value>,
+    pub(super) ca_file: Option<PathBuf>,
+    pub(super) tls_sha256: Option<String>,
+    #[serde(default)]
+    pub(super) insecure_skip_tls_verify: bool,
+    #[serde(default = "default_timeout")]
+    pub(super) timeout: HumanDuration,
+    #[serde(default = "default_connections")]
+    pub(super) connections: usize,
+}
+
+fn default_connections() -> usize {
+    4
+}
+
+fn default_timeout() -> HumanDuration {
+    HumanDuration(Duration::from_secs(10))
+}
+
+/// `[block]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct BlockFile {
+    #[serde(default = "default_duration")]
+    pub(super) duration: BlockDuration,
+    pub(super) vs: Option<u32>,
+    #[serde(default)]
+    pub(super) allowlist: Vec<Address>,
+    #[serde(default = "default_max_active")]
+    pub(super) max_active: usize,
+    #[serde(default = "default_comment_prefix")]
+    pub(super) comment_prefix: String,
+    #[serde(default)]
+    pub(super) mode: Mode,
+    pub(super) ipv6_prefix: Option<u8>,
+    pub(super) min_prefix_v4: Option<u8>,
+    pub(super) min_prefix_v6: Option<u8>,
+    pub(super) escalation_factor: Option<f64>,
+    pub(super) escalation_cap: Option<BlockDuration>,
+    pub(super) escalation_jitter: Option<String>,
+}
+
+fn default_duration() -> BlockDuration {
+    BlockDuration::For(Duration::from_secs(75 * 3600))
+}
+fn default_max_active() -> usize {
+    10_000
+}
+fn default_comment_prefix() -> String {
+    "lmguard".to_string()
+}
+
+impl Default for BlockFile {
+    fn default() -> Self {
+        BlockFile {
+            duration: default_duration(),
+            vs: None,
+            allowlist: Vec::new(),
+            max_active: default_max_active(),
+            comment_prefix: default_comment_prefix(),
+            mode: Mode::Enforce,
+            ipv6_prefix: None,
+            min_prefix_v4: None,
+            min_prefix_v6: None,
+            escalation_factor: None,
+            escalation_cap: None,
+            escalation_jitter: None,
+        }
+    }
+}
