@@ -224,7 +224,7 @@ fn apply(
         let store = ctx.open_existing_store()?;
         planner.decide_all(&requests, tally, &mut DryRun(store.as_ref()))?;
         drop(store);
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &planner.jobs);
+        print_dry_run(&ctx.wire(), &planner.jobs);
         for d in &planner.decided {
             let (address, scope) = (d.entry.address, d.entry.scope);
             match d.decision {

@@ -17,6 +17,7 @@ use crate::cli::CheckArgs;
 use crate::config::{self, LoadMasterConfig};
 use crate::domain::entry::{Scope, Status};
 use crate::domain::ownership;
+use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
@@ -445,7 +446,11 @@ fn check_loadmaster(
     };
     // Built quietly, the client could not see -vv: decide here.
     client.set_trace(trace || log::log_enabled!(target: "lmguard::wire", log::Level::Debug));
-    match client.list(Scope::Global) {
+    // The lists are read as every command reads them, through the
+    // enforcement point; the firmware, the packet filter and the probe are
+    // Kemp's own questions and ask the client.
+    let point: &dyn EnforcementPoint = &client;
+    match point.list(Scope::Global) {
         Ok(entries) => {
             tls_passed(lm, report);
             report.pass(KEY, "accepted by the LoadMaster");
@@ -480,7 +485,7 @@ fn check_loadmaster(
         return None;
     }
     if let (Some(vs), Some(name)) = (ctx.config.block.vs, &vs_name) {
-        match client.list(Scope::Vs(vs)) {
+        match point.list(Scope::Vs(vs)) {
             Ok(entries) => report.pass(
                 name,
                 format!("readable, {}", count_of(entries.len(), "entry", "entries")),

@@ -19,7 +19,7 @@ use std::time::Duration;
 use crate::clock::{checked_now, unix_now};
 use crate::config::Config;
 use crate::domain::entry::{Claim, Scope};
-use crate::enforcement::EnforcementPoint;
+use crate::enforcement::{EnforcementPoint, KempWire};
 use crate::error::Result;
 use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::Job;
@@ -106,6 +106,12 @@ impl Context {
         let key = self.config.api_key()?;
         Ok(Client::new(&self.config.loadmaster.client_settings(), key)?
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
+    }
+
+    /// How this run's calls look on the wire, for dry runs and simulate
+    /// mode: built from the settings alone (no key, no connection).
+    pub(crate) fn wire(&self) -> KempWire {
+        KempWire::new(&self.config.loadmaster.client_settings())
     }
 
     pub(crate) fn scope(&self, vs: Option<u32>) -> Scope {

@@ -210,7 +210,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         if rescan {
             lift_covered(ctx, &policy, current, &mut plan);
         }
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        print_dry_run(&ctx.wire(), &plan.jobs);
         plan.refused
             .iter()
             .for_each(|r| println!("would unblock {r}"));
@@ -274,7 +274,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     plan.lifted_notes
         .iter()
         .for_each(|r| note(format!("unblocking {r}")));
-    print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
+    print_simulated(&ctx.wire(), &plan.withheld);
     let applied = match &client {
         Some(client) => ctx.apply(client, plan.jobs)?,
         None => RunResults {

@@ -15,11 +15,11 @@ use crate::domain::policy::Policy;
 use crate::domain::reconcile::{
     compare, compare_indexed, Difference, Kind, LocalIndex, RemoteEntry,
 };
+use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Result};
 use crate::executor::batch::loadmaster_problem;
 use crate::executor::Job;
 use crate::exit::ExitStatus;
-use crate::loadmaster::Client;
 
 use super::Context;
 
@@ -180,7 +180,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
 /// (the store, and its lock, are let go as soon as it is read, as before).
 fn read_local_and_global(
     ctx: &Context,
-    client: &Client,
+    client: &dyn EnforcementPoint,
 ) -> Result<(Vec<Entry>, Option<LocalIndex>, Vec<RemoteEntry>)> {
     let store = ctx.open_existing_store()?;
     let snapshot = store.as_ref().map(|s| s.snapshot()).transpose()?;
@@ -203,7 +203,7 @@ fn read_local_and_global(
 
 /// One scope's list; on failure the error and whether it stops the run.
 fn read_list(
-    client: &Client,
+    client: &dyn EnforcementPoint,
     scope: Scope,
 ) -> std::result::Result<Vec<RemoteEntry>, (Error, bool)> {
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
@@ -269,7 +269,7 @@ fn adoptable(d: &Difference) -> bool {
 /// become what was done; the problem, if calls failed.
 fn repair(
     ctx: &Context,
-    client: &Client,
+    client: &dyn EnforcementPoint,
     differences: &[Difference],
     actions: &mut [Action],
     settled: &[(Entry, Applied)],

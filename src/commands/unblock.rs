@@ -165,7 +165,7 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         let store = ctx.open_existing_store()?;
         let plan = plan_for(ctx, scope, &addresses, &DryRun(store.as_ref()))?;
         drop(store);
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        print_dry_run(&ctx.wire(), &plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
         return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
     }
@@ -230,7 +230,7 @@ fn run_filtered(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
             .map(|e| (e.scope, e.address, Some(e)))
             .collect();
         let plan = plan(ctx, found, &[]);
-        print_dry_run(&ctx.config.loadmaster.endpoint(), &plan.jobs);
+        print_dry_run(&ctx.wire(), &plan.jobs);
         println!(
             "would unblock {} block(s) matching {filter}",
             plan.store.len()
@@ -321,7 +321,7 @@ fn carry_out(
     rejected: usize,
 ) -> Result<ExitStatus> {
     plan.notes.iter().for_each(|n| println!("{n}"));
-    print_simulated(&ctx.config.loadmaster.endpoint(), &plan.withheld);
+    print_simulated(&ctx.wire(), &plan.withheld);
 
     let mut status = ExitStatus::Success;
     let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;

@@ -5,19 +5,33 @@
 //! the spelling it wants for a host, the shapes of its answers, its error
 //! answers — stays there.
 //!
+//! A dry run and `mode = "simulate"` send nothing and open no connection:
+//! they ask a [`Describe`] how each call would look on the wire
+//! ([`KempWire`], built from the client settings alone).
+//!
 //! The protocol around the calls is not the device's: recording as pending
 //! before a call, settling a refused add by reading the list, deleting only
 //! what the ownership rule says is lmguard's (see [`crate::executor`]).
 
 mod kemp;
 
+pub(crate) use kemp::KempWire;
+
 use crate::domain::address::Address;
-use crate::domain::entry::Scope;
+use crate::domain::entry::{Call, Scope};
 use crate::domain::health::Health;
 use crate::loadmaster::{Failure, ListedEntry};
 
+/// How a device's calls look on the wire, told without connecting to it:
+/// what a dry run or `mode = "simulate"` prints instead of sending.
+pub(crate) trait Describe {
+    /// `call` of `address` (spelled as given) on `scope`'s list; `comment`
+    /// is what an add marks the entry with.
+    fn describe(&self, call: Call, scope: Scope, address: &str, comment: &str) -> String;
+}
+
 /// A device with one block list per scope.
-pub(crate) trait EnforcementPoint: Sync {
+pub(crate) trait EnforcementPoint: Describe + Sync {
     /// Put `address`, spelled as given, on `scope`'s list, marked with
     /// `comment`.
     fn add(&self, scope: Scope, address: &str, comment: &str) -> Result<(), Failure>;

@@ -1,16 +1,20 @@
 //! What a run would send, printed instead of sent: a dry run, and the calls
-//! `mode = "simulate"` withholds.
+//! `mode = "simulate"` withholds. How a call looks on the wire is the
+//! enforcement point's to say ([`Describe`]); nothing here connects.
 
-use crate::domain::entry::Call;
-use crate::loadmaster::Request;
+use crate::enforcement::Describe;
 
 use super::Job;
 
+/// How `job` looks on the wire.
+fn describe(wire: &dyn Describe, job: &Job) -> String {
+    wire.describe(job.call, job.scope, &job.address.to_string(), &job.comment)
+}
+
 /// Print what a dry run would send.
-pub(crate) fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
+pub(crate) fn print_dry_run(wire: &dyn Describe, jobs: &[Job]) {
     for job in jobs {
-        let body = serde_json::Value::Object(request(job).body());
-        println!("would send: POST {client_endpoint} {body}");
+        println!("would send: {}", describe(wire, job));
     }
     if jobs.is_empty() {
         println!("would send nothing to the LoadMaster");
@@ -18,28 +22,11 @@ pub(crate) fn print_dry_run(client_endpoint: &str, jobs: &[Job]) {
 }
 
 /// Print the calls `mode = "simulate"` keeps lmguard from making.
-pub(crate) fn print_simulated(client_endpoint: &str, jobs: &[Job]) {
+pub(crate) fn print_simulated(wire: &dyn Describe, jobs: &[Job]) {
     for job in jobs {
-        let body = serde_json::Value::Object(request(job).body());
         println!(
-            "simulate: not sent (mode = \"simulate\"): POST {client_endpoint} {body}; the entry \
-             is left as it was"
+            "simulate: not sent (mode = \"simulate\"): {}; the entry is left as it was",
+            describe(wire, job)
         );
-    }
-}
-
-/// The request a call is sent as.
-fn request(job: &Job) -> Request {
-    let addr = job.address.to_string();
-    match job.call {
-        Call::Add => Request::Add {
-            scope: job.scope,
-            addr,
-            comment: job.comment.clone(),
-        },
-        Call::Delete => Request::Delete {
-            scope: job.scope,
-            addr,
-        },
     }
 }

@@ -243,6 +243,11 @@ impl Client {
         })
     }
 
+    /// The API endpoint, `https://HOST[:PORT]/accessv2`.
+    pub(crate) fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
     /// Read list answers of at most `bytes` (see [`list_cap`]).
     pub(crate) fn with_list_cap(mut self, bytes: u64) -> Client {
         self.list_cap = bytes.max(MAX_EDIT_ANSWER);
