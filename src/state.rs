@@ -136,6 +136,12 @@ pub(crate) trait Read {
     /// How many blocks count toward `max_active` (see
     /// [`Entry::counts_toward_limit`]).
     fn count_current(&self, simulated: bool) -> Result<usize>;
+    /// The entries sweep may have work for at `now`: active ones whose
+    /// expiry has passed (soonest first), then pending ones (by key).
+    fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>>;
+    /// The active and pending entries: real ones, then simulated ones
+    /// (each by key).
+    fn current(&self) -> Result<Vec<Entry>>;
 }
 
 /// Planning that records as it decides (so that a later decision sees an
@@ -160,6 +166,14 @@ impl Read for DryRun<'_> {
 
     fn count_current(&self, simulated: bool) -> Result<usize> {
         self.0.map_or(Ok(0), |s| s.count_current(simulated))
+    }
+
+    fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
+        self.0.map_or(Ok(Vec::new()), |s| s.due_or_pending(now))
+    }
+
+    fn current(&self) -> Result<Vec<Entry>> {
+        self.0.map_or(Ok(Vec::new()), Read::current)
     }
 }
 
@@ -192,6 +206,33 @@ impl Read for Store {
             .filter(|e| e.counts_toward_limit(simulated))
             .count())
     }
+
+    /// Picked from every record (in key order) by the rules
+    /// [`Txn::index`] keeps its `due` and `pending` indexes by, in the
+    /// order those indexes give: a read-only view (perhaps of a file in
+    /// an older format) has no indexes at hand.
+    fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
+        let all = Store::all(self)?;
+        let mut due: Vec<Entry> = all
+            .iter()
+            .filter(|e| e.status == Status::Active && e.expires_at.is_some_and(|at| at <= now))
+            .cloned()
+            .collect();
+        // Stable: entries due at the same time stay in key order.
+        due.sort_by_key(|e| e.expires_at);
+        due.extend(all.into_iter().filter(|e| e.status.is_pending()));
+        Ok(due)
+    }
+
+    /// Picked from every record (in key order), as [`Txn::current`] reads
+    /// its indexes: real blocks, then simulated ones.
+    fn current(&self) -> Result<Vec<Entry>> {
+        let (simulated, real): (Vec<Entry>, Vec<Entry>) = Store::all(self)?
+            .into_iter()
+            .filter(|e| e.status.is_current())
+            .partition(|e| e.simulated);
+        Ok(real.into_iter().chain(simulated).collect())
+    }
 }
 
 impl Read for Txn<'_> {
@@ -205,6 +246,14 @@ impl Read for Txn<'_> {
 
     fn count_current(&self, simulated: bool) -> Result<usize> {
         Txn::count_current(self, simulated)
+    }
+
+    fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
+        Txn::due_or_pending(self, now)
+    }
+
+    fn current(&self) -> Result<Vec<Entry>> {
+        Txn::current(self)
     }
 }
 
@@ -872,6 +921,56 @@ mod tests {
             until: 10,
         };
         apply_block(None, &req, 0, claim, &|_| false).0
+    }
+
+    #[test]
+    fn a_read_only_view_plans_from_what_the_indexes_give_a_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.redb"), Duration::from_secs(1)).unwrap();
+        let with = |addr: &str, status: Status, expires: Option<i64>, simulated: bool| {
+            let mut e = entry(addr);
+            e.status = status;
+            e.expires_at = expires;
+            e.simulated = simulated;
+            e
+        };
+        let entries = [
+            // Active and due, in an order other than the keys'.
+            with("192.0.2.1", Status::Active, Some(50), false),
+            with("192.0.2.2", Status::Active, Some(20), false),
+            with("192.0.2.3", Status::Active, Some(20), true),
+            // Active, not due yet; permanent.
+            with("192.0.2.4", Status::Active, Some(500), false),
+            with("192.0.2.5", Status::Active, None, false),
+            // Pending.
+            with("192.0.2.6", Status::PendingUnblock, Some(20), false),
+            with("192.0.2.0", Status::PendingBlock, Some(500), true),
+            // History.
+            with("192.0.2.8", Status::Expired, Some(20), false),
+        ];
+        store
+            .update(|t| entries.iter().try_for_each(|e| t.put(e)))
+            .unwrap();
+        let (due, current) = store
+            .update(|t| Ok((Read::due_or_pending(t, 100)?, Read::current(t)?)))
+            .unwrap();
+        let keys = |v: &[Entry]| v.iter().map(|e| e.address.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            keys(&due),
+            [
+                "192.0.2.2",
+                "192.0.2.3",
+                "192.0.2.1",
+                "192.0.2.0",
+                "192.0.2.6"
+            ]
+        );
+        assert_eq!(Read::due_or_pending(&store, 100).unwrap(), due);
+        assert_eq!(Read::current(&store).unwrap(), current);
+        assert_eq!(current.len(), 7);
+        let view = DryRun(Some(&store));
+        assert_eq!(view.due_or_pending(100).unwrap(), due);
+        assert!(DryRun(None).current().unwrap().is_empty());
     }
 
     #[test]

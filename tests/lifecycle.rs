@@ -129,6 +129,86 @@ fn sweep_dry_run_changes_nothing() {
 }
 
 #[test]
+fn sweep_dry_run_prints_the_plan_the_real_run_makes() {
+    let env = Env::new();
+    // .9 expires before .7, although .7 comes first in the state's order;
+    // .5 stays active and the allowlist comes to cover it.
+    for (addr, duration) in [("203.0.113.9", "1s"), ("203.0.113.7", "2s")] {
+        let out = env.run(&["block", addr, "--duration", duration]);
+        assert_eq!(out.code(), 0, "{}", out.all());
+    }
+    assert_eq!(env.run(&["block", "203.0.113.5"]).code(), 0);
+    let tls = format!(
+        "ca_file = \"{}\"\nconnections = 1\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    let allowlist = "allowlist = [\"203.0.113.5\"]\n";
+    std::thread::sleep(Duration::from_millis(2100));
+    let addresses = |lines: Vec<&str>| -> Vec<&'static str> {
+        lines
+            .iter()
+            .map(|l| {
+                ["203.0.113.5", "203.0.113.7", "203.0.113.9"]
+                    .into_iter()
+                    .find(|a| l.contains(&format!("\"addr\":\"{a}\"")))
+                    .unwrap_or("?")
+            })
+            .collect()
+    };
+
+    // In simulate mode a sweep lifts nothing (it would call the
+    // LoadMaster), so its dry run does not say it would.
+    env.write_config(&tls, &format!("[block]\nmode = \"simulate\"\n{allowlist}"));
+    let dry = env.run(&["sweep", "--dry-run"]);
+    assert_eq!(dry.code(), 0, "{}", dry.all());
+    assert!(!dry.stdout().contains("would unblock"), "{}", dry.all());
+    assert!(dry.stdout().contains("would send nothing"), "{}", dry.all());
+    let real = env.run(&["sweep"]);
+    assert_eq!(real.code(), 0, "{}", real.all());
+    assert!(!real.stdout().contains("unblocking"), "{}", real.all());
+    assert_eq!(env.status_of("203.0.113.5"), "active");
+
+    // Enforcing, the dry run lists the calls the real run then makes, in
+    // the order it makes them (one connection: one call at a time).
+    env.write_config(&tls, &format!("[block]\n{allowlist}"));
+    let dry = env.run(&["sweep", "--dry-run"]);
+    assert_eq!(dry.code(), 0, "{}", dry.all());
+    let would = addresses(
+        dry.stdout()
+            .lines()
+            .filter_map(|l| l.strip_prefix("would send: "))
+            .collect(),
+    );
+    assert_eq!(
+        would,
+        ["203.0.113.9", "203.0.113.7", "203.0.113.5"],
+        "{}",
+        dry.all()
+    );
+    assert!(
+        dry.stdout().contains("would unblock 203.0.113.5 (global)"),
+        "{}",
+        dry.all()
+    );
+    env.lm.clear_requests();
+    let real = env.run(&["sweep"]);
+    assert_eq!(real.code(), 0, "{}", real.all());
+    let sent: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("del").is_some())
+        .filter_map(|r| r.param("addr").map(|a| format!("\"addr\":\"{a}\"")))
+        .collect();
+    assert_eq!(
+        addresses(sent.iter().map(String::as_str).collect()),
+        would,
+        "{}",
+        real.all()
+    );
+}
+
+#[test]
 fn list_json_rows_follow_the_contract() {
     let env = Env::new();
     assert_eq!(

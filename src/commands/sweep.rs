@@ -15,6 +15,7 @@ use crate::executor::batch::{loadmaster_problem, RunResults};
 use crate::executor::preview::{print_dry_run, print_simulated};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
+use crate::state::{self, DryRun, Store};
 
 use super::Context;
 
@@ -183,33 +184,53 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
     }
 }
 
+/// Plan the sweep through `view` and record it: the one planning of the
+/// dry run (a read-only view that records nothing) and of the real run (a
+/// write transaction). `rescan`: look at every active block, because the
+/// allowlist or the protections changed since the last sweep.
+fn plan_and_record(
+    ctx: &Context,
+    policy: &Policy,
+    rescan: bool,
+    view: &mut impl state::Plan,
+) -> Result<Plan> {
+    let mut plan = plan(ctx, policy, view.due_or_pending(ctx.now)?);
+    if rescan {
+        lift_covered(ctx, policy, view.current()?, &mut plan);
+    }
+    for e in &plan.changed {
+        view.record(e)?;
+    }
+    Ok(plan)
+}
+
+/// Whether this sweep looks at every active block: only when the allowlist
+/// or the protections changed since the last sweep (the idle cron run
+/// stays cheap; a new block is checked against them when it is made), and
+/// never in simulate mode (lifting would call the LoadMaster).
+fn needs_rescan(ctx: &Context, store: Option<&Store>, fingerprint: u64) -> Result<bool> {
+    if ctx.config.block.simulate() {
+        return Ok(false);
+    }
+    Ok(match store {
+        Some(store) => store.meta(POLICY_KEY)? != Some(fingerprint),
+        None => false,
+    })
+}
+
 pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let policy = crate::protections::admission_policy(&ctx.config);
     let fingerprint = policy.fingerprint();
     let cutoff = history_cutoff(ctx);
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let (entries, rescan, old) = match &store {
-            Some(store) => {
-                let old = cutoff.map(|c| store.count_history_before(c)).transpose()?;
-                (
-                    store.all()?,
-                    store.meta(POLICY_KEY)? != Some(fingerprint),
-                    old.unwrap_or(0),
-                )
-            }
-            None => (Vec::new(), false, 0),
+        let rescan = needs_rescan(ctx, store.as_ref(), fingerprint)?;
+        let plan = plan_and_record(ctx, &policy, rescan, &mut DryRun(store.as_ref()))?;
+        let old = match (&store, cutoff) {
+            (Some(store), Some(c)) => store.count_history_before(c)?,
+            _ => 0,
         };
         drop(store);
-        let current: Vec<Entry> = entries
-            .iter()
-            .filter(|e| e.status.is_current())
-            .cloned()
-            .collect();
-        let mut plan = plan(ctx, &policy, entries);
-        if rescan {
-            lift_covered(ctx, &policy, current, &mut plan);
-        }
         print_dry_run(&ctx.wire(), &plan.jobs);
         plan.refused
             .iter()
@@ -225,11 +246,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
     let client = if simulate { None } else { Some(ctx.client()?) };
     let store = ctx.open_store()?;
-    // Every active block is looked at only when the allowlist or the
-    // protections changed since the last sweep: the idle cron run stays
-    // cheap. A new block is checked against them when it is made. In
-    // simulate mode nothing is lifted (that would call the LoadMaster).
-    let rescan = !simulate && store.meta(POLICY_KEY)? != Some(fingerprint);
+    let rescan = needs_rescan(ctx, Some(&store), fingerprint)?;
     let (plan, pruned) = store.update(|txn| {
         // Entries recorded by a clock that was fast: found without reading
         // every entry, unless there are some.
@@ -239,13 +256,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
                 None => txn.reset_latest_blocked_at(ctx.now)?,
             }
         }
-        let mut plan = plan(ctx, &policy, txn.due_or_pending(ctx.now)?);
-        if rescan {
-            lift_covered(ctx, &policy, txn.current()?, &mut plan);
-        }
-        for e in &plan.changed {
-            txn.put(e)?;
-        }
+        let plan = plan_and_record(ctx, &policy, rescan, txn)?;
         // The first batch of history goes with this transaction: an idle
         // sweep stays one commit.
         let pruned = match cutoff {
