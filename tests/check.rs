@@ -31,16 +31,8 @@ fn check(env: &Env) -> Out {
     env.run(&["check"])
 }
 
-/// The line of one check (`✔ NAME: …`), whatever its mark.
 fn line(out: &Out, name: &str) -> Option<String> {
-    let label = format!("{name}:");
-    out.stdout()
-        .lines()
-        .find(|l| {
-            l.split_once(' ')
-                .is_some_and(|(_, rest)| rest.starts_with(&label))
-        })
-        .map(str::to_string)
+    out.check_line(name)
 }
 
 fn mark(out: &Out, name: &str) -> char {

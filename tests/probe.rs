@@ -34,14 +34,7 @@ fn probe(env: &Env) -> Out {
 
 /// The line of one check (`✔ NAME: …`), whatever its mark.
 fn line(out: &Out, name: &str) -> String {
-    let label = format!("{name}:");
-    out.stdout()
-        .lines()
-        .find(|l| {
-            l.split_once(' ')
-                .is_some_and(|(_, rest)| rest.starts_with(&label))
-        })
-        .map(str::to_string)
+    out.check_line(name)
         .unwrap_or_else(|| panic!("no line for {name}:\n{}", out.all()))
 }
 

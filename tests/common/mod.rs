@@ -184,6 +184,17 @@ impl Out {
     pub fn all(&self) -> String {
         format!("{}{}", self.stdout(), self.stderr())
     }
+    /// The line of one `check` step (`✔ NAME: …`), whatever its mark.
+    pub fn check_line(&self, name: &str) -> Option<String> {
+        let label = format!("{name}:");
+        self.stdout()
+            .lines()
+            .find(|l| {
+                l.split_once(' ')
+                    .is_some_and(|(_, rest)| rest.starts_with(&label))
+            })
+            .map(str::to_string)
+    }
 }
 
 impl Env {
