@@ -63,7 +63,7 @@ pub struct Cli {
     )]
     pub verbose: u8,
 
-    /// Print only failures, on standard error (sweep prints nothing when all is well)
+    /// Nothing on standard output when all is well (block, unblock, sweep); failures still on standard error
     #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub quiet: bool,
 

@@ -36,6 +36,44 @@ fn sweep_quiet_prints_nothing_when_all_is_well() {
     assert_eq!(out.stderr().lines().count(), 1, "{}", out.stderr());
 }
 
+#[test]
+fn quiet_block_and_unblock_print_only_what_failed() {
+    let env = Env::new();
+    // All well: nothing at all, on either stream.
+    let out = env.run(&["-q", "block", "203.0.113.21"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(out.all(), "", "quiet block printed something");
+    let out = env.run_stdin(&["-q", "block"], one_event());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(out.all(), "", "quiet block of an event printed something");
+    let out = env.run(&["-q", "unblock", "203.0.113.21"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(out.all(), "", "quiet unblock printed something");
+    assert!(!env
+        .on_lm(Scope::Global)
+        .contains(&"203.0.113.21".to_string()));
+
+    // A LoadMaster that is down: standard output stays empty, standard
+    // error names the address that is pending and says what to do.
+    env.lm.set_fault(Fault::Down);
+    let out = env.run(&["-q", "block", "203.0.113.22"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(out.stdout(), "");
+    assert!(
+        out.stderr().contains("pending   203.0.113.22"),
+        "{}",
+        out.stderr()
+    );
+    let out = env.run(&["-q", "unblock", "203.0.113.7"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(out.stdout(), "");
+    assert!(
+        out.stderr().contains("pending   203.0.113.7"),
+        "{}",
+        out.stderr()
+    );
+}
+
 /// One ADS event (the first line of the TSV fixture: source 203.0.113.7).
 fn one_event() -> Vec<u8> {
     let all = fixture("ads-events.tsv");

@@ -237,6 +237,23 @@ fn an_open_stream_is_applied_line_by_line_while_list_runs_beside_it() {
     assert!(stdout.contains("blocked 3,"), "{stdout}");
 }
 
+/// A line the LoadMaster refuses for good (its VS does not exist) is still
+/// answered `OK` once recorded; the refusal is reported on standard error,
+/// never on rsyslog's standard output.
+#[test]
+fn confirm_keeps_a_refusal_for_good_off_standard_output() {
+    let env = Env::new();
+    let input = format!("{}\n", cef("203.0.113.94", "SSHDICT", 8));
+    let out = env.run_stdin(&["block", "--confirm", "--vs", "99"], input.into_bytes());
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert_eq!(out.stdout(), "OK\nOK\n", "stderr: {}", out.stderr());
+    assert!(
+        out.stderr().contains("203.0.113.94 (VS 99)"),
+        "{}",
+        out.stderr()
+    );
+}
+
 #[test]
 fn confirm_answers_each_line_and_nothing_else() {
     let env = Env::with(Options::default(), "[ads]\nmin_severity = \"medium\"\n");

@@ -63,12 +63,29 @@ struct Admitted {
 /// `--confirm` (standard output then carries only the answers).
 #[derive(Clone, Copy)]
 struct Out {
+    /// `--confirm`: standard output belongs to rsyslog's protocol.
     confirm: bool,
+    /// `-q`: nothing on standard output when all is well.
+    quiet: bool,
 }
 
 impl Out {
+    /// A line of the report.
     fn say(&self, line: std::fmt::Arguments<'_>) {
+        if self.quiet {
+            return;
+        }
         if self.confirm {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    }
+
+    /// A line about an address lmguard could not apply: part of the report,
+    /// and on standard error when the report is silenced.
+    fn problem(&self, line: std::fmt::Arguments<'_>) {
+        if self.quiet || self.confirm {
             eprintln!("{line}");
         } else {
             println!("{line}");
@@ -87,6 +104,7 @@ pub(crate) fn run(
     let mut tally = Tally::default();
     let out = Out {
         confirm: args.confirm,
+        quiet: ctx.quiet,
     };
     let simulate = ctx.config.block.simulate();
     let mut admission = Admission::new(ctx, args);
@@ -266,11 +284,11 @@ fn apply(
         match (d.decision, answers.get(&(entry.scope, address))) {
             (Decision::Send(_), Some(Err(f))) if f.is_permanent() => {
                 tally.rejected += 1;
-                println!("rejected  {address} ({scope}) — {f}");
+                out.problem(format_args!("rejected  {address} ({scope}) — {f}"));
             }
             (Decision::Send(_), Some(Err(_))) => {
                 tally.pending += 1;
-                out.say(format_args!(
+                out.problem(format_args!(
                     "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
                 ));
             }

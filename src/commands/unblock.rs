@@ -320,7 +320,14 @@ fn carry_out(
     plan: Plan,
     rejected: usize,
 ) -> Result<ExitStatus> {
-    plan.notes.iter().for_each(|n| println!("{n}"));
+    // With -q, nothing on standard output when all is well; a block that
+    // stays pending is still said, on standard error.
+    let say = |line: String| {
+        if !ctx.quiet {
+            println!("{line}");
+        }
+    };
+    plan.notes.iter().for_each(|n| say(n.to_string()));
     print_simulated(&ctx.wire(), &plan.withheld);
 
     let mut status = ExitStatus::Success;
@@ -332,32 +339,41 @@ fn carry_out(
             match result {
                 Ok(Applied::HeldByOther(comment)) => {
                     unblocked += 1;
-                    println!(
+                    say(format!(
                         "unblocked {} ({}) locally; its LoadMaster entry is not lmguard's \
                          ({comment}) and is left alone",
                         job.address,
                         job.scope.list_name()
-                    );
+                    ));
                 }
                 Ok(Applied::Done) => {
                     unblocked += 1;
-                    println!("unblocked {} ({})", job.address, job.scope.list_name());
+                    say(format!(
+                        "unblocked {} ({})",
+                        job.address,
+                        job.scope.list_name()
+                    ));
                 }
                 Err(f) if f.is_permanent() => {
                     unblocked += 1;
-                    println!(
+                    say(format!(
                         "unblocked {} ({}) locally — {f}",
                         job.address,
                         job.scope.list_name()
-                    );
+                    ));
                 }
                 Err(f) => {
                     pending += 1;
-                    println!(
+                    let line = format!(
                         "pending   {} ({}) — {f}; `lmguard sweep` will retry",
                         job.address,
                         job.scope.list_name()
                     );
+                    if ctx.quiet {
+                        eprintln!("{line}");
+                    } else {
+                        println!("{line}");
+                    }
                 }
             }
         }
@@ -366,10 +382,10 @@ fn carry_out(
             status = problem.code();
         }
     }
-    println!(
+    say(format!(
         "unblocked {unblocked}, pending {pending}, not owned {}, rejected {rejected}",
         plan.not_owned
-    );
+    ));
     Ok(status_for(rejected + plan.not_owned, status))
 }
 
