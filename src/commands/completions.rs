@@ -7,7 +7,7 @@ use clap::CommandFactory;
 use clap_complete::Shell as Generator;
 
 use crate::cli::{Cli, Shell};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exit::ExitStatus;
 
 pub(crate) fn run(shell: Shell) -> Result<ExitStatus> {
@@ -15,12 +15,8 @@ pub(crate) fn run(shell: Shell) -> Result<ExitStatus> {
     write_script(shell, &mut script);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
-    match out.write_all(&script).and_then(|()| out.flush()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(Error::internal(format!(
-            "cannot write to standard output: {e}"
-        ))),
-        _ => Ok(ExitStatus::Success),
-    }
+    super::stdout_written(out.write_all(&script).and_then(|()| out.flush()))?;
+    Ok(ExitStatus::Success)
 }
 
 /// Write the completion script for `shell` to `out`.

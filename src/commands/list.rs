@@ -106,13 +106,8 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
     }
     .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
-        Err(e) => Err(Error::internal(format!(
-            "cannot write to standard output: {e}"
-        ))),
-        Ok(()) => Ok(ExitStatus::Success),
-    }
+    super::stdout_written(written)?;
+    Ok(ExitStatus::Success)
 }
 
 /// Colour only for a person: standard output is a terminal, `NO_COLOR` is

@@ -135,3 +135,15 @@ impl Context {
         )
     }
 }
+
+/// The end of writing a report to standard output: a reader that went away
+/// (`lmguard list | head`) is not an error; any other write error is.
+pub(crate) fn stdout_written(written: std::io::Result<()>) -> Result<()> {
+    match written {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(crate::error::Error::internal(format!(
+            "cannot write to standard output: {e}"
+        ))),
+        Ok(()) => Ok(()),
+    }
+}

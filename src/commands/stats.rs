@@ -11,7 +11,7 @@ use crate::domain::duration::format_span;
 use crate::domain::entry::{Entry, Scope};
 use crate::domain::health::Health;
 use crate::domain::stats::{Stats, STATUSES};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::exit::ExitStatus;
 use crate::state::DEFAULT_LOADMASTER;
 
@@ -56,13 +56,8 @@ pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitStatus> {
         out.write_all(report.text(std::io::stdout().is_terminal()).as_bytes())
     }
     .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(ExitStatus::Success),
-        Err(e) => Err(Error::internal(format!(
-            "cannot write to standard output: {e}"
-        ))),
-        Ok(()) => Ok(ExitStatus::Success),
-    }
+    super::stdout_written(written)?;
+    Ok(ExitStatus::Success)
 }
 
 fn scope_text(scope: Scope) -> String {

@@ -542,11 +542,5 @@ fn print(differences: &[Difference], actions: &[Action], args: &SyncArgs) -> Res
             })
     }
     .and_then(|()| out.flush());
-    match written {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        Err(e) => Err(Error::internal(format!(
-            "cannot write to standard output: {e}"
-        ))),
-        Ok(()) => Ok(()),
-    }
+    super::stdout_written(written)
 }
