@@ -75,3 +75,40 @@ fn an_unknown_shell_is_a_usage_error() {
         "{stderr}"
     );
 }
+
+/// A reader that goes away (`lmguard completions bash | head -1`) is not an
+/// error: no message, exit 0. Any other write error still is.
+#[test]
+fn a_reader_that_goes_away_is_not_an_error() {
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("lmguard"))
+        .args(["completions", "bash"])
+        .env("LMGUARD_CONFIG", "/nonexistent/lm-mitigation.toml")
+        .env("HOME", "/nonexistent")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the reading end before lmguard writes its script.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(assert_cmd::cargo::cargo_bin("lmguard"))
+        .args(["completions", "bash"])
+        .env("LMGUARD_CONFIG", "/nonexistent/lm-mitigation.toml")
+        .env("HOME", "/nonexistent")
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a full disk is an internal error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot write to standard output"));
+}
