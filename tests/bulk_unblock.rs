@@ -10,12 +10,10 @@ use crate::common;
 use std::fmt::Write as _;
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 use common::{Env, Out};
 use fake_loadmaster::{Fault, Options, Scope};
 use lmguard::domain::entry::Entry;
-use lmguard::state::Store;
 use serde_json::{json, Value};
 
 fn now() -> i64 {
@@ -180,10 +178,7 @@ fn aged(address: &str, age: i64, method: &str) -> Entry {
 }
 
 fn seed(env: &Env, entries: &[Entry]) {
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    store
-        .update(|t| entries.iter().try_for_each(|e| t.put(e)))
-        .unwrap();
+    env.put_entries(entries);
     for e in entries {
         env.lm.insert_entry(
             Scope::Global,
@@ -511,9 +506,7 @@ fn an_allowlist_edit_is_applied_by_the_next_sweep_to_lmguards_blocks_only() {
 }
 
 fn seed_one(env: &Env, address: &str) {
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    let e = aged(address, 60, "SCANS");
-    store.update(|t| t.put(&e)).unwrap();
+    env.put_entries(&[aged(address, 60, "SCANS")]);
     env.lm
         .insert_entry(Scope::Global, address, "lmguard ADS 42 SCANS");
 }
@@ -579,9 +572,7 @@ fn a_block_still_being_sent_during_the_allowlist_sweep_is_lifted_by_the_next() {
         token: 7,
         until: now() + 600,
     });
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    store.update(|t| t.put(&sending)).unwrap();
-    drop(store);
+    env.put_entries(&[sending]);
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert_eq!(env.status_of("192.0.2.5"), "pending_block");
@@ -589,9 +580,7 @@ fn a_block_still_being_sent_during_the_allowlist_sweep_is_lifted_by_the_next() {
     // The block then lands: the entry is active on the LoadMaster.
     let mut landed = aged("192.0.2.5", 1, "SCANS");
     landed.claim = None;
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    store.update(|t| t.put(&landed)).unwrap();
-    drop(store);
+    env.put_entries(&[landed]);
     env.lm
         .insert_entry(Scope::Global, "192.0.2.5", "lmguard ADS 42 SCANS");
     sender.0.kill().unwrap();

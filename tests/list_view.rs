@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 
 use common::Env;
 use lmguard::domain::entry::Entry;
-use lmguard::state::Store;
 use serde_json::{json, Value};
 
 fn now() -> i64 {
@@ -42,31 +41,21 @@ fn entry(address: &str, vs: Option<u32>, status: &str, expires_in: Option<i64>) 
     .unwrap()
 }
 
-fn seed(env: &Env, entries: &[Entry]) {
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    store
-        .update(|t| entries.iter().try_for_each(|e| t.put(e)))
-        .unwrap();
-}
-
 const HOUR: i64 = 3600;
 
 /// Two active (one ends within 24 h), a permanent one, two pending (one
 /// ends within 24 h), and two of history.
 fn seeded() -> Env {
     let env = Env::new();
-    seed(
-        &env,
-        &[
-            entry("192.0.2.1", None, "active", Some(2 * HOUR)),
-            entry("192.0.2.2", None, "active", Some(30 * 24 * HOUR)),
-            entry("192.0.2.3", Some(3), "active", None),
-            entry("198.51.100.0/24", None, "pending_block", Some(5 * HOUR)),
-            entry("198.51.100.77", Some(3), "pending_unblock", Some(HOUR)),
-            entry("203.0.113.5", None, "expired", Some(-HOUR)),
-            entry("203.0.113.6", Some(3), "unblocked", Some(HOUR)),
-        ],
-    );
+    env.put_entries(&[
+        entry("192.0.2.1", None, "active", Some(2 * HOUR)),
+        entry("192.0.2.2", None, "active", Some(30 * 24 * HOUR)),
+        entry("192.0.2.3", Some(3), "active", None),
+        entry("198.51.100.0/24", None, "pending_block", Some(5 * HOUR)),
+        entry("198.51.100.77", Some(3), "pending_unblock", Some(HOUR)),
+        entry("203.0.113.5", None, "expired", Some(-HOUR)),
+        entry("203.0.113.6", Some(3), "unblocked", Some(HOUR)),
+    ]);
     env
 }
 
@@ -245,7 +234,7 @@ fn a_hundred_thousand_rows_print_quickly() {
             )
         })
         .collect();
-    seed(&env, &entries);
+    env.put_entries(&entries);
     let start = Instant::now();
     let out = env.run(&["list"]);
     let took = start.elapsed();
@@ -272,10 +261,7 @@ fn simulated_blocks_are_counted_apart() {
     simulated["simulated"] = json!(true);
     let simulated: Entry = serde_json::from_value(simulated).unwrap();
     assert!(simulated.is_simulated());
-    seed(
-        &env,
-        &[simulated, entry("192.0.2.8", None, "active", Some(HOUR))],
-    );
+    env.put_entries(&[simulated, entry("192.0.2.8", None, "active", Some(HOUR))]);
     let out = env.run(&["list"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert_eq!(

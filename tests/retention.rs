@@ -4,11 +4,8 @@
 
 use crate::common;
 
-use std::time::Duration;
-
 use common::Env;
 use lmguard::domain::entry::{Entry, Scope, Status};
-use lmguard::state::Store;
 
 const DAY: i64 = 86_400;
 
@@ -43,13 +40,6 @@ fn record(address: &str, status: Status, age: i64) -> Entry {
     }
 }
 
-fn write(env: &Env, entries: &[Entry]) {
-    let store = Store::open(&env.state, Duration::from_secs(5)).unwrap();
-    store
-        .update(|t| entries.iter().try_for_each(|e| t.put(e)))
-        .unwrap();
-}
-
 fn addresses(env: &Env) -> Vec<String> {
     let mut a: Vec<String> = env
         .rows()
@@ -70,23 +60,20 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
     )
     .unwrap();
     let hour = 3_600;
-    write(
-        &env,
-        &[
-            // Older than 7 days and finished: deleted.
-            record("192.0.2.1", Status::Expired, 8 * DAY),
-            record("192.0.2.2", Status::Unblocked, 30 * DAY),
-            record("192.0.2.8", Status::Rejected, 9 * DAY),
-            // Finished, but inside the window (by an hour): kept.
-            record("192.0.2.3", Status::Expired, 7 * DAY - hour),
-            record("192.0.2.4", Status::Unblocked, DAY),
-            record("192.0.2.9", Status::Rejected, 2 * DAY),
-            // Current, however old: kept.
-            record("192.0.2.5", Status::Active, 400 * DAY),
-            record("192.0.2.6", Status::PendingBlock, 400 * DAY),
-            record("192.0.2.7", Status::PendingUnblock, 400 * DAY),
-        ],
-    );
+    env.put_entries(&[
+        // Older than 7 days and finished: deleted.
+        record("192.0.2.1", Status::Expired, 8 * DAY),
+        record("192.0.2.2", Status::Unblocked, 30 * DAY),
+        record("192.0.2.8", Status::Rejected, 9 * DAY),
+        // Finished, but inside the window (by an hour): kept.
+        record("192.0.2.3", Status::Expired, 7 * DAY - hour),
+        record("192.0.2.4", Status::Unblocked, DAY),
+        record("192.0.2.9", Status::Rejected, 2 * DAY),
+        // Current, however old: kept.
+        record("192.0.2.5", Status::Active, 400 * DAY),
+        record("192.0.2.6", Status::PendingBlock, 400 * DAY),
+        record("192.0.2.7", Status::PendingUnblock, 400 * DAY),
+    ]);
     let dry = env.run(&["sweep", "--dry-run"]);
     assert!(
         dry.stdout().contains("would delete 3 finished record(s)"),
@@ -130,7 +117,7 @@ fn sweep_deletes_exactly_the_finished_records_older_than_the_window() {
 #[test]
 fn without_keep_history_nothing_is_deleted() {
     let env = Env::new();
-    write(&env, &[record("192.0.2.1", Status::Expired, 4_000 * DAY)]);
+    env.put_entries(&[record("192.0.2.1", Status::Expired, 4_000 * DAY)]);
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert_eq!(addresses(&env), ["192.0.2.1"]);
@@ -153,7 +140,7 @@ fn a_large_first_run_deletes_in_batches_and_compacts() {
         })
         .chain([record("192.0.2.9", Status::Active, 9 * DAY)])
         .collect();
-    write(&env, &old);
+    env.put_entries(&old);
     let before = std::fs::metadata(&env.state).unwrap().len();
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());

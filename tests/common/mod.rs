@@ -198,6 +198,15 @@ impl Out {
 }
 
 impl Env {
+    /// Writes `entries` straight into the state database, as earlier runs
+    /// would have left them.
+    pub fn put_entries(&self, entries: &[lmguard::domain::entry::Entry]) {
+        let store = lmguard::state::Store::open(&self.state, Duration::from_secs(5)).unwrap();
+        store
+            .update(|t| entries.iter().try_for_each(|e| t.put(e)))
+            .unwrap();
+    }
+
     /// Starts `lmguard ARGS` with standard input, output and error piped,
     /// for tests that drive a stream line by line.
     pub fn spawn(&self, args: &[&str]) -> std::process::Child {
