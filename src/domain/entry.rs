@@ -652,6 +652,37 @@ pub(crate) fn reject(mut entry: Entry, claim: &Claim, message: String, now: i64)
     Some(entry)
 }
 
+/// Entries for other modules' unit tests, made the way `block` makes them.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+
+    /// The claim of the test process.
+    pub(crate) const CLAIM: Claim = Claim {
+        pid: 1,
+        started: 0,
+        token: 1,
+        until: 10,
+    };
+
+    /// A one-hour manual block of `address` in the global list.
+    pub(crate) fn request(address: &str, reason: &str) -> BlockRequest {
+        BlockRequest {
+            address: address.parse().unwrap(),
+            scope: Scope::Global,
+            duration: "1h".parse().unwrap(),
+            reason: reason.into(),
+            event_id: None,
+            priority: None,
+        }
+    }
+
+    /// The pending entry `req` makes at `at` where nothing was recorded.
+    pub(crate) fn pending(req: &BlockRequest, at: i64) -> Entry {
+        apply_block(None, req, at, CLAIM, &|_| false).0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -187,22 +187,8 @@ mod tests {
 
     #[test]
     fn only_an_expired_earlier_block_counts() {
-        use crate::domain::entry::{apply_block, BlockRequest, Claim, Scope};
-        let claim = Claim {
-            pid: 1,
-            started: 0,
-            token: 1,
-            until: 10,
-        };
-        let req = BlockRequest {
-            address: "192.0.2.7".parse().unwrap(),
-            scope: Scope::Global,
-            duration: d("1h"),
-            reason: "x".into(),
-            event_id: None,
-            priority: None,
-        };
-        let (mut e, _) = apply_block(None, &req, 0, claim, &|_| false);
+        use crate::domain::entry::testing::{pending, request};
+        let mut e = pending(&request("192.0.2.7", "x"), 0);
         assert_eq!(repeats(Some(&e)), 0, "pending");
         e.status = Status::Active;
         assert_eq!(repeats(Some(&e)), 0, "active: only extended");

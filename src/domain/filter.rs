@@ -99,24 +99,14 @@ impl fmt::Display for Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::entry::{apply_block, BlockRequest, Claim};
+    use crate::domain::entry::testing::{pending, request};
 
     fn entry(reason: &str, scope: Scope, blocked_at: i64) -> Entry {
-        let req = BlockRequest {
-            address: "192.0.2.7".parse().unwrap(),
-            scope,
-            duration: "1d".parse().unwrap(),
-            reason: reason.into(),
-            event_id: Some("1".into()),
-            priority: None,
-        };
-        let claim = Claim {
-            pid: 1,
-            started: 0,
-            token: 1,
-            until: 0,
-        };
-        apply_block(None, &req, blocked_at, claim, &|_| false).0
+        let mut req = request("192.0.2.7", reason);
+        req.scope = scope;
+        req.duration = "1d".parse().unwrap();
+        req.event_id = Some("1".into());
+        pending(&req, blocked_at)
     }
 
     fn methods(m: &[&str]) -> Filter {

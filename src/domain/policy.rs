@@ -264,23 +264,10 @@ mod tests {
     }
 
     fn active(addr: &str, forced: bool) -> Entry {
-        use crate::domain::entry::{complete, Applied, BlockRequest, Call, Claim, Scope};
-        let claim = Claim {
-            pid: 1,
-            started: 0,
-            token: 1,
-            until: 10,
-        };
-        let req = BlockRequest {
-            address: addr.parse().unwrap(),
-            scope: Scope::Global,
-            duration: "1h".parse().unwrap(),
-            reason: "SCANS".into(),
-            event_id: None,
-            priority: None,
-        };
-        let (pending, _) = crate::domain::entry::apply_block(None, &req, 0, claim, &|_| false);
-        let mut e = complete(pending, &claim, Call::Add, Ok(Applied::Done), 0).unwrap();
+        use crate::domain::entry::testing::{pending, request, CLAIM};
+        use crate::domain::entry::{complete, Applied, Call};
+        let pending = pending(&request(addr, "SCANS"), 0);
+        let mut e = complete(pending, &CLAIM, Call::Add, Ok(Applied::Done), 0).unwrap();
         e.forced = forced;
         e
     }

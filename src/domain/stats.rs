@@ -178,24 +178,13 @@ impl Stats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::entry::{apply_block, BlockRequest, Claim};
+    use crate::domain::entry::testing::{pending, request};
 
     fn entry(addr: &str, event: Option<&str>, reason: &str, at: i64) -> Entry {
-        let req = BlockRequest {
-            address: addr.parse().unwrap(),
-            scope: Scope::Global,
-            duration: "1h".parse().unwrap(),
-            reason: reason.into(),
-            event_id: event.map(str::to_string),
-            priority: event.map(|_| Severity::High),
-        };
-        let claim = Claim {
-            pid: 1,
-            started: 0,
-            token: 1,
-            until: 0,
-        };
-        apply_block(None, &req, at, claim, &|_| false).0
+        let mut req = request(addr, reason);
+        req.event_id = event.map(str::to_string);
+        req.priority = event.map(|_| Severity::High);
+        pending(&req, at)
     }
 
     #[test]
