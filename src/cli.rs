@@ -235,6 +235,9 @@ pub struct BlockArgs {
     #[arg(long, value_name = "ID")]
     pub vs: Option<u32>,
 
+    #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
+
     /// How long: 90m, 36h, 7d, 2w or permanent [default: block.duration]
     #[arg(long, value_name = "DURATION")]
     pub duration: Option<BlockDuration>,
@@ -290,6 +293,9 @@ pub struct UnblockArgs {
     pub vs: Option<u32>,
 
     #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
+
+    #[command(flatten)]
     pub filter: FilterArgs,
 
     /// Unblock what the filters select without asking (needed off a terminal)
@@ -299,6 +305,14 @@ pub struct UnblockArgs {
     /// Print what would be unblocked and the LoadMaster calls; change nothing
     #[arg(long)]
     pub dry_run: bool,
+}
+
+/// `--loadmaster NAME`: which configured LoadMasters a command works on.
+#[derive(Debug, Args)]
+pub struct LoadMasterArgs {
+    /// Only this configured LoadMaster (its [[loadmaster]] name; repeatable) [default: all]
+    #[arg(long = "loadmaster", value_name = "NAME")]
+    pub names: Vec<String>,
 }
 
 /// The filters that `list` and bulk `unblock` share.
@@ -352,6 +366,9 @@ pub struct ListArgs {
     /// Only this virtual service's entries
     #[arg(long, value_name = "ID")]
     pub vs: Option<u32>,
+
+    #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
 
     /// Only entries with this status (pending = pending_block and pending_unblock)
     #[arg(
@@ -418,6 +435,9 @@ pub struct StatsArgs {
 
 #[derive(Debug, Args)]
 pub struct SweepArgs {
+    #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
+
     /// Print the LoadMaster calls that would be made; change nothing
     #[arg(long)]
     pub dry_run: bool,
@@ -425,6 +445,9 @@ pub struct SweepArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
+
     /// Also add, read back and remove a test entry on the LoadMaster (writes)
     #[arg(long)]
     pub probe: bool,
@@ -432,6 +455,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct SyncArgs {
+    #[command(flatten)]
+    pub loadmasters: LoadMasterArgs,
+
     /// Repair lmguard's differences: re-add what is missing, remove what is stale
     #[arg(long)]
     pub apply: bool,

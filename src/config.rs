@@ -9,11 +9,12 @@ use serde::Deserialize;
 
 mod file;
 
-use self::file::{BlockFile, ConfigFile, LoadMasterFile};
+use self::file::{BlockFile, ConfigFile, LoadMasterFile, LoadMasters};
 use crate::domain::address::Address;
 use crate::domain::comment::CommentPrefix;
 use crate::domain::duration::{BlockDuration, HumanDuration};
 use crate::domain::escalation::{self, Escalation};
+use crate::domain::loadmaster_name::{self, LoadMasterName};
 use crate::domain::policy::Policy;
 use crate::error::{Error, Result};
 use crate::loadmaster::settings::{ApiKey, HttpsUrl, Settings, Trust};
@@ -30,29 +31,64 @@ pub(crate) const CONFIG_ENV: &str = "LMGUARD_CONFIG";
 /// so the rest of lmguard never checks these again.
 #[derive(Debug)]
 pub struct Config {
-    pub(crate) loadmaster: LoadMasterConfig,
+    /// Every configured LoadMaster, in the file's order (at least one;
+    /// names unique).
+    pub(crate) loadmasters: Vec<LoadMasterConfig>,
     pub(crate) block: BlockConfig,
     pub(crate) ads: AdsConfig,
     pub(crate) state: StateConfig,
     pub(crate) log: LogConfig,
 }
 
-/// `[loadmaster]`, validated.
+/// One `[loadmaster]` or `[[loadmaster]]` table, validated.
 #[derive(Debug)]
 pub(crate) struct LoadMasterConfig {
+    pub(crate) name: LoadMasterName,
+    /// How messages name this table and its keys.
+    label: Label,
     pub(crate) url: HttpsUrl,
     pub(crate) api_key_file: Option<PathBuf>,
     pub(crate) api_key_env: Option<String>,
     pub(crate) ca_file: Option<PathBuf>,
-    /// As written, for messages.
-    pub(crate) tls_sha256: Option<String>,
+    /// As written, for messages (empty: no pin).
+    pub(crate) tls_sha256: Vec<String>,
     /// `tls_sha256`, parsed once as the file is read.
-    pin: Option<[u8; 32]>,
+    pins: Vec<[u8; 32]>,
     pub(crate) insecure_skip_tls_verify: bool,
     pub(crate) timeout: HumanDuration,
     /// Connections used at once for bulk work (sweep, sync, large event
     /// batches).
     pub(crate) connections: usize,
+    /// This LoadMaster's default scope (`vs` in its table, else `[block]
+    /// vs`); `None` = the global block list.
+    pub(crate) vs: Option<u32>,
+}
+
+/// How messages name a LoadMaster's table: `loadmaster` for a lone
+/// `[loadmaster]` (its keys `loadmaster.url`), `[[loadmaster]] #2 "brno"`
+/// for one of several (its keys `[[loadmaster]] #2 "brno": url`).
+#[derive(Debug, Clone)]
+struct Label {
+    /// `Some((position, name))` for one of several tables.
+    several: Option<(usize, Option<String>)>,
+}
+
+impl Label {
+    fn table(&self) -> String {
+        match &self.several {
+            None => "loadmaster".to_string(),
+            Some((n, None)) => format!("[[loadmaster]] #{n}"),
+            Some((n, Some(name))) => format!("[[loadmaster]] #{n} \"{name}\""),
+        }
+    }
+
+    /// `key`, as messages name it.
+    fn key(&self, key: &str) -> String {
+        match &self.several {
+            None => format!("loadmaster.{key}"),
+            Some(_) => format!("{}: {key}", self.table()),
+        }
+    }
 }
 
 /// `[block]`, validated.
@@ -176,8 +212,8 @@ impl Config {
             state,
             log,
         } = file;
-        let loadmaster = LoadMasterConfig::validate(loadmaster)?;
         let block = BlockConfig::validate(block)?;
+        let loadmasters = LoadMasterConfig::validate_all(loadmaster, block.vs)?;
         if let Some(level) = &log.level {
             parse_level(level).map_err(|e| format!("log.level: {e}"))?;
         }
@@ -186,7 +222,7 @@ impl Config {
                 .ok_or_else(|| format!("ads.min_severity: '{sev}' is not one of critical, high, medium, low, information"))?;
         }
         Ok(Config {
-            loadmaster,
+            loadmasters,
             block,
             ads,
             state,
@@ -206,42 +242,24 @@ impl Config {
         Ok(dirs.data_dir().join("lmguard").join("state.redb"))
     }
 
-    /// Read the API key from `api_key_file` or `api_key_env`.
-    pub(crate) fn api_key(&self) -> Result<ApiKey> {
-        let lm = &self.loadmaster;
-        let key = if let Some(file) = &lm.api_key_file {
-            let raw = std::fs::read_to_string(file).map_err(|e| {
-                Error::usage(format!(
-                    "loadmaster.api_key_file: cannot read {}: {e}",
-                    file.display()
-                ))
-            })?;
-            let key = raw.trim().to_string();
-            if key.is_empty() {
-                return Err(Error::usage(format!(
-                    "loadmaster.api_key_file: {} is empty; write the LoadMaster API key into it",
-                    file.display()
-                )));
-            }
-            warn_if_shared(file);
-            key
-        } else if let Some(var) = &lm.api_key_env {
-            let key = std::env::var(var).unwrap_or_default().trim().to_string();
-            if key.is_empty() {
-                return Err(Error::usage(format!(
-                    "loadmaster.api_key_env: the environment variable {var} is not set or empty"
-                )));
-            }
-            key
-        } else {
-            return Err(Error::usage("loadmaster: no api_key_file or api_key_env"));
-        };
-        if key.chars().any(|c| c.is_control() || c.is_whitespace()) {
-            return Err(Error::usage(
-                "the API key contains white space or control characters; it must be one line",
-            ));
+    /// Several LoadMasters are configured: messages name the one they are
+    /// about, and the list table shows a LOADMASTER column.
+    pub(crate) fn several(&self) -> bool {
+        self.loadmasters.len() > 1
+    }
+
+    /// The configured LoadMaster called `name`.
+    pub(crate) fn loadmaster(&self, name: LoadMasterName) -> Option<&LoadMasterConfig> {
+        self.loadmasters.iter().find(|lm| lm.name == name)
+    }
+
+    /// Who owns the entries of a state file written before there could be
+    /// several LoadMasters: the only one configured, else `default`.
+    pub(crate) fn legacy_owner(&self) -> LoadMasterName {
+        match self.loadmasters.as_slice() {
+            [only] => only.name,
+            _ => loadmaster_name::DEFAULT,
         }
-        Ok(ApiKey::new(key))
     }
 }
 
@@ -343,7 +361,13 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
     let section = text
         .lines()
         .take(line - 1)
-        .filter_map(|l| l.trim().strip_prefix('[')?.split(']').next())
+        .filter_map(|l| {
+            l.trim()
+                .strip_prefix('[')?
+                .trim_start_matches('[')
+                .split(']')
+                .next()
+        })
         .last()
         .map(str::trim);
     let key = line_text
@@ -364,54 +388,166 @@ pub(crate) fn parse_level(s: &str) -> std::result::Result<log::LevelFilter, Stri
 }
 
 impl LoadMasterConfig {
-    fn validate(lm: LoadMasterFile) -> std::result::Result<LoadMasterConfig, String> {
-        if lm.inline_api_key.is_some() {
+    /// Read the API key from `api_key_file` or `api_key_env`.
+    pub(crate) fn api_key(&self) -> Result<ApiKey> {
+        let lm = self;
+        let key = if let Some(file) = &lm.api_key_file {
+            let raw = std::fs::read_to_string(file).map_err(|e| {
+                Error::usage(format!(
+                    "{}: cannot read {}: {e}",
+                    lm.label.key("api_key_file"),
+                    file.display()
+                ))
+            })?;
+            let key = raw.trim().to_string();
+            if key.is_empty() {
+                return Err(Error::usage(format!(
+                    "{}: {} is empty; write the LoadMaster API key into it",
+                    lm.label.key("api_key_file"),
+                    file.display()
+                )));
+            }
+            warn_if_shared(file);
+            key
+        } else if let Some(var) = &lm.api_key_env {
+            let key = std::env::var(var).unwrap_or_default().trim().to_string();
+            if key.is_empty() {
+                return Err(Error::usage(format!(
+                    "{}: the environment variable {var} is not set or empty",
+                    lm.label.key("api_key_env")
+                )));
+            }
+            key
+        } else {
+            return Err(Error::usage(format!(
+                "{}: no api_key_file or api_key_env",
+                lm.label.table()
+            )));
+        };
+        if key.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            return Err(Error::usage(
+                "the API key contains white space or control characters; it must be one line",
+            ));
+        }
+        Ok(ApiKey::new(key))
+    }
+
+    /// The LoadMaster tables as written, checked: names unique, and
+    /// `[block] vs` only with a single LoadMaster (a VS index means a
+    /// different service on each appliance).
+    fn validate_all(
+        written: LoadMasters,
+        block_vs: Option<u32>,
+    ) -> std::result::Result<Vec<LoadMasterConfig>, String> {
+        let tables = match written {
+            LoadMasters::One(lm) => {
+                let label = Label { several: None };
+                return Ok(vec![LoadMasterConfig::validate(lm, label, block_vs)?]);
+            }
+            LoadMasters::Several(tables) => tables,
+        };
+        if tables.is_empty() {
+            return Err("[[loadmaster]]: no LoadMaster is configured".to_string());
+        }
+        if tables.len() > 1 && block_vs.is_some() {
             return Err(
-                "loadmaster.api_key: the API key must not be written in the \
-                        configuration; put it in a file readable only by lmguard's user and \
-                        set loadmaster.api_key_file (or name an environment variable with \
-                        loadmaster.api_key_env)"
+                "block.vs: with several LoadMasters, set vs in each [[loadmaster]] table \
+                 instead (VS indexes differ between appliances)"
                     .to_string(),
             );
         }
-        let url = HttpsUrl::parse(&lm.url).map_err(|e| format!("loadmaster.url: {e}"))?;
+        let mut out: Vec<LoadMasterConfig> = Vec::with_capacity(tables.len());
+        for (i, lm) in tables.into_iter().enumerate() {
+            let label = Label {
+                several: Some((i + 1, lm.name.clone())),
+            };
+            let config = LoadMasterConfig::validate(lm, label, block_vs)?;
+            if let Some(n) = out.iter().position(|o| o.name == config.name) {
+                return Err(format!(
+                    "{}: name \"{}\" is already used by #{}",
+                    config.label.table(),
+                    config.name,
+                    n + 1
+                ));
+            }
+            out.push(config);
+        }
+        Ok(out)
+    }
+
+    fn validate(
+        lm: LoadMasterFile,
+        label: Label,
+        block_vs: Option<u32>,
+    ) -> std::result::Result<LoadMasterConfig, String> {
+        let name = match (&lm.name, &label.several) {
+            (Some(written), _) => LoadMasterName::parse(written)
+                .map_err(|why| format!("{}: {why}", label.key("name")))?,
+            (None, None) => loadmaster_name::DEFAULT,
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{}: name is missing (every [[loadmaster]] table needs a unique name: \
+                     letters, digits, '-' and '_')",
+                    label.table()
+                ))
+            }
+        };
+        if lm.inline_api_key.is_some() {
+            return Err(format!(
+                "{}: the API key must not be written in the configuration; put it in a file \
+                 readable only by lmguard's user and set {} (or name an environment variable \
+                 with {})",
+                label.key("api_key"),
+                label.key("api_key_file"),
+                label.key("api_key_env")
+            ));
+        }
+        let url = HttpsUrl::parse(&lm.url).map_err(|e| format!("{}: {e}", label.key("url")))?;
         if !(1..=16).contains(&lm.connections) {
             return Err(format!(
-                "loadmaster.connections: {} is not between 1 and 16",
+                "{}: {} is not between 1 and 16",
+                label.key("connections"),
                 lm.connections
             ));
         }
+        let table = label.table();
         match (&lm.api_key_file, &lm.api_key_env) {
             (None, None) => {
-                return Err(
-                    "loadmaster: set api_key_file (or api_key_env) to say where the \
-                            API key is"
-                        .to_string(),
-                )
+                return Err(format!(
+                    "{table}: set api_key_file (or api_key_env) to say where the API key is"
+                ))
             }
             (Some(_), Some(_)) => {
-                return Err(
-                    "loadmaster: set either api_key_file or api_key_env, not both".to_string(),
-                )
+                return Err(format!(
+                    "{table}: set either api_key_file or api_key_env, not both"
+                ))
             }
             _ => {}
         }
-        let mut pin = None;
-        if let Some(written) = &lm.tls_sha256 {
-            pin = Some(
-                crate::loadmaster::tls::parse_fingerprint(written)
-                    .map_err(|e| format!("loadmaster.tls_sha256: {e}"))?,
-            );
-            if lm.ca_file.is_some() {
-                return Err(
-                    "loadmaster: set either ca_file or tls_sha256 (the certificate's pin), not both"
-                        .to_string(),
-                );
-            }
-        }
-        if (lm.ca_file.is_some() || lm.tls_sha256.is_some()) && lm.insecure_skip_tls_verify {
+        let tls_sha256 = lm
+            .tls_sha256
+            .as_ref()
+            .map(|p| p.written())
+            .unwrap_or_default();
+        if lm.tls_sha256.is_some() && tls_sha256.is_empty() {
             return Err(format!(
-                "loadmaster: {} and insecure_skip_tls_verify = true contradict each other",
+                "{}: the list is empty; name at least one certificate's SHA-256",
+                label.key("tls_sha256")
+            ));
+        }
+        let pins = tls_sha256
+            .iter()
+            .map(|written| crate::loadmaster::tls::parse_fingerprint(written))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| format!("{}: {e}", label.key("tls_sha256")))?;
+        if !pins.is_empty() && lm.ca_file.is_some() {
+            return Err(format!(
+                "{table}: set either ca_file or tls_sha256 (the certificate's pin), not both"
+            ));
+        }
+        if (lm.ca_file.is_some() || !pins.is_empty()) && lm.insecure_skip_tls_verify {
+            return Err(format!(
+                "{table}: {} and insecure_skip_tls_verify = true contradict each other",
                 if lm.ca_file.is_some() {
                     "ca_file"
                 } else {
@@ -420,16 +556,25 @@ impl LoadMasterConfig {
             ));
         }
         Ok(LoadMasterConfig {
+            name,
+            label,
             url,
             api_key_file: lm.api_key_file,
             api_key_env: lm.api_key_env,
             ca_file: lm.ca_file,
-            tls_sha256: lm.tls_sha256,
-            pin,
+            tls_sha256,
+            pins,
             insecure_skip_tls_verify: lm.insecure_skip_tls_verify,
             timeout: lm.timeout,
             connections: lm.connections,
+            vs: lm.vs.or(block_vs),
         })
+    }
+
+    /// How messages name this LoadMaster's table (`loadmaster`, or
+    /// `[[loadmaster]] #2 "brno"`).
+    pub(crate) fn table(&self) -> String {
+        self.label.table()
     }
 
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
@@ -441,8 +586,8 @@ impl LoadMasterConfig {
     pub(crate) fn client_settings(&self) -> Settings {
         let trust = if self.insecure_skip_tls_verify {
             Trust::Anything
-        } else if let Some(pin) = self.pin {
-            Trust::Pin(pin)
+        } else if !self.pins.is_empty() {
+            Trust::Pins(self.pins.clone())
         } else if let Some(ca_file) = &self.ca_file {
             Trust::CaFile(ca_file.clone())
         } else {
@@ -553,15 +698,98 @@ mod tests {
 
     const MINIMAL: &str = "[loadmaster]\nurl = \"https://192.0.2.10\"\napi_key_file = \"/k\"\n";
 
+    /// Two `[[loadmaster]]` tables; `extra` goes into the second.
+    fn two(extra: &str) -> String {
+        format!(
+            "[[loadmaster]]\nname = \"brno\"\nurl = \"https://192.0.2.10\"\napi_key_file = \"/k1\"\n\
+             vs = 3\n\n[[loadmaster]]\nname = \"praha\"\nurl = \"https://192.0.2.20\"\n\
+             api_key_env = \"K2\"\n{extra}"
+        )
+    }
+
+    #[test]
+    fn several_loadmasters_each_keep_their_own_settings() {
+        let c = Config::parse(&two("timeout = \"3s\"\nconnections = 2\n")).unwrap();
+        assert!(c.several());
+        let names: Vec<&str> = c.loadmasters.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["brno", "praha"]);
+        assert_eq!(c.loadmasters[0].vs, Some(3));
+        assert_eq!(c.loadmasters[1].vs, None);
+        assert_eq!(c.loadmasters[1].timeout.0, Duration::from_secs(3));
+        assert_eq!(c.loadmasters[1].connections, 2);
+        assert_eq!(c.loadmasters[0].connections, 4);
+        assert_eq!(
+            c.loadmasters[1].url.endpoint(),
+            "https://192.0.2.20/accessv2"
+        );
+        // The entries of an older state file belong to `default` then.
+        assert_eq!(c.legacy_owner(), loadmaster_name::DEFAULT);
+        // A lone table is `default`, and owns them.
+        let one = Config::parse(MINIMAL).unwrap();
+        assert_eq!(one.loadmasters[0].name, loadmaster_name::DEFAULT);
+        assert!(!one.several());
+        let named = Config::parse(
+            "[[loadmaster]]\nname = \"site1\"\nurl = \"https://lm\"\napi_key_file = \"/k\"\n",
+        )
+        .unwrap();
+        assert_eq!(named.legacy_owner().as_str(), "site1");
+    }
+
+    #[test]
+    fn errors_in_one_of_several_tables_name_it() {
+        let e = Config::parse(&two("url = \"http://x\"\n")).unwrap_err();
+        assert!(e.contains("duplicate key") || e.contains("url"), "{e}");
+        let bad_url = two("").replace("https://192.0.2.20", "http://192.0.2.20");
+        let e = Config::parse(&bad_url).unwrap_err();
+        assert!(e.starts_with("[[loadmaster]] #2 \"praha\": url: "), "{e}");
+        let e = Config::parse(&two("").replace("name = \"praha\"\n", "")).unwrap_err();
+        assert!(e.starts_with("[[loadmaster]] #2: name is missing"), "{e}");
+        let e = Config::parse(&two("").replace("\"praha\"", "\"brno\"")).unwrap_err();
+        assert_eq!(
+            e,
+            "[[loadmaster]] #2 \"brno\": name \"brno\" is already used by #1"
+        );
+        let e = Config::parse(&two("").replace("\"praha\"", "\"pra ha\"")).unwrap_err();
+        assert!(e.starts_with("[[loadmaster]] #2 \"pra ha\": name: "), "{e}");
+        let e = Config::parse(&format!("{}[block]\nvs = 3\n", two(""))).unwrap_err();
+        assert!(e.starts_with("block.vs: with several LoadMasters"), "{e}");
+        let e = Config::parse(&two("bogus = 1\n")).unwrap_err();
+        assert!(
+            e.contains("loadmaster.bogus") && e.contains("line 11"),
+            "{e}"
+        );
+        let e = Config::parse(&two("api_key_file = \"/k\"\n")).unwrap_err();
+        assert!(
+            e.starts_with("[[loadmaster]] #2 \"praha\": set either api_key_file"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn tls_sha256_may_list_both_units_of_an_ha_pair() {
+        let a = "AB".repeat(32);
+        let b = "CD".repeat(32);
+        let c = Config::parse(&format!("{MINIMAL}tls_sha256 = [\"{a}\", \"{b}\"]\n")).unwrap();
+        assert_eq!(c.loadmasters[0].tls_sha256.len(), 2);
+        match c.loadmasters[0].client_settings().trust {
+            Trust::Pins(pins) => assert_eq!(pins.len(), 2),
+            other => panic!("{other:?}"),
+        }
+        let e = Config::parse(&format!("{MINIMAL}tls_sha256 = [\"{a}\", \"nope\"]\n")).unwrap_err();
+        assert!(e.starts_with("loadmaster.tls_sha256: "), "{e}");
+        let e = Config::parse(&format!("{MINIMAL}tls_sha256 = []\n")).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+    }
+
     #[test]
     fn minimal_config_gets_the_documented_defaults() {
         let c = Config::parse(MINIMAL).unwrap();
         assert_eq!(c.block.duration, "75h".parse().unwrap());
         assert_eq!(&*c.block.comment_prefix, "lmguard");
         assert_eq!(c.block.max_active, 10_000);
-        assert_eq!(c.loadmaster.timeout.0, Duration::from_secs(10));
+        assert_eq!(c.loadmasters[0].timeout.0, Duration::from_secs(10));
         assert_eq!(c.state.lock_timeout.0, Duration::from_secs(30));
-        assert_eq!(c.loadmaster.endpoint(), "https://192.0.2.10/accessv2");
+        assert_eq!(c.loadmasters[0].endpoint(), "https://192.0.2.10/accessv2");
     }
 
     #[test]
@@ -642,6 +870,24 @@ mod tests {
         let text = include_str!("../lm-mitigation.toml.example");
         let c = Config::parse(text).unwrap();
         assert_eq!(c.block.duration, "75h".parse().unwrap());
+        // Its several-LoadMaster form, uncommented in place of [loadmaster].
+        let (head, rest) = text.split_once("\n[loadmaster]\n").unwrap();
+        let (_, rest) = rest.split_once("\n[block]\n").unwrap();
+        let (rest, several) = rest.split_once("# Several LoadMasters").unwrap();
+        let tables: String = several
+            .lines()
+            .filter_map(|l| l.strip_prefix("# "))
+            .filter(|l| l.starts_with("[[") || l.contains(" = "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let text = format!("{head}\n{tables}\n[block]\n{rest}")
+            .replace("AB:CD:…", &"AB".repeat(32))
+            .replace("EF:01:…", &"EF".repeat(32));
+        let c = Config::parse(&text).unwrap();
+        let names: Vec<&str> = c.loadmasters.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["default", "brno"]);
+        assert_eq!(c.loadmasters[0].tls_sha256.len(), 2);
+        assert_eq!(c.loadmasters[1].vs, Some(2));
     }
 
     #[test]
@@ -680,7 +926,7 @@ mod tests {
     fn a_tls_pin_is_checked_and_excludes_ca_file_and_insecure() {
         let pin = "AB:".repeat(31) + "AB";
         let c = Config::parse(&format!("{MINIMAL}tls_sha256 = \"{pin}\"\n")).unwrap();
-        assert_eq!(c.loadmaster.tls_sha256.as_deref(), Some(pin.as_str()));
+        assert_eq!(c.loadmasters[0].tls_sha256, std::slice::from_ref(&pin));
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = \"AB:CD\"\n")).unwrap_err();
         assert!(e.contains("tls_sha256") && e.contains("64 hex"), "{e}");
         let e = Config::parse(&format!(

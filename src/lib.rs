@@ -61,6 +61,20 @@ pub fn run(args: Vec<OsString>) -> ExitStatus {
     }
 }
 
+/// What `--loadmaster` names, for the commands that take it.
+fn selected_loadmasters(command: &Command) -> Option<&[String]> {
+    let args = match command {
+        Command::Block(a) => &a.loadmasters,
+        Command::Unblock(a) => &a.loadmasters,
+        Command::List(a) => &a.loadmasters,
+        Command::Sweep(a) => &a.loadmasters,
+        Command::Sync(a) => &a.loadmasters,
+        Command::Check(a) => &a.loadmasters,
+        Command::Stats(_) | Command::Completions(_) => return None,
+    };
+    Some(&args.names)
+}
+
 fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     if let Command::Completions(args) = &cli.command {
         return commands::completions::run(args.shell);
@@ -74,6 +88,9 @@ fn dispatch(cli: &Cli) -> Result<ExitStatus> {
     log::debug!("configuration read from {}", path.display());
     let mut ctx = Context::new(config, path)?;
     ctx.quiet = cli.quiet;
+    if let Some(names) = selected_loadmasters(&cli.command) {
+        ctx.select(names)?;
+    }
     match &cli.command {
         Command::Block(args) => {
             let stdin = std::io::stdin();

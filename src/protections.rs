@@ -1,5 +1,5 @@
-//! The built-in protections found at run time: the LoadMaster's own
-//! address (a DNS lookup when `[loadmaster] url` names a host) and this
+//! The built-in protections found at run time: every configured
+//! LoadMaster's own address (a DNS lookup when its `url` names a host) and this
 //! host's addresses (from /proc), added to the configured admission policy
 //! so that lmguard never blocks them.
 
@@ -22,10 +22,19 @@ pub(crate) fn admission_policy(config: &Config) -> Policy {
 }
 
 fn protections(config: &Config) -> Vec<Protected> {
-    let mut out = loadmaster_addresses(&config.loadmaster.url)
-        .into_iter()
-        .map(|ip| Protected::new(ip, "the LoadMaster's own address"))
-        .collect::<Vec<_>>();
+    let mut out = Vec::new();
+    for lm in &config.loadmasters {
+        let what = if config.several() {
+            format!("the address of LoadMaster \"{}\"", lm.name)
+        } else {
+            "the LoadMaster's own address".to_string()
+        };
+        out.extend(
+            loadmaster_addresses(&lm.url)
+                .into_iter()
+                .map(|ip| Protected::new(ip, &what)),
+        );
+    }
     out.extend(
         host_addresses()
             .into_iter()

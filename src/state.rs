@@ -1,4 +1,4 @@
-//! The state database (redb): one record per (scope, address).
+//! The state database (redb): one record per (LoadMaster, scope, address).
 //!
 //! Several lmguard processes run at once (ADS starts one per event, cron runs
 //! `sweep`, an operator runs `unblock`). They are serialised by an advisory
@@ -13,12 +13,13 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::domain::address::Address;
-use crate::domain::entry::{Entry, Scope, Status};
+use crate::domain::entry::{self, Entry, Scope, Status};
 use crate::domain::health::Health;
+use crate::domain::loadmaster_name::{LoadMasterName, DEFAULT};
 use crate::error::{Error, Result};
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
-    ReadableTable, ReadableTableMetadata, Table, TableDefinition, TableError,
+    ReadableTable, Table, TableDefinition, TableError,
 };
 
 mod record;
@@ -27,7 +28,8 @@ const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
 /// Indexes kept by [`Txn::put`], so that a single `block` and an idle
 /// `sweep` never read the whole state:
-/// keys of active or pending entries (not simulated) — `max_active` is its length;
+/// keys of active or pending entries (not simulated) — `max_active` counts
+/// them per LoadMaster, in the `current/NAME` meta counters;
 const CURRENT: TableDefinition<&str, ()> = TableDefinition::new("index_current");
 /// the same for simulated ones;
 const CURRENT_SIMULATED: TableDefinition<&str, ()> =
@@ -49,10 +51,15 @@ const FORMAT_KEY: &str = "format";
 const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
 /// The file format this version writes and understands: 2 added the
 /// indexes; 3 the compact binary records (see `state/record.rs`) and the
-/// history index. Older files are converted when first opened for writing.
-pub const FORMAT_VERSION: u64 = 3;
-/// The LoadMaster key in [`HEALTH`] while there is only one.
-pub(crate) const DEFAULT_LOADMASTER: &str = "default";
+/// history index; 4 several LoadMasters (keys `NAME@…` for all but
+/// `default`, see [`entry::state_key`], and per-LoadMaster counters of
+/// current entries). Older files are converted when first opened for
+/// writing; their entries go to the legacy owner given to [`Store::open_for`].
+pub const FORMAT_VERSION: u64 = 4;
+/// Meta counters of current entries per LoadMaster: `current/NAME` (real)
+/// and `current_simulated/NAME`.
+const CURRENT_COUNT: &str = "current/";
+const CURRENT_SIMULATED_COUNT: &str = "current_simulated/";
 
 /// After a run rewrote or deleted at least this many records, the state
 /// file is compacted: redb writes copy-on-write, and the pages the old
@@ -129,13 +136,18 @@ pub struct Txn<'t> {
 /// ([`Store`]) and of a write transaction ([`Txn`]): a command plans once,
 /// and its dry run prints the plan the real run would record.
 pub(crate) trait Read {
-    /// The record of `address` in `scope`, if any.
-    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>>;
+    /// The record of `address` in `scope` on `loadmaster`, if any.
+    fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>>;
     /// Every record.
     fn all(&self) -> Result<Vec<Entry>>;
-    /// How many blocks count toward `max_active` (see
+    /// How many blocks on `loadmaster` count toward `max_active` (see
     /// [`Entry::counts_toward_limit`]).
-    fn count_current(&self, simulated: bool) -> Result<usize>;
+    fn count_current(&self, loadmaster: LoadMasterName, simulated: bool) -> Result<usize>;
     /// The entries sweep may have work for at `now`: active ones whose
     /// expiry has passed (soonest first), then pending ones (by key).
     fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>>;
@@ -156,16 +168,23 @@ pub(crate) trait Plan: Read {
 pub(crate) struct DryRun<'s>(pub(crate) Option<&'s Store>);
 
 impl Read for DryRun<'_> {
-    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
-        self.0.map_or(Ok(None), |s| s.get(scope, address))
+    fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        self.0
+            .map_or(Ok(None), |s| s.get(loadmaster, scope, address))
     }
 
     fn all(&self) -> Result<Vec<Entry>> {
         self.0.map_or(Ok(Vec::new()), Store::all)
     }
 
-    fn count_current(&self, simulated: bool) -> Result<usize> {
-        self.0.map_or(Ok(0), |s| s.count_current(simulated))
+    fn count_current(&self, loadmaster: LoadMasterName, simulated: bool) -> Result<usize> {
+        self.0
+            .map_or(Ok(0), |s| s.count_current(loadmaster, simulated))
     }
 
     fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
@@ -190,8 +209,13 @@ impl Plan for Txn<'_> {
 }
 
 impl Read for Store {
-    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
-        Store::get(self, scope, address)
+    fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        Store::get(self, loadmaster, scope, address)
     }
 
     fn all(&self) -> Result<Vec<Entry>> {
@@ -200,10 +224,10 @@ impl Read for Store {
 
     /// Counted by reading every record: a read-only view has no
     /// transaction's counters at hand.
-    fn count_current(&self, simulated: bool) -> Result<usize> {
+    fn count_current(&self, loadmaster: LoadMasterName, simulated: bool) -> Result<usize> {
         Ok(Store::all(self)?
             .iter()
-            .filter(|e| e.counts_toward_limit(simulated))
+            .filter(|e| e.loadmaster == loadmaster && e.counts_toward_limit(simulated))
             .count())
     }
 
@@ -236,16 +260,21 @@ impl Read for Store {
 }
 
 impl Read for Txn<'_> {
-    fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
-        Txn::get(self, scope, address)
+    fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        Txn::get(self, loadmaster, scope, address)
     }
 
     fn all(&self) -> Result<Vec<Entry>> {
         Txn::all(self)
     }
 
-    fn count_current(&self, simulated: bool) -> Result<usize> {
-        Txn::count_current(self, simulated)
+    fn count_current(&self, loadmaster: LoadMasterName, simulated: bool) -> Result<usize> {
+        Txn::count_current(self, loadmaster, simulated)
     }
 
     fn due_or_pending(&self, now: i64) -> Result<Vec<Entry>> {
@@ -258,9 +287,20 @@ impl Read for Txn<'_> {
 }
 
 impl Store {
-    /// Open (creating if needed) the database at `path`, waiting at most
-    /// `lock_timeout` for other lmguard processes.
+    /// [`Store::open_for`] with `default` as the legacy owner.
     pub fn open(path: &Path, lock_timeout: Duration) -> Result<Store> {
+        Store::open_for(path, lock_timeout, DEFAULT)
+    }
+
+    /// Open (creating if needed) the database at `path`, waiting at most
+    /// `lock_timeout` for other lmguard processes. A file of an older
+    /// format is converted first, its entries given to `legacy_owner` (the
+    /// only LoadMaster configured, else `default`).
+    pub fn open_for(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -292,7 +332,7 @@ impl Store {
             path: path.to_path_buf(),
             _lock: lock,
         };
-        if store.check_format()? {
+        if store.check_format(legacy_owner)? {
             // The JSON records' pages are free now: give them back. Only
             // space is at stake if it fails.
             if let Err(e) = store.compact() {
@@ -306,7 +346,15 @@ impl Store {
     /// runs, which must not create or change anything). A database that
     /// needs recovery after a crash is opened for writing once, to let redb
     /// repair it.
-    pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>> {
+    /// Open the state read-only if it exists. A file of an older format
+    /// whose entries belong to another LoadMaster than `default` is
+    /// converted first where this user may write it (else its entries read
+    /// as `default`'s).
+    pub fn open_existing(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Option<Store>> {
         if !path.exists() {
             return Ok(None);
         }
@@ -328,6 +376,17 @@ impl Store {
             _lock: lock,
         };
         store.check_format_read_only()?;
+        if !legacy_owner.is_default() && store.stored_format()?.is_some_and(|f| f < FORMAT_VERSION)
+        {
+            drop(store);
+            match Store::open_for(path, lock_timeout, legacy_owner) {
+                Ok(converted) => return Ok(Some(converted)),
+                Err(e) => {
+                    log::warn!("{}", e.message());
+                    return Store::open_existing(path, lock_timeout, DEFAULT);
+                }
+            }
+        }
         Ok(Some(store))
     }
 
@@ -382,7 +441,7 @@ impl Store {
     /// Bring an older file to [`FORMAT_VERSION`] (in one transaction, so
     /// that a crash leaves the old file as it was). True when records were
     /// converted.
-    fn check_format(&self) -> Result<bool> {
+    fn check_format(&self, legacy_owner: LoadMasterName) -> Result<bool> {
         let found = self.stored_format()?;
         self.refuse_newer(found)?;
         if found == Some(FORMAT_VERSION) {
@@ -405,15 +464,36 @@ impl Store {
         txn.open_table(META)
             .and_then(|mut meta| {
                 meta.insert(FORMAT_KEY, FORMAT_VERSION)?;
+                let counters: Vec<String> = meta
+                    .iter()?
+                    .filter_map(|item| item.ok())
+                    .map(|(k, _)| k.value().to_string())
+                    .filter(|k| {
+                        k.starts_with(CURRENT_COUNT) || k.starts_with(CURRENT_SIMULATED_COUNT)
+                    })
+                    .collect();
+                for key in counters {
+                    meta.remove(key.as_str())?;
+                }
                 Ok(())
             })
             .map_err(|e| err(&e))?;
+        // Before format 4 every key was the only LoadMaster's.
+        let rename = found.is_some_and(|f| f < 4) && !legacy_owner.is_default();
         let converted = {
             let mut t = Txn::open(&txn, &self.path)?;
             let entries = t.all()?;
             for entry in &entries {
-                t.write_record(entry)?;
-                t.index(entry, true)?;
+                let mut entry = entry.clone();
+                if rename {
+                    t.table.remove(entry.key().as_str()).map_err(|e| err(&e))?;
+                    entry.loadmaster = legacy_owner;
+                }
+                t.write_record(&entry)?;
+                t.index(&entry, true)?;
+            }
+            if rename {
+                t.rename_health(DEFAULT, legacy_owner)?;
             }
             !entries.is_empty()
         };
@@ -533,14 +613,19 @@ impl Store {
     }
 
     /// One entry, read without a write transaction.
-    pub(crate) fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
+    pub(crate) fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(BLOCKS) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(unusable(&self.path, &e)),
         };
-        let key = scope.key(address);
+        let key = entry::state_key(loadmaster, scope, address);
         let found = table
             .get(key.as_str())
             .map_err(|e| unusable(&self.path, &e))?;
@@ -599,8 +684,13 @@ impl<'t> Txn<'t> {
         })
     }
 
-    pub(crate) fn get(&self, scope: Scope, address: &Address) -> Result<Option<Entry>> {
-        let key = scope.key(address);
+    pub(crate) fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        let key = entry::state_key(loadmaster, scope, address);
         let found = self
             .table
             .get(key.as_str())
@@ -641,7 +731,7 @@ impl<'t> Txn<'t> {
         self.index(entry, true)?;
         if let (Some(since), true) = (pending_since, entry.status.is_pending()) {
             // Still pending: it has waited since then, retries or not.
-            let key = entry.scope.key(&entry.address);
+            let key = entry.key();
             self.pending
                 .insert(key.as_str(), since)
                 .map_err(|e| unusable(self.path, &e))?;
@@ -650,7 +740,7 @@ impl<'t> Txn<'t> {
     }
 
     fn pending_since(&self, entry: &Entry) -> Result<Option<i64>> {
-        let key = entry.scope.key(&entry.address);
+        let key = entry.key();
         Ok(self
             .pending
             .get(key.as_str())
@@ -660,7 +750,7 @@ impl<'t> Txn<'t> {
 
     /// Store the record alone; returns the one it replaced.
     fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
-        let key = entry.scope.key(&entry.address);
+        let key = entry.key();
         let value = record::encode(entry);
         self.table
             .insert(key.as_str(), value.as_slice())
@@ -692,7 +782,8 @@ impl<'t> Txn<'t> {
     }
 
     /// Record what was heard from a LoadMaster, merged with what is there.
-    pub(crate) fn note_health(&mut self, loadmaster: &str, heard: &Health) -> Result<()> {
+    pub(crate) fn note_health(&mut self, loadmaster: LoadMasterName, heard: &Health) -> Result<()> {
+        let loadmaster = loadmaster.as_str();
         let err = |e: redb::StorageError| unusable(self.path, &e);
         let mut health: Health = self
             .health
@@ -711,19 +802,29 @@ impl<'t> Txn<'t> {
 
     /// Add (or remove) an entry's index rows.
     fn index(&mut self, entry: &Entry, add: bool) -> Result<()> {
-        let key = entry.scope.key(&entry.address);
+        let key = entry.key();
         let key = key.as_str();
         let err = |e: redb::StorageError| unusable(self.path, &e);
         if entry.status.is_current() {
-            let current = if entry.simulated {
-                &mut self.current_simulated
+            let (current, counter) = if entry.simulated {
+                (&mut self.current_simulated, CURRENT_SIMULATED_COUNT)
             } else {
-                &mut self.current
+                (&mut self.current, CURRENT_COUNT)
             };
-            if add {
-                current.insert(key, ()).map_err(err)?;
+            let changed = if add {
+                current.insert(key, ()).map_err(err)?.is_none()
             } else {
-                current.remove(key).map_err(err)?;
+                current.remove(key).map_err(err)?.is_some()
+            };
+            if changed {
+                let counter = format!("{counter}{}", entry.loadmaster);
+                let n = self
+                    .meta
+                    .get(counter.as_str())
+                    .map_err(err)?
+                    .map_or(0, |v| v.value());
+                let n = if add { n + 1 } else { n.saturating_sub(1) };
+                self.meta.insert(counter.as_str(), n).map_err(err)?;
             }
         }
         if entry.status.is_pending() {
@@ -752,13 +853,38 @@ impl<'t> Txn<'t> {
 
     /// How many blocks are active or pending: real ones, plus simulated
     /// ones when `simulated` is set. O(1).
-    pub fn count_current(&self, simulated: bool) -> Result<usize> {
+    pub fn count_current(&self, loadmaster: LoadMasterName, simulated: bool) -> Result<usize> {
         let err = |e: redb::StorageError| unusable(self.path, &e);
-        let mut n = self.current.len().map_err(err)?;
+        let count = |prefix: &str| -> Result<u64> {
+            let key = format!("{prefix}{loadmaster}");
+            Ok(self
+                .meta
+                .get(key.as_str())
+                .map_err(err)?
+                .map_or(0, |v| v.value()))
+        };
+        let mut n = count(CURRENT_COUNT)?;
         if simulated {
-            n += self.current_simulated.len().map_err(err)?;
+            n += count(CURRENT_SIMULATED_COUNT)?;
         }
         Ok(n as usize)
+    }
+
+    /// Move what was heard from LoadMaster `from` to `to` (a conversion
+    /// that gives the entries of `default` to the only one configured).
+    fn rename_health(&mut self, from: LoadMasterName, to: LoadMasterName) -> Result<()> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        let old = self
+            .health
+            .remove(from.as_str())
+            .map_err(err)?
+            .map(|v| v.value().to_vec());
+        if let Some(bytes) = old {
+            self.health
+                .insert(to.as_str(), bytes.as_slice())
+                .map_err(err)?;
+        }
+        Ok(())
     }
 
     /// The entries sweep may have work for at `now`: active ones whose
@@ -816,16 +942,21 @@ impl<'t> Txn<'t> {
 /// record version).
 fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
     let decoded = match bytes.first() {
-        Some(b'{') => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Some(b'{') => serde_json::from_slice::<Entry>(bytes).map_err(|e| e.to_string()),
         _ => record::decode(bytes),
     };
-    decoded.map_err(|e| {
-        Error::state(format!(
-            "state database {}: the record for {key} cannot be read ({e}); restore the file \
+    decoded
+        .map(|mut e| {
+            e.loadmaster = entry::loadmaster_of_key(key);
+            e
+        })
+        .map_err(|e| {
+            Error::state(format!(
+                "state database {}: the record for {key} cannot be read ({e}); restore the file \
              from a backup or move it aside",
-            path.display()
-        ))
-    })
+                path.display()
+            ))
+        })
 }
 
 fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
@@ -907,6 +1038,7 @@ mod tests {
 
     fn entry(addr: &str) -> Entry {
         let req = BlockRequest {
+            loadmaster: Default::default(),
             address: addr.parse().unwrap(),
             scope: Scope::Vs(3),
             duration: "1h".parse().unwrap(),
@@ -985,7 +1117,7 @@ mod tests {
         let all = store.all().unwrap();
         assert_eq!(all, vec![entry("192.0.2.7")]);
         let got = store
-            .update(|t| t.get(Scope::Vs(3), &"192.0.2.7".parse().unwrap()))
+            .update(|t| t.get(DEFAULT, Scope::Vs(3), &"192.0.2.7".parse().unwrap()))
             .unwrap();
         assert!(got.is_some());
         use std::os::unix::fs::PermissionsExt;
@@ -1013,7 +1145,7 @@ mod tests {
             })
             .unwrap();
         let (count, sweepable) = store
-            .update(|t| Ok((t.count_current(false)?, t.due_or_pending(0)?)))
+            .update(|t| Ok((t.count_current(DEFAULT, false)?, t.due_or_pending(0)?)))
             .unwrap();
         assert_eq!(count, 2);
         assert_eq!(
@@ -1030,7 +1162,10 @@ mod tests {
         let mut ended = done.clone();
         ended.status = Status::Expired;
         store.update(|t| t.put(&ended)).unwrap();
-        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), 1);
+        assert_eq!(
+            store.update(|t| t.count_current(DEFAULT, false)).unwrap(),
+            1
+        );
     }
 
     #[test]
@@ -1116,7 +1251,7 @@ mod tests {
             let store = Store::open(&path, Duration::from_secs(1)).unwrap();
             store.update_lazily(|t| t.put(&entry("192.0.2.7"))).unwrap();
         }
-        let store = Store::open_existing(&path, Duration::from_secs(1))
+        let store = Store::open_existing(&path, Duration::from_secs(1), DEFAULT)
             .unwrap()
             .unwrap();
         assert_eq!(store.all().unwrap(), vec![entry("192.0.2.7")]);
@@ -1142,7 +1277,10 @@ mod tests {
             txn.commit().unwrap();
         }
         let store = Store::open(&path, Duration::from_secs(1)).unwrap();
-        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), 1);
+        assert_eq!(
+            store.update(|t| t.count_current(DEFAULT, false)).unwrap(),
+            1
+        );
         assert_eq!(store.update(|t| t.due_or_pending(0)).unwrap().len(), 1);
     }
 

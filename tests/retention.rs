@@ -19,6 +19,7 @@ fn record(address: &str, status: Status, age: i64) -> Entry {
     let at = now() - age;
     let finished = !status.is_current();
     Entry {
+        loadmaster: Default::default(),
         address: address.parse().unwrap(),
         scope: Scope::Global,
         status,

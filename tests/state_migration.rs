@@ -34,9 +34,13 @@ fn migration_from_the_first_release_keeps_every_row() {
 
     // Read-only: the old file is read as it is and left unchanged.
     {
-        let store = Store::open_existing(&path, Duration::from_secs(5))
-            .unwrap()
-            .unwrap();
+        let store = Store::open_existing(
+            &path,
+            Duration::from_secs(5),
+            lmguard::domain::loadmaster_name::DEFAULT,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(store.format().unwrap(), Some(2));
         assert_eq!(store.all().unwrap(), want);
     }
@@ -51,8 +55,18 @@ fn migration_from_the_first_release_keeps_every_row() {
             .iter()
             .filter(|e| e.status.is_current() && !e.simulated)
             .count();
-        assert_eq!(store.update(|t| t.count_current(true)).unwrap(), current);
-        assert_eq!(store.update(|t| t.count_current(false)).unwrap(), real);
+        assert_eq!(
+            store
+                .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, true))
+                .unwrap(),
+            current
+        );
+        assert_eq!(
+            store
+                .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, false))
+                .unwrap(),
+            real
+        );
         let pending = want.iter().filter(|e| e.status.is_pending()).count();
         assert_eq!(
             store.update(|t| t.due_or_pending(0)).unwrap().len(),
@@ -134,9 +148,13 @@ fn migration_from_mains_format_2_keeps_forced_adopted_and_rejected() {
     let path = dir.path().join("state.redb");
     std::fs::write(&path, common::fixture("state-format2-main.redb")).unwrap();
     let before = {
-        let store = Store::open_existing(&path, Duration::from_secs(5))
-            .unwrap()
-            .unwrap();
+        let store = Store::open_existing(
+            &path,
+            Duration::from_secs(5),
+            lmguard::domain::loadmaster_name::DEFAULT,
+        )
+        .unwrap()
+        .unwrap();
         assert_eq!(store.format().unwrap(), Some(2));
         store.all().unwrap()
     };
@@ -148,7 +166,12 @@ fn migration_from_mains_format_2_keeps_forced_adopted_and_rejected() {
     let latest = before.iter().map(|e| e.blocked_at).max().unwrap();
     assert_eq!(store.update(|t| t.latest_blocked_at()).unwrap(), latest);
     // Rejected is history (keep_history deletes it), not current.
-    assert_eq!(store.update(|t| t.count_current(true)).unwrap(), 3);
+    assert_eq!(
+        store
+            .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, true))
+            .unwrap(),
+        3
+    );
 }
 
 #[test]
@@ -172,9 +195,13 @@ fn the_binary_honours_forced_and_rejected_records_after_converting_them() {
     assert_eq!(env.status_of("198.51.100.5"), "active");
     assert_eq!(env.status_of("192.0.2.99"), "rejected");
     assert_eq!(env.status_of("203.0.113.44"), "active");
-    let store = Store::open_existing(&env.state, Duration::from_secs(5))
-        .unwrap()
-        .unwrap();
+    let store = Store::open_existing(
+        &env.state,
+        Duration::from_secs(5),
+        lmguard::domain::loadmaster_name::DEFAULT,
+    )
+    .unwrap()
+    .unwrap();
     assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
     check_main_fields(&store.all().unwrap());
 }

@@ -32,6 +32,7 @@ fn record(
     updated_at: i64,
 ) -> Entry {
     Entry {
+        loadmaster: Default::default(),
         address: address.parse().unwrap(),
         scope,
         status,

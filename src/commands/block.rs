@@ -20,33 +20,33 @@ use crate::domain::entry::{
 };
 use crate::domain::escalation::{self, Escalation};
 use crate::domain::event::Event;
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
 use crate::executor::batch::loadmaster_problem;
-use crate::executor::preview::print_dry_run;
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
 use crate::state::{DryRun, Plan};
 
-use super::Context;
+use super::{Context, Count};
 
 mod stream;
 
 /// Counts for the closing summary line.
 #[derive(Debug, Default)]
 struct Tally {
-    blocked: usize,
-    simulated: usize,
-    extended: usize,
-    in_flight: usize,
+    blocked: Count,
+    simulated: Count,
+    /// Extended, or recorded while another process sends it.
+    extended: Count,
     allowlisted: usize,
     protected: usize,
     filtered: usize,
     rejected: usize,
     over_limit: usize,
-    pending: usize,
+    pending: Count,
 }
 
 /// One admitted request, what to call it in messages (`line 3`, or the
@@ -101,6 +101,7 @@ pub(crate) fn run(
     stdin: impl Read + Send + 'static,
     stdin_is_terminal: bool,
 ) -> Result<ExitStatus> {
+    ctx.check_vs(args.vs)?;
     let mut tally = Tally::default();
     let out = Out {
         confirm: args.confirm,
@@ -132,7 +133,7 @@ pub(crate) fn run(
         }
         let requests = admission.take();
         let status = apply(ctx, args, requests, &mut tally, out, |_| Ok(()))?;
-        return Ok(finish(&tally, status, args.dry_run, simulate, out));
+        return Ok(finish(ctx, &tally, status, args.dry_run, simulate, out));
     }
 
     if stdin_is_terminal {
@@ -172,7 +173,7 @@ pub(crate) fn run(
     if ended == stream::Ended::Signal {
         log::info!("stopped by a signal; everything read was recorded");
     }
-    Ok(finish(&tally, status, args.dry_run, simulate, out))
+    Ok(finish(ctx, &tally, status, args.dry_run, simulate, out))
 }
 
 /// rsyslog's `confirmMessages` protocol on standard output: `OK` once
@@ -229,22 +230,23 @@ fn apply(
     recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
 ) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
-    let client = if args.dry_run || simulate || requests.is_empty() {
+    let clients = if args.dry_run || simulate || requests.is_empty() {
         None
     } else {
-        Some(ctx.client()?)
+        Some(ctx.clients()?)
     };
 
     // Phase 1: record every request (pending where the LoadMaster must act).
-    let mut planner = Planner::new(ctx, simulate);
+    let mut planner = Planner::new(ctx, simulate, args.vs);
     if args.dry_run {
         // A dry run may not write: it plans over a read-only view.
         let store = ctx.open_existing_store()?;
         planner.decide_all(&requests, tally, &mut DryRun(store.as_ref()))?;
         drop(store);
-        print_dry_run(&ctx.wire(), &planner.jobs);
+        ctx.print_dry_run(&planner.jobs);
         for d in &planner.decided {
-            let (address, scope) = (d.entry.address, d.entry.scope);
+            let address = d.entry.address;
+            let scope = ctx.where_(d.entry.loadmaster, d.entry.scope);
             match d.decision {
                 Decision::Extended => println!("would extend {address} ({scope}) locally"),
                 Decision::LocalOnly => println!(
@@ -263,14 +265,15 @@ fn apply(
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
     // Phase 2: tell the LoadMaster, then record its answers.
-    let applied = match (&client, jobs.is_empty()) {
-        (Some(client), false) => Some(ctx.apply(client, jobs)?),
+    let applied = match (&clients, jobs.is_empty()) {
+        (Some(clients), false) => Some(ctx.apply(clients, jobs)?),
         _ => None,
     };
-    let answers: HashMap<(Scope, Address), &std::result::Result<Applied, Failure>> = applied
+    type Key = (LoadMasterName, Scope, Address);
+    let answers: HashMap<Key, &std::result::Result<Applied, Failure>> = applied
         .iter()
         .flat_map(|a| a.results.iter())
-        .map(|(j, r)| ((j.scope, j.address), r))
+        .map(|(j, r)| ((j.loadmaster, j.scope, j.address), r))
         .collect();
 
     for d in &decided {
@@ -278,36 +281,37 @@ fn apply(
         let until = entry.expires_at.map_or("permanently".to_string(), |t| {
             format!("until {} UTC", short_time(t))
         });
-        let scope = entry.scope.list_name();
+        let lm = entry.loadmaster;
+        let scope = ctx.where_(lm, entry.scope);
         let address = entry.address;
         let repeat = d.escalated.as_deref().unwrap_or("");
-        match (d.decision, answers.get(&(entry.scope, address))) {
+        match (d.decision, answers.get(&(lm, entry.scope, address))) {
             (Decision::Send(_), Some(Err(f))) if f.is_permanent() => {
                 tally.rejected += 1;
                 out.problem(format_args!("rejected  {address} ({scope}) — {f}"));
             }
             (Decision::Send(_), Some(Err(_))) => {
-                tally.pending += 1;
+                tally.pending.add(lm);
                 out.problem(format_args!(
                     "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
                 ));
             }
             (Decision::Send(_), Some(Ok(Applied::HeldByOther(comment)))) => {
-                tally.blocked += 1;
+                tally.blocked.add(lm);
                 out.say(format_args!(
                     "recorded  {address} ({scope}) {until} — already blocked on the LoadMaster \
                      by an entry that is not lmguard's ({comment}); lmguard will not remove it"
                 ));
             }
             (Decision::Send(_), _) => {
-                tally.blocked += 1;
+                tally.blocked.add(lm);
                 out.say(format_args!(
                     "blocked   {address} ({scope}) {until}{repeat} — {}",
                     entry.reason
                 ));
             }
             (Decision::LocalOnly, _) => {
-                tally.simulated += 1;
+                tally.simulated.add(lm);
                 out.say(format_args!(
                     "simulated {address} ({scope}) {until}{repeat} — {} (mode = \"simulate\": \
                      recorded only, the LoadMaster was not called)",
@@ -315,14 +319,14 @@ fn apply(
                 ));
             }
             (Decision::Extended, _) => {
-                tally.extended += 1;
+                tally.extended.add(lm);
                 out.say(format_args!(
                     "extended  {address} ({scope}) {until} — {}",
                     entry.reason
                 ));
             }
             (Decision::InFlightElsewhere | Decision::Nothing, _) => {
-                tally.in_flight += 1;
+                tally.extended.add(lm);
                 out.say(format_args!(
                     "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
                 ));
@@ -332,10 +336,10 @@ fn apply(
 
     let mut status = applied
         .as_ref()
-        .map_or(ExitStatus::Success, |a| a.report_rejections());
+        .map_or(ExitStatus::Success, |a| a.report_rejections(ctx.several()));
     if let Some(problem) = applied
         .as_ref()
-        .and_then(|a| loadmaster_problem(a, "block(s)"))
+        .and_then(|a| loadmaster_problem(a, "block(s)", ctx.several()))
     {
         crate::logging::failure(&problem.to_string());
         status = status.worst(problem.code());
@@ -358,9 +362,12 @@ struct Planner<'c> {
     mode: BlockMode,
     escalation: Escalation,
     max_active: usize,
-    /// Blocks active or pending, counted once per run when the first new
-    /// block is planned, then kept up to date by this run.
-    active: Option<usize>,
+    /// Blocks active or pending on each LoadMaster, counted once per run
+    /// when the first new block on it is planned, then kept up to date by
+    /// this run.
+    active: HashMap<LoadMasterName, usize>,
+    /// The scope `--vs` asks for (else each LoadMaster's default).
+    vs: Option<u32>,
     jobs: Vec<Job>,
     decided: Vec<Decided>,
     /// Batch lines refused by `max_active`, and why.
@@ -368,7 +375,7 @@ struct Planner<'c> {
 }
 
 impl<'c> Planner<'c> {
-    fn new(ctx: &'c Context, simulate: bool) -> Planner<'c> {
+    fn new(ctx: &'c Context, simulate: bool, vs: Option<u32>) -> Planner<'c> {
         Planner {
             ctx,
             mode: if simulate {
@@ -378,7 +385,8 @@ impl<'c> Planner<'c> {
             },
             escalation: ctx.config.block.escalation(),
             max_active: ctx.config.block.max_active,
-            active: None,
+            active: HashMap::new(),
+            vs,
             jobs: Vec::new(),
             decided: Vec::new(),
             refused: Vec::new(),
@@ -405,11 +413,22 @@ impl<'c> Planner<'c> {
         state: &mut dyn Plan,
     ) -> Result<()> {
         let simulate = self.mode == BlockMode::Simulate;
+        let ctx = self.ctx;
         for a in requests {
-            let existing = state.get(a.req.scope, &a.req.address)?;
-            let entry = self.decide(existing, a, tally, || state.count_current(simulate))?;
-            if let Some(entry) = entry {
-                state.record(&entry)?;
+            // One entry per selected LoadMaster, in its scope.
+            for &lm in &ctx.selected {
+                let req = BlockRequest {
+                    loadmaster: lm,
+                    scope: ctx.scope(lm, self.vs),
+                    ..a.req.clone()
+                };
+                let existing = state.get(lm, req.scope, &req.address)?;
+                let entry = self.decide(existing, a, &req, tally, || {
+                    state.count_current(lm, simulate)
+                })?;
+                if let Some(entry) = entry {
+                    state.record(&entry)?;
+                }
             }
         }
         Ok(())
@@ -419,25 +438,32 @@ impl<'c> Planner<'c> {
         &mut self,
         existing: Option<Entry>,
         a: &Admitted,
+        req: &BlockRequest,
         tally: &mut Tally,
         count: impl FnOnce() -> Result<usize>,
     ) -> Result<Option<Entry>> {
         let ctx = self.ctx;
+        let lm = req.loadmaster;
         let adds = match &existing {
             None => true,
             Some(e) => !self.counts(e),
         };
         if adds {
-            let active = match self.active {
-                Some(n) => n,
+            let active = match self.active.get(&lm) {
+                Some(n) => *n,
                 None => count()?,
             };
             if active >= self.max_active {
-                self.active = Some(active);
+                self.active.insert(lm, active);
                 tally.over_limit += 1;
                 tally.rejected += 1;
+                let on = if ctx.several() {
+                    format!(" on LoadMaster \"{lm}\"")
+                } else {
+                    String::new()
+                };
                 let why = format!(
-                    "{}: rejected: {} not blocked: the limit of {} blocks \
+                    "{}: rejected: {} not blocked{on}: the limit of {} blocks \
                      ([block] max_active) is reached, {active} are active or pending; nothing \
                      was removed to make room — raise max_active, or unblock some",
                     a.what, a.req.address, self.max_active
@@ -448,14 +474,14 @@ impl<'c> Planner<'c> {
                 }
                 return Ok(None);
             }
-            self.active = Some(active + 1);
+            self.active.insert(lm, active + 1);
         }
 
         let repeats = escalation::repeats(existing.as_ref());
         let duration = self
             .escalation
-            .apply(a.req.duration, repeats, escalation::random_unit());
-        let escalated = (duration != a.req.duration).then(|| {
+            .apply(req.duration, repeats, escalation::random_unit());
+        let escalated = (duration != req.duration).then(|| {
             format!(
                 " (repeat offender: block {}, {})",
                 repeats.saturating_add(1),
@@ -467,7 +493,7 @@ impl<'c> Planner<'c> {
         });
         let req = BlockRequest {
             duration,
-            ..a.req.clone()
+            ..req.clone()
         };
         let (mut entry, decision) =
             apply_block_in(existing, &req, self.mode, ctx.now, ctx.claim, &|c| {
@@ -491,6 +517,7 @@ impl<'c> Planner<'c> {
 }
 
 fn finish(
+    ctx: &Context,
     tally: &Tally,
     status: ExitStatus,
     dry_run: bool,
@@ -500,7 +527,7 @@ fn finish(
     let mut status = status;
     if !dry_run {
         let simulated = if simulate {
-            format!(", simulated {}", tally.simulated)
+            format!(", simulated {}", tally.simulated.show(ctx))
         } else {
             String::new()
         };
@@ -512,14 +539,14 @@ fn finish(
         out.say(format_args!(
             "blocked {}{simulated}, extended {}, skipped {} (allowlist {}, protected {}, \
              filters {}), rejected {}{over_limit}, pending {}",
-            tally.blocked,
-            tally.extended + tally.in_flight,
+            tally.blocked.show(ctx),
+            tally.extended.show(ctx),
             tally.allowlisted + tally.protected + tally.filtered,
             tally.allowlisted,
             tally.protected,
             tally.filtered,
             tally.rejected,
-            tally.pending
+            tally.pending.show(ctx)
         ));
     }
     if tally.rejected > 0 {
@@ -537,7 +564,6 @@ fn finish(
 /// on the way.
 struct Admission {
     policy: Policy,
-    scope: Scope,
     duration: BlockDuration,
     manual: bool,
     force: bool,
@@ -549,7 +575,6 @@ impl Admission {
     fn new(ctx: &Context, args: &BlockArgs) -> Admission {
         Admission {
             policy: crate::protections::admission_policy(&ctx.config),
-            scope: ctx.scope(args.vs),
             duration: args.duration.unwrap_or(ctx.config.block.duration),
             manual: !args.addresses.is_empty(),
             force: args.force,
@@ -581,9 +606,12 @@ impl Admission {
                     let forced = self.force && manual && self.policy.recheck(&address).is_err();
                     self.requests.push(Admitted {
                         forced,
+                        // The LoadMaster and scope are the planner's to
+                        // set, once per selected LoadMaster.
                         req: BlockRequest {
+                            loadmaster: Default::default(),
                             address,
-                            scope: self.scope,
+                            scope: Scope::Global,
                             duration: self.duration,
                             reason: cause.reason,
                             event_id: cause.event_id,

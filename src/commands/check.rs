@@ -30,26 +30,34 @@ use super::Context;
 mod probe;
 
 /// `verbose` (the count of `-v`) turns on the wire trace of `--probe`.
+/// The local checks once, then the LoadMaster checks (and the probe) for
+/// each selected LoadMaster, its lines naming it when several are
+/// configured (`TLS connection on brno`).
 pub(crate) fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     let mut report = Report::new(super::list::colour_wanted());
     check_config(ctx, &mut report);
-    let key = check_key(ctx, &mut report);
     check_state(ctx, &mut report);
     check_allowlisted_blocks(ctx, &mut report);
+    check_unconfigured(ctx, &mut report);
     let trace = args.probe && verbose >= 1;
-    let client = check_loadmaster(ctx, key, trace, &mut report);
-    if args.probe {
-        match &client {
-            // The probe's test entry would be a change on the LoadMaster.
-            _ if ctx.config.block.simulate() => report.skip(
-                "probe",
-                "mode = \"simulate\" makes no change on the LoadMaster, and the probe adds and \
-                 deletes a test entry",
-            ),
-            Some(client) => probe::run(ctx, client, &mut report),
-            None => report.skip("probe", "the LoadMaster checks above failed"),
+    for lm in ctx.targets() {
+        report.on = ctx.several().then(|| lm.name.to_string());
+        let key = check_key(lm, &mut report);
+        let client = check_loadmaster(ctx, lm, key, trace, &mut report);
+        if args.probe {
+            match &client {
+                // The probe's test entry would be a change on the LoadMaster.
+                _ if ctx.config.block.simulate() => report.skip(
+                    "probe",
+                    "mode = \"simulate\" makes no change on the LoadMaster, and the probe adds \
+                     and deletes a test entry",
+                ),
+                Some(client) => probe::run(ctx, lm, client, &mut report),
+                None => report.skip("probe", "the LoadMaster checks above failed"),
+            }
         }
     }
+    report.on = None;
     report.finish()
 }
 
@@ -73,6 +81,9 @@ struct Report {
     passed: usize,
     /// The worst kind of failure so far.
     worst: Option<Kind>,
+    /// The LoadMaster the next lines are about, when several are
+    /// configured: their names end ` on NAME`.
+    on: Option<String>,
 }
 
 impl Report {
@@ -84,6 +95,7 @@ impl Report {
             warnings: 0,
             passed: 0,
             worst: None,
+            on: None,
         }
     }
 
@@ -106,13 +118,23 @@ impl Report {
     /// A "not checked" line for each of `names` not reported yet.
     fn skip_unreported(&mut self, names: &[&str], why: &str) {
         for name in names {
-            if !self.reported.iter().any(|r| r == name) {
+            let full = self.full_name(name);
+            if !self.reported.contains(&full) {
                 self.skip(name, why);
             }
         }
     }
 
+    /// `TLS connection`, or `TLS connection on brno`.
+    fn full_name(&self, name: &str) -> String {
+        match &self.on {
+            Some(lm) => format!("{name} on {lm}"),
+            None => name.to_string(),
+        }
+    }
+
     fn line(&mut self, mark: Mark, name: &str, text: &str, fix: Option<&str>) {
+        let name = &self.full_name(name);
         self.reported.push(name.to_string());
         let (symbol, colour) = match mark {
             Mark::Pass => {
@@ -197,19 +219,32 @@ fn check_config(ctx: &Context, report: &mut Report) {
         .display()
         .to_string();
     let c = &ctx.config;
-    let scope = match c.block.vs {
-        Some(vs) => format!("VS {vs}'s block list"),
-        None => "the global block list".to_string(),
+    let on = |lm: &LoadMasterConfig| {
+        let scope = match lm.vs {
+            Some(vs) => format!("VS {vs}'s block list"),
+            None => "the global block list".to_string(),
+        };
+        if c.several() {
+            format!("LoadMaster {} {} on {scope}", lm.name, lm.url)
+        } else {
+            format!(
+                "LoadMaster {}, blocks for {} on {scope}",
+                lm.url, c.block.duration
+            )
+        }
+    };
+    let loadmasters = c.loadmasters.iter().map(on).collect::<Vec<_>>().join("; ");
+    let loadmasters = if c.several() {
+        format!("blocks for {}; {loadmasters}", c.block.duration)
+    } else {
+        loadmasters
     };
     let simulate = if c.block.mode == config::Mode::Simulate {
         "; mode = simulate: block, unblock and sweep record only and never call the LoadMaster"
     } else {
         ""
     };
-    let text = format!(
-        "{path} is valid (LoadMaster {}, blocks for {} on {scope}){simulate}",
-        c.loadmaster.url, c.block.duration
-    );
+    let text = format!("{path} is valid ({loadmasters}){simulate}");
     match config::unsafe_ownership(&ctx.config_path) {
         Some(problem) => report.warn(
             CONFIG,
@@ -233,9 +268,8 @@ fn key_source(lm: &LoadMasterConfig) -> &'static str {
     }
 }
 
-fn check_key(ctx: &Context, report: &mut Report) -> Option<ApiKey> {
-    let lm = &ctx.config.loadmaster;
-    let key = match quietly(|| ctx.config.api_key()) {
+fn check_key(lm: &LoadMasterConfig, report: &mut Report) -> Option<ApiKey> {
+    let key = match quietly(|| lm.api_key()) {
         Ok(key) => key,
         Err(e) => {
             let fix = match &lm.api_key_file {
@@ -391,6 +425,52 @@ fn check_allowlisted_blocks(ctx: &Context, report: &mut Report) {
     );
 }
 
+/// Entries of a LoadMaster the configuration no longer names (renamed, or
+/// a second table added without naming the first `default`): nothing
+/// expires or retries them until it is configured again.
+fn check_unconfigured(ctx: &Context, report: &mut Report) {
+    let Ok(Some(store)) = ctx.open_existing_store() else {
+        return;
+    };
+    let Ok(entries) = store.all() else { return };
+    drop(store);
+    let mut orphaned: Vec<(String, usize)> = Vec::new();
+    for e in entries.iter().filter(|e| e.status.is_current()) {
+        if ctx.config.loadmaster(e.loadmaster).is_some() {
+            continue;
+        }
+        match orphaned
+            .iter_mut()
+            .find(|(n, _)| n == e.loadmaster.as_str())
+        {
+            Some((_, n)) => *n += 1,
+            None => orphaned.push((e.loadmaster.to_string(), 1)),
+        }
+    }
+    if orphaned.is_empty() {
+        return;
+    }
+    let text = orphaned
+        .iter()
+        .map(|(name, n)| {
+            format!(
+                "{} of LoadMaster \"{name}\"",
+                count_of(*n, "active or pending entry", "active or pending entries")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    report.warn(
+        "unconfigured LoadMasters",
+        format!(
+            "the state holds {text}, which the configuration does not name: nothing expires or \
+             retries them"
+        ),
+        "give the [[loadmaster]] table of that appliance this name again (name = \"…\"; a \
+         lone [loadmaster] table is \"default\")",
+    );
+}
+
 /// The error without the check's name at its start.
 fn state_text(e: &Error) -> &str {
     e.message()
@@ -421,12 +501,12 @@ const FIRMWARE: &str = "firmware";
 /// with (the probe needs it).
 fn check_loadmaster(
     ctx: &Context,
+    lm: &LoadMasterConfig,
     key: Option<ApiKey>,
     trace: bool,
     report: &mut Report,
 ) -> Option<Client> {
-    let lm = &ctx.config.loadmaster;
-    let vs_name = ctx.config.block.vs.map(|vs| format!("VS {vs} block list"));
+    let vs_name = lm.vs.map(|vs| format!("VS {vs} block list"));
     let mut names = vec![TLS, KEY, LIST, FIRMWARE];
     names.extend(vs_name.as_deref());
     names.push(FILTER);
@@ -484,7 +564,7 @@ fn check_loadmaster(
         report.skip_unreported(&names, "the firmware is too old");
         return None;
     }
-    if let (Some(vs), Some(name)) = (ctx.config.block.vs, &vs_name) {
+    if let (Some(vs), Some(name)) = (lm.vs, &vs_name) {
         match point.list(Scope::Vs(vs)) {
             Ok(entries) => report.pass(
                 name,
@@ -495,8 +575,13 @@ fn check_loadmaster(
                 name,
                 f.to_string(),
                 format!(
-                    "set [block] vs to the Index of an existing virtual service (VS {vs} is \
-                     what the configuration names)"
+                    "set vs ({}) to the Index of an existing virtual service (VS {vs} is what \
+                     the configuration names)",
+                    if ctx.several() {
+                        format!("in {}", lm.table())
+                    } else {
+                        "[block] vs or [loadmaster] vs".to_string()
+                    }
                 ),
             ),
         }
@@ -521,10 +606,11 @@ fn tls_passed(lm: &LoadMasterConfig, report: &mut Report) {
         );
         return;
     }
-    let how = match (&lm.tls_sha256, &lm.ca_file) {
-        (Some(_), _) => "its pinned SHA-256 fingerprint (tls_sha256)".to_string(),
-        (None, Some(f)) => format!("ca_file {}", f.display()),
-        (None, None) => "the system's CA certificates".to_string(),
+    let how = match (lm.tls_sha256.len(), &lm.ca_file) {
+        (1, _) => "its pinned SHA-256 fingerprint (tls_sha256)".to_string(),
+        (n, _) if n > 1 => "one of its pinned SHA-256 fingerprints (tls_sha256)".to_string(),
+        (_, Some(f)) => format!("ca_file {}", f.display()),
+        (_, None) => "the system's CA certificates".to_string(),
     };
     report.pass(
         TLS,
@@ -627,7 +713,7 @@ fn save_cert_command(lm: &LoadMasterConfig) -> String {
 }
 
 fn cert_fix(lm: &LoadMasterConfig) -> String {
-    if lm.tls_sha256.is_some() {
+    if !lm.tls_sha256.is_empty() {
         return format!(
             "if the appliance's certificate was renewed, check the new one on the appliance and \
              put its fingerprint in loadmaster.tls_sha256: openssl s_client -connect {} \

@@ -21,6 +21,7 @@ use crate::clock::{rfc3339, short_time};
 struct Row<'a> {
     address: String,
     vs: Option<u32>,
+    loadmaster: &'a str,
     status: &'a str,
     blocked_at: String,
     expires_at: Option<String>,
@@ -37,6 +38,7 @@ impl<'a> From<&'a Entry> for Row<'a> {
         Row {
             address: e.address.to_string(),
             vs: e.scope.vs(),
+            loadmaster: e.loadmaster.as_str(),
             status: e.status.as_str(),
             blocked_at: rfc3339(e.blocked_at),
             expires_at: e.expires_at.map(rfc3339),
@@ -63,7 +65,14 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     // What the list would show without filters, then what the filters keep
     // (--method, --since and --reason are the filters bulk unblock shares;
     // --vs and --address as before).
-    entries.retain(|e| args.all || args.status.is_some() || e.status.is_current());
+    // The selected LoadMasters' entries; without --loadmaster, also those
+    // of one no longer configured (nothing recorded is hidden).
+    let everything = ctx.selected.len() == ctx.config.loadmasters.len();
+    entries.retain(|e| {
+        (ctx.is_selected(e.loadmaster)
+            || (everything && ctx.config.loadmaster(e.loadmaster).is_none()))
+            && (args.all || args.status.is_some() || e.status.is_current())
+    });
     let unfiltered = entries.len();
     let filter = args.filter.filter(None);
     entries.retain(|e| {
@@ -73,7 +82,20 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             && filter_address.is_none_or(|a| overlaps(a, e.address))
     });
     // By expiry, permanent last; then by address for a stable order.
-    entries.sort_by_key(|e| (e.expires_at.is_none(), e.expires_at, e.scope, e.address));
+    entries.sort_by_key(|e| {
+        (
+            e.expires_at.is_none(),
+            e.expires_at,
+            e.scope,
+            e.address,
+            e.loadmaster,
+        )
+    });
+    // A LOADMASTER column when several are configured (or recorded).
+    let several = ctx.several()
+        || entries
+            .windows(2)
+            .any(|w| w[0].loadmaster != w[1].loadmaster);
 
     // Buffered: the locked stdout alone flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
@@ -102,7 +124,12 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
         let width = std::io::stdout()
             .is_terminal()
             .then(|| Table::new().width().map_or(80, usize::from));
-        write_table(&mut out, &entries, ctx.now, colour_wanted(), width)
+        let layout = Layout {
+            several,
+            colour: colour_wanted(),
+            width,
+        };
+        write_table(&mut out, &entries, ctx.now, &layout)
             .and_then(|()| writeln!(out, "\n{}", footer(&entries, ctx.now)))
     }
     .and_then(|()| out.flush());
@@ -158,8 +185,25 @@ fn overlaps(a: Address, b: Address) -> bool {
 /// Rows per comfy-table chunk.
 const CHUNK_ROWS: usize = 2_000;
 
-/// Pad the first five cells to their column's width (the reason is last).
-fn pad(mut row: [String; 6], widths: &[usize]) -> [String; 6] {
+/// How the table is laid out.
+struct Layout {
+    /// A LOADMASTER column, after the address.
+    several: bool,
+    /// Colour the status (and a soon expiry).
+    colour: bool,
+    /// A terminal's width: the reason is cut to what is left.
+    width: Option<usize>,
+}
+
+impl Layout {
+    /// The column of the status (the expiry is two further on).
+    fn status_column(&self) -> usize {
+        2 + usize::from(self.several)
+    }
+}
+
+/// Pad every cell but the last (the reason) to its column's width.
+fn pad(mut row: Vec<String>, widths: &[usize]) -> Vec<String> {
     for (cell, width) in row.iter_mut().zip(widths) {
         let len = cell.chars().count();
         cell.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
@@ -167,15 +211,18 @@ fn pad(mut row: [String; 6], widths: &[usize]) -> [String; 6] {
     row
 }
 
-/// The six cells of an entry's row.
-fn cells(e: &Entry, now: i64) -> [String; 6] {
+/// The cells of an entry's row.
+fn cells(e: &Entry, now: i64, layout: &Layout) -> Vec<String> {
     let times = if e.times_blocked > 1 {
         format!(" ×{}", e.times_blocked)
     } else {
         String::new()
     };
-    [
-        e.address.to_string(),
+    let mut row = vec![e.address.to_string()];
+    if layout.several {
+        row.push(e.loadmaster.to_string());
+    }
+    row.extend([
         e.scope.to_string(),
         format!(
             "{}{}{times}",
@@ -194,42 +241,46 @@ fn cells(e: &Entry, now: i64) -> [String; 6] {
             }
             _ => e.reason.clone(),
         },
-    ]
+    ]);
+    row
 }
 
-/// Every column but the reason is sized to its content. With `width` (a
+/// Every column but the reason is sized to its content. With a `width` (a
 /// terminal's), the reason is cut to what is left; without, it is whole.
 /// With `colour`, the status (and a soon expiry) is coloured.
 fn write_table(
     out: &mut dyn Write,
     entries: &[Entry],
     now: i64,
-    colour: bool,
-    width: Option<usize>,
+    layout: &Layout,
 ) -> std::io::Result<()> {
     const GAP: usize = 2;
-    let header = [
-        "ADDRESS",
-        "SCOPE",
-        "STATUS",
-        "BLOCKED UTC",
-        "EXPIRES IN",
-        "REASON",
-    ];
+    let colour = layout.colour;
+    let mut header = vec!["ADDRESS"];
+    if layout.several {
+        header.push("LOADMASTER");
+    }
+    header.extend(["SCOPE", "STATUS", "BLOCKED UTC", "EXPIRES IN", "REASON"]);
+    let reason = header.len() - 1;
     // Two passes: the widths first, then the rows chunk by chunk, so that
     // the cells of a 100 000-row list are never all held at once.
-    let mut widths: Vec<usize> = header[..5].iter().map(|h| h.len()).collect();
+    let mut widths: Vec<usize> = header[..reason].iter().map(|h| h.len()).collect();
     for e in entries {
-        for (w, cell) in widths.iter_mut().zip(cells(e, now)) {
+        for (w, cell) in widths.iter_mut().zip(cells(e, now, layout)) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let fixed: usize = widths.iter().map(|w| w + GAP).sum();
-    let reason_width = width.map_or(usize::MAX, |w| w.saturating_sub(fixed).max(12));
+    let reason_width = layout
+        .width
+        .map_or(usize::MAX, |w| w.saturating_sub(fixed).max(12));
     // Rendered in chunks so that a 100 000-row list never holds every cell
     // in comfy-table at once; cells are padded to their column's width, so
     // every chunk lays its columns out the same.
-    let mut rows = entries.iter().map(|e| (cells(e, now), e)).peekable();
+    let mut rows = entries
+        .iter()
+        .map(|e| (cells(e, now, layout), e))
+        .peekable();
     let mut first = true;
     while rows.peek().is_some() || first {
         let mut table = Table::new();
@@ -240,19 +291,23 @@ fn write_table(
             table.enforce_styling().style_text_only();
         }
         if first {
-            let padded = pad(header.map(str::to_string), &widths);
+            let padded = pad(header.iter().map(|h| h.to_string()).collect(), &widths);
             if colour {
-                table.set_header(padded.map(|h| Cell::new(h).add_attribute(Attribute::Bold)));
+                table.set_header(
+                    padded
+                        .into_iter()
+                        .map(|h| Cell::new(h).add_attribute(Attribute::Bold)),
+                );
             } else {
                 table.set_header(padded);
             }
             first = false;
         }
         for (mut row, e) in rows.by_ref().take(CHUNK_ROWS) {
-            row[5] = truncate(&row[5], reason_width);
+            row[reason] = truncate(&row[reason], reason_width);
             let row = pad(row, &widths);
             if colour {
-                table.add_row(styled(row, e, now));
+                table.add_row(styled(row, e, now, layout.status_column()));
             } else {
                 table.add_row(row);
             }
@@ -267,20 +322,23 @@ fn write_table(
     Ok(())
 }
 
-/// A row's cells with the status coloured: active green, pending yellow,
-/// history dim; an expiry within 24 h yellow.
-fn styled(row: [String; 6], e: &Entry, now: i64) -> Vec<Cell> {
+/// A row's cells with the status (in column `status`) coloured: active
+/// green, pending yellow, history dim; an expiry within 24 h yellow.
+fn styled(row: Vec<String>, e: &Entry, now: i64, status: usize) -> Vec<Cell> {
     let soon = expires_soon(e, now);
     row.into_iter()
         .enumerate()
         .map(|(i, text)| {
             let cell = Cell::new(text);
-            match (i, e.status) {
-                (2, Status::Active) => cell.fg(Color::DarkGreen),
-                (2, Status::PendingBlock | Status::PendingUnblock) => cell.fg(Color::DarkYellow),
-                (2, Status::Rejected) => cell.fg(Color::DarkRed),
-                (_, Status::Expired | Status::Unblocked) => cell.add_attribute(Attribute::Dim),
-                (4, _) if soon => cell.fg(Color::DarkYellow),
+            let is_status = i == status;
+            match e.status {
+                Status::Active if is_status => cell.fg(Color::DarkGreen),
+                Status::PendingBlock | Status::PendingUnblock if is_status => {
+                    cell.fg(Color::DarkYellow)
+                }
+                Status::Rejected if is_status => cell.fg(Color::DarkRed),
+                Status::Expired | Status::Unblocked => cell.add_attribute(Attribute::Dim),
+                _ if i == status + 2 && soon => cell.fg(Color::DarkYellow),
                 _ => cell,
             }
         })

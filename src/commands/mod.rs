@@ -17,12 +17,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::clock::{checked_now, unix_now};
-use crate::config::Config;
+use crate::config::{Config, LoadMasterConfig};
 use crate::domain::entry::{Claim, Scope};
-use crate::enforcement::{EnforcementPoint, KempWire};
-use crate::error::Result;
+use crate::domain::loadmaster_name::LoadMasterName;
+use crate::enforcement::KempWire;
+use crate::error::{Error, Result};
 use crate::executor::batch::{self, Recorder, RunResults};
-use crate::executor::Job;
+use crate::executor::{preview, Job};
 use crate::loadmaster::Client;
 use crate::process;
 use crate::state::Store;
@@ -37,6 +38,20 @@ pub(crate) struct Context {
     /// `-q`/`--quiet`: print nothing on standard output when all is well
     /// (cron mails any output); failures still print on standard error.
     pub(crate) quiet: bool,
+    /// The LoadMasters this run works on: those `--loadmaster` named, else
+    /// every configured one (in the configuration's order).
+    pub(crate) selected: Vec<LoadMasterName>,
+}
+
+/// One client per LoadMaster a run calls (each reads its own API key and
+/// TLS settings), made before anything is recorded: a missing key is a
+/// configuration error that changes nothing.
+pub(crate) struct Clients(Vec<(LoadMasterName, Client)>);
+
+impl Clients {
+    pub(crate) fn get(&self, name: LoadMasterName) -> Option<&Client> {
+        self.0.iter().find(|(n, _)| *n == name).map(|(_, c)| c)
+    }
 }
 
 impl Context {
@@ -53,13 +68,85 @@ impl Context {
             token: RandomState::new().build_hasher().finish(),
             until: now + lease,
         };
+        let selected = config.loadmasters.iter().map(|lm| lm.name).collect();
         Ok(Context {
             config,
             config_path,
             now,
             claim,
             quiet: false,
+            selected,
         })
+    }
+
+    /// Work on the LoadMasters named by `--loadmaster` only (none named:
+    /// all of them). An unknown name is a usage error (exit 2).
+    pub(crate) fn select(&mut self, names: &[String]) -> Result<()> {
+        if names.is_empty() {
+            return Ok(());
+        }
+        let mut selected = Vec::new();
+        for name in names {
+            let known = self
+                .config
+                .loadmasters
+                .iter()
+                .find(|lm| lm.name.as_str() == name)
+                .ok_or_else(|| {
+                    Error::usage(format!(
+                        "--loadmaster {name}: no LoadMaster of that name is configured \
+                         (configured: {})",
+                        self.config
+                            .loadmasters
+                            .iter()
+                            .map(|lm| lm.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ))
+                })?;
+            if !selected.contains(&known.name) {
+                selected.push(known.name);
+            }
+        }
+        self.selected = selected;
+        Ok(())
+    }
+
+    /// `--vs ID` names a virtual service of one appliance: with several
+    /// LoadMasters selected it is ambiguous (VS indexes differ between
+    /// appliances), so it is refused (exit 2) before anything is done.
+    pub(crate) fn check_vs(&self, vs: Option<u32>) -> Result<()> {
+        match vs {
+            Some(vs) if self.selected.len() > 1 => Err(Error::usage(format!(
+                "--vs {vs} names a virtual service of one LoadMaster, and {} are selected ({}); \
+                 add --loadmaster NAME to say which one (nothing was done)",
+                self.selected.len(),
+                self.selected
+                    .iter()
+                    .map(|n| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    /// The selected LoadMasters' configurations.
+    pub(crate) fn targets(&self) -> impl Iterator<Item = &LoadMasterConfig> {
+        self.selected
+            .iter()
+            .filter_map(|name| self.config.loadmaster(*name))
+    }
+
+    /// Messages name the LoadMaster (`VS 3 on brno`) when several are
+    /// configured.
+    pub(crate) fn several(&self) -> bool {
+        self.config.several()
+    }
+
+    /// Is `name` one this run works on?
+    pub(crate) fn is_selected(&self, name: LoadMasterName) -> bool {
+        self.selected.contains(&name)
     }
 
     /// Moves this run's clock to now and renews its claim's lease, for a
@@ -81,12 +168,20 @@ impl Context {
 
     /// Open the state database (creating it), with the process lock.
     pub(crate) fn open_store(&self) -> Result<Store> {
-        Store::open(&self.state_path()?, self.lock_timeout())
+        Store::open_for(
+            &self.state_path()?,
+            self.lock_timeout(),
+            self.config.legacy_owner(),
+        )
     }
 
     /// Open it only if it exists (read-only commands and dry runs).
     pub(crate) fn open_existing_store(&self) -> Result<Option<Store>> {
-        Store::open_existing(&self.state_path()?, self.lock_timeout())
+        Store::open_existing(
+            &self.state_path()?,
+            self.lock_timeout(),
+            self.config.legacy_owner(),
+        )
     }
 
     /// A claim is live while its lease runs and its process exists. This
@@ -101,38 +196,110 @@ impl Context {
         process::is_running(claim.pid, claim.started)
     }
 
-    /// The LoadMaster client (reads the API key and TLS settings).
-    pub(crate) fn client(&self) -> Result<Client> {
-        let key = self.config.api_key()?;
-        Ok(Client::new(&self.config.loadmaster.client_settings(), key)?
+    /// A client for one LoadMaster (reads its API key and TLS settings).
+    pub(crate) fn client(&self, lm: &LoadMasterConfig) -> Result<Client> {
+        let key = lm.api_key()?;
+        Ok(Client::new(&lm.client_settings(), key)?
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
     }
 
-    /// How this run's calls look on the wire, for dry runs and simulate
-    /// mode: built from the settings alone (no key, no connection).
-    pub(crate) fn wire(&self) -> KempWire {
-        KempWire::new(&self.config.loadmaster.client_settings())
+    /// A client for each selected LoadMaster.
+    pub(crate) fn clients(&self) -> Result<Clients> {
+        self.targets()
+            .map(|lm| Ok((lm.name, self.client(lm)?)))
+            .collect::<Result<Vec<_>>>()
+            .map(Clients)
     }
 
-    pub(crate) fn scope(&self, vs: Option<u32>) -> Scope {
-        Scope::from_vs(vs.or(self.config.block.vs))
+    /// How this run's calls to `lm` look on the wire, for dry runs and
+    /// simulate mode: built from the settings alone (no key, no connection).
+    pub(crate) fn wire(&self, lm: LoadMasterName) -> KempWire {
+        let settings = self
+            .config
+            .loadmaster(lm)
+            .unwrap_or(&self.config.loadmasters[0])
+            .client_settings();
+        KempWire::new(&settings)
     }
 
-    /// Make the calls and record the answers under this run's claim (see
-    /// [`batch::apply_and_record`]).
-    pub(crate) fn apply(&self, point: &dyn EnforcementPoint, jobs: Vec<Job>) -> Result<RunResults> {
+    /// Print what a dry run would send (see [`preview::print_dry_run`]).
+    pub(crate) fn print_dry_run(&self, jobs: &[Job]) {
+        preview::print_dry_run(&|lm| Box::new(self.wire(lm)), jobs);
+    }
+
+    /// Print the calls simulate mode withholds.
+    pub(crate) fn print_simulated(&self, jobs: &[Job]) {
+        preview::print_simulated(&|lm| Box::new(self.wire(lm)), jobs);
+    }
+
+    /// The scope `--vs` names on LoadMaster `lm`, else its default scope.
+    pub(crate) fn scope(&self, lm: LoadMasterName, vs: Option<u32>) -> Scope {
+        let default = self.config.loadmaster(lm).and_then(|c| c.vs);
+        Scope::from_vs(vs.or(default))
+    }
+
+    /// `VS 3`, or `VS 3 on brno` when several LoadMasters are configured.
+    pub(crate) fn where_(&self, lm: LoadMasterName, scope: Scope) -> String {
+        scope.on(lm, self.several())
+    }
+
+    /// Make the calls, each on its LoadMaster's client, and record the
+    /// answers under this run's claim (see [`batch::apply_and_record`]).
+    pub(crate) fn apply(&self, clients: &Clients, jobs: Vec<Job>) -> Result<RunResults> {
         let open = || self.open_store();
         let recorder = Recorder {
             claim: &self.claim,
             open: &open,
         };
-        batch::apply_and_record(
-            point,
-            &self.config.block.comment_prefix,
-            self.config.loadmaster.connections,
-            &recorder,
-            jobs,
-        )
+        let points = self
+            .targets()
+            .filter_map(|lm| Some((lm.name, clients.get(lm.name)?, lm.connections)))
+            .map(|(name, client, connections)| batch::Point {
+                name,
+                point: client,
+                connections,
+            })
+            .collect::<Vec<_>>();
+        batch::apply_and_record(&points, &self.config.block.comment_prefix, &recorder, jobs)
+    }
+}
+
+/// A count in a summary line, broken down per LoadMaster when several are
+/// configured: `blocked 2 (a 1, b 1)`.
+#[derive(Debug, Default)]
+pub(crate) struct Count {
+    total: usize,
+    by: Vec<(LoadMasterName, usize)>,
+}
+
+impl Count {
+    pub(crate) fn add(&mut self, lm: LoadMasterName) {
+        self.total += 1;
+        match self.by.iter_mut().find(|(n, _)| *n == lm) {
+            Some((_, n)) => *n += 1,
+            None => self.by.push((lm, 1)),
+        }
+    }
+
+    fn on(&self, lm: LoadMasterName) -> usize {
+        self.by
+            .iter()
+            .find(|(n, _)| *n == lm)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    /// `2`, or `2 (a 1, b 1)` over the selected LoadMasters when several
+    /// are configured.
+    pub(crate) fn show(&self, ctx: &Context) -> String {
+        if !ctx.several() {
+            return self.total.to_string();
+        }
+        let by: Vec<String> = ctx
+            .selected
+            .iter()
+            .map(|lm| format!("{lm} {}", self.on(*lm)))
+            .collect();
+        format!("{} ({})", self.total, by.join(", "))
     }
 }
 

@@ -10,17 +10,21 @@ use crate::cli::StatsArgs;
 use crate::domain::duration::format_span;
 use crate::domain::entry::{Entry, Scope};
 use crate::domain::health::Health;
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::stats::{Stats, STATUSES};
 use crate::error::Result;
 use crate::exit::ExitStatus;
-use crate::state::DEFAULT_LOADMASTER;
 
 use super::Context;
 use crate::clock::{rfc3339, short_time};
 
 /// Everything `stats` shows.
 struct Report {
+    /// Over every LoadMaster.
     stats: Stats,
+    /// Per LoadMaster (the configured ones, then any other the state
+    /// holds entries of), for the `loadmaster` label and the breakdown.
+    per_loadmaster: Vec<(String, Stats)>,
     /// What was heard from each LoadMaster; the configured one is always
     /// listed, heard from or not.
     loadmasters: Vec<(String, Health)>,
@@ -32,15 +36,36 @@ pub(crate) fn run(ctx: &Context, args: &StatsArgs) -> Result<ExitStatus> {
         Some(store) => (store.all()?, store.pending_since()?, store.health()?),
         None => (Vec::new(), Default::default(), Vec::new()),
     };
-    if !loadmasters.iter().any(|(n, _)| n == DEFAULT_LOADMASTER) {
-        loadmasters.push((DEFAULT_LOADMASTER.to_string(), Health::default()));
+    let mut names: Vec<LoadMasterName> = ctx.config.loadmasters.iter().map(|l| l.name).collect();
+    for e in &entries {
+        if !names.contains(&e.loadmaster) {
+            names.push(e.loadmaster);
+        }
     }
+    for name in &names {
+        if !loadmasters.iter().any(|(n, _)| n == name.as_str()) {
+            loadmasters.push((name.to_string(), Health::default()));
+        }
+    }
+    let pending_since = |e: &Entry| since.get(&e.key()).copied();
+    let stats = Stats::compute(&entries, &pending_since, ctx.now);
+    let per_loadmaster = match names.as_slice() {
+        // One LoadMaster: its figures are the whole state's.
+        [only] => vec![(only.to_string(), stats.clone())],
+        _ => names
+            .iter()
+            .map(|name| {
+                let mine = entries.iter().filter(|e| e.loadmaster == *name);
+                (
+                    name.to_string(),
+                    Stats::compute(mine, &pending_since, ctx.now),
+                )
+            })
+            .collect(),
+    };
     let report = Report {
-        stats: Stats::compute(
-            &entries,
-            &|e| since.get(&e.scope.key(&e.address)).copied(),
-            ctx.now,
-        ),
+        stats,
+        per_loadmaster,
         loadmasters,
         now: ctx.now,
     };
@@ -87,7 +112,21 @@ impl Report {
             entries.insert(status.as_str().into(), json!(s.count(status)));
         }
         entries.insert("simulated".into(), json!(s.simulated));
+        let by_loadmaster: serde_json::Map<String, Value> = self
+            .per_loadmaster
+            .iter()
+            .map(|(name, s)| {
+                let mut counts = serde_json::Map::new();
+                counts.insert("total".into(), json!(s.total()));
+                for status in STATUSES {
+                    counts.insert(status.as_str().into(), json!(s.count(status)));
+                }
+                counts.insert("simulated".into(), json!(s.simulated));
+                (name.clone(), Value::Object(counts))
+            })
+            .collect();
         json!({
+            "entries_by_loadmaster": by_loadmaster,
             "generated_at": rfc3339(self.now),
             "entries": entries,
             "blocks_by_method": s.by_method.iter().map(|(m, n)| (m.clone(), json!(n)))
@@ -125,77 +164,88 @@ impl Report {
 
     /// The Prometheus text exposition format (version 0.0.4).
     fn prometheus(&self) -> String {
-        let s = &self.stats;
         let mut p = Prometheus::default();
-        let lm = DEFAULT_LOADMASTER;
+        let each = &self.per_loadmaster;
         p.family(
             "lmguard_entries",
             "gauge",
             "Recorded entries by status (active includes simulated ones).",
         );
-        for status in STATUSES {
-            p.sample(
-                "lmguard_entries",
-                &[("loadmaster", lm), ("status", status.as_str())],
-                s.count(status),
-            );
+        for (lm, s) in each {
+            for status in STATUSES {
+                p.sample(
+                    "lmguard_entries",
+                    &[("loadmaster", lm), ("status", status.as_str())],
+                    s.count(status),
+                );
+            }
         }
         p.family(
             "lmguard_simulated_entries",
             "gauge",
             "Active entries recorded in simulate mode (never sent to the LoadMaster).",
         );
-        p.sample(
-            "lmguard_simulated_entries",
-            &[("loadmaster", lm)],
-            s.simulated,
-        );
+        for (lm, s) in each {
+            p.sample(
+                "lmguard_simulated_entries",
+                &[("loadmaster", lm)],
+                s.simulated,
+            );
+        }
         p.family(
             "lmguard_blocks_total",
             "counter",
             "Blocks recorded in the state by the method of the latest one (manual: by hand); \
              drops when keep_history deletes records.",
         );
-        for (method, n) in &s.by_method {
-            p.sample(
-                "lmguard_blocks_total",
-                &[("loadmaster", lm), ("method", method)],
-                *n,
-            );
+        for (lm, s) in each {
+            for (method, n) in &s.by_method {
+                p.sample(
+                    "lmguard_blocks_total",
+                    &[("loadmaster", lm), ("method", method)],
+                    *n,
+                );
+            }
         }
         p.family(
             "lmguard_blocks_by_priority_total",
             "counter",
             "Blocks recorded in the state by the priority of the latest event (none: by hand).",
         );
-        for (priority, n) in &s.by_priority {
-            p.sample(
-                "lmguard_blocks_by_priority_total",
-                &[("loadmaster", lm), ("priority", priority)],
-                *n,
-            );
+        for (lm, s) in each {
+            for (priority, n) in &s.by_priority {
+                p.sample(
+                    "lmguard_blocks_by_priority_total",
+                    &[("loadmaster", lm), ("priority", priority)],
+                    *n,
+                );
+            }
         }
         p.family(
             "lmguard_repeat_offenders",
             "gauge",
             "Addresses blocked more than once (still in history).",
         );
-        let repeat = s.offenders.len() as u64;
-        p.sample("lmguard_repeat_offenders", &[("loadmaster", lm)], repeat);
+        for (lm, s) in each {
+            let repeat = s.offenders.len() as u64;
+            p.sample("lmguard_repeat_offenders", &[("loadmaster", lm)], repeat);
+        }
         p.family(
             "lmguard_oldest_pending_age_seconds",
             "gauge",
             "How long the oldest pending entry has waited for the LoadMaster (0: none pending).",
         );
-        let age = s
-            .oldest_pending
-            .as_ref()
-            .map_or(0, |o| (self.now - o.since).max(0) as u64);
-        p.sample(
-            "lmguard_oldest_pending_age_seconds",
-            &[("loadmaster", lm)],
-            age,
-        );
+        for (lm, s) in each {
+            let age = s
+                .oldest_pending
+                .as_ref()
+                .map_or(0, |o| (self.now - o.since).max(0) as u64);
+            p.sample(
+                "lmguard_oldest_pending_age_seconds",
+                &[("loadmaster", lm)],
+                age,
+            );
+        }
         for (name, help, pick) in [
             (
                 "lmguard_loadmaster_last_answer_timestamp_seconds",
@@ -242,6 +292,23 @@ impl Report {
                 status.as_str(),
                 s.count(status)
             ));
+        }
+        if self.per_loadmaster.len() > 1 {
+            for (lm, s) in &self.per_loadmaster {
+                let counts: Vec<String> = STATUSES
+                    .iter()
+                    .filter(|st| s.count(**st) > 0)
+                    .map(|st| format!("{} {}", s.count(*st), st.as_str()))
+                    .collect();
+                line(format!(
+                    "  on {lm}: {}",
+                    if counts.is_empty() {
+                        "none".to_string()
+                    } else {
+                        counts.join(", ")
+                    }
+                ));
+            }
         }
         match &s.oldest_pending {
             Some(p) => line(format!(

@@ -4,33 +4,33 @@
 use std::collections::HashSet;
 
 use crate::cli::SweepArgs;
-use crate::domain::address::Address;
 use crate::domain::entry::{
-    apply_removal, plan_sweep, Applied, Call, Claim, Decision, Entry, Removal, Scope, Status,
+    apply_removal, plan_sweep, Applied, Call, Claim, Decision, Entry, Removal, Status, Target,
     ALLOWLISTED,
 };
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::Policy;
 use crate::error::Result;
 use crate::executor::batch::{loadmaster_problem, RunResults};
-use crate::executor::preview::{print_dry_run, print_simulated};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::state::{self, DryRun, Store};
 
-use super::Context;
+use super::{Context, Count};
 
 /// The entries to change, the calls to make, and which of those calls lift
 /// a block whose expiry just passed (the rest are retries).
 struct Plan {
     changed: Vec<Entry>,
     jobs: Vec<Job>,
-    expiring: HashSet<(Scope, Address)>,
-    /// Expired entries whose LoadMaster entry is not lmguard's.
-    local_only: usize,
+    expiring: HashSet<Target>,
+    /// Expired entries whose LoadMaster entry is not lmguard's (their
+    /// LoadMasters).
+    local_only: Vec<LoadMasterName>,
     /// Retries no longer admitted (allowlist, protections), for the report.
     refused: Vec<String>,
     /// Active blocks the allowlist or a protection now covers, being lifted.
-    lifted: HashSet<(Scope, Address)>,
+    lifted: HashSet<Target>,
     /// What is lifted and why (`192.0.2.5 (global): … overlaps …`).
     lifted_notes: Vec<String>,
     /// Calls `mode = "simulate"` keeps from being made (their entries are
@@ -46,7 +46,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         changed: Vec::new(),
         jobs: Vec::new(),
         expiring: HashSet::new(),
-        local_only: 0,
+        local_only: Vec::new(),
         refused: Vec::new(),
         lifted: HashSet::new(),
         lifted_notes: Vec::new(),
@@ -56,6 +56,11 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
     let simulate = ctx.config.block.simulate();
     let live = |c: &Claim| ctx.claim_is_live(c);
     for entry in entries {
+        // Only the LoadMasters this run works on (`--loadmaster`); entries
+        // of one no longer configured wait (`check` reports them).
+        if !ctx.is_selected(entry.loadmaster) {
+            continue;
+        }
         let Some((mut next, mut call)) = plan_sweep(&entry, ctx.now, ctx.claim, &live) else {
             continue;
         };
@@ -65,7 +70,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
                 plan.refused.push(format!(
                     "{} ({}): not re-added: {}",
                     entry.address,
-                    entry.scope.list_name(),
+                    ctx.where_(entry.loadmaster, entry.scope),
                     refusal.reason()
                 ));
                 // The earlier add may have reached the LoadMaster: remove it.
@@ -84,17 +89,17 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
             }
         }
         if entry.status == Status::Active {
-            plan.expiring.insert((entry.scope, entry.address));
+            plan.expiring.insert(entry.target());
         }
         let Some(call) = call else {
             // Expired, but the LoadMaster entry is someone else's: local only.
-            plan.local_only += 1;
+            plan.local_only.push(entry.loadmaster);
             plan.changed.push(next);
             continue;
         };
         let job = Job::for_entry(&next, call, &ctx.config.block.comment_prefix);
         if simulate {
-            plan.expiring.remove(&(entry.scope, entry.address));
+            plan.expiring.remove(&entry.target());
             plan.withheld.push(job);
             continue;
         }
@@ -149,10 +154,9 @@ pub(crate) fn recheck_allowlist_next_time(store: &crate::state::Store) -> Result
 /// would (only lmguard's own LoadMaster entries are deleted), with the
 /// reason "allowlisted". Blocks the plan already changes are left to it.
 fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut Plan) {
-    let planned: HashSet<(Scope, Address)> =
-        plan.changed.iter().map(|e| (e.scope, e.address)).collect();
+    let planned: HashSet<Target> = plan.changed.iter().map(Entry::target).collect();
     for entry in current {
-        if planned.contains(&(entry.scope, entry.address)) {
+        if planned.contains(&entry.target()) || !ctx.is_selected(entry.loadmaster) {
             continue;
         }
         let Some(refusal) = policy.lifts(&entry) else {
@@ -160,7 +164,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
                 entry.status == Status::PendingBlock && policy.recheck_block(&entry).is_err();
             continue;
         };
-        let key = (entry.scope, entry.address);
+        let key = entry.target();
         let (mut next, decision) =
             apply_removal(entry, Removal::Unblocked, ctx.now, ctx.claim, &|c| {
                 ctx.claim_is_live(c)
@@ -169,7 +173,7 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
         plan.lifted_notes.push(format!(
             "{} ({}): {}",
             next.address,
-            next.scope.list_name(),
+            ctx.where_(next.loadmaster, next.scope),
             refusal.reason()
         ));
         if let Decision::Send(call) = decision {
@@ -231,7 +235,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             _ => 0,
         };
         drop(store);
-        print_dry_run(&ctx.wire(), &plan.jobs);
+        ctx.print_dry_run(&plan.jobs);
         plan.refused
             .iter()
             .for_each(|r| println!("would unblock {r}"));
@@ -244,7 +248,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         return Ok(ExitStatus::Success);
     }
     let simulate = ctx.config.block.simulate();
-    let client = if simulate { None } else { Some(ctx.client()?) };
+    let clients = if simulate { None } else { Some(ctx.clients()?) };
     let store = ctx.open_store()?;
     let rescan = needs_rescan(ctx, Some(&store), fingerprint)?;
     let (plan, pruned) = store.update(|txn| {
@@ -285,27 +289,40 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     plan.lifted_notes
         .iter()
         .for_each(|r| note(format!("unblocking {r}")));
-    print_simulated(&ctx.wire(), &plan.withheld);
-    let applied = match &client {
-        Some(client) => ctx.apply(client, plan.jobs)?,
+    ctx.print_simulated(&plan.withheld);
+    let applied = match &clients {
+        Some(clients) => ctx.apply(clients, plan.jobs)?,
         None => RunResults {
             results: Vec::new(),
-            halted: None,
+            halted: Vec::new(),
         },
     };
-    let lifted = |j: &crate::executor::Job| plan.lifted.contains(&(j.scope, j.address));
-    let done = |expiry: bool, call: Call| {
-        applied
-            .results
-            .iter()
-            .filter(|(j, r)| {
-                r.is_ok()
-                    && j.call == call
-                    && !lifted(j)
-                    && plan.expiring.contains(&(j.scope, j.address)) == expiry
-            })
-            .count()
+    let lifted = |j: &crate::executor::Job| plan.lifted.contains(&j.target());
+    type Answer = std::result::Result<Applied, crate::loadmaster::Failure>;
+    let count = |keep: &dyn Fn(&Job, &Answer) -> bool| {
+        let mut n = Count::default();
+        for (j, r) in &applied.results {
+            if keep(j, r) {
+                n.add(j.loadmaster);
+            }
+        }
+        n
     };
+    let done = |expiry: bool, call: Call| {
+        count(&|j, r| {
+            r.is_ok()
+                && j.call == call
+                && !lifted(j)
+                && plan.expiring.contains(&j.target()) == expiry
+        })
+    };
+    let mut expired = done(true, Call::Delete);
+    for lm in &plan.local_only {
+        expired.add(*lm);
+    }
+    let mut due = Count::default();
+    plan.expiring.iter().for_each(|(lm, _, _)| due.add(*lm));
+    let still_pending = count(&|_, r| r.as_ref().is_err_and(|f| !f.is_permanent()));
     let left_alone: Vec<_> = applied
         .results
         .iter()
@@ -314,7 +331,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             _ => None,
         })
         .collect();
-    let status = applied.report_rejections();
+    let status = applied.report_rejections(ctx.several());
     let lifted_failed = applied
         .results
         .iter()
@@ -322,11 +339,11 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         .count();
     let mut summary = format!(
         "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
-        done(true, Call::Delete) + plan.local_only,
-        plan.expiring.len(),
-        done(false, Call::Add),
-        done(false, Call::Delete),
-        applied.failures()
+        expired.show(ctx),
+        due.show(ctx),
+        done(false, Call::Add).show(ctx),
+        done(false, Call::Delete).show(ctx),
+        still_pending.show(ctx)
     );
     if !plan.lifted.is_empty() {
         summary.push_str(&format!(
@@ -342,7 +359,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
                 "left alone {} ({}): its LoadMaster entry is not lmguard's ({comment}); the \
                  local record is closed",
                 job.address,
-                job.scope.list_name()
+                ctx.where_(job.loadmaster, job.scope)
             );
         }
         println!("{summary}");
@@ -356,7 +373,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             );
         }
     }
-    match loadmaster_problem(&applied, "operation(s)") {
+    match loadmaster_problem(&applied, "operation(s)", ctx.several()) {
         Some(problem) => {
             crate::logging::failure(&problem.to_string());
             Ok(problem.code().worst(status))

@@ -10,7 +10,10 @@ use serde::Serialize;
 use crate::cli::SyncArgs;
 use crate::clock::unix_now;
 use crate::domain::address::Address;
-use crate::domain::entry::{self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status};
+use crate::domain::entry::{
+    self, Applied, BlockRequest, Call, Entry, Removal, Scope, Status, Target,
+};
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::Policy;
 use crate::domain::reconcile::{
     compare, compare_indexed, Difference, Kind, LocalIndex, RemoteEntry,
@@ -21,7 +24,7 @@ use crate::executor::batch::loadmaster_problem;
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 
-use super::Context;
+use super::{Clients, Context};
 
 /// What `sync` does (or would do) about one difference.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,6 +69,7 @@ impl Action {
 struct Row<'a> {
     address: &'a str,
     vs: Option<u32>,
+    loadmaster: LoadMasterName,
     kind: &'static str,
     action: &'static str,
     /// The LoadMaster entry's comment, when it has one.
@@ -75,53 +79,100 @@ struct Row<'a> {
 }
 
 pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
-    let client = ctx.client()?;
-    let (local, global_index, global) = read_local_and_global(ctx, &client)?;
-    let mut global = Some((global_index, global));
-    // A scope whose entries were all refused for good has nothing on the
-    // LoadMaster to compare.
-    let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
-        .chain(ctx.config.block.vs.map(Scope::Vs))
-        .chain(
-            local
-                .iter()
-                .filter(|e| e.status != Status::Rejected)
-                .map(|e| e.scope),
-        )
-        .collect();
+    let clients = ctx.clients()?;
+    let (local, globals) = read_local_and_global(ctx, &clients)?;
 
     let mut differences = Vec::new();
     let mut settled = Vec::new();
     let mut unreadable = Vec::new();
-    for scope in scopes {
-        // Global is in the set exactly once, and was fetched above.
-        let (index, remote) = match scope {
-            Scope::Global => global.take().unwrap_or_default(),
-            Scope::Vs(_) => match read_list(&client, scope) {
-                Ok(remote) => (None, remote),
-                // That VS's list is refused (it no longer exists?): report
-                // it and compare every other scope.
-                Err((e, false)) => {
-                    crate::logging::failure(&format!("{e}; the other scopes are compared"));
-                    unreadable.push(e);
-                    continue;
-                }
-                Err((e, true)) => return Err(e),
-            },
+    // LoadMasters whose global list could not be read: nothing is compared
+    // or changed on them; the others are served.
+    let mut behind: Vec<Error> = Vec::new();
+    for (lm, global) in globals {
+        let (global_index, global) = match global {
+            Ok(g) => g,
+            Err(e) => {
+                behind.push(e);
+                continue;
+            }
         };
-        let mine: Vec<&Entry> = local.iter().filter(|e| e.scope == scope).collect();
-        let prefix = &ctx.config.block.comment_prefix;
-        let report = match index {
-            // The global entries were indexed while the list was fetched.
-            Some(index) => compare_indexed(scope, &mine, &index, remote, prefix, ctx.now),
-            None => compare(scope, &mine, remote, prefix, ctx.now),
+        let Some(client) = clients.get(lm) else {
+            continue;
         };
-        if differences.is_empty() {
-            differences = report.differences;
-        } else {
-            differences.extend(report.differences);
+        let mut global = Some((global_index, global));
+        let mine_all: Vec<&Entry> = local.iter().filter(|e| e.loadmaster == lm).collect();
+        // A scope whose entries were all refused for good has nothing on
+        // the LoadMaster to compare.
+        let default_vs = ctx.config.loadmaster(lm).and_then(|c| c.vs);
+        let scopes: BTreeSet<Scope> = std::iter::once(Scope::Global)
+            .chain(default_vs.map(Scope::Vs))
+            .chain(
+                mine_all
+                    .iter()
+                    .filter(|e| e.status != Status::Rejected)
+                    .map(|e| e.scope),
+            )
+            .collect();
+        for scope in scopes {
+            // Global is in the set exactly once, and was fetched above.
+            let (index, remote) = match scope {
+                Scope::Global => global.take().unwrap_or_default(),
+                Scope::Vs(_) => match read_list(ctx, lm, client, scope) {
+                    Ok(remote) => (None, remote),
+                    // That VS's list is refused (it no longer exists?):
+                    // report it and compare every other scope.
+                    Err((e, false)) => {
+                        crate::logging::failure(&format!("{e}; the other scopes are compared"));
+                        unreadable.push(e);
+                        continue;
+                    }
+                    Err((e, true)) => {
+                        behind.push(e);
+                        break;
+                    }
+                },
+            };
+            let mine: Vec<&Entry> = mine_all
+                .iter()
+                .copied()
+                .filter(|e| e.scope == scope)
+                .collect();
+            let prefix = &ctx.config.block.comment_prefix;
+            let mut report = match index {
+                // The global entries were indexed while the list was fetched.
+                Some(index) => compare_indexed(scope, &mine, &index, remote, prefix, ctx.now),
+                None => compare(scope, &mine, remote, prefix, ctx.now),
+            };
+            report
+                .differences
+                .iter_mut()
+                .for_each(|d| d.loadmaster = lm);
+            if differences.is_empty() {
+                differences = report.differences;
+            } else {
+                differences.extend(report.differences);
+            }
+            settled.extend(report.settled);
         }
-        settled.extend(report.settled);
+    }
+    if !behind.is_empty()
+        && differences.is_empty()
+        && settled.is_empty()
+        && behind.len() == ctx.selected.len()
+    {
+        // Nothing could be read at all.
+        let text = behind
+            .iter()
+            .map(|e| e.message().to_string())
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Error::loadmaster(text));
+    }
+    for e in &behind {
+        crate::logging::failure(&format!(
+            "{}; the other LoadMasters are compared",
+            e.message()
+        ));
     }
 
     let policy = crate::protections::admission_policy(&ctx.config);
@@ -131,7 +182,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
 
     let mut status = ExitStatus::Success;
     if args.changes_state() {
-        if let Some(problem) = repair(ctx, &client, &differences, &mut actions, &settled, args)? {
+        if let Some(problem) = repair(ctx, &clients, &differences, &mut actions, &settled, args)? {
             crate::logging::failure(&problem.to_string());
             status = problem.code();
         }
@@ -147,7 +198,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             .filter(|a| matches!(a, Action::ReAdd | Action::Remove))
             .count()
     };
-    print(&differences, &actions, args)?;
+    print(&differences, &actions, args, ctx.several())?;
     let over = actions.iter().filter(|a| **a == Action::OverLimit).count();
     if over > 0 {
         eprintln!(
@@ -158,7 +209,7 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         );
         status = status.worst(ExitStatus::InputRejected);
     }
-    if !unreadable.is_empty() {
+    if !unreadable.is_empty() || !behind.is_empty() {
         status = status.worst(ExitStatus::LoadMaster);
     }
     if repairable > 0 {
@@ -171,44 +222,90 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
     Ok(status)
 }
 
-/// Every local record and the global list. Local state is taken before any
-/// list is asked for: an entry a concurrent `block` records and sends after
-/// this point is then seen as pending (or changed) when the repair is
-/// staged, never re-sent from a list snapshot older than the local state it
-/// is compared with. The snapshot is decoded, and its global entries
-/// indexed for the comparison, on a second thread while the list is fetched
-/// (the store, and its lock, are let go as soon as it is read, as before).
+/// A LoadMaster's global list, with the index of its local global
+/// entries; or why it could not be read.
+type Global = std::result::Result<(Option<LocalIndex>, Vec<RemoteEntry>), Error>;
+/// Each selected LoadMaster's [`Global`].
+type Globals = Vec<(LoadMasterName, Global)>;
+
+/// Every local record and each selected LoadMaster's global list. Local
+/// state is taken before any list is asked for: an entry a concurrent
+/// `block` records and sends after this point is then seen as pending (or
+/// changed) when the repair is staged, never re-sent from a list snapshot
+/// older than the local state it is compared with. The snapshot is
+/// decoded, and each LoadMaster's global entries indexed for the
+/// comparison, on another thread while the lists are fetched, each on its
+/// own thread (the store, and its lock, are let go as soon as it is read).
 fn read_local_and_global(
     ctx: &Context,
-    client: &dyn EnforcementPoint,
-) -> Result<(Vec<Entry>, Option<LocalIndex>, Vec<RemoteEntry>)> {
+    clients: &Clients,
+) -> Result<(Vec<Entry>, Globals)> {
     let store = ctx.open_existing_store()?;
     let snapshot = store.as_ref().map(|s| s.snapshot()).transpose()?;
+    let selected = &ctx.selected;
     std::thread::scope(|threads| {
         let reader = threads.spawn(move || {
             let local = snapshot.map_or_else(|| Ok(Vec::new()), |s| s.all());
             drop(store);
             let local = local?;
             // The same entries, in the same order, as `run` compares.
-            let index = LocalIndex::new(local.iter().filter(|e| e.scope == Scope::Global));
-            Ok::<_, Error>((local, index))
+            let indexes: Vec<LocalIndex> = selected
+                .iter()
+                .map(|lm| {
+                    LocalIndex::new(
+                        local
+                            .iter()
+                            .filter(|e| e.scope == Scope::Global && e.loadmaster == *lm),
+                    )
+                })
+                .collect();
+            Ok::<_, Error>((local, indexes))
         });
-        let global = read_list(client, Scope::Global);
-        let (local, index) = reader
+        let fetches: Vec<_> = selected
+            .iter()
+            .map(|&lm| {
+                threads.spawn(move || {
+                    let client = clients.get(lm)?;
+                    Some(read_list(ctx, lm, client, Scope::Global).map_err(|(e, _)| e))
+                })
+            })
+            .collect();
+        let lists: Vec<_> = fetches
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect();
+        let (local, indexes) = reader
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-        Ok((local, Some(index), global.map_err(|(e, _)| e)?))
+        let globals = selected
+            .iter()
+            .zip(indexes)
+            .zip(lists)
+            .filter_map(|((lm, index), list)| Some((*lm, list?.map(|l| (Some(index), l)))))
+            .collect();
+        Ok((local, globals))
     })
 }
 
 /// One scope's list; on failure the error and whether it stops the run.
 fn read_list(
+    ctx: &Context,
+    lm: LoadMasterName,
     client: &dyn EnforcementPoint,
     scope: Scope,
 ) -> std::result::Result<Vec<RemoteEntry>, (Error, bool)> {
-    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    // Several lists are read at once: no progress line then.
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr()) && !ctx.several();
+    let list_name = if ctx.several() {
+        format!("{} block list on LoadMaster \"{lm}\"", scope.list_name())
+    } else {
+        format!("{} block list", scope.list_name())
+    };
     if progress {
-        eprint!("lmguard: reading the {} block list…", scope.list_name());
+        eprint!("lmguard: reading the {list_name}…");
     }
     let listed = client.list(scope).map_err(|f| {
         if progress {
@@ -216,12 +313,9 @@ fn read_list(
         }
         let stops = f.stops_run();
         let text = if stops {
-            format!(
-                "cannot read the {} block list: {f}; nothing was changed",
-                scope.list_name()
-            )
+            format!("cannot read the {list_name}: {f}; nothing was changed on it")
         } else {
-            format!("cannot read the {} block list: {f}", scope.list_name())
+            format!("cannot read the {list_name}: {f}")
         };
         (Error::loadmaster(text), stops)
     })?;
@@ -269,7 +363,7 @@ fn adoptable(d: &Difference) -> bool {
 /// become what was done; the problem, if calls failed.
 fn repair(
     ctx: &Context,
-    client: &dyn EnforcementPoint,
+    clients: &Clients,
     differences: &[Difference],
     actions: &mut [Action],
     settled: &[(Entry, Applied)],
@@ -279,7 +373,7 @@ fn repair(
     let store = ctx.open_store()?;
     store.update(|txn| {
         for (e, found) in settled {
-            let Some(current) = txn.get(e.scope, &e.address)? else {
+            let Some(current) = txn.get(e.loadmaster, e.scope, &e.address)? else {
                 continue;
             };
             if changed_since(&current, e, ctx) {
@@ -308,16 +402,16 @@ fn repair(
         super::sweep::recheck_allowlist_next_time(&store)?;
     }
     drop(store);
-    let applied = ctx.apply(client, jobs)?;
-    let problem = loadmaster_problem(&applied, "repair(s)");
-    let failed: std::collections::HashSet<(Scope, Address)> = applied
+    let applied = ctx.apply(clients, jobs)?;
+    let problem = loadmaster_problem(&applied, "repair(s)", ctx.several());
+    let failed: std::collections::HashSet<Target> = applied
         .results
         .iter()
         .filter(|(_, r)| r.is_err())
-        .map(|(j, _)| (j.scope, j.address))
+        .map(|(j, _)| j.target())
         .collect();
     for (d, action) in differences.iter().zip(actions.iter_mut()) {
-        let key = d.local.as_ref().map(|e| (e.scope, e.address));
+        let key = d.local.as_ref().map(|e| e.target());
         if key.is_some_and(|k| failed.contains(&k)) {
             *action = Action::Pending;
         }
@@ -358,7 +452,7 @@ fn stage(
         let Some(address) = remote.address else {
             return Ok(action);
         };
-        let existing = txn.get(d.scope, &address)?;
+        let existing = txn.get(d.loadmaster, d.scope, &address)?;
         let changed = match (&existing, &d.local) {
             (Some(current), Some(seen)) => changed_since(current, seen.as_ref(), ctx),
             (None, None) => false,
@@ -369,11 +463,12 @@ fn stage(
         }
         // Adoption adds a block like any other: max_active applies.
         let adds = existing.as_ref().is_none_or(|e| !e.status.is_current());
-        if adds && txn.count_current(false)? >= ctx.config.block.max_active {
+        if adds && txn.count_current(d.loadmaster, false)? >= ctx.config.block.max_active {
             return Ok(Action::OverLimit);
         }
         txn.put(&adopted(
             ctx,
+            d.loadmaster,
             d.scope,
             address,
             remote.comment.as_deref(),
@@ -384,7 +479,7 @@ fn stage(
     let Some(local) = &d.local else {
         return Ok(action);
     };
-    let Some(mut current) = txn.get(local.scope, &local.address)? else {
+    let Some(mut current) = txn.get(local.loadmaster, local.scope, &local.address)? else {
         return Ok(action);
     };
     if changed_since(&current, local, ctx) {
@@ -423,6 +518,7 @@ fn stage(
 /// now, owned by lmguard from here on.
 fn adopted(
     ctx: &Context,
+    loadmaster: LoadMasterName,
     scope: Scope,
     address: Address,
     comment: Option<&str>,
@@ -437,6 +533,7 @@ fn adopted(
         )
     };
     let request = BlockRequest {
+        loadmaster,
         address,
         scope,
         duration: ctx.config.block.duration,
@@ -454,7 +551,13 @@ fn adopted(
     adopted
 }
 
-fn print(differences: &[Difference], actions: &[Action], args: &SyncArgs) -> Result<()> {
+/// `several`: a LOADMASTER column (several LoadMasters are configured).
+fn print(
+    differences: &[Difference],
+    actions: &[Action],
+    args: &SyncArgs,
+    several: bool,
+) -> Result<()> {
     let shown = || differences.iter().zip(actions);
     let applying = args.changes_state();
     // Buffered: the locked stdout alone flushes at every newline.
@@ -464,6 +567,7 @@ fn print(differences: &[Difference], actions: &[Action], args: &SyncArgs) -> Res
         let rows = shown().map(|(d, a)| Row {
             address: &d.address,
             vs: d.scope.vs(),
+            loadmaster: d.loadmaster,
             kind: d.kind.as_str(),
             action: a.describe(applying),
             comment: d.remote.as_ref().and_then(|r| r.comment.as_deref()),
@@ -478,30 +582,38 @@ fn print(differences: &[Difference], actions: &[Action], args: &SyncArgs) -> Res
     } else {
         // Laid out by hand, one line at a time: a table library would hold
         // every cell of a 100 000-difference report at once.
-        let cells = |d: &Difference, a: &Action| -> [String; 5] {
+        let cells = |d: &Difference, a: &Action| -> Vec<String> {
             let comment = d
                 .remote
                 .as_ref()
                 .and_then(|r| r.comment.as_deref())
                 .unwrap_or_default();
-            [
-                d.address.clone(),
+            let mut row = vec![d.address.clone()];
+            if several {
+                row.push(d.loadmaster.to_string());
+            }
+            row.extend([
                 d.scope.to_string(),
                 d.kind.as_str().to_string(),
                 a.describe(applying).to_string(),
                 comment.chars().take(30).collect(),
-            ]
+            ]);
+            row
         };
-        let header = ["ADDRESS", "SCOPE", "DIFFERENCE", "ACTION", "COMMENT"].map(String::from);
-        let mut widths = header.clone().map(|h| h.chars().count());
+        let mut header = vec!["ADDRESS".to_string()];
+        if several {
+            header.push("LOADMASTER".to_string());
+        }
+        header.extend(["SCOPE", "DIFFERENCE", "ACTION", "COMMENT"].map(String::from));
+        let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
         for (d, a) in shown() {
             for (w, c) in widths.iter_mut().zip(cells(d, a)) {
                 *w = (*w).max(c.chars().count());
             }
         }
-        let line = |row: [String; 5]| -> String {
+        let line = |row: Vec<String>| -> String {
             let mut text = String::new();
-            for (cell, w) in row.iter().zip(widths) {
+            for (cell, w) in row.iter().zip(&widths) {
                 text.push_str(cell);
                 let pad = w.saturating_sub(cell.chars().count()) + 2;
                 text.extend(std::iter::repeat_n(' ', pad));

@@ -6,17 +6,18 @@ use crate::cli::UnblockArgs;
 use crate::clock::short_time;
 use crate::confirm;
 use crate::domain::address::Address;
-use crate::domain::entry::{apply_removal, Applied, Call, Decision, Entry, Removal, Scope, Status};
+use crate::domain::entry::{
+    apply_removal, Applied, Call, Decision, Entry, Removal, Scope, Status, Target,
+};
 use crate::domain::filter::Filter;
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::error::{Error, Result};
 use crate::executor::batch::loadmaster_problem;
-use crate::executor::preview::{print_dry_run, print_simulated};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
-use crate::loadmaster::Client;
 use crate::state::{DryRun, Read};
 
-use super::Context;
+use super::{Clients, Context, Count};
 
 /// What unblocking the requested addresses means for the recorded state.
 #[derive(Default)]
@@ -25,26 +26,43 @@ struct Plan {
     jobs: Vec<Job>,
     notes: Vec<String>,
     not_owned: usize,
-    /// Recorded, but another lmguard process is sending the entry now.
-    in_flight: usize,
+    /// Recorded, but another lmguard process is sending the entry now
+    /// (their LoadMasters).
+    in_flight: Vec<Target>,
     /// Deletes `mode = "simulate"` keeps from being sent.
     withheld: Vec<Job>,
 }
 
-/// A requested (scope, address) and its record, if it has one.
-type Found = (Scope, Address, Option<Entry>);
+/// A requested (LoadMaster, scope, address) and its record, if it has one.
+type Found = (LoadMasterName, Scope, Address, Option<Entry>);
 
 /// `elsewhere`: every entry of an address that has no record in its scope
 /// (read only when there is such an address), to name where it is blocked.
+/// An address with a record on some selected LoadMaster is unblocked there;
+/// only one with a record on none is "not owned".
 fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     let mut plan = Plan::default();
-    for (scope, address, entry) in found {
+    let recorded: std::collections::HashSet<Address> = found
+        .iter()
+        .filter(|(_, _, _, e)| e.is_some())
+        .map(|(_, _, a, _)| *a)
+        .collect();
+    let mut noted: std::collections::HashSet<Address> = Default::default();
+    for (lm, scope, address, entry) in found {
         let Some(entry) = entry else {
-            plan.notes
-                .push(not_found_note(ctx, scope, &address, elsewhere));
-            plan.not_owned += 1;
+            if recorded.contains(&address) {
+                log::debug!(
+                    "{address} has no record in the {} list",
+                    ctx.where_(lm, scope)
+                );
+            } else if noted.insert(address) {
+                plan.notes
+                    .push(not_found_note(ctx, scope, &address, elsewhere));
+                plan.not_owned += 1;
+            }
             continue;
         };
+        let scope_name = ctx.where_(lm, scope);
         let was = entry.status;
         let (next, decision) = apply_removal(entry, Removal::Unblocked, ctx.now, ctx.claim, &|c| {
             ctx.claim_is_live(c)
@@ -65,31 +83,27 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
                 &ctx.config.block.comment_prefix,
             )),
             Decision::LocalOnly if was == Status::Rejected => plan.notes.push(format!(
-                "unblocked {address} ({}) locally — the LoadMaster had refused it, so there is \
-                 nothing to remove",
-                scope.list_name()
+                "unblocked {address} ({scope_name}) locally — the LoadMaster had refused it, so \
+                 there is nothing to remove"
             )),
             Decision::LocalOnly if next.simulated => plan.notes.push(format!(
-                "unblocked {address} ({}) — a simulated block; nothing to remove from the \
-                 LoadMaster",
-                scope.list_name()
+                "unblocked {address} ({scope_name}) — a simulated block; nothing to remove from \
+                 the LoadMaster"
             )),
             Decision::LocalOnly => plan.notes.push(format!(
-                "unblocked {address} ({}) locally; its LoadMaster entry belongs to someone else \
-                 ({}) and is left alone",
-                scope.list_name(),
+                "unblocked {address} ({scope_name}) locally; its LoadMaster entry belongs to \
+                 someone else ({}) and is left alone",
                 next.held_by_other.as_deref().unwrap_or("")
             )),
             Decision::InFlightElsewhere => {
-                plan.in_flight += 1;
+                plan.in_flight.push(next.target());
                 plan.notes.push(format!(
-                    "{address}: another lmguard process is sending it; the unblock is recorded \
-                     and `lmguard sweep` applies it"
+                    "{address} ({scope_name}): another lmguard process is sending it; the \
+                     unblock is recorded and `lmguard sweep` applies it"
                 ));
             }
             Decision::Extended | Decision::Nothing => plan.notes.push(format!(
-                "{address} ({}) was already {}; recorded as unblocked",
-                scope.list_name(),
+                "{address} ({scope_name}) was already {}; recorded as unblocked",
                 if was == Status::Expired {
                     "expired"
                 } else {
@@ -158,14 +172,14 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     if args.addresses.is_empty() {
         return run_filtered(ctx, args);
     }
-    let scope = ctx.scope(args.vs);
+    ctx.check_vs(args.vs)?;
     let (addresses, rejected) = parse_addresses(&args.addresses);
 
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let plan = plan_for(ctx, scope, &addresses, &DryRun(store.as_ref()))?;
+        let plan = plan_for(ctx, args.vs, &addresses, &DryRun(store.as_ref()))?;
         drop(store);
-        print_dry_run(&ctx.wire(), &plan.jobs);
+        ctx.print_dry_run(&plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
         return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
     }
@@ -174,33 +188,43 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         return carry_out(ctx, None, Plan::default(), rejected);
     }
     // mode = "simulate" calls nothing: the plan withholds the deletes.
-    let client = if ctx.config.block.simulate() {
+    let clients = if ctx.config.block.simulate() {
         None
     } else {
-        Some(ctx.client()?)
+        Some(ctx.clients()?)
     };
     let plan = ctx.open_store()?.update(|txn| {
-        let plan = plan_for(ctx, scope, &addresses, txn)?;
+        let plan = plan_for(ctx, args.vs, &addresses, txn)?;
         for e in &plan.store {
             txn.put(e)?;
         }
         Ok(plan)
     })?;
-    carry_out(ctx, client.as_ref(), plan, rejected)
+    carry_out(ctx, clients.as_ref(), plan, rejected)
 }
 
 /// Bulk unblock: every active or pending block the filters select, each
 /// exactly as `unblock ADDRESS` would unblock it, after the operator said
 /// yes (on a terminal) or `--yes`.
-/// The plan for unblocking `addresses` in `scope`, read through `state`:
+/// The plan for unblocking `addresses` on every selected LoadMaster, in
+/// the scope `vs` names there (else its default), read through `state`:
 /// the same for a dry run (a read-only view) and the real run (its write
 /// transaction).
-fn plan_for(ctx: &Context, scope: Scope, addresses: &[Address], state: &dyn Read) -> Result<Plan> {
-    let found: Vec<Found> = addresses
-        .iter()
-        .map(|a| find(ctx, a, |x| state.get(scope, x)).map(|(a, e)| (scope, a, e)))
-        .collect::<Result<_>>()?;
-    let elsewhere = if found.iter().any(|(_, _, e)| e.is_none()) {
+fn plan_for(
+    ctx: &Context,
+    vs: Option<u32>,
+    addresses: &[Address],
+    state: &dyn Read,
+) -> Result<Plan> {
+    let mut found: Vec<Found> = Vec::new();
+    for a in addresses {
+        for &lm in &ctx.selected {
+            let scope = ctx.scope(lm, vs);
+            let (a, e) = find(ctx, a, |x| state.get(lm, scope, x))?;
+            found.push((lm, scope, a, e));
+        }
+    }
+    let elsewhere = if found.iter().any(|(_, _, _, e)| e.is_none()) {
         state.all()?
     } else {
         Vec::new()
@@ -223,34 +247,34 @@ fn run_filtered(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
     }
     if args.dry_run {
         for e in &matched {
-            println!("would unblock {}", describe(e));
+            println!("would unblock {}", describe(ctx, e));
         }
         let found = matched
             .into_iter()
-            .map(|e| (e.scope, e.address, Some(e)))
+            .map(|e| (e.loadmaster, e.scope, e.address, Some(e)))
             .collect();
         let plan = plan(ctx, found, &[]);
-        print_dry_run(&ctx.wire(), &plan.jobs);
+        ctx.print_dry_run(&plan.jobs);
         println!(
             "would unblock {} block(s) matching {filter}",
             plan.store.len()
         );
         return Ok(ExitStatus::Success);
     }
-    if !args.yes && !agreed(&matched, &filter)? {
+    if !args.yes && !agreed(ctx, &matched, &filter)? {
         println!("nothing was unblocked");
         return Ok(ExitStatus::Success);
     }
 
-    let client = ctx.client()?;
+    let clients = ctx.clients()?;
     let plan = ctx.open_store()?.update(|txn| {
         // What was shown, as it is now: a block that ended or changed
         // since then no longer counts.
         let mut found = Vec::with_capacity(matched.len());
         for e in &matched {
-            if let Some(now) = txn.get(e.scope, &e.address)? {
+            if let Some(now) = txn.get(e.loadmaster, e.scope, &e.address)? {
                 if now.status.is_current() && filter.matches(&now, ctx.now) {
-                    found.push((e.scope, e.address, Some(now)));
+                    found.push((e.loadmaster, e.scope, e.address, Some(now)));
                 }
             }
         }
@@ -260,7 +284,7 @@ fn run_filtered(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         }
         Ok(plan)
     })?;
-    carry_out(ctx, Some(&client), plan, 0)
+    carry_out(ctx, Some(&clients), plan, 0)
 }
 
 /// The active and pending blocks `filter` selects, in a stable order.
@@ -269,17 +293,19 @@ fn select(ctx: &Context, filter: &Filter) -> Result<Vec<Entry>> {
         Some(store) => store.all()?,
         None => Vec::new(),
     };
-    entries.retain(|e| e.status.is_current() && filter.matches(e, ctx.now));
-    entries.sort_by_key(|e| (e.blocked_at, e.scope, e.address));
+    entries.retain(|e| {
+        e.status.is_current() && ctx.is_selected(e.loadmaster) && filter.matches(e, ctx.now)
+    });
+    entries.sort_by_key(|e| (e.blocked_at, e.scope, e.address, e.loadmaster));
     Ok(entries)
 }
 
 /// `192.0.2.7 (global), blocked 2026-11-30 04:10, SCANS Port scanning`.
-fn describe(e: &Entry) -> String {
+fn describe(ctx: &Context, e: &Entry) -> String {
     format!(
         "{} ({}), blocked {} UTC, {}",
         e.address,
-        e.scope.list_name(),
+        ctx.where_(e.loadmaster, e.scope),
         short_time(e.blocked_at),
         e.reason
     )
@@ -290,7 +316,7 @@ const EXAMPLES: usize = 5;
 
 /// Ask the operator on the terminal; off a terminal, refuse (exit 2): a
 /// script must say `--yes`.
-fn agreed(matched: &[Entry], filter: &Filter) -> Result<bool> {
+fn agreed(ctx: &Context, matched: &[Entry], filter: &Filter) -> Result<bool> {
     let n = matched.len();
     if let Some(why) = confirm::why_not_ask() {
         return Err(Error::usage(format!(
@@ -300,7 +326,7 @@ fn agreed(matched: &[Entry], filter: &Filter) -> Result<bool> {
     }
     let mut text = format!("{n} active or pending block(s) match {filter}:\n");
     for e in matched.iter().take(EXAMPLES) {
-        text.push_str(&format!("  {}\n", describe(e)));
+        text.push_str(&format!("  {}\n", describe(ctx, e)));
     }
     if n > EXAMPLES {
         text.push_str(&format!(
@@ -316,7 +342,7 @@ fn agreed(matched: &[Entry], filter: &Filter) -> Result<bool> {
 /// address, then the summary line.
 fn carry_out(
     ctx: &Context,
-    client: Option<&Client>,
+    clients: Option<&Clients>,
     plan: Plan,
     rejected: usize,
 ) -> Result<ExitStatus> {
@@ -328,47 +354,46 @@ fn carry_out(
         }
     };
     plan.notes.iter().for_each(|n| say(n.to_string()));
-    print_simulated(&ctx.wire(), &plan.withheld);
+    ctx.print_simulated(&plan.withheld);
 
     let mut status = ExitStatus::Success;
-    let mut unblocked = plan.store.len() - plan.jobs.len() - plan.in_flight;
-    let mut pending = plan.in_flight;
-    if let (Some(client), false) = (client, plan.jobs.is_empty()) {
-        let applied = ctx.apply(client, plan.jobs)?;
+    // Recorded without a call (local only, already ended): unblocked.
+    let mut unblocked = Count::default();
+    let mut pending = Count::default();
+    let sent: std::collections::HashSet<_> = plan.jobs.iter().map(Job::target).collect();
+    for e in &plan.store {
+        if !sent.contains(&e.target()) && !plan.in_flight.contains(&e.target()) {
+            unblocked.add(e.loadmaster);
+        }
+    }
+    plan.in_flight
+        .iter()
+        .for_each(|(lm, _, _)| pending.add(*lm));
+    if let (Some(clients), false) = (clients, plan.jobs.is_empty()) {
+        let applied = ctx.apply(clients, plan.jobs)?;
         for (job, result) in &applied.results {
+            let (address, lm) = (job.address, job.loadmaster);
+            let scope = ctx.where_(lm, job.scope);
             match result {
                 Ok(Applied::HeldByOther(comment)) => {
-                    unblocked += 1;
+                    unblocked.add(lm);
                     say(format!(
-                        "unblocked {} ({}) locally; its LoadMaster entry is not lmguard's \
-                         ({comment}) and is left alone",
-                        job.address,
-                        job.scope.list_name()
+                        "unblocked {address} ({scope}) locally; its LoadMaster entry is not \
+                         lmguard's ({comment}) and is left alone"
                     ));
                 }
                 Ok(Applied::Done) => {
-                    unblocked += 1;
-                    say(format!(
-                        "unblocked {} ({})",
-                        job.address,
-                        job.scope.list_name()
-                    ));
+                    unblocked.add(lm);
+                    say(format!("unblocked {address} ({scope})"));
                 }
                 Err(f) if f.is_permanent() => {
-                    unblocked += 1;
-                    say(format!(
-                        "unblocked {} ({}) locally — {f}",
-                        job.address,
-                        job.scope.list_name()
-                    ));
+                    unblocked.add(lm);
+                    say(format!("unblocked {address} ({scope}) locally — {f}"));
                 }
                 Err(f) => {
-                    pending += 1;
-                    let line = format!(
-                        "pending   {} ({}) — {f}; `lmguard sweep` will retry",
-                        job.address,
-                        job.scope.list_name()
-                    );
+                    pending.add(lm);
+                    let line =
+                        format!("pending   {address} ({scope}) — {f}; `lmguard sweep` will retry");
                     if ctx.quiet {
                         eprintln!("{line}");
                     } else {
@@ -377,13 +402,15 @@ fn carry_out(
                 }
             }
         }
-        if let Some(problem) = loadmaster_problem(&applied, "unblock(s)") {
+        if let Some(problem) = loadmaster_problem(&applied, "unblock(s)", ctx.several()) {
             crate::logging::failure(&problem.to_string());
             status = problem.code();
         }
     }
     say(format!(
-        "unblocked {unblocked}, pending {pending}, not owned {}, rejected {rejected}",
+        "unblocked {}, pending {}, not owned {}, rejected {rejected}",
+        unblocked.show(ctx),
+        pending.show(ctx),
         plan.not_owned
     ));
     Ok(status_for(rejected + plan.not_owned, status))

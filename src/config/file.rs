@@ -16,7 +16,7 @@ use crate::domain::duration::{BlockDuration, HumanDuration};
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ConfigFile {
-    pub(super) loadmaster: LoadMasterFile,
+    pub(super) loadmaster: LoadMasters,
     #[serde(default)]
     pub(super) block: BlockFile,
     #[serde(default)]
@@ -27,10 +27,67 @@ pub(super) struct ConfigFile {
     pub(super) log: LogConfig,
 }
 
-/// `[loadmaster]` as written.
+/// `[loadmaster]` (one table) or `[[loadmaster]]` (an array of tables).
+#[derive(Debug)]
+pub(super) enum LoadMasters {
+    One(LoadMasterFile),
+    Several(Vec<LoadMasterFile>),
+}
+
+/// A table or an array of tables, each read with the tables' own
+/// deserializer, so that an error keeps its line and column.
+impl<'de> Deserialize<'de> for LoadMasters {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Tables;
+        impl<'de> serde::de::Visitor<'de> for Tables {
+            type Value = LoadMasters;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a [loadmaster] table or [[loadmaster]] tables")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<LoadMasters, A::Error> {
+                LoadMasterFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(LoadMasters::One)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                seq: A,
+            ) -> Result<LoadMasters, A::Error> {
+                Vec::<LoadMasterFile>::deserialize(serde::de::value::SeqAccessDeserializer::new(
+                    seq,
+                ))
+                .map(LoadMasters::Several)
+            }
+        }
+        d.deserialize_any(Tables)
+    }
+}
+
+/// `tls_sha256`: one fingerprint, or a list (both units of an HA pair).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum Pins {
+    One(String),
+    Several(Vec<String>),
+}
+
+impl Pins {
+    pub(super) fn written(&self) -> Vec<String> {
+        match self {
+            Pins::One(p) => vec![p.clone()],
+            Pins::Several(list) => list.clone(),
+        }
+    }
+}
+
+/// One LoadMaster's table as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct LoadMasterFile {
+    /// Required in `[[loadmaster]]` tables; `default` for a lone one.
+    pub(super) name: Option<String>,
     pub(super) url: String,
     pub(super) api_key_file: Option<PathBuf>,
     pub(super) api_key_env: Option<String>,
@@ -38,13 +95,16 @@ pub(super) struct LoadMasterFile {
     #[serde(default, rename = "api_key")]
     pub(super) inline_api_key: Option<toml::Value>,
     pub(super) ca_file: Option<PathBuf>,
-    pub(super) tls_sha256: Option<String>,
+    pub(super) tls_sha256: Option<Pins>,
     #[serde(default)]
     pub(super) insecure_skip_tls_verify: bool,
     #[serde(default = "default_timeout")]
     pub(super) timeout: HumanDuration,
     #[serde(default = "default_connections")]
     pub(super) connections: usize,
+    /// This LoadMaster's default scope (VS indexes differ between
+    /// appliances).
+    pub(super) vs: Option<u32>,
 }
 
 fn default_connections() -> usize {

@@ -160,6 +160,7 @@ mod tests {
         use crate::domain::severity::Severity;
         let comment = |event_id: Option<&str>, priority, reason: &str| {
             let req = BlockRequest {
+                loadmaster: Default::default(),
                 address: "192.0.2.7".parse().unwrap(),
                 scope: Scope::Global,
                 duration: "1h".parse().unwrap(),

@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::Address;
 use super::duration::BlockDuration;
+use super::loadmaster_name::LoadMasterName;
 use super::severity::Severity;
 
 /// Which LoadMaster block list an entry lives on.
@@ -57,6 +58,16 @@ impl Scope {
     /// `vs:3|192.0.2.7`.
     pub(crate) fn key(self, address: &Address) -> String {
         format!("{}|{}", self.key_prefix(), address)
+    }
+
+    /// `VS 3 on brno`, or `VS 3` when `name_loadmaster` is false (a single
+    /// LoadMaster configured): for messages.
+    pub(crate) fn on(self, loadmaster: LoadMasterName, name_loadmaster: bool) -> String {
+        if name_loadmaster {
+            format!("{} on {loadmaster}", self.list_name())
+        } else {
+            self.list_name()
+        }
     }
 
     fn key_prefix(self) -> String {
@@ -165,9 +176,12 @@ pub struct Claim {
     pub until: i64,
 }
 
-/// One (scope, address) block and its history.
+/// One (LoadMaster, scope, address) block and its history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The LoadMaster it is about (from the state key, not the record).
+    #[serde(skip)]
+    pub loadmaster: LoadMasterName,
     pub address: Address,
     pub scope: Scope,
     pub status: Status,
@@ -265,6 +279,7 @@ pub(crate) fn method_of_reason(reason: &str) -> &str {
 /// A request to block one address in one scope.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct BlockRequest {
+    pub(crate) loadmaster: LoadMasterName,
     pub(crate) address: Address,
     pub(crate) scope: Scope,
     pub(crate) duration: BlockDuration,
@@ -305,7 +320,38 @@ pub(crate) enum Applied {
     HeldByOther(String),
 }
 
+/// The state key of an entry: [`Scope::key`], behind `NAME@` for every
+/// LoadMaster but `default` (so a state file from before several
+/// LoadMasters reads as `default`'s without rewriting a key).
+pub(crate) fn state_key(loadmaster: LoadMasterName, scope: Scope, address: &Address) -> String {
+    if loadmaster.is_default() {
+        scope.key(address)
+    } else {
+        format!("{loadmaster}@{}", scope.key(address))
+    }
+}
+
+/// The LoadMaster a state key belongs to (see [`state_key`]).
+pub(crate) fn loadmaster_of_key(key: &str) -> LoadMasterName {
+    match key.split_once('@') {
+        Some((name, _)) => LoadMasterName::intern(name),
+        None => crate::domain::loadmaster_name::DEFAULT,
+    }
+}
+
+/// What an entry is about: (LoadMaster, scope, address).
+pub(crate) type Target = (LoadMasterName, Scope, Address);
+
 impl Entry {
+    pub(crate) fn target(&self) -> Target {
+        (self.loadmaster, self.scope, self.address)
+    }
+
+    /// This entry's key in the state (see [`state_key`]).
+    pub(crate) fn key(&self) -> String {
+        state_key(self.loadmaster, self.scope, &self.address)
+    }
+
     fn is_claimed(&self, live: &dyn Fn(&Claim) -> bool) -> bool {
         self.claim.as_ref().is_some_and(live)
     }
@@ -407,6 +453,7 @@ pub(crate) fn apply_block_in(
     let simulate = mode == BlockMode::Simulate;
     let expires_at = req.duration.expires_at(now);
     let fresh = |times_blocked: u32| Entry {
+        loadmaster: req.loadmaster,
         address: req.address,
         scope: req.scope,
         status: Status::PendingBlock,
@@ -668,6 +715,7 @@ pub(crate) mod testing {
     /// A one-hour manual block of `address` in the global list.
     pub(crate) fn request(address: &str, reason: &str) -> BlockRequest {
         BlockRequest {
+            loadmaster: Default::default(),
             address: address.parse().unwrap(),
             scope: Scope::Global,
             duration: "1h".parse().unwrap(),
@@ -709,6 +757,7 @@ mod tests {
 
     fn req(addr: &str, duration: &str) -> BlockRequest {
         BlockRequest {
+            loadmaster: Default::default(),
             address: addr.parse().unwrap(),
             scope: Scope::Global,
             duration: duration.parse().unwrap(),

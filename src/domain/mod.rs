@@ -9,6 +9,7 @@ pub(crate) mod escalation;
 pub mod event;
 pub mod filter;
 pub(crate) mod health;
+pub mod loadmaster_name;
 pub(crate) mod ownership;
 pub(crate) mod policy;
 pub(crate) mod protect;

@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::address::Address;
 use super::entry::{Applied, Entry, Scope, Status};
+use super::loadmaster_name::LoadMasterName;
 use super::ownership;
 
 /// One entry of a LoadMaster list, canonicalised where possible.
@@ -51,6 +52,9 @@ impl Kind {
 /// One difference between local state and a LoadMaster list.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Difference {
+    /// The LoadMaster whose list differs (set by the caller, which knows
+    /// whose list it compared).
+    pub(crate) loadmaster: LoadMasterName,
     pub(crate) scope: Scope,
     /// Canonical where possible, else as the LoadMaster returned it.
     pub(crate) address: String,
@@ -194,6 +198,7 @@ pub(crate) fn compare_indexed(
         };
         if let Some(kind) = kind {
             report.differences.push(Difference {
+                loadmaster: Default::default(),
                 scope,
                 address: entry.address.to_string(),
                 kind,
@@ -211,6 +216,7 @@ pub(crate) fn compare_indexed(
         // No local record (or it is not lmguard's): the comment decides.
         let ours = ownership::is_ours(r.comment.as_deref(), comment_prefix, None);
         report.differences.push(Difference {
+            loadmaster: Default::default(),
             scope,
             address: r.address.map_or_else(|| r.raw.clone(), |a| a.to_string()),
             kind: if ours { Kind::Orphaned } else { Kind::Foreign },
@@ -238,6 +244,7 @@ mod tests {
 
     fn entry(addr: &str, status: Status) -> Entry {
         let req = BlockRequest {
+            loadmaster: Default::default(),
             address: addr.parse().unwrap(),
             scope: Scope::Global,
             duration: "1h".parse().unwrap(),

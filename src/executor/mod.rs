@@ -32,7 +32,8 @@ use std::sync::Mutex;
 
 use crate::domain::address::Address;
 use crate::domain::comment::{self, CommentPrefix};
-use crate::domain::entry::{Applied, Call, Entry, Scope};
+use crate::domain::entry::{Applied, Call, Entry, Scope, Target};
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::ownership;
 use crate::enforcement::EnforcementPoint;
 use crate::loadmaster::{Failure, ListedEntry};
@@ -44,6 +45,8 @@ pub(crate) const IDENTICAL_REFUSALS: usize = 3;
 /// One call to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Job {
+    /// The LoadMaster it is made on.
+    pub(crate) loadmaster: LoadMasterName,
     pub(crate) scope: Scope,
     pub(crate) address: Address,
     pub(crate) call: Call,
@@ -55,10 +58,15 @@ pub(crate) struct Job {
 }
 
 impl Job {
+    pub(crate) fn target(&self) -> Target {
+        (self.loadmaster, self.scope, self.address)
+    }
+
     /// The call `call` for a recorded entry, with the comment that marks
     /// it as lmguard's.
     pub(crate) fn for_entry(entry: &Entry, call: Call, comment_prefix: &CommentPrefix) -> Job {
         Job {
+            loadmaster: entry.loadmaster,
             scope: entry.scope,
             address: entry.address,
             call,

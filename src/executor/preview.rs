@@ -2,19 +2,23 @@
 //! `mode = "simulate"` withholds. How a call looks on the wire is the
 //! enforcement point's to say ([`Describe`]); nothing here connects.
 
+use crate::domain::loadmaster_name::LoadMasterName;
 use crate::enforcement::Describe;
 
 use super::Job;
 
-/// How `job` looks on the wire.
-fn describe(wire: &dyn Describe, job: &Job) -> String {
-    wire.describe(job.call, job.scope, &job.address.to_string(), &job.comment)
+/// How each LoadMaster's calls look on the wire.
+pub(crate) type Wires<'a> = &'a dyn Fn(LoadMasterName) -> Box<dyn Describe>;
+
+/// How `job` looks on the wire of its LoadMaster.
+fn describe(wires: Wires<'_>, job: &Job) -> String {
+    wires(job.loadmaster).describe(job.call, job.scope, &job.address.to_string(), &job.comment)
 }
 
 /// Print what a dry run would send.
-pub(crate) fn print_dry_run(wire: &dyn Describe, jobs: &[Job]) {
+pub(crate) fn print_dry_run(wires: Wires<'_>, jobs: &[Job]) {
     for job in jobs {
-        println!("would send: {}", describe(wire, job));
+        println!("would send: {}", describe(wires, job));
     }
     if jobs.is_empty() {
         println!("would send nothing to the LoadMaster");
@@ -22,11 +26,11 @@ pub(crate) fn print_dry_run(wire: &dyn Describe, jobs: &[Job]) {
 }
 
 /// Print the calls `mode = "simulate"` keeps lmguard from making.
-pub(crate) fn print_simulated(wire: &dyn Describe, jobs: &[Job]) {
+pub(crate) fn print_simulated(wires: Wires<'_>, jobs: &[Job]) {
     for job in jobs {
         println!(
             "simulate: not sent (mode = \"simulate\"): {}; the entry is left as it was",
-            describe(wire, job)
+            describe(wires, job)
         );
     }
 }

@@ -29,8 +29,9 @@ pub(crate) enum Trust {
     System,
     /// Only the certificates in this PEM file.
     CaFile(PathBuf),
-    /// Exactly the certificate with this SHA-256 fingerprint.
-    Pin([u8; 32]),
+    /// Exactly a certificate with one of these SHA-256 fingerprints (both
+    /// units of an HA pair: the admin certificate is not synced).
+    Pins(Vec<[u8; 32]>),
     /// No verification (`insecure_skip_tls_verify`).
     Anything,
 }

@@ -43,8 +43,8 @@ pub(crate) fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
                 provider: provider.clone(),
             })
         }
-        Trust::Pin(pin) => Arc::new(Verifier {
-            trust: Accept::Pin(*pin),
+        Trust::Pins(pins) => Arc::new(Verifier {
+            trust: Accept::Pins(pins.clone()),
             provider: provider.clone(),
         }),
         Trust::CaFile(ca_file) => {
@@ -173,14 +173,14 @@ enum Accept {
         webpki: Option<Arc<WebPkiServerVerifier>>,
         exact: Vec<CertificateDer<'static>>,
     },
-    /// `tls_sha256`: exactly the certificate with this SHA-256.
-    Pin([u8; 32]),
+    /// `tls_sha256`: exactly a certificate with one of these SHA-256s.
+    Pins(Vec<[u8; 32]>),
 }
 
 /// A presented certificate that is not the pinned one.
 #[derive(Debug)]
 struct PinMismatch {
-    expected: [u8; 32],
+    expected: Vec<[u8; 32]>,
     presented: [u8; 32],
 }
 
@@ -188,10 +188,14 @@ impl std::fmt::Display for PinMismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "the LoadMaster's certificate does not match loadmaster.tls_sha256: expected \
+            "the LoadMaster's certificate does not match tls_sha256: expected \
              SHA-256 {}, presented {}; if the appliance's certificate was renewed, check the \
              new one and update tls_sha256",
-            format_fingerprint(&self.expected),
+            self.expected
+                .iter()
+                .map(|p| format_fingerprint(p))
+                .collect::<Vec<_>>()
+                .join(" or "),
             format_fingerprint(&self.presented)
         )
     }
@@ -202,9 +206,9 @@ impl std::error::Error for PinMismatch {}
 /// Why a pinned certificate was refused; it names both fingerprints.
 /// (`Error::Other` shows its text as it is; a `CertificateError` would show
 /// the fingerprints as debug byte arrays.)
-fn pin_mismatch(expected: &[u8; 32], presented: &[u8; 32]) -> rustls::Error {
+fn pin_mismatch(expected: &[[u8; 32]], presented: &[u8; 32]) -> rustls::Error {
     rustls::Error::Other(rustls::OtherError(Arc::new(PinMismatch {
-        expected: *expected,
+        expected: expected.to_vec(),
         presented: *presented,
     })))
 }
@@ -220,9 +224,9 @@ impl ServerCertVerifier for Verifier {
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
         let (webpki, exact) = match &self.trust {
             Accept::Anything => return Ok(ServerCertVerified::assertion()),
-            Accept::Pin(expected) => {
+            Accept::Pins(expected) => {
                 let presented = fingerprint(end_entity.as_ref());
-                return if presented == *expected {
+                return if expected.contains(&presented) {
                     Ok(ServerCertVerified::assertion())
                 } else {
                     Err(pin_mismatch(expected, &presented))
@@ -314,8 +318,10 @@ mod tests {
     fn a_mismatch_names_both_fingerprints() {
         let expected = parse_fingerprint(HEX).unwrap();
         let presented = fingerprint(b"another certificate");
-        let text = pin_mismatch(&expected, &presented).to_string();
+        let other = fingerprint(b"the other unit");
+        let text = pin_mismatch(&[expected, other], &presented).to_string();
         assert!(text.contains(&format_fingerprint(&expected)), "{text}");
+        assert!(text.contains(&format_fingerprint(&other)), "{text}");
         assert!(text.contains(&format_fingerprint(&presented)), "{text}");
         assert!(text.contains("tls_sha256"), "{text}");
     }

@@ -198,6 +198,8 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, String> {
         return Err(format!("{} unexpected trailing bytes", bytes.len() - r.at));
     }
     Ok(Entry {
+        // Set from the state key by the caller.
+        loadmaster: Default::default(),
         address,
         scope,
         status,
@@ -313,6 +315,7 @@ mod tests {
 
     fn sample() -> Entry {
         Entry {
+            loadmaster: Default::default(),
             address: "2001:db8:abcd:12::/64".parse().unwrap(),
             scope: Scope::Vs(3),
             status: Status::PendingUnblock,
@@ -344,6 +347,7 @@ mod tests {
         let full = sample();
         assert_eq!(decode(&encode(&full)).unwrap(), full);
         let bare = Entry {
+            loadmaster: Default::default(),
             address: "192.0.2.7".parse().unwrap(),
             scope: Scope::Global,
             status: Status::Active,

@@ -41,11 +41,16 @@ const SEND_TRACE: &str = "lmguard cannot work with this answer: do not go live; 
     lmguard's maintainers";
 
 /// Prove the round trip on every list lmguard writes to.
-pub(super) fn run(ctx: &crate::commands::Context, client: &Client, report: &mut Report) {
+pub(super) fn run(
+    ctx: &crate::commands::Context,
+    lm: &crate::config::LoadMasterConfig,
+    client: &Client,
+    report: &mut Report,
+) {
     let interrupt = Interrupt::install();
     let probe_comment = comment::for_probe(&ctx.config.block.comment_prefix);
     let mut scopes = vec![Scope::Global];
-    if let Some(vs) = ctx.config.block.vs {
+    if let Some(vs) = lm.vs {
         scopes.push(Scope::Vs(vs));
     }
     for scope in scopes {
