@@ -14,7 +14,8 @@ pub(crate) mod unblock;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::clock::{checked_now, unix_now};
 use crate::config::{Config, LoadMasterConfig};
@@ -24,7 +25,7 @@ use crate::enforcement::KempWire;
 use crate::error::{Error, Result};
 use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::{preview, Job};
-use crate::loadmaster::Client;
+use crate::loadmaster::{Client, Failure};
 use crate::process;
 use crate::state::Store;
 
@@ -41,7 +42,15 @@ pub(crate) struct Context {
     /// The LoadMasters this run works on: those `--loadmaster` named, else
     /// every configured one (in the configuration's order).
     pub(crate) selected: Vec<LoadMasterName>,
+    /// LoadMasters that halted a batch of this run, and when: a stream's
+    /// next batches do not call them until [`RETRY_DOWN_AFTER`] has passed.
+    down: Mutex<Vec<(LoadMasterName, Instant, Failure)>>,
 }
+
+/// How long a long-lived run (a `block` reading a stream) leaves a
+/// LoadMaster alone after it halted a batch: its calls stay pending (and
+/// `sweep` may retry them) instead of each batch waiting for its timeout.
+const RETRY_DOWN_AFTER: Duration = Duration::from_secs(60);
 
 /// One client per LoadMaster a run calls (each reads its own API key and
 /// TLS settings), made before anything is recorded: a missing key is a
@@ -76,6 +85,7 @@ impl Context {
             claim,
             quiet: false,
             selected,
+            down: Mutex::new(Vec::new()),
         })
     }
 
@@ -260,7 +270,25 @@ impl Context {
                 connections,
             })
             .collect::<Vec<_>>();
-        batch::apply_and_record(&points, &self.config.block.comment_prefix, &recorder, jobs)
+        let down: Vec<(LoadMasterName, Failure)> = {
+            let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+            down.retain(|(_, at, _)| at.elapsed() < RETRY_DOWN_AFTER);
+            down.iter().map(|(n, _, f)| (*n, f.clone())).collect()
+        };
+        let results = batch::apply_and_record(
+            &points,
+            &self.config.block.comment_prefix,
+            &recorder,
+            jobs,
+            &down,
+        )?;
+        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, failure) in &results.halted {
+            if !down.iter().any(|(n, _, _)| n == name) {
+                down.push((*name, Instant::now(), failure.clone()));
+            }
+        }
+        Ok(results)
     }
 }
 

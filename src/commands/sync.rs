@@ -236,10 +236,7 @@ type Globals = Vec<(LoadMasterName, Global)>;
 /// decoded, and each LoadMaster's global entries indexed for the
 /// comparison, on another thread while the lists are fetched, each on its
 /// own thread (the store, and its lock, are let go as soon as it is read).
-fn read_local_and_global(
-    ctx: &Context,
-    clients: &Clients,
-) -> Result<(Vec<Entry>, Globals)> {
+fn read_local_and_global(ctx: &Context, clients: &Clients) -> Result<(Vec<Entry>, Globals)> {
     let store = ctx.open_existing_store()?;
     let snapshot = store.as_ref().map(|s| s.snapshot()).transpose()?;
     let selected = &ctx.selected;

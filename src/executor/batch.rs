@@ -105,11 +105,17 @@ struct Delivery {
 /// LoadMaster stops only its calls. Jobs for a LoadMaster not in `points`
 /// are not made (they stay pending). Shows progress on a terminal for long
 /// runs.
+///
+/// `down`: LoadMasters found down shortly before in this run (a stream's
+/// earlier batch): their calls are not made (they stay pending, with that
+/// failure), so a dead LoadMaster costs a long-lived stream one timeout
+/// now and then, not one per batch.
 pub(crate) fn apply_and_record(
     points: &[Point<'_>],
     comment_prefix: &CommentPrefix,
     recorder: &Recorder<'_>,
     jobs: Vec<Job>,
+    down: &[(LoadMasterName, Failure)],
 ) -> Result<RunResults> {
     let total = jobs.len();
     let mut per_point: Vec<Vec<Job>> = points.iter().map(|_| Vec::new()).collect();
@@ -128,7 +134,11 @@ pub(crate) fn apply_and_record(
             .filter(|(_, jobs)| !jobs.is_empty())
             .map(|(p, jobs)| {
                 let tx = tx.clone();
-                scope.spawn(move || serve(p, comment_prefix, jobs, &tx))
+                let down = down
+                    .iter()
+                    .find(|(n, _)| *n == p.name)
+                    .map(|(_, f)| f.clone());
+                scope.spawn(move || serve(p, comment_prefix, jobs, down, &tx))
             })
             .collect();
         drop(tx);
@@ -169,9 +179,18 @@ fn serve(
     p: &Point<'_>,
     comment_prefix: &CommentPrefix,
     jobs: Vec<Job>,
+    down: Option<Failure>,
     tx: &mpsc::Sender<Delivery>,
 ) -> Option<(LoadMasterName, Failure)> {
     let shared = RunShared::default();
+    if let Some(failure) = down {
+        log::info!(
+            "LoadMaster {} failed earlier in this run ({failure}); {} call(s) left pending for now",
+            p.name,
+            jobs.len()
+        );
+        *super::lock(&shared.halted) = Some(failure);
+    }
     let threads = p.connections.max(1);
     let mut jobs = jobs.into_iter().peekable();
     while jobs.peek().is_some() {
