@@ -1056,6 +1056,97 @@ mod tests {
     }
 
     #[test]
+    fn each_loadmaster_has_its_own_entries_and_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("state.redb"), Duration::from_secs(1)).unwrap();
+        let brno = LoadMasterName::parse("brno").unwrap();
+        let on = |lm: LoadMasterName, addr: &str| {
+            let mut e = entry(addr);
+            e.loadmaster = lm;
+            e
+        };
+        store
+            .update(|t| {
+                t.put(&on(DEFAULT, "192.0.2.1"))?;
+                t.put(&on(brno, "192.0.2.1"))?;
+                t.put(&on(brno, "192.0.2.2"))
+            })
+            .unwrap();
+        let (a, b) = store
+            .update(|t| {
+                Ok((
+                    t.count_current(DEFAULT, false)?,
+                    t.count_current(brno, false)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((a, b), (1, 2));
+        let addr = "192.0.2.1".parse().unwrap();
+        let got = store.get(brno, Scope::Vs(3), &addr).unwrap().unwrap();
+        assert_eq!(got.loadmaster, brno);
+        assert_eq!(
+            store
+                .get(DEFAULT, Scope::Vs(3), &addr)
+                .unwrap()
+                .unwrap()
+                .loadmaster,
+            DEFAULT
+        );
+        // Ended on brno: its count drops, default's does not.
+        let mut ended = got.clone();
+        ended.status = Status::Expired;
+        store.update(|t| t.put(&ended)).unwrap();
+        let (a, b) = store
+            .update(|t| {
+                Ok((
+                    t.count_current(DEFAULT, false)?,
+                    t.count_current(brno, false)?,
+                ))
+            })
+            .unwrap();
+        assert_eq!((a, b), (1, 1));
+        assert_eq!(Read::count_current(&store, brno, false).unwrap(), 1);
+    }
+
+    #[test]
+    fn a_format_3_file_goes_to_the_only_loadmaster_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        store
+            .update(|t| {
+                t.put(&entry("192.0.2.1"))?;
+                t.note_health(DEFAULT, &Health::default())
+            })
+            .unwrap();
+        store.set_meta(FORMAT_KEY, 3).unwrap();
+        drop(store);
+        let site = LoadMasterName::parse("site1").unwrap();
+        let store = Store::open_for(&path, Duration::from_secs(1), site).unwrap();
+        assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+        let all = store.all().unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].loadmaster, site);
+        assert_eq!(store.update(|t| t.count_current(site, false)).unwrap(), 1);
+        assert_eq!(
+            store.update(|t| t.count_current(DEFAULT, false)).unwrap(),
+            0
+        );
+        let health: Vec<String> = store
+            .health()
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(health, ["site1"]);
+        // Converted once: opening it for another name later changes nothing.
+        drop(store);
+        let other = LoadMasterName::parse("other").unwrap();
+        let store = Store::open_for(&path, Duration::from_secs(1), other).unwrap();
+        assert_eq!(store.all().unwrap()[0].loadmaster, site);
+    }
+
+    #[test]
     fn a_read_only_view_plans_from_what_the_indexes_give_a_transaction() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("state.redb"), Duration::from_secs(1)).unwrap();

@@ -269,7 +269,10 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         };
         Ok((plan, pruned))
     })?;
-    if rescan && !plan.lift_later {
+    // Every LoadMaster's blocks were looked at (not only those of
+    // `--loadmaster`): only then is the policy applied to all of them.
+    let everyone = ctx.selected.len() == ctx.config.loadmasters.len();
+    if rescan && !plan.lift_later && everyone {
         // After the lifts are recorded (as pending): a crash before this
         // only means the next sweep looks again.
         store.set_meta(POLICY_KEY, fingerprint)?;

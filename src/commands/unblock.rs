@@ -169,10 +169,10 @@ fn find(
 }
 
 pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
+    ctx.check_vs(args.vs)?;
     if args.addresses.is_empty() {
         return run_filtered(ctx, args);
     }
-    ctx.check_vs(args.vs)?;
     let (addresses, rejected) = parse_addresses(&args.addresses);
 
     if args.dry_run {
