@@ -346,11 +346,16 @@ impl Store {
     /// runs, which must not create or change anything). A database that
     /// needs recovery after a crash is opened for writing once, to let redb
     /// repair it.
+    /// [`Store::open_existing_for`] with `default` as the legacy owner.
+    pub fn open_existing(path: &Path, lock_timeout: Duration) -> Result<Option<Store>> {
+        Store::open_existing_for(path, lock_timeout, DEFAULT)
+    }
+
     /// Open the state read-only if it exists. A file of an older format
     /// whose entries belong to another LoadMaster than `default` is
     /// converted first where this user may write it (else its entries read
     /// as `default`'s).
-    pub fn open_existing(
+    pub fn open_existing_for(
         path: &Path,
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
@@ -383,7 +388,7 @@ impl Store {
                 Ok(converted) => return Ok(Some(converted)),
                 Err(e) => {
                     log::warn!("{}", e.message());
-                    return Store::open_existing(path, lock_timeout, DEFAULT);
+                    return Store::open_existing(path, lock_timeout);
                 }
             }
         }
@@ -1342,7 +1347,7 @@ mod tests {
             let store = Store::open(&path, Duration::from_secs(1)).unwrap();
             store.update_lazily(|t| t.put(&entry("192.0.2.7"))).unwrap();
         }
-        let store = Store::open_existing(&path, Duration::from_secs(1), DEFAULT)
+        let store = Store::open_existing(&path, Duration::from_secs(1))
             .unwrap()
             .unwrap();
         assert_eq!(store.all().unwrap(), vec![entry("192.0.2.7")]);

@@ -9,6 +9,7 @@ use crate::common;
 use std::time::Duration;
 
 use lmguard::domain::entry::{Entry, Scope, Status};
+use lmguard::domain::loadmaster_name::DEFAULT;
 use lmguard::state::{Store, FORMAT_VERSION};
 
 fn expected() -> Vec<Entry> {
@@ -34,13 +35,9 @@ fn migration_from_the_first_release_keeps_every_row() {
 
     // Read-only: the old file is read as it is and left unchanged.
     {
-        let store = Store::open_existing(
-            &path,
-            Duration::from_secs(5),
-            lmguard::domain::loadmaster_name::DEFAULT,
-        )
-        .unwrap()
-        .unwrap();
+        let store = Store::open_existing(&path, Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
         assert_eq!(store.format().unwrap(), Some(2));
         assert_eq!(store.all().unwrap(), want);
     }
@@ -56,15 +53,11 @@ fn migration_from_the_first_release_keeps_every_row() {
             .filter(|e| e.status.is_current() && !e.simulated)
             .count();
         assert_eq!(
-            store
-                .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, true))
-                .unwrap(),
+            store.update(|t| t.count_current(DEFAULT, true)).unwrap(),
             current
         );
         assert_eq!(
-            store
-                .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, false))
-                .unwrap(),
+            store.update(|t| t.count_current(DEFAULT, false)).unwrap(),
             real
         );
         let pending = want.iter().filter(|e| e.status.is_pending()).count();
@@ -148,13 +141,9 @@ fn migration_from_mains_format_2_keeps_forced_adopted_and_rejected() {
     let path = dir.path().join("state.redb");
     std::fs::write(&path, common::fixture("state-format2-main.redb")).unwrap();
     let before = {
-        let store = Store::open_existing(
-            &path,
-            Duration::from_secs(5),
-            lmguard::domain::loadmaster_name::DEFAULT,
-        )
-        .unwrap()
-        .unwrap();
+        let store = Store::open_existing(&path, Duration::from_secs(5))
+            .unwrap()
+            .unwrap();
         assert_eq!(store.format().unwrap(), Some(2));
         store.all().unwrap()
     };
@@ -166,12 +155,7 @@ fn migration_from_mains_format_2_keeps_forced_adopted_and_rejected() {
     let latest = before.iter().map(|e| e.blocked_at).max().unwrap();
     assert_eq!(store.update(|t| t.latest_blocked_at()).unwrap(), latest);
     // Rejected is history (keep_history deletes it), not current.
-    assert_eq!(
-        store
-            .update(|t| t.count_current(lmguard::domain::loadmaster_name::DEFAULT, true))
-            .unwrap(),
-        3
-    );
+    assert_eq!(store.update(|t| t.count_current(DEFAULT, true)).unwrap(), 3);
 }
 
 #[test]
@@ -195,13 +179,9 @@ fn the_binary_honours_forced_and_rejected_records_after_converting_them() {
     assert_eq!(env.status_of("198.51.100.5"), "active");
     assert_eq!(env.status_of("192.0.2.99"), "rejected");
     assert_eq!(env.status_of("203.0.113.44"), "active");
-    let store = Store::open_existing(
-        &env.state,
-        Duration::from_secs(5),
-        lmguard::domain::loadmaster_name::DEFAULT,
-    )
-    .unwrap()
-    .unwrap();
+    let store = Store::open_existing(&env.state, Duration::from_secs(5))
+        .unwrap()
+        .unwrap();
     assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
     check_main_fields(&store.all().unwrap());
 }

@@ -724,12 +724,8 @@ pub(crate) fn db_rows(
         let t = start.elapsed();
         drop(store);
         let start = Instant::now();
-        let store = lmguard::state::Store::open_existing(
-            &site.state,
-            Duration::from_secs(60),
-            lmguard::domain::loadmaster_name::DEFAULT,
-        )
-        .map_err(|e| format!("Store::open_existing: {e}"))?;
+        let store = lmguard::state::Store::open_existing(&site.state, Duration::from_secs(60))
+            .map_err(|e| format!("Store::open_existing: {e}"))?;
         let t_ro = start.elapsed();
         drop(store);
         let addr = bench.addrs.take(1).remove(0);
@@ -761,13 +757,9 @@ pub(crate) fn db_rows(
         let mut all = Stat::default();
         for _ in 0..runs.min(3) {
             let start = Instant::now();
-            let store = lmguard::state::Store::open_existing(
-                &site.state,
-                Duration::from_secs(60),
-                lmguard::domain::loadmaster_name::DEFAULT,
-            )
-            .map_err(|e| format!("Store::open_existing: {e}"))?
-            .ok_or("no state database")?;
+            let store = lmguard::state::Store::open_existing(&site.state, Duration::from_secs(60))
+                .map_err(|e| format!("Store::open_existing: {e}"))?
+                .ok_or("no state database")?;
             let entries = store.all().map_err(|e| format!("Store::all: {e}"))?;
             all.push(start.elapsed());
             if entries.len() < n {

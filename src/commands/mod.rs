@@ -187,7 +187,7 @@ impl Context {
 
     /// Open it only if it exists (read-only commands and dry runs).
     pub(crate) fn open_existing_store(&self) -> Result<Option<Store>> {
-        Store::open_existing(
+        Store::open_existing_for(
             &self.state_path()?,
             self.lock_timeout(),
             self.config.legacy_owner(),
