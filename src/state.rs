@@ -87,6 +87,10 @@ pub struct Store {
     db: Handle,
     path: PathBuf,
     _lock: Option<File>,
+    /// A read-only view of a file from before several LoadMasters, whose
+    /// entries (keyed as `default`'s) belong to this LoadMaster: it is
+    /// read as converted, without writing (a dry run changes nothing).
+    legacy_owner: Option<LoadMasterName>,
 }
 
 /// Read-only handles serve `list` and dry runs: they never write, and work
@@ -100,6 +104,7 @@ enum Handle {
 pub struct Snapshot {
     txn: ReadTransaction,
     path: PathBuf,
+    legacy_owner: Option<LoadMasterName>,
 }
 
 impl Snapshot {
@@ -113,7 +118,11 @@ impl Snapshot {
         let mut out = Vec::new();
         for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
             let (key, value) = item.map_err(|e| unusable(&self.path, &e))?;
-            out.push(decode(&self.path, key.value(), value.value())?);
+            let mut entry = decode(&self.path, key.value(), value.value())?;
+            if let Some(owner) = self.legacy_owner {
+                entry.loadmaster = owner;
+            }
+            out.push(entry);
         }
         Ok(out)
     }
@@ -331,6 +340,7 @@ impl Store {
             db: Handle::Write(db),
             path: path.to_path_buf(),
             _lock: lock,
+            legacy_owner: None,
         };
         if store.check_format(legacy_owner)? {
             // The JSON records' pages are free now: give them back. Only
@@ -352,9 +362,8 @@ impl Store {
     }
 
     /// Open the state read-only if it exists. A file of an older format
-    /// whose entries belong to another LoadMaster than `default` is
-    /// converted first where this user may write it (else its entries read
-    /// as `default`'s).
+    /// is read as its conversion would be (its entries `legacy_owner`'s),
+    /// and left as it is.
     pub fn open_existing_for(
         path: &Path,
         lock_timeout: Duration,
@@ -375,22 +384,16 @@ impl Store {
             }
             Err(e) => return Err(unusable(path, &e)),
         };
-        let store = Store {
+        let mut store = Store {
             db: Handle::Read(db),
             path: path.to_path_buf(),
             _lock: lock,
+            legacy_owner: None,
         };
         store.check_format_read_only()?;
-        if !legacy_owner.is_default() && store.stored_format()?.is_some_and(|f| f < FORMAT_VERSION)
-        {
-            drop(store);
-            match Store::open_for(path, lock_timeout, legacy_owner) {
-                Ok(converted) => return Ok(Some(converted)),
-                Err(e) => {
-                    log::warn!("{}", e.message());
-                    return Store::open_existing(path, lock_timeout);
-                }
-            }
+        let older = store.stored_format()?.is_none_or(|f| f < FORMAT_VERSION);
+        if older && !legacy_owner.is_default() {
+            store.legacy_owner = Some(legacy_owner);
         }
         Ok(Some(store))
     }
@@ -567,7 +570,11 @@ impl Store {
             let (k, v) = item.map_err(|e| unusable(&self.path, &e))?;
             // A record this version cannot read is left out, not fatal.
             if let Ok(h) = serde_json::from_slice(v.value()) {
-                out.push((k.value().to_string(), h));
+                let name = match self.legacy_owner {
+                    Some(owner) if k.value() == DEFAULT.as_str() => owner.to_string(),
+                    _ => k.value().to_string(),
+                };
+                out.push((name, h));
             }
         }
         Ok(out)
@@ -585,6 +592,7 @@ impl Store {
         Ok(Snapshot {
             txn: self.begin_read()?,
             path: self.path.clone(),
+            legacy_owner: self.legacy_owner,
         })
     }
 
@@ -630,12 +638,21 @@ impl Store {
             Err(TableError::TableDoesNotExist(_)) => return Ok(None),
             Err(e) => return Err(unusable(&self.path, &e)),
         };
-        let key = entry::state_key(loadmaster, scope, address);
+        let stored_as = match self.legacy_owner {
+            Some(owner) if owner == loadmaster => DEFAULT,
+            Some(_) if loadmaster.is_default() => return Ok(None),
+            _ => loadmaster,
+        };
+        let key = entry::state_key(stored_as, scope, address);
         let found = table
             .get(key.as_str())
             .map_err(|e| unusable(&self.path, &e))?;
         found
-            .map(|v| decode(&self.path, &key, v.value()))
+            .map(|v| {
+                let mut entry = decode(&self.path, &key, v.value())?;
+                entry.loadmaster = loadmaster;
+                Ok(entry)
+            })
             .transpose()
     }
 
@@ -1127,6 +1144,19 @@ mod tests {
         store.set_meta(FORMAT_KEY, 3).unwrap();
         drop(store);
         let site = LoadMasterName::parse("site1").unwrap();
+        // Read-only, it reads as converted and stays as it is.
+        {
+            let view = Store::open_existing_for(&path, Duration::from_secs(1), site)
+                .unwrap()
+                .unwrap();
+            let addr = "192.0.2.1".parse().unwrap();
+            assert_eq!(view.all().unwrap()[0].loadmaster, site);
+            let got = view.get(site, Scope::Vs(3), &addr).unwrap().unwrap();
+            assert_eq!(got.loadmaster, site);
+            assert!(view.get(DEFAULT, Scope::Vs(3), &addr).unwrap().is_none());
+            assert_eq!(view.health().unwrap()[0].0, "site1");
+            assert_eq!(view.format().unwrap(), Some(3));
+        }
         let store = Store::open_for(&path, Duration::from_secs(1), site).unwrap();
         assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
         let all = store.all().unwrap();
