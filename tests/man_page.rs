@@ -51,7 +51,8 @@ Usage or configuration error; nothing was changed.
 \fB3\fR
 The LoadMaster was unreachable or refused (a refused API key, HTTP 401,
 included); the work is recorded as pending and \fBlmguard sweep\fR retries
-it once the cause is fixed.
+it once the cause is fixed. With several LoadMasters: one of them was left
+with pending work (the message names it); the others were served.
 .TP
 \fB4\fR
 Some input was rejected (a bad address or event line, an address to
@@ -95,6 +96,16 @@ API key masked, to attach to a report when lmguard misreads a firmware):
 .nf
     lmguard check
     lmguard check \-\-probe \-v
+.fi
+.PP
+Two sites: one \fB[[loadmaster]]\fR table each (the one configured before
+keeps the name \fBdefault\fR); every block reaches both, and one site's
+LoadMaster alone can be worked on:
+.PP
+.nf
+    lmguard check
+    lmguard list \-\-loadmaster brno
+    lmguard block \-\-loadmaster brno \-\-vs 2 203.0.113.7
 .fi
 "#;
 
