@@ -14,7 +14,7 @@ use super::settings::*;
 use super::workload::*;
 
 /// A configuration and a state database of its own, against one fake
-/// LoadMaster.
+/// LoadMaster (or several).
 pub(crate) struct Site {
     pub(crate) dir: tempfile::TempDir,
     pub(crate) config: PathBuf,
@@ -23,23 +23,52 @@ pub(crate) struct Site {
 }
 
 impl Site {
+    /// A site with one `[loadmaster]` table (the usual configuration).
     pub(crate) fn new(lm: &FakeLoadMaster) -> Res<Site> {
+        Site::build(&[(None, lm)])
+    }
+
+    /// A site with one `[[loadmaster]]` table per fake, named as given
+    /// (issue 15: several LoadMasters). Each table trusts its own fake's
+    /// CA; `ca` is the first one's.
+    pub(crate) fn several(lms: &[(&str, &FakeLoadMaster)]) -> Res<Site> {
+        let named: Vec<(Option<&str>, &FakeLoadMaster)> =
+            lms.iter().map(|&(name, lm)| (Some(name), lm)).collect();
+        Site::build(&named)
+    }
+
+    fn build(lms: &[(Option<&str>, &FakeLoadMaster)]) -> Res<Site> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let ca = dir.path().join("loadmaster.pem");
         let key = dir.path().join("api-key");
         let config = dir.path().join("lm-mitigation.toml");
         let state = dir.path().join("state").join("state.redb");
-        std::fs::write(&ca, lm.ca_pem()).map_err(|e| e.to_string())?;
         write_private(&key, format!("{KEY}\n").as_bytes())?;
-        std::fs::write(
-            &config,
-            format!(
-                "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\nca_file = \"{ca}\"\n\
-                 timeout = \"30s\"\n\n[block]\nduration = \"75h\"\nmax_active = 10000000\n\n\
-                 [state]\npath = \"{state}\"\nlock_timeout = \"60s\"\n",
+        let mut tables = String::new();
+        let mut first_ca = None;
+        for &(name, lm) in lms {
+            let (ca, header) = match name {
+                Some(n) => (
+                    dir.path().join(format!("loadmaster-{n}.pem")),
+                    format!("[[loadmaster]]\nname = \"{n}\"\n"),
+                ),
+                None => (dir.path().join("loadmaster.pem"), "[loadmaster]\n".into()),
+            };
+            std::fs::write(&ca, lm.ca_pem()).map_err(|e| e.to_string())?;
+            tables.push_str(&format!(
+                "{header}url = \"{url}\"\napi_key_file = \"{key}\"\nca_file = \"{ca}\"\n\
+                 timeout = \"30s\"\n\n",
                 url = lm.url(),
                 key = key.display(),
                 ca = ca.display(),
+            ));
+            first_ca.get_or_insert(ca);
+        }
+        let ca = first_ca.ok_or("a site needs a LoadMaster")?;
+        std::fs::write(
+            &config,
+            format!(
+                "{tables}[block]\nduration = \"75h\"\nmax_active = 10000000\n\n\
+                 [state]\npath = \"{state}\"\nlock_timeout = \"60s\"\n",
                 state = state.display(),
             ),
         )

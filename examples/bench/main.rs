@@ -5,7 +5,7 @@
 //! floor: the same requests made by `curl`, by a minimal Rust TLS client
 //! process, or by one keep-alive ureq agent. Nothing leaves loopback.
 //!
-//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6,7,8` (some
+//! Options: `--quick` (a tenth of the sizes), `--only 1,2,3,4,6,7,8,9` (some
 //! scenarios), `--runs N` (runs per measurement), `--no-million` (skip the
 //! 1 000 000-entry state), `--markdown PATH` (also write the table),
 //! `--lmguard PATH` (the binary to time). Helper modes used as floors:
@@ -96,7 +96,7 @@ fn main() -> std::process::ExitCode {
             }
             "-h" | "--help" => {
                 println!(
-                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6,7,8] [--markdown PATH] [--lmguard PATH]"
+                    "usage: bench [--quick] [--runs N] [--no-million] [--only 1,2,3,4,6,7,8,9] [--markdown PATH] [--lmguard PATH]"
                 );
                 return std::process::ExitCode::SUCCESS;
             }

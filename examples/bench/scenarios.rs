@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use fake_loadmaster::Scope;
+use fake_loadmaster::{FakeLoadMaster, Scope};
 
 use super::floor::*;
 use super::harness::*;
@@ -60,6 +60,9 @@ pub fn run_all(settings: &Settings) -> Res<Report> {
     }
     if settings.wants(8) {
         bulk_unblock(&mut bench, &mut report)?;
+    }
+    if settings.wants(9) {
+        several_loadmasters(&mut bench, &mut report)?;
     }
 
     report
@@ -158,6 +161,92 @@ pub(crate) fn single_block(bench: &mut Bench, report: &mut Report) -> Res<()> {
             .rows
             .push(Row::info("1r", "peak RSS, block 1 address", mib(k)));
     }
+    Ok(())
+}
+
+/// The LoadMasters of scenario 9, in config order.
+pub(crate) const SEVERAL: [&str; 4] = ["a", "b", "c", "d"];
+
+/// Scenario 9 (issue 15): `block ADDR` from a cold process with four
+/// `[[loadmaster]]` tables (a–d, each a fake LoadMaster of its own on
+/// 127.0.0.1) against the same block with one `[loadmaster]` (row 1's
+/// configuration). lmguard sends the four adds in parallel threads, so the
+/// block should cost about one LoadMaster's latency: target ≤ 1.5×. The two
+/// sides alternate (which goes first too), so that both see the same load;
+/// each run checks that every fake now holds the address.
+pub(crate) fn several_loadmasters(bench: &mut Bench, report: &mut Report) -> Res<()> {
+    let runs = bench.settings.single_runs;
+    let n = SEVERAL.len();
+    bench.say(&format!(
+        "9: single block on {n} LoadMasters vs on 1, {runs} runs each, interleaved"
+    ));
+    let one_lm = start_fake()?;
+    let one = Site::new(&one_lm)?;
+    let fakes = SEVERAL
+        .iter()
+        .map(|_| start_fake())
+        .collect::<Res<Vec<FakeLoadMaster>>>()?;
+    let named: Vec<(&str, &FakeLoadMaster)> = SEVERAL.iter().copied().zip(&fakes).collect();
+    let several = Site::several(&named)?;
+    let (mut on_one, mut on_several) = (Stat::default(), Stat::default());
+    // Run 0 is the warm-up (creates both state databases).
+    for i in 0..=runs {
+        let mut sides = [
+            (&one, &mut on_one, false),
+            (&several, &mut on_several, true),
+        ];
+        if i % 2 == 1 {
+            sides.reverse();
+        }
+        for (site, stat, is_several) in sides {
+            let addr = bench.addrs.take(1).remove(0);
+            let ran = bench.lmguard(
+                site,
+                &["block", &addr, "--reason", "bench"],
+                None,
+                false,
+                &[0],
+            )?;
+            let holders: Vec<&FakeLoadMaster> = if is_several {
+                fakes.iter().collect()
+            } else {
+                vec![&one_lm]
+            };
+            for (k, lm) in holders.iter().enumerate() {
+                if !lm.entries(Scope::Global).iter().any(|e| e.addr == addr) {
+                    return Err(format!(
+                        "block {addr}: LoadMaster #{} does not hold it; lmguard said: {}",
+                        k + 1,
+                        ran.stdout()
+                    ));
+                }
+            }
+            if i > 0 {
+                stat.push(ran.wall);
+            }
+        }
+    }
+    // Every block made one entry per LoadMaster, each row naming its own.
+    let ran = bench.lmguard(&several, &["list", "--json"], None, false, &[0])?;
+    let rows: Vec<serde_json::Value> = serde_json::from_str(&ran.stdout())
+        .map_err(|e| format!("list --json is not a JSON array: {e}"))?;
+    for name in SEVERAL {
+        let k = rows.iter().filter(|r| r["loadmaster"] == name).count();
+        if k != runs + 1 {
+            return Err(format!(
+                "list --json has {k} rows on LoadMaster {name:?}, not {}",
+                runs + 1
+            ));
+        }
+    }
+    report.rows.push(Row::against(
+        "9",
+        format!("block 1 address on {n} LoadMasters ([[loadmaster]] a–d, {n} fakes), cold process"),
+        &on_several,
+        "on 1 LoadMaster",
+        &on_one,
+        Some(1.5),
+    ));
     Ok(())
 }
 

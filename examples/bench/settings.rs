@@ -15,7 +15,8 @@ pub struct Settings {
     /// This program, for the cold Rust-client floor (`--one-post`); None
     /// skips that floor.
     pub self_exe: Option<PathBuf>,
-    /// Runs of the cold single block (and of each floor).
+    /// Runs of the cold single block (and of each floor), on one
+    /// LoadMaster and on four.
     pub single_runs: usize,
     /// Runs of the cheap measurements (targets 2, 4', 5').
     pub runs: usize,
@@ -46,7 +47,8 @@ pub struct Settings {
     /// Print progress on stderr.
     pub verbose: bool,
     /// Scenarios to run (1 single block, 2 burst, 3 sweep, 4 list and
-    /// sync, 6 the largest state, 7 streams, 8 bulk unblock); empty = all.
+    /// sync, 6 the largest state, 7 streams, 8 bulk unblock, 9 a single
+    /// block on four LoadMasters); empty = all.
     pub only: Vec<u8>,
 }
 
