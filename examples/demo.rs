@@ -6,7 +6,11 @@
 //! line), the operator's view, a manual block of a network, a short block
 //! that expires, a false positive unblocked by hand, a block while the
 //! LoadMaster is down (pending), and the sweep that applies the pending
-//! block and lifts the expired one. `tests/demo.rs` runs it too.
+//! block and lifts the expired one. Then two sites: two fake LoadMasters
+//! and two `[[loadmaster]]` tables; one is stopped while an event arrives
+//! (the other is served, the run exits 3 naming the stopped one), restarted
+//! on the same port with the same certificate, and caught up by `sweep`.
+//! `tests/demo.rs` runs it too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -105,6 +109,7 @@ pub fn run_demo(lmguard: &Path, print: bool) -> Vec<Step> {
     let demo = Demo {
         lmguard,
         config: &config,
+        shown_config: None,
         print,
     };
     let mut steps = Vec::new();
@@ -184,7 +189,132 @@ pub fn run_demo(lmguard: &Path, print: bool) -> Vec<Step> {
     for entry in lm.entries(Scope::Global) {
         say(&format!("  {:<18} {}", entry.addr, entry.comment));
     }
+    say("");
+    steps.extend(two_loadmasters(lmguard, &fixture, print));
     steps
+}
+
+/// The configuration file of the two-site part, as shown.
+pub const TWO_SITES: &str = "two-sites.toml";
+
+/// Two sites, one lmguard: two fake LoadMasters ("prague" and "brno"), two
+/// `[[loadmaster]]` tables. An ADS event is blocked on both; "brno" stops
+/// (its port refuses connections) and the next event is blocked on
+/// "prague" only, brno's entry kept pending (exit 3, naming it); "brno"
+/// comes back on the same port with the same certificate and `sweep`
+/// catches it up, without sending "prague" anything again.
+fn two_loadmasters(lmguard: &Path, fixture: &[u8], print: bool) -> Vec<Step> {
+    let say = |text: &str| {
+        if print {
+            println!("{text}");
+        }
+    };
+    let sites: Vec<(&str, FakeLoadMaster)> = ["prague", "brno"]
+        .into_iter()
+        .map(|name| {
+            let lm = FakeLoadMaster::start(Options {
+                api_key: site_key(name),
+                ..Options::default()
+            })
+            .expect("start a fake LoadMaster");
+            (name, lm)
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let config = write_two_site_config(dir.path(), &sites);
+    say("--- two sites: a second LoadMaster, a second [[loadmaster]] table ---\n");
+    for (name, lm) in &sites {
+        say(&format!(
+            "Fake LoadMaster {name:?} listening on {}",
+            lm.url()
+        ));
+    }
+    say(&format!(
+        "Configuration {TWO_SITES} ({}):",
+        config.display()
+    ));
+    if print {
+        let text = std::fs::read_to_string(&config).expect("read the configuration");
+        for line in text.lines() {
+            println!("  {line}");
+        }
+        println!();
+    }
+    let demo = Demo {
+        lmguard,
+        config: &config,
+        shown_config: Some(TWO_SITES),
+        print,
+    };
+    let brno = &sites[1].1;
+    let mut steps = Vec::new();
+    steps.push(demo.run(
+        &["block"],
+        Some((
+            "event-1.tsv",
+            &ads_event(fixture, "532101", "203.0.113.120"),
+        )),
+        0,
+        "an ADS event is blocked on both LoadMasters, in parallel",
+    ));
+
+    say("--- the LoadMaster \"brno\" stops: its port refuses connections ---\n");
+    brno.set_fault(Fault::Down);
+    steps.push(demo.run(
+        &["block"],
+        Some((
+            "event-2.tsv",
+            &ads_event(fixture, "532102", "203.0.113.121"),
+        )),
+        3,
+        "the next event: \"prague\" is served at once, brno's block is kept as pending, \
+         and lmguard exits 3 naming the LoadMaster that is behind",
+    ));
+    brno.set_fault(Fault::None);
+    say("--- \"brno\" is back, on the same port with the same certificate ---\n");
+    steps.push(demo.run(
+        &["sweep"],
+        None,
+        0,
+        "cron's sweep sends \"brno\" the block it missed (\"prague\" already has it)",
+    ));
+    steps.push(demo.run(
+        &["list"],
+        None,
+        0,
+        "with several LoadMasters the table has a LOADMASTER column: one row per \
+         LoadMaster and address",
+    ));
+
+    let adds = |lm: &FakeLoadMaster| {
+        lm.requests()
+            .iter()
+            .filter(|r| r.param("add") == Some("block") && r.param("addr") == Some("203.0.113.121"))
+            .count()
+    };
+    for (name, lm) in &sites {
+        say(&format!(
+            "The fake LoadMaster {name:?} holds in its global block list (it was sent the add \
+             of 203.0.113.121 {} time(s)):",
+            adds(lm)
+        ));
+        for entry in lm.entries(Scope::Global) {
+            say(&format!("  {:<18} {}", entry.addr, entry.comment));
+        }
+    }
+    steps
+}
+
+/// One ADS event: the fixture's first line with another event id and
+/// source.
+fn ads_event(fixture: &[u8], id: &str, source: &str) -> Vec<u8> {
+    let text = String::from_utf8_lossy(fixture);
+    let first = text.lines().next().expect("a fixture line");
+    format!(
+        "{}\n",
+        first.replace("532028", id).replace("203.0.113.7", source)
+    )
+    .into_bytes()
 }
 
 /// The events, then one line whose source is not an address.
@@ -203,21 +333,57 @@ fn with_a_bad_line(events: &[u8]) -> Vec<u8> {
     out
 }
 
-fn write_config(dir: &Path, lm: &FakeLoadMaster) -> PathBuf {
+/// Write an API key file, private as the README tells operators (lmguard
+/// warns otherwise).
+fn write_key(path: &Path, key: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let pem = dir.join("loadmaster.pem");
-    let key = dir.join("api-key");
-    let config = dir.join("lm-mitigation.toml");
-    std::fs::write(&pem, lm.ca_pem()).expect("write pem");
-    // Private, as the README tells operators (lmguard warns otherwise).
     std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(&key)
-        .and_then(|mut f| writeln!(f, "{}", fake_loadmaster::DEFAULT_API_KEY))
+        .open(path)
+        .and_then(|mut f| writeln!(f, "{key}"))
         .expect("write key");
+}
+
+/// The API key of a site's fake LoadMaster (each site has its own).
+fn site_key(name: &str) -> String {
+    format!("{name}-api-key-0123456789")
+}
+
+/// The two-site configuration: one `[[loadmaster]]` table per fake, each
+/// with its own key file and CA file.
+fn write_two_site_config(dir: &Path, sites: &[(&str, FakeLoadMaster)]) -> PathBuf {
+    let mut text = String::new();
+    for (name, lm) in sites {
+        let pem = dir.join(format!("{name}.pem"));
+        let key = dir.join(format!("{name}.key"));
+        std::fs::write(&pem, lm.ca_pem()).expect("write pem");
+        write_key(&key, &site_key(name));
+        text.push_str(&format!(
+            "[[loadmaster]]\nname = \"{name}\"\nurl = \"{}\"\napi_key_file = \"{}\"\n\
+             ca_file = \"{}\"\ntimeout = \"2s\"\n\n",
+            lm.url(),
+            key.display(),
+            pem.display()
+        ));
+    }
+    text.push_str(&format!(
+        "[block]\nduration = \"75h\"\n\n[state]\npath = \"{}\"\n",
+        dir.join("state.redb").display()
+    ));
+    let config = dir.join(TWO_SITES);
+    std::fs::write(&config, text).expect("write config");
+    config
+}
+
+fn write_config(dir: &Path, lm: &FakeLoadMaster) -> PathBuf {
+    let pem = dir.join("loadmaster.pem");
+    let key = dir.join("api-key");
+    let config = dir.join("lm-mitigation.toml");
+    std::fs::write(&pem, lm.ca_pem()).expect("write pem");
+    write_key(&key, fake_loadmaster::DEFAULT_API_KEY);
     std::fs::write(
         &config,
         format!(
@@ -249,12 +415,19 @@ pub fn shell_quote(word: &str) -> String {
 struct Demo<'a> {
     lmguard: &'a Path,
     config: &'a Path,
+    /// Shown as `--config NAME` in each command line (the first part's
+    /// configuration is the only one and is not shown).
+    shown_config: Option<&'a str>,
     print: bool,
 }
 
 impl Demo<'_> {
     fn run(&self, args: &[&str], stdin: Option<(&str, &[u8])>, expected: i32, what: &str) -> Step {
         let mut shown = String::from("lmguard");
+        if let Some(name) = self.shown_config {
+            shown.push_str(" --config ");
+            shown.push_str(&shell_quote(name));
+        }
         for a in args {
             shown.push(' ');
             shown.push_str(&shell_quote(a));
@@ -275,7 +448,14 @@ impl Demo<'_> {
             use std::io::Write;
             let mut input = child.stdin.take().expect("stdin");
             if let Some((_, bytes)) = stdin {
-                input.write_all(bytes).expect("write events");
+                // lmguard may exit before reading (a configuration it
+                // refuses): its exit code and message then tell why.
+                match input.write_all(bytes) {
+                    Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                        panic!("write events: {e}")
+                    }
+                    _ => {}
+                }
             }
         }
         let out = child.wait_with_output().expect("wait for lmguard");
