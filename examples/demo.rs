@@ -236,7 +236,10 @@ fn two_loadmasters(lmguard: &Path, fixture: &[u8], print: bool) -> Vec<Step> {
     if print {
         let text = std::fs::read_to_string(&config).expect("read the configuration");
         for line in text.lines() {
-            println!("  {line}");
+            println!(
+                "{}",
+                if line.is_empty() { "" } else { "  " }.to_owned() + line
+            );
         }
         println!();
     }

@@ -60,6 +60,57 @@ fn the_demo_shows_the_lifecycle_without_warnings() {
         "{}",
         all.stdout
     );
+
+    // Two sites: the first event reaches both LoadMasters.
+    let two = |rest: &str| {
+        step(&format!(
+            "lmguard --config {} {rest}",
+            demo_script::TWO_SITES
+        ))
+    };
+    let both = two("block < event-1.tsv");
+    for name in ["prague", "brno"] {
+        assert!(
+            both.stdout
+                .contains(&format!("203.0.113.120 (global on {name})")),
+            "{}",
+            both.stdout
+        );
+    }
+    // With brno stopped, prague is served and the run names brno.
+    let down = two("block < event-2.tsv");
+    assert!(
+        down.stdout.contains("203.0.113.121 (global on prague)"),
+        "{}",
+        down.stdout
+    );
+    assert!(
+        down.stderr.contains("LoadMaster \"brno\""),
+        "{}",
+        down.stderr
+    );
+    assert!(!down.stderr.contains("prague"), "{}", down.stderr);
+    // Back on the same port, brno is caught up by sweep, and only brno.
+    let sweep = two("sweep");
+    assert!(
+        sweep.stdout.contains("retried: 1 block(s)"),
+        "{}",
+        sweep.stdout
+    );
+    // The table shows which LoadMaster each row is about.
+    let list = two("list");
+    assert!(list.stdout.contains("LOADMASTER"), "{}", list.stdout);
+    for address in ["203.0.113.120", "203.0.113.121"] {
+        for name in ["prague", "brno"] {
+            assert!(
+                list.stdout
+                    .lines()
+                    .any(|l| l.starts_with(address) && l.contains(name) && l.contains("active")),
+                "{address} on {name}:\n{}",
+                list.stdout
+            );
+        }
+    }
 }
 
 #[test]
