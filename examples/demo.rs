@@ -236,10 +236,8 @@ fn two_loadmasters(lmguard: &Path, fixture: &[u8], print: bool) -> Vec<Step> {
     if print {
         let text = std::fs::read_to_string(&config).expect("read the configuration");
         for line in text.lines() {
-            println!(
-                "{}",
-                if line.is_empty() { "" } else { "  " }.to_owned() + line
-            );
+            let indent = if line.is_empty() { "" } else { "  " };
+            println!("{indent}{line}");
         }
         println!();
     }
