@@ -93,7 +93,9 @@ fn the_demo_shows_the_lifecycle_without_warnings() {
     // Back on the same port, brno is caught up by sweep, and only brno.
     let sweep = two("sweep");
     assert!(
-        sweep.stdout.contains("retried: 1 block(s)"),
+        sweep
+            .stdout
+            .contains("retried: 1 (prague 0, brno 1) block(s)"),
         "{}",
         sweep.stdout
     );
