@@ -317,9 +317,9 @@ impl Count {
     }
 
     /// `2`, or `2 (a 1, b 1)` over the selected LoadMasters when several
-    /// are configured.
+    /// are configured (a count of 0 is just `0`).
     pub(crate) fn show(&self, ctx: &Context) -> String {
-        if !ctx.several() {
+        if !ctx.several() || self.total == 0 {
             return self.total.to_string();
         }
         let by: Vec<String> = ctx
