@@ -106,12 +106,7 @@ impl Context {
                     Error::usage(format!(
                         "--loadmaster {name}: no LoadMaster of that name is configured \
                          (configured: {})",
-                        self.config
-                            .loadmasters
-                            .iter()
-                            .map(|lm| lm.name.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
+                        listed(self.config.loadmasters.iter().map(|lm| lm.name))
                     ))
                 })?;
             if !selected.contains(&known.name) {
@@ -131,11 +126,7 @@ impl Context {
                 "--vs {vs} names a virtual service of one LoadMaster, and {} are selected ({}); \
                  add --loadmaster NAME to say which one (nothing was done)",
                 self.selected.len(),
-                self.selected
-                    .iter()
-                    .map(|n| n.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                listed(self.selected.iter().copied())
             ))),
             _ => Ok(()),
         }
@@ -290,6 +281,11 @@ impl Context {
         }
         Ok(results)
     }
+}
+
+/// `a, b, c`: LoadMaster names for a message.
+fn listed(names: impl Iterator<Item = LoadMasterName>) -> String {
+    names.map(|n| n.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// A count in a summary line, broken down per LoadMaster when several are

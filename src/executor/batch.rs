@@ -81,8 +81,10 @@ pub(crate) struct Point<'a> {
     pub(crate) connections: usize,
 }
 
-/// How many answers are recorded per transaction in bulk work: a crash
-/// loses (leaves pending) at most this many acknowledged calls.
+/// How many calls a LoadMaster's thread makes before it hands their
+/// answers to the recorder: a crash loses (leaves pending) at most the
+/// acknowledged calls of the batches gathered into one transaction (those
+/// that arrive within [`GATHER`]).
 const RECORD_BATCH: usize = 256;
 
 /// After one LoadMaster's answers arrive, how long the recorder waits for
