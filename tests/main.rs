@@ -24,6 +24,7 @@ mod probe;
 mod promises;
 mod retention;
 mod security;
+mod several;
 mod state_migration;
 mod stats;
 mod stream;

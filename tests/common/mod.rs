@@ -32,9 +32,15 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("fixture {}: {e}", path.display()))
 }
 
+/// The names [`Env::several`] gives its fake LoadMasters, in config order.
+pub const NAMES: [&str; 4] = ["a", "b", "c", "d"];
+
 pub struct Env {
     pub dir: TempDir,
+    /// The fake LoadMaster (with [`Env::several`], the first: "a").
     pub lm: FakeLoadMaster,
+    /// With [`Env::several`], the others ("b", "c", …); empty otherwise.
+    pub more: Vec<FakeLoadMaster>,
     pub config: PathBuf,
     pub state: PathBuf,
 }
@@ -48,15 +54,9 @@ impl Env {
     /// `extra` is appended to the generated config (extra sections/keys).
     pub fn with(options: Options, extra: &str) -> Env {
         let lm = FakeLoadMaster::start(options).expect("fake LoadMaster starts");
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("lm.pem"), lm.ca_pem()).unwrap();
-        write_private(&dir.path().join("api-key"), &format!("{KEY}\n"));
-        let env = Env {
-            config: dir.path().join("lm-mitigation.toml"),
-            state: dir.path().join("state").join("state.redb"),
-            dir,
-            lm,
-        };
+        let env = Env::around(lm, Vec::new());
+        std::fs::write(env.dir.path().join("lm.pem"), env.lm.ca_pem()).unwrap();
+        write_private(&env.dir.path().join("api-key"), &format!("{KEY}\n"));
         env.write_config(
             &format!(
                 "ca_file = \"{}\"\n",
@@ -67,14 +67,102 @@ impl Env {
         env
     }
 
+    /// `n` fake LoadMasters named after [`NAMES`], each with its own port,
+    /// certificate (`lm-NAME.pem`, trusted via ca_file) and API key
+    /// (`api-key-NAME`, holding [`key_of`]), written as `[[loadmaster]]`
+    /// tables in that order.
+    pub fn several(n: usize) -> Env {
+        Env::several_with(n, Options::default(), "")
+    }
+
+    /// As [`Env::several`], every fake started with `options` (but its own
+    /// key); `extra` is appended to the config.
+    pub fn several_with(n: usize, options: Options, extra: &str) -> Env {
+        assert!((2..=NAMES.len()).contains(&n), "2 to 4 LoadMasters");
+        let mut fakes = NAMES[..n].iter().map(|name| {
+            FakeLoadMaster::start(Options {
+                api_key: key_of(name),
+                ..options.clone()
+            })
+            .expect("fake LoadMaster starts")
+        });
+        let lm = fakes.next().unwrap();
+        let env = Env::around(lm, fakes.collect());
+        for (name, lm) in env.fakes() {
+            let dir = env.dir.path();
+            std::fs::write(dir.join(format!("lm-{name}.pem")), lm.ca_pem()).unwrap();
+            write_private(&dir.join(format!("api-key-{name}")), &key_of(name));
+        }
+        env.write_several(|name, _| env.ca_line(name), extra);
+        env
+    }
+
+    fn around(lm: FakeLoadMaster, more: Vec<FakeLoadMaster>) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        Env {
+            config: dir.path().join("lm-mitigation.toml"),
+            state: dir.path().join("state").join("state.redb"),
+            dir,
+            lm,
+            more,
+        }
+    }
+
+    /// The fake LoadMasters of [`Env::several`] with their names, in config
+    /// order.
+    pub fn fakes(&self) -> Vec<(&'static str, &FakeLoadMaster)> {
+        NAMES
+            .into_iter()
+            .zip(std::iter::once(&self.lm).chain(&self.more))
+            .collect()
+    }
+
+    /// The fake LoadMaster named `name` (see [`Env::several`]).
+    pub fn fake(&self, name: &str) -> &FakeLoadMaster {
+        self.fakes()
+            .into_iter()
+            .find(|(n, _)| *n == name)
+            .unwrap_or_else(|| panic!("no fake LoadMaster {name}"))
+            .1
+    }
+
+    /// The `ca_file` line that trusts fake `name`'s certificate.
+    pub fn ca_line(&self, name: &str) -> String {
+        let pem = self.dir.path().join(format!("lm-{name}.pem"));
+        format!("ca_file = \"{}\"\n", pem.display())
+    }
+
+    /// Rewrite the config of [`Env::several`] as one `[[loadmaster]]` table
+    /// per fake; `tls(name, fake)` gives each table's TLS line(s).
+    pub fn write_several(&self, tls: impl Fn(&str, &FakeLoadMaster) -> String, extra: &str) {
+        let mut text = String::new();
+        for (name, lm) in self.fakes() {
+            text.push_str(&format!(
+                "[[loadmaster]]\nname = \"{name}\"\nurl = \"{url}\"\n\
+                 api_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n",
+                url = lm.url(),
+                key = self.dir.path().join(format!("api-key-{name}")).display(),
+                tls = tls(name, lm),
+            ));
+        }
+        text.push_str(&self.state_section(extra));
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    fn state_section(&self, extra: &str) -> String {
+        format!(
+            "[state]\npath = \"{}\"\nlock_timeout = \"20s\"\n\n{extra}",
+            self.state.display()
+        )
+    }
+
     /// Rewrite the config; `tls` is the TLS line(s) of [loadmaster].
     pub fn write_config(&self, tls: &str, extra: &str) {
         let text = format!(
-            "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n\
-             [state]\npath = \"{state}\"\nlock_timeout = \"20s\"\n\n{extra}",
+            "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n{state}",
             url = self.lm.url(),
             key = self.dir.path().join("api-key").display(),
-            state = self.state.display(),
+            state = self.state_section(extra),
         );
         std::fs::write(&self.config, text).unwrap();
     }
@@ -124,11 +212,12 @@ impl Env {
 
     /// The addresses on the fake LoadMaster's block list.
     pub fn on_lm(&self, scope: Scope) -> Vec<String> {
-        self.lm
-            .entries(scope)
-            .into_iter()
-            .map(|e: Entry| e.addr)
-            .collect()
+        addresses_on(&self.lm, scope)
+    }
+
+    /// The addresses on the block list of fake `name` (see [`Env::several`]).
+    pub fn on(&self, name: &str, scope: Scope) -> Vec<String> {
+        addresses_on(self.fake(name), scope)
     }
 
     /// The same, sorted (for comparing sets).
@@ -140,12 +229,32 @@ impl Env {
 
     /// How many add/delete requests named this address.
     pub fn calls_for(&self, op: &str, address: &str) -> usize {
-        self.lm
-            .requests()
-            .iter()
-            .filter(|r| r.param(op).is_some() && r.param("addr") == Some(address))
-            .count()
+        calls_to(&self.lm, op, address)
     }
+
+    /// How many add/delete requests fake `name` received for this address.
+    pub fn calls_on(&self, name: &str, op: &str, address: &str) -> usize {
+        calls_to(self.fake(name), op, address)
+    }
+}
+
+/// The key fake `name` of [`Env::several`] accepts (each its own).
+pub fn key_of(name: &str) -> String {
+    format!("{KEY}-{name}")
+}
+
+fn addresses_on(lm: &FakeLoadMaster, scope: Scope) -> Vec<String> {
+    lm.entries(scope)
+        .into_iter()
+        .map(|e: Entry| e.addr)
+        .collect()
+}
+
+fn calls_to(lm: &FakeLoadMaster, op: &str, address: &str) -> usize {
+    lm.requests()
+        .iter()
+        .filter(|r| r.param(op).is_some() && r.param("addr") == Some(address))
+        .count()
 }
 
 /// Write a file only its owner can read (as an API key file should be).
@@ -227,13 +336,22 @@ impl Env {
     /// Waits (up to `limit`) until `address` is on the fake LoadMaster's
     /// global block list; how long it took, or `None`.
     pub fn wait_on_lm(&self, address: &str, limit: Duration) -> Option<Duration> {
-        let start = std::time::Instant::now();
-        while start.elapsed() < limit {
-            if self.on_lm(Scope::Global).iter().any(|a| a == address) {
-                return Some(start.elapsed());
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        None
+        wait_on(&self.lm, address, limit)
     }
+
+    /// The same for fake `name` (see [`Env::several`]).
+    pub fn wait_on(&self, name: &str, address: &str, limit: Duration) -> Option<Duration> {
+        wait_on(self.fake(name), address, limit)
+    }
+}
+
+fn wait_on(lm: &FakeLoadMaster, address: &str, limit: Duration) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if addresses_on(lm, Scope::Global).iter().any(|a| a == address) {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    None
 }
