@@ -147,6 +147,36 @@ fn one_lone_loadmaster_keeps_todays_output() {
     assert!(!table.stdout().contains("LOADMASTER"), "{}", table.stdout());
 }
 
+#[test]
+fn every_event_on_standard_input_reaches_every_loadmaster_once() {
+    let env = Env::several(4);
+    let out = env.run_stdin(&["block"], fixture("ads-events.tsv"));
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sources = [
+        "192.0.2.15",
+        "192.0.2.77",
+        "198.51.100.200",
+        "203.0.113.7",
+        "203.0.113.8",
+    ];
+    for name in NAMES {
+        assert_eq!(on_sorted(&env, name), sources, "{name}");
+        for source in sources {
+            assert_eq!(env.calls_on(name, "add", source), 1, "{name}: {source}");
+        }
+        let rows = rows_on(&env, name);
+        assert_eq!(rows.len(), 5, "{name}: {rows:?}");
+        let seven = rows.iter().find(|r| r["address"] == "203.0.113.7").unwrap();
+        assert_eq!(seven["event_id"], "532028", "{seven}");
+    }
+    let summary = format!("blocked 20 {}, ", breakdown(&counts(4, 5, "", 0)));
+    assert!(
+        out.stdout().lines().any(|l| l.starts_with(&summary)),
+        "{summary:?} in:\n{}",
+        out.stdout()
+    );
+}
+
 // ----- one LoadMaster down, then back ---------------------------------------
 
 #[test]
@@ -240,6 +270,25 @@ fn an_unblock_while_one_is_down_completes_there_on_sweep() {
     for name in ["a", "b"] {
         assert_eq!(env.calls_on(name, "del", "203.0.113.7"), 1, "{name}");
     }
+}
+
+#[test]
+fn a_loadmaster_that_refuses_the_key_stops_only_its_own_work() {
+    let env = Env::several(2);
+    env.fake("a").set_api_key("rotated-key");
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    let err = out.stderr();
+    let line = line_with(&err, "LoadMaster \"a\": ");
+    assert!(line.contains("API key"), "{line}");
+    assert!(!err.contains("LoadMaster \"b\""), "{err}");
+    assert_eq!(env.on("b", Scope::Global), ["203.0.113.7"]);
+    assert_eq!(status_on(&env, "a", "203.0.113.7"), "pending_block");
+    // Fixed on a: the next sweep sends it there, and only there.
+    std::fs::write(env.dir.path().join("api-key-a"), "rotated-key\n").unwrap();
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.on("a", Scope::Global), ["203.0.113.7"]);
+    assert_eq!(env.calls_on("b", "add", "203.0.113.7"), 1);
 }
 
 // ----- a slow LoadMaster ----------------------------------------------------
@@ -639,6 +688,53 @@ fn max_active_counts_per_loadmaster() {
             assert_eq!(env.on(name, Scope::Global), on_lm, "{n}: {name}");
         }
     }
+}
+
+#[test]
+fn repeat_offenders_count_earlier_blocks_on_that_loadmaster() {
+    let env = Env::several_with(
+        2,
+        Options::default(),
+        "[block]\nescalation_jitter = \"0%\"\n",
+    );
+    let out = env.run(&[
+        "block",
+        "--loadmaster",
+        "a",
+        "203.0.113.1",
+        "--duration",
+        "1s",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    std::thread::sleep(Duration::from_millis(2_100));
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(status_on(&env, "a", "203.0.113.1"), "expired");
+    let out = env.run(&["block", "203.0.113.1", "--duration", "1h"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let stdout = out.stdout();
+    let a = line_with(&stdout, "203.0.113.1 (global on a)");
+    assert!(a.contains("repeat offender: block 2, 2h"), "{a}");
+    let b = line_with(&stdout, "203.0.113.1 (global on b)");
+    assert!(!b.contains("repeat offender"), "{b}");
+    let length = |name: &str| {
+        let row = rows_on(&env, name)
+            .into_iter()
+            .find(|r| r["status"] == "active")
+            .unwrap();
+        let secs = |v: &Value| {
+            humantime::parse_rfc3339(v.as_str().unwrap())
+                .unwrap()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_secs()
+        };
+        (
+            row["times_blocked"].as_u64().unwrap(),
+            secs(&row["expires_at"]) - secs(&row["blocked_at"]),
+        )
+    };
+    assert_eq!(length("a"), (2, 7_200));
+    assert_eq!(length("b"), (1, 3_600));
 }
 
 /// Several LoadMasters at these addresses, which no test connects to (dry
