@@ -46,6 +46,26 @@ fn breakdown(counts: &[(&str, usize)]) -> String {
     format!("({})", parts.join(", "))
 }
 
+/// The total of a breakdown.
+fn total(counts: &[(&str, usize)]) -> usize {
+    counts.iter().map(|(_, c)| c).sum()
+}
+
+/// `block`'s summary line with several LoadMasters: each LoadMaster's
+/// count in config order; skips and rejections are about the input.
+fn block_summary(blocked: &[(&str, usize)], pending: &[(&str, usize)]) -> String {
+    let none: Vec<(&str, usize)> = blocked.iter().map(|&(n, _)| (n, 0)).collect();
+    format!(
+        "blocked {} {}, extended 0 {}, skipped 0 (allowlist 0, protected 0, filters 0), \
+         rejected 0, pending {} {}",
+        total(blocked),
+        breakdown(blocked),
+        breakdown(&none),
+        total(pending),
+        breakdown(pending)
+    )
+}
+
 /// The same count for each of the first `n` LoadMasters but `odd`, which
 /// has `odd_count`.
 fn counts(n: usize, each: usize, odd: &str, odd_count: usize) -> Vec<(&'static str, usize)> {
@@ -103,15 +123,8 @@ fn a_block_reaches_every_loadmaster_once_with_its_own_key() {
                 );
             }
         }
-        let summary = format!(
-            "blocked {} {}, extended 0, ",
-            2 * n,
-            breakdown(&counts(n, 2, "", 0))
-        );
-        assert!(
-            stdout.lines().any(|l| l.starts_with(&summary)),
-            "{n}: {summary:?} in:\n{stdout}"
-        );
+        let summary = block_summary(&counts(n, 2, "", 0), &counts(n, 0, "", 0));
+        assert_eq!(stdout.lines().last(), Some(summary.as_str()), "{n}");
         let rows = env.rows();
         assert_eq!(rows.len(), 2 * n, "{rows:?}");
         for row in &rows {
@@ -169,12 +182,8 @@ fn every_event_on_standard_input_reaches_every_loadmaster_once() {
         let seven = rows.iter().find(|r| r["address"] == "203.0.113.7").unwrap();
         assert_eq!(seven["event_id"], "532028", "{seven}");
     }
-    let summary = format!("blocked 20 {}, ", breakdown(&counts(4, 5, "", 0)));
-    assert!(
-        out.stdout().lines().any(|l| l.starts_with(&summary)),
-        "{summary:?} in:\n{}",
-        out.stdout()
-    );
+    let summary = block_summary(&counts(4, 5, "", 0), &counts(4, 0, "", 0));
+    assert_eq!(out.stdout().lines().last(), Some(summary.as_str()));
 }
 
 // ----- one LoadMaster down, then back ---------------------------------------
@@ -196,14 +205,8 @@ fn a_loadmaster_that_is_down_catches_up_on_sweep_and_the_others_get_each_add_onc
         }
         let all = out.all();
         line_with(&all, "pending   203.0.113.7 (global on b)");
-        let summary = format!(
-            "blocked {} {}, ",
-            2 * (n - 1),
-            breakdown(&counts(n, 2, "b", 0))
-        );
-        let pending = format!("pending 2 {}", breakdown(&counts(n, 0, "b", 2)));
-        let line = line_with(&all, &summary);
-        assert!(line.contains(&pending), "{n}: {pending:?} in {line:?}");
+        let summary = block_summary(&counts(n, 2, "b", 0), &counts(n, 0, "b", 2));
+        assert_eq!(out.stdout().lines().last(), Some(summary.as_str()), "{n}");
 
         // Every healthy LoadMaster was served in that run.
         for name in NAMES[..n].iter().filter(|&&name| name != "b") {
@@ -229,6 +232,13 @@ fn a_loadmaster_that_is_down_catches_up_on_sweep_and_the_others_get_each_add_onc
         env.fake("b").set_fault(Fault::None);
         let out = env.run(&["sweep"]);
         assert_eq!(out.code(), 0, "{n}: {}", out.all());
+        let none = breakdown(&counts(n, 0, "", 0));
+        let summary = format!(
+            "expired 0 {none} of 0 {none} due; retried: 3 {} block(s) and 0 {none} unblock(s) \
+             applied; still pending 0 {none}",
+            breakdown(&counts(n, 0, "b", 3))
+        );
+        assert_eq!(out.stdout().lines().last(), Some(summary.as_str()), "{n}");
         for name in &NAMES[..n] {
             assert_eq!(
                 on_sorted(&env, name),
@@ -476,12 +486,26 @@ fn an_unknown_loadmaster_name_is_exit_2_naming_the_configured_ones() {
 fn vs_with_several_loadmasters_needs_loadmaster_and_sends_nothing() {
     for n in SIZES {
         let env = Env::several(n);
-        let cases: [(&[&str], Vec<u8>); 3] = [
+        let cases: [(&[&str], Vec<u8>); 4] = [
             (&["block", "--vs", "3", "203.0.113.7"], Vec::new()),
             // Events on standard input, --vs given by hand.
             (&["block", "--vs", "3"], fixture("ads-events.tsv")),
             // The ADS parameter pair `--vs '3'` before one event.
             (&["block", "--vs", "3", "--duration", "36h"], one_event()),
+            // Two LoadMasters named are still more than one.
+            (
+                &[
+                    "block",
+                    "--loadmaster",
+                    "a",
+                    "--loadmaster",
+                    "b",
+                    "--vs",
+                    "3",
+                    "203.0.113.7",
+                ],
+                Vec::new(),
+            ),
         ];
         for (args, stdin) in cases {
             let out = env.run_stdin(args, stdin);
@@ -505,6 +529,21 @@ fn vs_with_several_loadmasters_needs_loadmaster_and_sends_nothing() {
             (&rows[0]["loadmaster"], &rows[0]["vs"]),
             (&Value::from("b"), &Value::from(3))
         );
+        // unblock follows the same rule, one address or in bulk.
+        env.fake("b").clear_requests();
+        for args in [
+            &["unblock", "--vs", "3", "203.0.113.7"][..],
+            &["unblock", "--vs", "3", "--method", "SSHDICT", "--yes"][..],
+        ] {
+            let out = env.run(args);
+            assert_eq!(out.code(), 2, "{n}: {args:?}: {}", out.all());
+            assert!(out.stderr().contains("--loadmaster"), "{}", out.stderr());
+            assert_nothing_sent(&env);
+        }
+        assert_eq!(env.on("b", Scope::Vs(3)), ["203.0.113.7"]);
+        let out = env.run(&["unblock", "--loadmaster", "b", "--vs", "3", "203.0.113.7"]);
+        assert_eq!(out.code(), 0, "{n}: {}", out.all());
+        assert!(env.on("b", Scope::Vs(3)).is_empty());
     }
 }
 
@@ -637,11 +676,12 @@ fn unblock_removes_the_address_from_every_loadmaster() {
         let out = env.run(&["unblock", "203.0.113.7"]);
         assert_eq!(out.code(), 0, "{n}: {}", out.all());
         let stdout = out.stdout();
-        let summary = format!("unblocked {n} {}, ", breakdown(&counts(n, 1, "", 0)));
-        assert!(
-            stdout.lines().any(|l| l.starts_with(&summary)),
-            "{n}: {summary:?} in:\n{stdout}"
+        let summary = format!(
+            "unblocked {n} {}, pending 0 {}, not owned 0, rejected 0",
+            breakdown(&counts(n, 1, "", 0)),
+            breakdown(&counts(n, 0, "", 0))
         );
+        assert_eq!(stdout.lines().last(), Some(summary.as_str()), "{n}");
         for name in &NAMES[..n] {
             assert!(env.on(name, Scope::Global).is_empty(), "{n}: {name}");
             assert_eq!(env.calls_on(name, "del", "203.0.113.7"), 1, "{n}: {name}");
@@ -764,9 +804,10 @@ fn every_loadmasters_own_address_is_protected_on_every_loadmaster() {
             "192.0.2.1",
         ]);
         assert_eq!(out.code(), 4, "{only}: {}", out.all());
+        let owner = if only == "a" { "b" } else { "a" };
         let line = line_with(&out.stderr(), other).to_string();
         assert!(
-            line.contains("LoadMaster") && line.contains("own address"),
+            line.contains(&format!("{other} is the address of LoadMaster \"{owner}\"")),
             "{line}"
         );
         let stdout = out.stdout();
@@ -801,6 +842,51 @@ fn the_list_table_has_a_loadmaster_column_only_with_several() {
             "{name} in {row:?}"
         );
     }
+}
+
+#[test]
+fn check_runs_its_loadmaster_checks_once_per_loadmaster() {
+    let env = Env::several(2);
+    env.fake("b").set_fault(Fault::Down);
+    let out = env.run(&["check"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    let mark = |name: &str| {
+        out.check_line(name)
+            .unwrap_or_else(|| panic!("no {name:?} line:\n{}", out.stdout()))
+            .chars()
+            .next()
+            .unwrap()
+    };
+    for step in [
+        "API key file",
+        "TLS connection",
+        "API key",
+        "global block list",
+        "firmware",
+        "access lists",
+    ] {
+        assert_eq!(mark(&format!("{step} on a")), '✔', "{step}");
+        let b = match step {
+            "API key file" => '✔',
+            "TLS connection" => '✘',
+            _ => '-',
+        };
+        assert_eq!(mark(&format!("{step} on b")), b, "{step}");
+    }
+    assert_eq!(mark("configuration"), '✔');
+    assert_eq!(mark("state database"), '✔');
+    // --loadmaster a checks a only.
+    env.fake("b").set_fault(Fault::None);
+    env.fake("b").clear_requests();
+    let out = env.run(&["check", "--loadmaster", "a"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.check_line("TLS connection on a").is_some(),
+        "{}",
+        out.stdout()
+    );
+    assert!(!out.stdout().contains(" on b:"), "{}", out.stdout());
+    assert_eq!(env.fake("b").request_count(), 0);
 }
 
 // ----- configuration --------------------------------------------------------
@@ -937,11 +1023,9 @@ fn assert_rows_keep_going(env: &Env, owner: &str) {
     let store = lmguard::state::Store::open_existing(&env.state, Duration::from_secs(5))
         .unwrap()
         .unwrap();
-    assert_eq!(
-        store.format().unwrap(),
-        Some(lmguard::state::FORMAT_VERSION)
-    );
-    assert!(lmguard::state::FORMAT_VERSION > 3);
+    let format = store.format().unwrap().unwrap();
+    assert_eq!(format, lmguard::state::FORMAT_VERSION);
+    assert!(format > 3, "converted from format 3, not kept as it was");
     drop(store);
     assert_eq!(env.on_lm(Scope::Global), ["192.0.2.66"]);
     let rows = env.rows();
@@ -992,6 +1076,32 @@ fn a_format3_state_file_belongs_to_the_only_loadmaster_whatever_its_name() {
         let out = env.run(&["list", "--json", "--loadmaster", "site1"]);
         assert_eq!(out.code(), 0, "{form}: {}", out.all());
     }
+}
+
+#[test]
+fn a_format3_state_file_follows_a_table_named_default_among_several() {
+    // The operator adds a second site and names the first table "default":
+    // the old entries stay that LoadMaster's; the new one gets none of them.
+    let env = Env::several(2);
+    let text = std::fs::read_to_string(&env.config).unwrap().replacen(
+        "name = \"a\"",
+        "name = \"default\"",
+        1,
+    );
+    std::fs::write(&env.config, text).unwrap();
+    with_format3_state(&env);
+    assert_rows_kept(&env, "default");
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on("a", Scope::Global), ["192.0.2.66"]);
+    assert_eq!(env.fake("b").request_count(), 0, "b has nothing to do");
+    let out = env.run(&["block", "192.0.2.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let stdout = out.stdout();
+    line_with(&stdout, "extended  192.0.2.7 (global on default)");
+    line_with(&stdout, "blocked   192.0.2.7 (global on b)");
+    assert_eq!(env.on("b", Scope::Global), ["192.0.2.7"]);
+    assert_eq!(env.rows().len(), 9);
 }
 
 // ----- a list of pinned certificates ----------------------------------------
