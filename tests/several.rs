@@ -92,6 +92,13 @@ fn one_event() -> Vec<u8> {
     all[..end].to_vec()
 }
 
+/// How many add and delete requests a fake LoadMaster received.
+fn edits(lm: &FakeLoadMaster) -> (usize, usize) {
+    let requests = lm.requests();
+    let count = |op: &str| requests.iter().filter(|r| r.param(op).is_some()).count();
+    (count("add"), count("del"))
+}
+
 fn assert_nothing_sent(env: &Env) {
     for (name, lm) in env.fakes() {
         assert_eq!(lm.request_count(), 0, "LoadMaster {name} was called");
@@ -299,6 +306,89 @@ fn a_loadmaster_that_refuses_the_key_stops_only_its_own_work() {
     assert_eq!(env.run(&["sweep"]).code(), 0);
     assert_eq!(env.on("a", Scope::Global), ["203.0.113.7"]);
     assert_eq!(env.calls_on("b", "add", "203.0.113.7"), 1);
+}
+
+#[test]
+fn a_dry_run_names_each_loadmasters_calls_and_sends_nothing() {
+    let env = Env::several(2);
+    let out = env.run(&["block", "--dry-run", "203.0.113.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let stdout = out.stdout();
+    for (_, lm) in env.fakes() {
+        let line = line_with(&stdout, &format!("POST {}/accessv2", lm.url()));
+        assert!(line.contains("\"addr\":\"203.0.113.7\""), "{line}");
+    }
+    assert_nothing_sent(&env);
+    assert!(env.rows().is_empty());
+}
+
+#[test]
+fn simulate_mode_records_per_loadmaster_and_calls_none() {
+    let env = Env::several_with(2, Options::default(), "[block]\nmode = \"simulate\"\n");
+    let out = env.run(&["block", "203.0.113.7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_nothing_sent(&env);
+    for name in ["a", "b"] {
+        let rows = rows_on(&env, name);
+        assert_eq!(rows.len(), 1, "{name}: {rows:?}");
+        assert_eq!(rows[0]["simulated"], true, "{}", rows[0]);
+    }
+}
+
+#[test]
+fn a_stream_keeps_serving_the_others_while_one_loadmaster_is_slow() {
+    // b answers after its timeout: the first batch waits for it once; the
+    // stream then leaves b alone and a gets each event at once.
+    let env = Env::several(2);
+    env.fake("b")
+        .set_fault(Fault::Delay(Duration::from_secs(4)));
+    let events = String::from_utf8(fixture("ads-events.tsv")).unwrap();
+    let events: Vec<&str> = events.lines().collect();
+    let mut child = env.spawn(&["block"]);
+    let mut send = |line: &str| {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    };
+    send(events[0]);
+    assert!(
+        env.wait_on("a", "203.0.113.7", Duration::from_millis(1500))
+            .is_some(),
+        "a waited for b"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    send(events[1]);
+    assert!(
+        env.wait_on("a", "203.0.113.8", Duration::from_millis(1500))
+            .is_some(),
+        "a waited for b again"
+    );
+    drop(child.stdin.take());
+    let out = common::Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(
+        out.stderr().contains("LoadMaster \"b\": "),
+        "{}",
+        out.stderr()
+    );
+    assert!(
+        !out.stderr().contains("LoadMaster \"a\""),
+        "{}",
+        out.stderr()
+    );
+    for address in ["203.0.113.7", "203.0.113.8"] {
+        assert_eq!(status_on(&env, "a", address), "active");
+        assert_eq!(status_on(&env, "b", address), "pending_block");
+    }
+    env.fake("b").set_fault(Fault::None);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for address in ["203.0.113.7", "203.0.113.8"] {
+        assert_eq!(status_on(&env, "b", address), "active");
+        assert!(env.on("b", Scope::Global).contains(&address.to_string()));
+        assert_eq!(env.calls_on("a", "add", address), 1, "{address}");
+    }
 }
 
 // ----- a slow LoadMaster ----------------------------------------------------
@@ -625,17 +715,7 @@ fn sync_reports_per_loadmaster_and_repairs_only_where_needed() {
         let out = env.run(&["sync", "--apply"]);
         assert_eq!(out.code(), 0, "{n}: {}", out.all());
         for (name, lm) in env.fakes() {
-            let adds = lm
-                .requests()
-                .iter()
-                .filter(|r| r.param("add").is_some())
-                .count();
-            let dels = lm
-                .requests()
-                .iter()
-                .filter(|r| r.param("del").is_some())
-                .count();
-            assert_eq!((adds, dels), (usize::from(name == last), 0), "{n}: {name}");
+            assert_eq!(edits(lm), (usize::from(name == last), 0), "{n}: {name}");
             assert!(env
                 .on(name, Scope::Global)
                 .contains(&"203.0.113.1".to_string()));
@@ -775,6 +855,29 @@ fn repeat_offenders_count_earlier_blocks_on_that_loadmaster() {
     };
     assert_eq!(length("a"), (2, 7_200));
     assert_eq!(length("b"), (1, 3_600));
+}
+
+#[test]
+fn an_allowlist_edit_is_applied_per_loadmaster_by_the_sweeps_that_serve_it() {
+    let env = Env::several(2);
+    assert_eq!(env.run(&["block", "192.0.2.5", "192.0.2.20"]).code(), 0);
+    env.write_several(
+        |name, _| env.ca_line(name),
+        "[block]\nallowlist = [\"192.0.2.0/28\"]\n",
+    );
+    // A sweep of a only lifts a's covered block...
+    let out = env.run(&["sweep", "--loadmaster", "a"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on("a", Scope::Global), ["192.0.2.20"]);
+    assert_eq!(env.on("b", Scope::Global), ["192.0.2.5", "192.0.2.20"]);
+    assert_eq!(status_on(&env, "a", "192.0.2.5"), "unblocked");
+    assert_eq!(status_on(&env, "b", "192.0.2.5"), "active");
+    // ...and the next full sweep still lifts b's.
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.on("b", Scope::Global), ["192.0.2.20"]);
+    assert_eq!(status_on(&env, "b", "192.0.2.5"), "unblocked");
+    assert_eq!(env.calls_on("a", "del", "192.0.2.5"), 1);
 }
 
 /// Several LoadMasters at these addresses, which no test connects to (dry
@@ -948,7 +1051,11 @@ fn configuration_errors_name_the_table() {
                 table(&env, "a", a, "name = \"a\"\n"),
                 table(&env, "b", b, "name = \"b c\"\n")
             ),
-            "[[loadmaster]] #2",
+            "[[loadmaster]] #2 \"b c\": name: ",
+        ),
+        (
+            "loadmaster = []\n".to_string(),
+            "[[loadmaster]]: no LoadMaster",
         ),
     ];
     for (text, want) in cases {
@@ -1102,6 +1209,28 @@ fn a_format3_state_file_follows_a_table_named_default_among_several() {
     line_with(&stdout, "blocked   192.0.2.7 (global on b)");
     assert_eq!(env.on("b", Scope::Global), ["192.0.2.7"]);
     assert_eq!(env.rows().len(), 9);
+}
+
+#[test]
+fn check_warns_about_entries_of_a_loadmaster_no_longer_configured() {
+    // Two new tables, neither named "default": the old entries have no
+    // LoadMaster; check says so (and nothing is lost from the state).
+    let env = Env::several(2);
+    with_format3_state(&env);
+    let out = env.run(&["check"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let line = out
+        .check_line("unconfigured LoadMasters")
+        .unwrap_or_else(|| panic!("no warning:\n{}", out.stdout()));
+    assert!(line.starts_with('!'), "{line}");
+    assert!(
+        line.contains("6 active or pending entries of LoadMaster \"default\""),
+        "{line}"
+    );
+    assert_rows_kept(&env, "default");
+    for (name, lm) in env.fakes() {
+        assert_eq!(edits(lm), (0, 0), "{name}: check only reads");
+    }
 }
 
 // ----- a list of pinned certificates ----------------------------------------
