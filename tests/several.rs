@@ -1049,6 +1049,14 @@ fn configuration_errors_name_the_table() {
             format!(
                 "{}{}",
                 table(&env, "a", a, "name = \"a\"\n"),
+                table(&env, "b", b, "name = \"b\"\ntls_sha256 = []\n")
+            ),
+            "[[loadmaster]] #2 \"b\": tls_sha256: the list is empty",
+        ),
+        (
+            format!(
+                "{}{}",
+                table(&env, "a", a, "name = \"a\"\n"),
                 table(&env, "b", b, "name = \"b c\"\n")
             ),
             "[[loadmaster]] #2 \"b c\": name: ",
