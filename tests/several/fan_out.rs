@@ -233,60 +233,89 @@ fn simulate_mode_records_per_loadmaster_and_calls_none() {
     }
 }
 
-#[test]
-fn a_stream_keeps_serving_the_others_while_one_loadmaster_is_slow() {
-    // b answers after its timeout: the first batch waits for it once; the
-    // stream then leaves b alone and a gets each event at once.
-    let env = Env::several(2);
+/// `lmguard block` reading a stream (rsyslog omprog) on a and b, b slow:
+/// it answers after the 2 s timeout. Returns the running child.
+fn stream_with_slow_b(env: &Env) -> std::process::Child {
     env.fake("b")
         .set_fault(Fault::Delay(Duration::from_secs(4)));
+    env.spawn(&["block"])
+}
+
+/// Line `n` (0-based) of the ADS TSV fixture, written to the stream.
+fn send_event(child: &mut std::process::Child, n: usize) {
+    use std::io::Write;
     let events = String::from_utf8(fixture("ads-events.tsv")).unwrap();
-    let events: Vec<&str> = events.lines().collect();
-    let mut child = env.spawn(&["block"]);
-    let mut send = |line: &str| {
-        use std::io::Write;
-        let stdin = child.stdin.as_mut().unwrap();
-        writeln!(stdin, "{line}").unwrap();
-        stdin.flush().unwrap();
-    };
-    send(events[0]);
+    let stdin = child.stdin.as_mut().unwrap();
+    writeln!(stdin, "{}", events.lines().nth(n).unwrap()).unwrap();
+    stdin.flush().unwrap();
+}
+
+#[test]
+fn a_stream_keeps_serving_the_others_while_one_loadmaster_is_slow() {
+    let env = Env::several(2);
+    let mut child = stream_with_slow_b(&env);
+    send_event(&mut child, 0);
     assert!(
         env.wait_on("a", "203.0.113.7", Duration::from_millis(1500))
             .is_some(),
         "a waited for b"
     );
+    // Once b has timed out, it is left alone: the next events are not sent
+    // there (only recorded for sweep), and a gets them at once.
     std::thread::sleep(Duration::from_millis(2500));
-    send(events[1]);
-    assert!(
-        env.wait_on("a", "203.0.113.8", Duration::from_millis(1500))
-            .is_some(),
-        "a waited for b again"
-    );
+    let asked = env.fake("b").request_count();
+    for (n, source) in [(1, "203.0.113.8"), (2, "192.0.2.77")] {
+        send_event(&mut child, n);
+        assert!(
+            env.wait_on("a", source, Duration::from_millis(1000))
+                .is_some(),
+            "a waited for b again"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(env.fake("b").request_count(), asked, "b was called again");
     drop(child.stdin.take());
     let out = common::Out(child.wait_with_output().unwrap());
     assert_eq!(out.code(), 3, "{}", out.all());
-    assert!(
-        out.stderr().contains("LoadMaster \"b\": "),
-        "{}",
-        out.stderr()
-    );
-    assert!(
-        !out.stderr().contains("LoadMaster \"a\""),
-        "{}",
-        out.stderr()
-    );
-    for address in ["203.0.113.7", "203.0.113.8"] {
+    let err = out.stderr();
+    assert!(err.contains("LoadMaster \"b\": "), "{err}");
+    assert!(!err.contains("LoadMaster \"a\""), "{err}");
+    let sources = ["203.0.113.7", "203.0.113.8", "192.0.2.77"];
+    for address in sources {
         assert_eq!(status_on(&env, "a", address), "active");
         assert_eq!(status_on(&env, "b", address), "pending_block");
     }
     env.fake("b").set_fault(Fault::None);
     let out = env.run(&["sweep"]);
     assert_eq!(out.code(), 0, "{}", out.all());
-    for address in ["203.0.113.7", "203.0.113.8"] {
+    for address in sources {
         assert_eq!(status_on(&env, "b", address), "active");
         assert!(env.on("b", Scope::Global).contains(&address.to_string()));
         assert_eq!(env.calls_on("a", "add", address), 1, "{address}");
     }
+}
+
+#[test]
+#[ignore = "main (57e3909): a's next batch waits until b's outstanding batch times out \
+            (2.05 s here, `timeout` = 10 s by default); the issue: one LoadMaster being \
+            down must not delay the others"]
+fn a_stream_does_not_queue_a_healthy_loadmasters_events_behind_a_slow_batch() {
+    let env = Env::several(2);
+    let mut child = stream_with_slow_b(&env);
+    send_event(&mut child, 0);
+    assert!(env
+        .wait_on("a", "203.0.113.7", Duration::from_millis(1500))
+        .is_some());
+    // b still holds the first batch: the next event reaches a all the same.
+    send_event(&mut child, 1);
+    let took = env.wait_on("a", "203.0.113.8", Duration::from_millis(5000));
+    drop(child.stdin.take());
+    let _ = child.wait_with_output();
+    let took = took.expect("a got the second event");
+    assert!(
+        took < Duration::from_millis(1000),
+        "a's second event waited {took:?}, behind b's first batch"
+    );
 }
 
 // ----- a slow LoadMaster ----------------------------------------------------
