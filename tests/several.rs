@@ -47,29 +47,26 @@ fn on_sorted(env: &Env, name: &str) -> Vec<String> {
     addresses
 }
 
-/// `(a 1, b 0, …)`: a count per LoadMaster, in config order.
-fn breakdown(counts: &[(&str, usize)]) -> String {
+/// A count as the summaries print it with several LoadMasters: the total,
+/// and when it is not 0, each LoadMaster's share in config order
+/// (`2 (a 2, b 0)`).
+fn per_lm(counts: &[(&str, usize)]) -> String {
+    let total: usize = counts.iter().map(|(_, c)| c).sum();
+    if total == 0 {
+        return "0".to_string();
+    }
     let parts: Vec<String> = counts.iter().map(|(n, c)| format!("{n} {c}")).collect();
-    format!("({})", parts.join(", "))
+    format!("{total} ({})", parts.join(", "))
 }
 
-/// The total of a breakdown.
-fn total(counts: &[(&str, usize)]) -> usize {
-    counts.iter().map(|(_, c)| c).sum()
-}
-
-/// `block`'s summary line with several LoadMasters: each LoadMaster's
-/// count in config order; skips and rejections are about the input.
+/// `block`'s summary line with several LoadMasters (nothing extended,
+/// skipped or rejected; skips and rejections are about the input).
 fn block_summary(blocked: &[(&str, usize)], pending: &[(&str, usize)]) -> String {
-    let none: Vec<(&str, usize)> = blocked.iter().map(|&(n, _)| (n, 0)).collect();
     format!(
-        "blocked {} {}, extended 0 {}, skipped 0 (allowlist 0, protected 0, filters 0), \
-         rejected 0, pending {} {}",
-        total(blocked),
-        breakdown(blocked),
-        breakdown(&none),
-        total(pending),
-        breakdown(pending)
+        "blocked {}, extended 0, skipped 0 (allowlist 0, protected 0, filters 0), \
+         rejected 0, pending {}",
+        per_lm(blocked),
+        per_lm(pending)
     )
 }
 
