@@ -75,6 +75,28 @@ fn sync_reports_per_loadmaster_and_repairs_only_where_needed() {
 }
 
 #[test]
+fn sync_with_one_loadmaster_down_still_compares_and_repairs_the_others() {
+    let env = Env::several(2);
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    env.fake("a").clear_lists();
+    env.fake("b").set_fault(Fault::Down);
+    // b's list cannot be read (3), a's differs (6): the highest code wins.
+    let out = env.run(&["sync", "--json"]);
+    assert_eq!(out.code(), 6, "{}", out.all());
+    let err = out.stderr();
+    assert!(err.contains("LoadMaster \"b\": "), "{err}");
+    assert!(!err.contains("LoadMaster \"a\""), "{err}");
+    let (_, rows) = sync_rows(&env, &[]);
+    assert_eq!(rows, [row("a", "203.0.113.1", "missing_on_loadmaster")]);
+    let out = env.run(&["sync", "--apply"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(env.on("a", Scope::Global), ["203.0.113.1"]);
+    env.fake("b").set_fault(Fault::None);
+    let (code, rows) = sync_rows(&env, &[]);
+    assert_eq!((code, rows), (0, vec![]));
+}
+
+#[test]
 fn sync_apply_loadmaster_repairs_that_loadmaster_only() {
     let env = Env::several(2);
     assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
