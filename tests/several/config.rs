@@ -92,6 +92,41 @@ fn configuration_errors_name_the_table() {
 }
 
 #[test]
+fn each_table_has_its_own_timeout_and_key_source() {
+    // Both answer after 1.5 s: within a's 3 s, beyond b's 1 s. a's key comes
+    // from the environment, b's from its file.
+    let env = Env::several(2);
+    for (_, lm) in env.fakes() {
+        lm.set_fault(Fault::Delay(Duration::from_millis(1500)));
+    }
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    let key_a = env.dir.path().join("api-key-a").display().to_string();
+    let text = text
+        .replacen(
+            &format!("api_key_file = \"{key_a}\""),
+            "api_key_env = \"LMGUARD_TEST_KEY_A\"",
+            1,
+        )
+        .replacen("timeout = \"2s\"", "timeout = \"3s\"", 1)
+        .replacen("timeout = \"2s\"", "timeout = \"1s\"", 1);
+    std::fs::write(&env.config, text).unwrap();
+    let out = common::Out(
+        env.cmd()
+            .env("LMGUARD_TEST_KEY_A", common::key_of("a"))
+            .args(["block", "203.0.113.7"])
+            .output()
+            .unwrap(),
+    );
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert_eq!(env.on("a", Scope::Global), ["203.0.113.7"]);
+    assert_eq!(status_on(&env, "a", "203.0.113.7"), "active");
+    assert_eq!(status_on(&env, "b", "203.0.113.7"), "pending_block");
+    let err = out.stderr();
+    assert!(err.contains("LoadMaster \"b\": "), "{err}");
+    assert!(!err.contains("LoadMaster \"a\""), "{err}");
+}
+
+#[test]
 fn block_vs_with_several_loadmasters_is_a_configuration_error() {
     let env = Env::several_with(2, Options::default(), "[block]\nvs = 3\n");
     let out = env.run(&["block", "203.0.113.7"]);
