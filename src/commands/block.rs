@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
+use std::time::Duration;
 
 use crate::cli::BlockArgs;
 use crate::clock::short_time;
@@ -16,7 +17,7 @@ use crate::config::Config;
 use crate::domain::address::Address;
 use crate::domain::duration::BlockDuration;
 use crate::domain::entry::{
-    apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope,
+    apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope, Target,
 };
 use crate::domain::escalation::{self, Escalation};
 use crate::domain::event::Event;
@@ -24,7 +25,7 @@ use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
-use crate::executor::batch::loadmaster_problem;
+use crate::executor::batch::{loadmaster_problem, Recorder, RunResults, Workers};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
@@ -132,7 +133,23 @@ pub(crate) fn run(
             }
         }
         let requests = admission.take();
-        let status = apply(ctx, args, requests, &mut tally, out, |_| Ok(()))?;
+        let clients = ctx.clients_for(args.dry_run || requests.is_empty())?;
+        let mut report = Report::default();
+        let mut calls = |jobs: Vec<Job>| match &clients {
+            Some(clients) => ctx.apply(clients, jobs).map(|r| r.results),
+            None => Ok(Vec::new()),
+        };
+        let status = apply(
+            ctx,
+            args,
+            requests,
+            &mut tally,
+            out,
+            &mut report,
+            &mut calls,
+            |_| Ok(()),
+        )?;
+        let status = status.worst(report.finish(ctx, &mut tally, out));
         return Ok(finish(ctx, &tally, status, args.dry_run, simulate, out));
     }
 
@@ -149,27 +166,67 @@ pub(crate) fn run(
         // rsyslog waits for this before it sends the first message.
         confirm.answer(&[None])?;
     }
-    let ended = stream::run(stdin, args.input.into(), |lines| {
-        // A stream may run for days: each batch is decided at its own time.
-        ctx.tick();
-        let mut answers = Vec::with_capacity(lines.len());
-        for line in lines {
-            let index = answers.len();
-            answers.push(admission.line(line, index, args, &filter, &mut tally));
-        }
-        let requests = admission.take();
-        let batch = apply(ctx, args, requests, &mut tally, out, |refused| {
-            for (index, why) in refused {
-                answers[index] = Some(why);
+    // One client and one worker thread per LoadMaster for the whole
+    // stream: a slow LoadMaster's calls queue up behind each other, never
+    // the others' (see `Workers`).
+    let clients = ctx.clients_for(args.dry_run)?;
+    let points = clients.as_ref().map(|c| ctx.points(c)).unwrap_or_default();
+    let prefix = ctx.config.block.comment_prefix.clone();
+    let mut report = Report::default();
+    let ended = std::thread::scope(|scope| -> Result<stream::Ended> {
+        let mut workers = Workers::start(scope, &points, &prefix);
+        let ended = stream::run(stdin, args.input.into(), |lines| {
+            // A stream may run for days: each batch is decided at its own time.
+            ctx.tick();
+            let mut answers = Vec::with_capacity(lines.len());
+            for line in lines {
+                let index = answers.len();
+                answers.push(admission.line(line, index, args, &filter, &mut tally));
             }
-            match &mut confirm {
-                Some(confirm) => confirm.answer(&answers),
-                None => Ok(()),
-            }
+            let requests = admission.take();
+            let ctx = &*ctx;
+            let open = || ctx.open_store();
+            let recorder = Recorder {
+                claim: &ctx.claim,
+                open: &open,
+            };
+            let mut calls = |jobs: Vec<Job>| {
+                workers.submit(jobs);
+                workers.collect(&recorder, Some(STREAM_PATIENCE))
+            };
+            let batch = apply(
+                ctx,
+                args,
+                requests,
+                &mut tally,
+                out,
+                &mut report,
+                &mut calls,
+                |refused| {
+                    for (index, why) in refused {
+                        answers[index] = Some(why);
+                    }
+                    match &mut confirm {
+                        Some(confirm) => confirm.answer(&answers),
+                        None => Ok(()),
+                    }
+                },
+            )?;
+            status = status.worst(batch);
+            Ok(())
         })?;
-        status = status.worst(batch);
-        Ok(())
+        // What is still on its way: awaited, recorded and reported.
+        let ctx = &*ctx;
+        let open = || ctx.open_store();
+        let recorder = Recorder {
+            claim: &ctx.claim,
+            open: &open,
+        };
+        let late = workers.finish(&recorder)?;
+        status = status.worst(report.answers(ctx, late.results, &mut tally, out));
+        Ok(ended)
     })?;
+    status = status.worst(report.finish(ctx, &mut tally, out));
     if ended == stream::Ended::Signal {
         log::info!("stopped by a signal; everything read was recorded");
     }
@@ -217,24 +274,32 @@ fn one_line_reason(why: &str) -> String {
     format!("error: {}", flat.trim())
 }
 
+/// How long a stream's batch waits for the LoadMasters' answers before the
+/// next batch is read: a slow LoadMaster's answers are reported when they
+/// come, and hold back neither the others' nor the input.
+const STREAM_PATIENCE: Duration = Duration::from_millis(250);
+
+/// The answers of a run's LoadMaster calls, as they come.
+type Answers = Vec<(Job, std::result::Result<Applied, Failure>)>;
+
 /// Records `requests` and tells the LoadMaster (or, with `--dry-run`,
 /// prints what would be done). `recorded` runs once the requests are
 /// recorded locally, before the LoadMaster is called, with the batch lines
-/// that `max_active` refused and why.
+/// that `max_active` refused and why. `calls` makes the calls and returns
+/// the answers that have come (all of them, or — in a stream — those that
+/// came within its patience; `report` keeps the others' lines for later).
+#[allow(clippy::too_many_arguments)]
 fn apply(
     ctx: &Context,
     args: &BlockArgs,
     requests: Vec<Admitted>,
     tally: &mut Tally,
     out: Out,
+    report: &mut Report,
+    calls: &mut dyn FnMut(Vec<Job>) -> Result<Answers>,
     recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
 ) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
-    let clients = if args.dry_run || simulate || requests.is_empty() {
-        None
-    } else {
-        Some(ctx.clients()?)
-    };
 
     // Phase 1: record every request (pending where the LoadMaster must act).
     let mut planner = Planner::new(ctx, simulate, args.vs);
@@ -265,52 +330,39 @@ fn apply(
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
     // Phase 2: tell the LoadMaster, then record its answers.
-    let applied = match (&clients, jobs.is_empty()) {
-        (Some(clients), false) => Some(ctx.apply(clients, jobs)?),
-        _ => None,
+    let answers = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        calls(jobs)?
     };
-    type Key = (LoadMasterName, Scope, Address);
-    let answers: HashMap<Key, &std::result::Result<Applied, Failure>> = applied
-        .iter()
-        .flat_map(|a| a.results.iter())
-        .map(|(j, r)| ((j.loadmaster, j.scope, j.address), r))
-        .collect();
+    for d in decided {
+        report.decided(ctx, d, tally, out);
+    }
+    Ok(report.answers(ctx, answers, tally, out))
+}
 
-    for d in &decided {
+/// The report lines of a run: one per entry once its fate is known — at
+/// once for what needs no call, when its answer comes for what does.
+#[derive(Default)]
+struct Report {
+    /// Sent, not answered yet (a stream's slow LoadMaster).
+    waiting: HashMap<Target, Decided>,
+}
+
+impl Report {
+    /// An entry phase 1 decided: its line now, or when its answer comes.
+    fn decided(&mut self, ctx: &Context, d: Decided, tally: &mut Tally, out: Out) {
         let entry = &d.entry;
-        let until = entry.expires_at.map_or("permanently".to_string(), |t| {
-            format!("until {} UTC", short_time(t))
-        });
         let lm = entry.loadmaster;
         let scope = ctx.where_(lm, entry.scope);
         let address = entry.address;
+        let until = until(entry);
         let repeat = d.escalated.as_deref().unwrap_or("");
-        match (d.decision, answers.get(&(lm, entry.scope, address))) {
-            (Decision::Send(_), Some(Err(f))) if f.is_permanent() => {
-                tally.rejected += 1;
-                out.problem(format_args!("rejected  {address} ({scope}) — {f}"));
+        match d.decision {
+            Decision::Send(_) => {
+                self.waiting.insert(entry.target(), d);
             }
-            (Decision::Send(_), Some(Err(_))) => {
-                tally.pending.add(lm);
-                out.problem(format_args!(
-                    "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
-                ));
-            }
-            (Decision::Send(_), Some(Ok(Applied::HeldByOther(comment)))) => {
-                tally.blocked.add(lm);
-                out.say(format_args!(
-                    "recorded  {address} ({scope}) {until} — already blocked on the LoadMaster \
-                     by an entry that is not lmguard's ({comment}); lmguard will not remove it"
-                ));
-            }
-            (Decision::Send(_), _) => {
-                tally.blocked.add(lm);
-                out.say(format_args!(
-                    "blocked   {address} ({scope}) {until}{repeat} — {}",
-                    entry.reason
-                ));
-            }
-            (Decision::LocalOnly, _) => {
+            Decision::LocalOnly => {
                 tally.simulated.add(lm);
                 out.say(format_args!(
                     "simulated {address} ({scope}) {until}{repeat} — {} (mode = \"simulate\": \
@@ -318,14 +370,14 @@ fn apply(
                     entry.reason
                 ));
             }
-            (Decision::Extended, _) => {
+            Decision::Extended => {
                 tally.extended.add(lm);
                 out.say(format_args!(
                     "extended  {address} ({scope}) {until} — {}",
                     entry.reason
                 ));
             }
-            (Decision::InFlightElsewhere | Decision::Nothing, _) => {
+            Decision::InFlightElsewhere | Decision::Nothing => {
                 tally.extended.add(lm);
                 out.say(format_args!(
                     "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
@@ -334,17 +386,92 @@ fn apply(
         }
     }
 
-    let mut status = applied
-        .as_ref()
-        .map_or(ExitStatus::Success, |a| a.report_rejections(ctx.several()));
-    if let Some(problem) = applied
-        .as_ref()
-        .and_then(|a| loadmaster_problem(a, "block(s)", ctx.several()))
-    {
-        crate::logging::failure(&problem.to_string());
-        status = status.worst(problem.code());
+    /// Answers that came: a line for each, then the exit status they call
+    /// for (rejections 4, a LoadMaster left behind 3, naming it).
+    fn answers(
+        &mut self,
+        ctx: &Context,
+        answers: Answers,
+        tally: &mut Tally,
+        out: Out,
+    ) -> ExitStatus {
+        if answers.is_empty() {
+            return ExitStatus::Success;
+        }
+        for (job, answer) in &answers {
+            let Some(d) = self.waiting.remove(&job.target()) else {
+                continue;
+            };
+            let entry = &d.entry;
+            let lm = entry.loadmaster;
+            let scope = ctx.where_(lm, entry.scope);
+            let address = entry.address;
+            let until = until(entry);
+            let repeat = d.escalated.as_deref().unwrap_or("");
+            match answer {
+                Err(f) if f.is_permanent() => {
+                    tally.rejected += 1;
+                    out.problem(format_args!("rejected  {address} ({scope}) — {f}"));
+                }
+                Err(_) => {
+                    tally.pending.add(lm);
+                    out.problem(format_args!(
+                        "pending   {address} ({scope}) {until}{repeat} — will be retried by sweep"
+                    ));
+                }
+                Ok(Applied::HeldByOther(comment)) => {
+                    tally.blocked.add(lm);
+                    out.say(format_args!(
+                        "recorded  {address} ({scope}) {until} — already blocked on the \
+                         LoadMaster by an entry that is not lmguard's ({comment}); lmguard will \
+                         not remove it"
+                    ));
+                }
+                Ok(Applied::Done) => {
+                    tally.blocked.add(lm);
+                    out.say(format_args!(
+                        "blocked   {address} ({scope}) {until}{repeat} — {}",
+                        entry.reason
+                    ));
+                }
+            }
+        }
+        let applied = RunResults { results: answers };
+        let mut status = applied.report_rejections(ctx.several());
+        if let Some(problem) = loadmaster_problem(&applied, "block(s)", ctx.several()) {
+            crate::logging::failure(&problem.to_string());
+            status = status.worst(problem.code());
+        }
+        status
     }
-    Ok(status)
+
+    /// The end of the run: a call that never got an answer (its
+    /// LoadMaster's worker ended) stays pending, and is said so.
+    fn finish(&mut self, ctx: &Context, tally: &mut Tally, out: Out) -> ExitStatus {
+        if self.waiting.is_empty() {
+            return ExitStatus::Success;
+        }
+        let mut left: Vec<Decided> = self.waiting.drain().map(|(_, d)| d).collect();
+        left.sort_by_key(|d| d.entry.target());
+        for d in &left {
+            let entry = &d.entry;
+            tally.pending.add(entry.loadmaster);
+            out.problem(format_args!(
+                "pending   {} ({}) {} — no answer; will be retried by sweep",
+                entry.address,
+                ctx.where_(entry.loadmaster, entry.scope),
+                until(entry)
+            ));
+        }
+        ExitStatus::LoadMaster
+    }
+}
+
+/// `until 2026-12-03 09:46 UTC`, or `permanently`.
+fn until(entry: &Entry) -> String {
+    entry.expires_at.map_or("permanently".to_string(), |t| {
+        format!("until {} UTC", short_time(t))
+    })
 }
 
 /// What phase 1 decided for one request.

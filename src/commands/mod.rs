@@ -14,8 +14,7 @@ pub(crate) mod unblock;
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::clock::{checked_now, unix_now};
 use crate::config::{Config, LoadMasterConfig};
@@ -25,7 +24,7 @@ use crate::enforcement::KempWire;
 use crate::error::{Error, Result};
 use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::{preview, Job};
-use crate::loadmaster::{Client, Failure};
+use crate::loadmaster::Client;
 use crate::process;
 use crate::state::Store;
 
@@ -42,15 +41,7 @@ pub(crate) struct Context {
     /// The LoadMasters this run works on: those `--loadmaster` named, else
     /// every configured one (in the configuration's order).
     pub(crate) selected: Vec<LoadMasterName>,
-    /// LoadMasters that halted a batch of this run, and when: a stream's
-    /// next batches do not call them until [`RETRY_DOWN_AFTER`] has passed.
-    down: Mutex<Vec<(LoadMasterName, Instant, Failure)>>,
 }
-
-/// How long a long-lived run (a `block` reading a stream) leaves a
-/// LoadMaster alone after it halted a batch: its calls stay pending (and
-/// `sweep` may retry them) instead of each batch waiting for its timeout.
-const RETRY_DOWN_AFTER: Duration = Duration::from_secs(60);
 
 /// One client per LoadMaster a run calls (each reads its own API key and
 /// TLS settings), made before anything is recorded: a missing key is a
@@ -85,7 +76,6 @@ impl Context {
             claim,
             quiet: false,
             selected,
-            down: Mutex::new(Vec::new()),
         })
     }
 
@@ -204,6 +194,16 @@ impl Context {
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
     }
 
+    /// The clients a run that may call the LoadMasters needs: none when it
+    /// will not call them (`skip`: a dry run, nothing to do; and simulate
+    /// mode).
+    pub(crate) fn clients_for(&self, skip: bool) -> Result<Option<Clients>> {
+        if skip || self.config.block.simulate() {
+            return Ok(None);
+        }
+        self.clients().map(Some)
+    }
+
     /// A client for each selected LoadMaster.
     pub(crate) fn clients(&self) -> Result<Clients> {
         self.targets()
@@ -244,6 +244,20 @@ impl Context {
         scope.on(lm, self.several())
     }
 
+    /// The selected LoadMasters as the executor calls them, each on its
+    /// client.
+    pub(crate) fn points<'c>(&self, clients: &'c Clients) -> Vec<batch::Point<'c>> {
+        self.targets()
+            .filter_map(|lm| {
+                Some(batch::Point {
+                    name: lm.name,
+                    point: clients.get(lm.name)?,
+                    connections: lm.connections,
+                })
+            })
+            .collect()
+    }
+
     /// Make the calls, each on its LoadMaster's client, and record the
     /// answers under this run's claim (see [`batch::apply_and_record`]).
     pub(crate) fn apply(&self, clients: &Clients, jobs: Vec<Job>) -> Result<RunResults> {
@@ -252,34 +266,12 @@ impl Context {
             claim: &self.claim,
             open: &open,
         };
-        let points = self
-            .targets()
-            .filter_map(|lm| Some((lm.name, clients.get(lm.name)?, lm.connections)))
-            .map(|(name, client, connections)| batch::Point {
-                name,
-                point: client,
-                connections,
-            })
-            .collect::<Vec<_>>();
-        let down: Vec<(LoadMasterName, Failure)> = {
-            let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
-            down.retain(|(_, at, _)| at.elapsed() < RETRY_DOWN_AFTER);
-            down.iter().map(|(n, _, f)| (*n, f.clone())).collect()
-        };
-        let results = batch::apply_and_record(
-            &points,
+        batch::apply_and_record(
+            &self.points(clients),
             &self.config.block.comment_prefix,
             &recorder,
             jobs,
-            &down,
-        )?;
-        let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
-        for (name, failure) in &results.halted {
-            if !down.iter().any(|(n, _, _)| n == name) {
-                down.push((*name, Instant::now(), failure.clone()));
-            }
-        }
-        Ok(results)
+        )
     }
 }
 

@@ -297,7 +297,6 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         Some(clients) => ctx.apply(clients, plan.jobs)?,
         None => RunResults {
             results: Vec::new(),
-            halted: Vec::new(),
         },
     };
     let lifted = |j: &crate::executor::Job| plan.lifted.contains(&j.target());

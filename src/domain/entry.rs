@@ -176,6 +176,14 @@ pub struct Claim {
     pub until: i64,
 }
 
+impl Claim {
+    /// Both claims were made by the same run (process and token), whatever
+    /// their leases.
+    pub(crate) fn same_run(&self, other: &Claim) -> bool {
+        (self.pid, self.started, self.token) == (other.pid, other.started, other.token)
+    }
+}
+
 /// One (LoadMaster, scope, address) block and its history.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
@@ -356,8 +364,10 @@ impl Entry {
         self.claim.as_ref().is_some_and(live)
     }
 
+    /// Is it claimed by the run `claim` belongs to (whatever lease that
+    /// run has renewed it to since: a stream renews it every batch)?
     pub(crate) fn is_claimed_by(&self, claim: &Claim) -> bool {
-        self.claim.as_ref() == Some(claim)
+        self.claim.as_ref().is_some_and(|c| c.same_run(claim))
     }
 
     /// Is the entry past its expiry at `now`?

@@ -25,17 +25,15 @@ use super::{Executor, Job, RunShared};
 /// The answers of one run's LoadMaster calls.
 pub(crate) struct RunResults {
     pub(crate) results: Vec<(Job, std::result::Result<Applied, Failure>)>,
-    /// The failure that halted each LoadMaster that halted.
-    pub(crate) halted: Vec<(LoadMasterName, Failure)>,
 }
 
 impl RunResults {
-    /// Calls that failed and stay pending (refusals for good excluded), on
-    /// one LoadMaster (`None`: on all).
-    fn failures_on(&self, lm: Option<LoadMasterName>) -> usize {
+    /// Calls on `lm` that failed and stay pending (refusals for good
+    /// excluded).
+    fn failures_on(&self, lm: LoadMasterName) -> usize {
         self.results
             .iter()
-            .filter(|(j, _)| lm.is_none_or(|lm| j.loadmaster == lm))
+            .filter(|(j, _)| j.loadmaster == lm)
             .filter(|(_, r)| r.as_ref().is_err_and(|f| !f.is_permanent()))
             .count()
     }
@@ -101,113 +99,208 @@ struct Delivery {
     answered: Answered,
 }
 
+/// How long a LoadMaster's worker leaves it alone after it halted a batch
+/// (unreachable, key refused, …): later batches of the run (a stream's)
+/// are answered with that failure at once — they stay pending, for `sweep`
+/// — instead of each waiting for its timeout.
+const RETRY_DOWN_AFTER: Duration = Duration::from_secs(60);
+
+/// How many calls a LoadMaster may be behind before a stream waits for it
+/// (bounds the memory its queue takes).
+const BACKLOG: usize = 10_000;
+
 /// Make the calls, each on its job's LoadMaster, recording the answers in
-/// batches. Every LoadMaster is served by its own thread, its batches
-/// spread over up to its `connections`; a failure that halts one
-/// LoadMaster stops only its calls. Jobs for a LoadMaster not in `points`
-/// are not made (they stay pending). Shows progress on a terminal for long
-/// runs.
-///
-/// `down`: LoadMasters found down shortly before in this run (a stream's
-/// earlier batch): their calls are not made (they stay pending, with that
-/// failure), so a dead LoadMaster costs a long-lived stream one timeout
-/// now and then, not one per batch.
+/// batches (see [`Workers`]); every answer is awaited. Jobs for a
+/// LoadMaster not in `points` are not made (they stay pending). Shows
+/// progress on a terminal for long runs.
 pub(crate) fn apply_and_record(
     points: &[Point<'_>],
     comment_prefix: &CommentPrefix,
     recorder: &Recorder<'_>,
     jobs: Vec<Job>,
-    down: &[(LoadMasterName, Failure)],
 ) -> Result<RunResults> {
     let total = jobs.len();
-    let mut per_point: Vec<Vec<Job>> = points.iter().map(|_| Vec::new()).collect();
-    for job in jobs {
-        if let Some(i) = points.iter().position(|p| p.name == job.loadmaster) {
-            per_point[i].push(job);
-        }
-    }
-    let progress = Progress::new(total);
-    let mut results = Vec::with_capacity(total);
-    let (tx, rx) = mpsc::channel::<Delivery>();
-    let halted = std::thread::scope(|scope| -> Result<Vec<(LoadMasterName, Failure)>> {
-        let handles: Vec<_> = points
-            .iter()
-            .zip(per_point)
-            .filter(|(_, jobs)| !jobs.is_empty())
-            .map(|(p, jobs)| {
-                let tx = tx.clone();
-                let down = down
-                    .iter()
-                    .find(|(n, _)| *n == p.name)
-                    .map(|(_, f)| f.clone());
-                scope.spawn(move || serve(p, comment_prefix, jobs, down, &tx))
-            })
-            .collect();
-        drop(tx);
-        let mut recorded = Ok(());
-        while let Ok(first) = rx.recv() {
-            let mut deliveries = vec![first];
-            let deadline = Instant::now() + GATHER;
-            loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(d) => deliveries.push(d),
-                    Err(_) => break,
-                }
-            }
-            if recorded.is_ok() {
-                recorded = record(recorder, &deliveries);
-            }
-            for d in deliveries {
-                results.extend(d.answered);
-            }
-            progress.show(results.len());
-        }
-        let halted = handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().flatten())
-            .collect();
-        recorded.map(|()| halted)
+    let results = std::thread::scope(|scope| {
+        let mut workers = Workers::start(scope, points, comment_prefix);
+        workers.progress = Progress::new(total);
+        workers.submit(jobs);
+        workers.finish(recorder)
     })?;
-    progress.finish();
     // Each call's record was written twice (pending, then its answer).
     state::compact_after(recorder.open, total);
-    Ok(RunResults { results, halted })
+    Ok(results)
 }
 
-/// One LoadMaster's calls, batch by batch, each batch's answers handed to
-/// the recorder; the failure that halted it, if one did.
-fn serve(
-    p: &Point<'_>,
-    comment_prefix: &CommentPrefix,
-    jobs: Vec<Job>,
-    down: Option<Failure>,
-    tx: &mpsc::Sender<Delivery>,
-) -> Option<(LoadMasterName, Failure)> {
-    let shared = RunShared::default();
-    if let Some(failure) = down {
-        log::info!(
-            "LoadMaster {} failed earlier in this run ({failure}); {} call(s) left pending for now",
-            p.name,
-            jobs.len()
-        );
-        *super::lock(&shared.halted) = Some(failure);
-    }
-    let threads = p.connections.max(1);
-    let mut jobs = jobs.into_iter().peekable();
-    while jobs.peek().is_some() {
-        let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
-        let answered = run_batch(p.point, comment_prefix, &shared, batch, threads);
-        let delivery = Delivery {
-            loadmaster: p.name,
-            heard: p.point.heard(),
-            answered,
-        };
-        if tx.send(delivery).is_err() {
-            break;
+/// The threads that make a run's calls: one per LoadMaster, each with its
+/// own queue, its own halt and its own kept-alive connections, living as
+/// long as the run (a stream's batches are handed to the same ones). The
+/// run's thread records the answers as they come, gathering what arrives
+/// within [`GATHER`] into one transaction: one down, slow or refusing
+/// LoadMaster holds back neither the others' calls nor their records.
+pub(crate) struct Workers<'scope> {
+    queues: Vec<(LoadMasterName, mpsc::Sender<Vec<Job>>)>,
+    answers: mpsc::Receiver<Delivery>,
+    /// Calls handed to each LoadMaster and not answered yet.
+    outstanding: Vec<(LoadMasterName, usize)>,
+    handles: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
+    progress: Progress,
+    answered: usize,
+}
+
+impl<'scope> Workers<'scope> {
+    /// A worker thread for each of `points`, in `scope`.
+    pub(crate) fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        points: &'scope [Point<'env>],
+        comment_prefix: &'scope CommentPrefix,
+    ) -> Workers<'scope> {
+        let (tx, answers) = mpsc::channel::<Delivery>();
+        let mut queues = Vec::with_capacity(points.len());
+        let mut handles = Vec::with_capacity(points.len());
+        for p in points {
+            let (queue, jobs) = mpsc::channel::<Vec<Job>>();
+            let tx = tx.clone();
+            handles.push(scope.spawn(move || work(p, comment_prefix, jobs, &tx)));
+            queues.push((p.name, queue));
+        }
+        Workers {
+            outstanding: queues.iter().map(|(n, _)| (*n, 0)).collect(),
+            queues,
+            answers,
+            handles,
+            progress: Progress::new(0),
+            answered: 0,
         }
     }
-    shared.halted().map(|f| (p.name, f))
+
+    /// Hand `jobs` to their LoadMasters' workers.
+    pub(crate) fn submit(&mut self, jobs: Vec<Job>) {
+        let mut per: Vec<Vec<Job>> = self.queues.iter().map(|_| Vec::new()).collect();
+        for job in jobs {
+            if let Some(i) = self.queues.iter().position(|(n, _)| *n == job.loadmaster) {
+                per[i].push(job);
+            }
+        }
+        for (i, jobs) in per.into_iter().enumerate() {
+            let n = jobs.len();
+            if n > 0 && self.queues[i].1.send(jobs).is_ok() {
+                self.outstanding[i].1 += n;
+            }
+        }
+    }
+
+    /// Record answers as they come, and return them: every call handed
+    /// over is awaited, or — with `patience` (a stream) — only for that long,
+    /// once no LoadMaster is more than [`BACKLOG`] calls behind; the rest
+    /// are returned by a later call.
+    pub(crate) fn collect(
+        &mut self,
+        recorder: &Recorder<'_>,
+        patience: Option<Duration>,
+    ) -> Result<Answered> {
+        let start = Instant::now();
+        let mut got = Vec::new();
+        loop {
+            if self.outstanding.iter().all(|(_, n)| *n == 0) {
+                break;
+            }
+            let behind = self.outstanding.iter().map(|(_, n)| *n).max().unwrap_or(0);
+            let wait = match patience {
+                Some(p) if behind <= BACKLOG => {
+                    let left = (start + p).saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    left
+                }
+                _ => Duration::from_secs(3600),
+            };
+            let first = match self.answers.recv_timeout(wait) {
+                Ok(d) => d,
+                Err(mpsc::RecvTimeoutError::Timeout) => continue,
+                // Every worker is gone: nothing more will come.
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            };
+            let mut deliveries = vec![first];
+            let deadline = Instant::now() + GATHER;
+            while let Ok(d) = self
+                .answers
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            {
+                deliveries.push(d);
+            }
+            record(recorder, &deliveries)?;
+            for d in deliveries {
+                if let Some((_, n)) = self
+                    .outstanding
+                    .iter_mut()
+                    .find(|(n, _)| *n == d.loadmaster)
+                {
+                    *n = n.saturating_sub(d.answered.len());
+                }
+                self.answered += d.answered.len();
+                got.extend(d.answered);
+            }
+            self.progress.show(self.answered);
+        }
+        Ok(got)
+    }
+
+    /// No more calls: await and record every answer, and end the workers.
+    pub(crate) fn finish(mut self, recorder: &Recorder<'_>) -> Result<RunResults> {
+        self.queues.clear();
+        let results = self.collect(recorder, None)?;
+        self.progress.finish();
+        for handle in self.handles.drain(..) {
+            let _ = handle.join();
+        }
+        Ok(RunResults { results })
+    }
+}
+
+/// One LoadMaster's worker: its queue's batches, in order, each's answers
+/// handed to the recorder in chunks of [`RECORD_BATCH`]. After a batch
+/// halted (the LoadMaster is down or refuses us), later batches are
+/// answered with that failure without a call for [`RETRY_DOWN_AFTER`].
+fn work(
+    p: &Point<'_>,
+    comment_prefix: &CommentPrefix,
+    queue: mpsc::Receiver<Vec<Job>>,
+    tx: &mpsc::Sender<Delivery>,
+) {
+    let threads = p.connections.max(1);
+    let mut down: Option<(Instant, Failure)> = None;
+    for jobs in queue {
+        let shared = RunShared::default();
+        match &down {
+            Some((at, failure)) if at.elapsed() < RETRY_DOWN_AFTER => {
+                log::info!(
+                    "LoadMaster {} failed earlier in this run ({failure}); {} call(s) left \
+                     pending for now",
+                    p.name,
+                    jobs.len()
+                );
+                *super::lock(&shared.halted) = Some(failure.clone());
+            }
+            _ => down = None,
+        }
+        let mut jobs = jobs.into_iter().peekable();
+        while jobs.peek().is_some() {
+            let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
+            let answered = run_batch(p.point, comment_prefix, &shared, batch, threads);
+            let delivery = Delivery {
+                loadmaster: p.name,
+                heard: p.point.heard(),
+                answered,
+            };
+            if tx.send(delivery).is_err() {
+                return;
+            }
+        }
+        if down.is_none() {
+            down = shared.halted().map(|f| (Instant::now(), f));
+        }
+    }
 }
 
 type Answered = Vec<(Job, std::result::Result<Applied, Failure>)>;
@@ -334,21 +427,21 @@ pub(crate) fn loadmaster_problem(applied: &RunResults, what: &str, several: bool
     let parts: Vec<String> = behind
         .iter()
         .map(|lm| {
-            let cause = applied
-                .halted
-                .iter()
-                .find(|(n, _)| n == lm)
-                .map(|(_, f)| f.to_string())
-                .or_else(|| {
-                    applied.results.iter().find_map(|(j, r)| {
-                        r.as_ref()
-                            .err()
-                            .filter(|f| j.loadmaster == *lm && !f.is_permanent())
-                            .map(|f| f.to_string())
-                    })
+            // The failure that halted that LoadMaster, if one did (the
+            // calls after it carry the same), else its first one.
+            let failures = || {
+                applied.results.iter().filter_map(|(j, r)| {
+                    r.as_ref()
+                        .err()
+                        .filter(|f| j.loadmaster == *lm && !f.is_permanent())
                 })
+            };
+            let cause = failures()
+                .find(|f| f.stops_run())
+                .or_else(|| failures().next())
+                .map(|f| f.to_string())
                 .unwrap_or_default();
-            let failed = applied.failures_on(Some(*lm));
+            let failed = applied.failures_on(*lm);
             if several {
                 format!("LoadMaster \"{lm}\": {failed} {what} could not be applied ({cause})")
             } else {

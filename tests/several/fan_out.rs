@@ -294,9 +294,6 @@ fn a_stream_keeps_serving_the_others_while_one_loadmaster_is_slow() {
 }
 
 #[test]
-#[ignore = "main (57e3909): a's next batch waits until b's outstanding batch times out \
-            (2.05 s here, `timeout` = 10 s by default); the issue: one LoadMaster being \
-            down must not delay the others"]
 fn a_stream_does_not_queue_a_healthy_loadmasters_events_behind_a_slow_batch() {
     let env = Env::several(2);
     let mut child = stream_with_slow_b(&env);
