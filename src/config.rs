@@ -17,7 +17,7 @@ use crate::domain::escalation::{self, Escalation};
 use crate::domain::loadmaster_name::{self, LoadMasterName};
 use crate::domain::policy::Policy;
 use crate::error::{Error, Result};
-use crate::loadmaster::settings::{ApiKey, HttpsUrl, Settings, Trust};
+use crate::loadmaster::settings::{ApiKey, HttpsUrl, Label, Settings, Trust};
 
 /// The file name looked for in the configuration directories.
 pub(crate) const FILE_NAME: &str = "lm-mitigation.toml";
@@ -62,33 +62,6 @@ pub(crate) struct LoadMasterConfig {
     /// This LoadMaster's default scope (`vs` in its table, else `[block]
     /// vs`); `None` = the global block list.
     pub(crate) vs: Option<u32>,
-}
-
-/// How messages name a LoadMaster's table: `loadmaster` for a lone
-/// `[loadmaster]` (its keys `loadmaster.url`), `[[loadmaster]] #2 "brno"`
-/// for one of several (its keys `[[loadmaster]] #2 "brno": url`).
-#[derive(Debug, Clone)]
-struct Label {
-    /// `Some((position, name))` for one of several tables.
-    several: Option<(usize, Option<String>)>,
-}
-
-impl Label {
-    fn table(&self) -> String {
-        match &self.several {
-            None => "loadmaster".to_string(),
-            Some((n, None)) => format!("[[loadmaster]] #{n}"),
-            Some((n, Some(name))) => format!("[[loadmaster]] #{n} \"{name}\""),
-        }
-    }
-
-    /// `key`, as messages name it.
-    fn key(&self, key: &str) -> String {
-        match &self.several {
-            None => format!("loadmaster.{key}"),
-            Some(_) => format!("{}: {key}", self.table()),
-        }
-    }
 }
 
 /// `[block]`, validated.
@@ -441,7 +414,7 @@ impl LoadMasterConfig {
     ) -> std::result::Result<Vec<LoadMasterConfig>, String> {
         let tables = match written {
             LoadMasters::One(lm) => {
-                let label = Label { several: None };
+                let label = Label::lone();
                 return Ok(vec![LoadMasterConfig::validate(lm, label, block_vs)?]);
             }
             LoadMasters::Several(tables) => tables,
@@ -458,9 +431,7 @@ impl LoadMasterConfig {
         }
         let mut out: Vec<LoadMasterConfig> = Vec::with_capacity(tables.len());
         for (i, lm) in tables.into_iter().enumerate() {
-            let label = Label {
-                several: Some((i + 1, lm.name.clone())),
-            };
+            let label = Label::of_several(i + 1, lm.name.clone());
             let config = LoadMasterConfig::validate(lm, label, block_vs)?;
             if let Some(n) = out.iter().position(|o| o.name == config.name) {
                 return Err(format!(
@@ -480,11 +451,11 @@ impl LoadMasterConfig {
         label: Label,
         block_vs: Option<u32>,
     ) -> std::result::Result<LoadMasterConfig, String> {
-        let name = match (&lm.name, &label.several) {
+        let name = match (&lm.name, label.is_several()) {
             (Some(written), _) => LoadMasterName::parse(written)
                 .map_err(|why| format!("{}: {why}", label.key("name")))?,
-            (None, None) => loadmaster_name::DEFAULT,
-            (None, Some(_)) => {
+            (None, false) => loadmaster_name::DEFAULT,
+            (None, true) => {
                 return Err(format!(
                     "{}: name is missing (every [[loadmaster]] table needs a unique name: \
                      letters, digits, '-' and '_')",
@@ -577,6 +548,12 @@ impl LoadMasterConfig {
         self.label.table()
     }
 
+    /// How messages name one of its keys (`loadmaster.url`, or
+    /// `[[loadmaster]] #2 "brno": url`).
+    pub(crate) fn key(&self, key: &str) -> String {
+        self.label.key(key)
+    }
+
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
     pub(crate) fn endpoint(&self) -> String {
         self.url.endpoint()
@@ -594,6 +571,7 @@ impl LoadMasterConfig {
             Trust::System
         };
         Settings {
+            label: self.label.clone(),
             url: self.url.clone(),
             endpoint: self.endpoint(),
             trust,
@@ -779,6 +757,16 @@ mod tests {
         assert!(e.starts_with("loadmaster.tls_sha256: "), "{e}");
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = []\n")).unwrap_err();
         assert!(e.contains("empty"), "{e}");
+        let e = Config::parse(&format!("{MINIMAL}tls_sha256 = [\"{a}\", 3]\n")).unwrap_err();
+        assert!(
+            e.contains("loadmaster.tls_sha256") && e.contains("expected a string"),
+            "{e}"
+        );
+        let e = Config::parse(&format!("{MINIMAL}tls_sha256 = 3\n")).unwrap_err();
+        assert!(
+            e.contains("a SHA-256 fingerprint, or a list of them"),
+            "{e}"
+        );
     }
 
     #[test]

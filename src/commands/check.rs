@@ -634,8 +634,11 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
             lm_failed,
             TLS,
             format!("cannot connect to {}: {detail}", lm.url),
-            "check loadmaster.url (host and the admin/API port), that the LoadMaster is up, \
-             and that no firewall stands between this host and it",
+            format!(
+                "check {} (host and the admin/API port), that the LoadMaster is up, and that no \
+                 firewall stands between this host and it",
+                lm.key("url")
+            ),
         ),
         Failure::Unauthorized => {
             tls_passed(lm, report);
@@ -716,8 +719,9 @@ fn cert_fix(lm: &LoadMasterConfig) -> String {
     if !lm.tls_sha256.is_empty() {
         return format!(
             "if the appliance's certificate was renewed, check the new one on the appliance and \
-             put its fingerprint in loadmaster.tls_sha256: openssl s_client -connect {} \
-             </dev/null | openssl x509 -noout -fingerprint -sha256",
+             put its fingerprint in {}: openssl s_client -connect {} </dev/null | openssl x509 \
+             -noout -fingerprint -sha256",
+            lm.key("tls_sha256"),
             host_port(lm)
         );
     }
@@ -727,8 +731,9 @@ fn cert_fix(lm: &LoadMasterConfig) -> String {
     };
     format!(
         "save the LoadMaster's certificate (compare its fingerprint with the one the appliance \
-         shows first): {}, and set loadmaster.ca_file to that file{now}",
-        save_cert_command(lm)
+         shows first): {}, and set {} to that file{now}",
+        save_cert_command(lm),
+        lm.key("ca_file")
     )
 }
 

@@ -39,6 +39,10 @@ struct Plan {
     /// A block the allowlist covers is still being sent by another run: it
     /// can be lifted only once it is active, so the next sweep looks again.
     lift_later: bool,
+    /// Due or pending entries of LoadMasters the configuration no longer
+    /// names (renamed, or a table added without keeping `default`): left as
+    /// they are, and said so.
+    unconfigured: Vec<LoadMasterName>,
 }
 
 fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
@@ -52,6 +56,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         lifted_notes: Vec::new(),
         withheld: Vec::new(),
         lift_later: false,
+        unconfigured: Vec::new(),
     };
     let simulate = ctx.config.block.simulate();
     let live = |c: &Claim| ctx.claim_is_live(c);
@@ -59,6 +64,9 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         // Only the LoadMasters this run works on (`--loadmaster`); entries
         // of one no longer configured wait (`check` reports them).
         if !ctx.is_selected(entry.loadmaster) {
+            if ctx.config.loadmaster(entry.loadmaster).is_none() {
+                plan.unconfigured.push(entry.loadmaster);
+            }
             continue;
         }
         let Some((mut next, mut call)) = plan_sweep(&entry, ctx.now, ctx.claim, &live) else {
@@ -107,6 +115,27 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         plan.changed.push(next);
     }
     plan
+}
+
+/// A warning naming the LoadMasters the configuration no longer has whose
+/// entries are due or pending: nothing expires or retries them until the
+/// configuration names them again.
+fn warn_unconfigured(names: &[LoadMasterName]) {
+    let mut counted: Vec<(LoadMasterName, usize)> = Vec::new();
+    for name in names {
+        match counted.iter_mut().find(|(n, _)| n == name) {
+            Some((_, n)) => *n += 1,
+            None => counted.push((*name, 1)),
+        }
+    }
+    for (name, n) in counted {
+        crate::logging::warning(&format!(
+            "{n} due or pending entr{} of LoadMaster \"{name}\", which the configuration does \
+             not name, left as they are: give its [[loadmaster]] table that name again (a lone \
+             [loadmaster] table is \"default\"); `lmguard check` lists them",
+            if n == 1 { "y" } else { "ies" }
+        ));
+    }
 }
 
 /// Finished records deleted per transaction by `[state] keep_history`, so
@@ -289,6 +318,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         }
     };
     plan.refused.iter().for_each(|r| note(r.clone()));
+    warn_unconfigured(&plan.unconfigured);
     plan.lifted_notes
         .iter()
         .for_each(|r| note(format!("unblocking {r}")));

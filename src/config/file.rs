@@ -66,11 +66,36 @@ impl<'de> Deserialize<'de> for LoadMasters {
 }
 
 /// `tls_sha256`: one fingerprint, or a list (both units of an HA pair).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug)]
 pub(super) enum Pins {
     One(String),
     Several(Vec<String>),
+}
+
+/// A string or a list of strings; anything else is an error saying so,
+/// with its line and column (serde's untagged enums only say that nothing
+/// matched).
+impl<'de> Deserialize<'de> for Pins {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fingerprints;
+        impl<'de> serde::de::Visitor<'de> for Fingerprints {
+            type Value = Pins;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a SHA-256 fingerprint, or a list of them (\"AB:CD:…\")")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pins, E> {
+                Ok(Pins::One(v.to_string()))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Pins, A::Error> {
+                let mut pins = Vec::new();
+                while let Some(pin) = seq.next_element::<String>()? {
+                    pins.push(pin);
+                }
+                Ok(Pins::Several(pins))
+            }
+        }
+        d.deserialize_any(Fingerprints)
+    }
 }
 
 impl Pins {

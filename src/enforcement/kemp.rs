@@ -105,6 +105,7 @@ mod tests {
     fn settings() -> Settings {
         let url = HttpsUrl::parse("https://192.0.2.10:8443").unwrap();
         Settings {
+            label: crate::loadmaster::settings::Label::lone(),
             endpoint: url.endpoint(),
             url,
             trust: Trust::Anything,

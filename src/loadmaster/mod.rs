@@ -482,8 +482,8 @@ fn error_answer(raw: &RawAnswer) -> Failure {
     // would go wherever it points), whatever its body says.
     if (300..400).contains(&raw.status) {
         return Failure::BadAnswer(format!(
-            "HTTP {} (a redirect); lmguard never follows redirects: set loadmaster.url to the \
-             address the LoadMaster answers on",
+            "HTTP {} (a redirect); lmguard never follows redirects: set the LoadMaster's url \
+             to the address it answers on",
             raw.status
         ));
     }
@@ -588,8 +588,8 @@ fn tls_hint(detail: &str) -> &'static str {
     if !detail.contains("tls_sha256")
         && (detail.contains("certificate") || detail.contains("UnknownIssuer"))
     {
-        " (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in \
-         loadmaster.ca_file)"
+        " (TLS: the LoadMaster's certificate is not trusted; put it, or its CA, in its \
+         ca_file)"
     } else {
         ""
     }

@@ -12,6 +12,8 @@ use std::time::Duration;
 /// One LoadMaster's client settings.
 #[derive(Debug, Clone)]
 pub(crate) struct Settings {
+    /// How messages name the table these come from.
+    pub(crate) label: Label,
     /// `https://HOST[:PORT]`, for messages.
     pub(crate) url: HttpsUrl,
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
@@ -20,6 +22,51 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     /// Connections kept alive at once.
     pub(crate) connections: usize,
+}
+
+/// How messages name a LoadMaster's table: `loadmaster` for a lone
+/// `[loadmaster]` (its keys `loadmaster.url`), `[[loadmaster]] #2 "brno"`
+/// for one of several (its keys `[[loadmaster]] #2 "brno": url`).
+#[derive(Debug, Clone)]
+pub(crate) struct Label {
+    /// `Some((position, name))` for one of several tables.
+    several: Option<(usize, Option<String>)>,
+}
+
+impl Label {
+    /// A lone `[loadmaster]` table.
+    pub(crate) fn lone() -> Label {
+        Label { several: None }
+    }
+
+    /// The `position`-th (from 1) of several `[[loadmaster]]` tables, with
+    /// the name written in it, if any.
+    pub(crate) fn of_several(position: usize, name: Option<String>) -> Label {
+        Label {
+            several: Some((position, name)),
+        }
+    }
+
+    /// One of several tables?
+    pub(crate) fn is_several(&self) -> bool {
+        self.several.is_some()
+    }
+
+    pub(crate) fn table(&self) -> String {
+        match &self.several {
+            None => "loadmaster".to_string(),
+            Some((n, None)) => format!("[[loadmaster]] #{n}"),
+            Some((n, Some(name))) => format!("[[loadmaster]] #{n} \"{name}\""),
+        }
+    }
+
+    /// `key`, as messages name it.
+    pub(crate) fn key(&self, key: &str) -> String {
+        match &self.several {
+            None => format!("loadmaster.{key}"),
+            Some(_) => format!("{}: {key}", self.table()),
+        }
+    }
 }
 
 /// How the LoadMaster's certificate is trusted.

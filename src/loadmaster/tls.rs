@@ -48,7 +48,7 @@ pub(crate) fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
             provider: provider.clone(),
         }),
         Trust::CaFile(ca_file) => {
-            let certs = read_pem(ca_file)?;
+            let certs = read_pem(ca_file, &lm.label.key("ca_file"))?;
             let mut roots = RootCertStore::empty();
             let (_, ignored) = roots.add_parsable_certificates(certs.iter().cloned());
             if ignored > 0 {
@@ -59,7 +59,7 @@ pub(crate) fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
             let webpki = if roots.is_empty() {
                 None
             } else {
-                Some(webpki_verifier(roots, &provider)?)
+                Some(webpki_verifier(roots, &provider, &lm.label.key("ca_file"))?)
             };
             Arc::new(Verifier {
                 trust: Accept::CaFile {
@@ -74,12 +74,13 @@ pub(crate) fn client_config(lm: &Settings) -> Result<Arc<ClientConfig>> {
             let found = rustls_native_certs::load_native_certs();
             roots.add_parsable_certificates(found.certs);
             if roots.is_empty() {
-                return Err(Error::usage(
-                    "no trusted CA certificates found on this system; set loadmaster.ca_file to \
-                     the LoadMaster's certificate",
-                ));
+                return Err(Error::usage(format!(
+                    "no trusted CA certificates found on this system; set {} to the \
+                     LoadMaster's certificate",
+                    lm.label.key("ca_file")
+                )));
             }
-            webpki_verifier(roots, &provider)?
+            webpki_verifier(roots, &provider, &lm.label.key("ca_file"))?
         }
     };
     let config = ClientConfig::builder_with_provider(provider)
@@ -130,19 +131,21 @@ pub(crate) fn fingerprint(der: &[u8]) -> [u8; 32] {
     out
 }
 
+/// `key`: how messages name the `ca_file` setting (its table).
 fn webpki_verifier(
     roots: RootCertStore,
     provider: &Arc<CryptoProvider>,
+    key: &str,
 ) -> Result<Arc<WebPkiServerVerifier>> {
     WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .build()
-        .map_err(|e| Error::usage(format!("loadmaster.ca_file: cannot use it: {e}")))
+        .map_err(|e| Error::usage(format!("{key}: cannot use it: {e}")))
 }
 
-fn read_pem(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+fn read_pem(path: &Path, key: &str) -> Result<Vec<CertificateDer<'static>>> {
     let bad = |e: &dyn std::fmt::Display| {
         Error::usage(format!(
-            "loadmaster.ca_file: cannot read certificates from {}: {e}",
+            "{key}: cannot read certificates from {}: {e}",
             path.display()
         ))
     };

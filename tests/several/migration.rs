@@ -149,4 +149,20 @@ fn check_warns_about_entries_of_a_loadmaster_no_longer_configured() {
     for (name, lm) in env.fakes() {
         assert_eq!(edits(lm), (0, 0), "{name}: check only reads");
     }
+    // sweep leaves them alone too, but says so (cron mails it): the two
+    // pending entries of the fixture are due work nobody does.
+    let out = env.run(&["sweep", "--quiet"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stderr().contains(
+            "warning: 2 due or pending entries of LoadMaster \"default\", which the \
+             configuration does not name, left as they are"
+        ),
+        "{}",
+        out.all()
+    );
+    assert_rows_kept(&env, "default");
+    for (name, lm) in env.fakes() {
+        assert_eq!(edits(lm), (0, 0), "{name}: sweep sent nothing for them");
+    }
 }

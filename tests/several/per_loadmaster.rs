@@ -342,6 +342,19 @@ fn check_runs_its_loadmaster_checks_once_per_loadmaster() {
     }
     assert_eq!(mark("configuration"), '✔');
     assert_eq!(mark("state database"), '✔');
+    // The fix names b's own table and key.
+    let tls_b = out.check_line("TLS connection on b").unwrap();
+    let fix = out
+        .stdout()
+        .lines()
+        .skip_while(|l| *l != tls_b)
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        fix.contains("fix: check [[loadmaster]] #2 \"b\": url (host"),
+        "{fix}"
+    );
     // --loadmaster a checks a only.
     env.fake("b").set_fault(Fault::None);
     env.fake("b").clear_requests();
