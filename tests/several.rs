@@ -12,6 +12,7 @@ mod config;
 mod fan_out;
 mod migration;
 mod per_loadmaster;
+mod review;
 mod selection;
 
 use std::time::{Duration, Instant};

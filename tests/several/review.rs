@@ -1,0 +1,131 @@
+//! A reviewer's tests of issue 15's promises: counts, hints and messages
+//! that must name (or count) the right LoadMaster, and what must hold when
+//! a process is killed in the middle of a fan-out.
+
+use super::*;
+
+#[test]
+fn an_address_refused_by_max_active_on_every_loadmaster_is_one_rejected_input() {
+    // Both LoadMasters are full: one address asked for is refused on each,
+    // which is still one input item rejected, not one per LoadMaster.
+    let env = Env::several_with(2, Options::default(), "[block]\nmax_active = 1\n");
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    let out = env.run(&["block", "203.0.113.2"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    let err = out.stderr();
+    assert_eq!(
+        err.lines().filter(|l| l.contains("max_active")).count(),
+        2,
+        "one refusal per LoadMaster, each naming it: {err}"
+    );
+    assert!(
+        err.contains("1 input item(s) were rejected"),
+        "one address was given: {err}"
+    );
+    let stdout = out.stdout();
+    let summary = line_with(&stdout, "rejected");
+    assert!(
+        summary.contains("rejected 1 (1 over max_active)"),
+        "{summary}"
+    );
+}
+
+#[test]
+fn unblocks_hint_for_another_scope_is_a_command_that_works_with_several() {
+    let env = Env::several(2);
+    let out = env.run(&["block", "--loadmaster", "a", "--vs", "3", "203.0.113.9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    // Not on the global lists: the note says where it is blocked, and how
+    // to unblock it there.
+    let out = env.run(&["unblock", "203.0.113.9"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    let stdout = out.stdout();
+    let note = line_with(&stdout, "not touched");
+    let command = note
+        .split_once("lmguard unblock ")
+        .unwrap_or_else(|| panic!("no command in {note:?}"))
+        .1;
+    let args: Vec<&str> = std::iter::once("unblock")
+        .chain(command.split_whitespace())
+        .collect();
+    let out = env.run(&args);
+    assert_eq!(out.code(), 0, "the hint {args:?} failed: {}", out.all());
+    assert!(env.on("a", Scope::Vs(3)).is_empty());
+    assert_eq!(status_on(&env, "a", "203.0.113.9"), "unblocked");
+}
+
+#[test]
+fn checks_allowlisted_blocks_warning_names_each_loadmaster() {
+    let env = Env::several(2);
+    assert_eq!(env.run(&["block", "192.0.2.5"]).code(), 0);
+    env.write_several(
+        |name, _| env.ca_line(name),
+        "[block]\nallowlist = [\"192.0.2.0/28\"]\n",
+    );
+    let out = env.run(&["check"]);
+    let line = out
+        .check_line("allowlisted blocks")
+        .unwrap_or_else(|| panic!("no allowlisted blocks line: {}", out.all()));
+    assert!(
+        line.contains("global on a") && line.contains("global on b"),
+        "which LoadMaster each block is on: {line}"
+    );
+}
+
+#[test]
+fn a_stream_does_not_blame_another_process_for_its_own_call_in_flight() {
+    // b answers after its timeout: the first event's call to b is still
+    // outstanding when the same event comes again.
+    let env = Env::several(2);
+    env.fake("b")
+        .set_fault(Fault::Delay(Duration::from_secs(4)));
+    let mut child = env.spawn(&["block"]);
+    let event = one_event();
+    let send = |child: &mut std::process::Child| {
+        use std::io::Write;
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(&event).unwrap();
+        stdin.flush().unwrap();
+    };
+    send(&mut child);
+    assert!(env
+        .wait_on("a", "203.0.113.7", Duration::from_millis(1500))
+        .is_some());
+    send(&mut child);
+    std::thread::sleep(Duration::from_millis(300));
+    drop(child.stdin.take());
+    let out = common::Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 3, "{}", out.all());
+    let all = out.all();
+    assert!(
+        !all.contains("another lmguard process"),
+        "no other process was running: {all}"
+    );
+    assert_eq!(env.calls_on("a", "add", "203.0.113.7"), 1);
+}
+
+#[test]
+fn a_block_killed_while_one_loadmaster_is_slow_is_completed_there_only() {
+    // kill -9 in the middle of a fan-out: a has answered (and that answer
+    // is recorded), b has not; sweep sends b its add and a nothing.
+    let env = Env::several(2);
+    env.fake("b")
+        .set_fault(Fault::Delay(Duration::from_secs(30)));
+    let mut child = env.spawn(&["block", "203.0.113.7"]);
+    assert!(env
+        .wait_on("a", "203.0.113.7", Duration::from_millis(3000))
+        .is_some());
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    let _ = child.wait();
+    assert_eq!(status_on(&env, "a", "203.0.113.7"), "active");
+    assert_eq!(status_on(&env, "b", "203.0.113.7"), "pending_block");
+    env.fake("b").set_fault(Fault::None);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(status_on(&env, "b", "203.0.113.7"), "active");
+    assert_eq!(env.calls_on("a", "add", "203.0.113.7"), 1);
+    assert!(env
+        .on("b", Scope::Global)
+        .contains(&"203.0.113.7".to_string()));
+}
