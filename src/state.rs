@@ -1131,6 +1131,41 @@ mod tests {
     }
 
     #[test]
+    fn converting_a_format_3_file_keeps_how_long_each_entry_has_been_pending() {
+        // Pending since 0, retried at 500 (a sweep that failed again): it
+        // has waited since 0, as `stats` says (oldest pending).
+        for owner in [DEFAULT, LoadMasterName::parse("site1").unwrap()] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("state.redb");
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            let pending = entry("192.0.2.1");
+            assert!(pending.status.is_pending());
+            store.update(|t| t.put(&pending)).unwrap();
+            let mut retried = pending.clone();
+            retried.updated_at = 500;
+            store.update(|t| t.put(&retried)).unwrap();
+            let since = |store: &Store, lm: LoadMasterName| {
+                let mut e = retried.clone();
+                e.loadmaster = lm;
+                store.pending_since().unwrap().get(&e.key()).copied()
+            };
+            assert_eq!(since(&store, DEFAULT), Some(0));
+            store.set_meta(FORMAT_KEY, 3).unwrap();
+            drop(store);
+            // Read-only, as converted...
+            let view = Store::open_existing_for(&path, Duration::from_secs(1), owner)
+                .unwrap()
+                .unwrap();
+            assert_eq!(since(&view, owner), Some(0), "read-only view for {owner}");
+            drop(view);
+            // ...and converted.
+            let store = Store::open_for(&path, Duration::from_secs(1), owner).unwrap();
+            assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+            assert_eq!(since(&store, owner), Some(0), "converted for {owner}");
+        }
+    }
+
+    #[test]
     fn a_format_3_file_goes_to_the_only_loadmaster_configured() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.redb");
