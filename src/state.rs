@@ -460,6 +460,17 @@ impl Store {
         let db = self.writable()?;
         let txn = db.begin_write().map_err(|e| unusable(&self.path, &e))?;
         let err = |e: &dyn std::fmt::Display| unusable(&self.path, e);
+        // Format 3's index_pending holds since when each entry has waited
+        // (retries or not): kept across the rebuild below, which knows only
+        // each record's last update.
+        let mut waited: Vec<(String, i64)> = Vec::new();
+        if found == Some(3) {
+            let pending = txn.open_table(PENDING).map_err(|e| err(&e))?;
+            for item in pending.iter().map_err(|e| err(&e))? {
+                let (k, v) = item.map_err(|e| err(&e))?;
+                waited.push((k.value().to_string(), v.value()));
+            }
+        }
         // (Format 2's index_pending had no values; format 3's has times.)
         for table in ["index_current", "index_current_simulated", "index_pending"] {
             let def: TableDefinition<&str, ()> = TableDefinition::new(table);
@@ -502,6 +513,15 @@ impl Store {
             }
             if rename {
                 t.rename_health(DEFAULT, legacy_owner)?;
+            }
+            for (key, since) in &waited {
+                let key = match rename {
+                    true => format!("{legacy_owner}@{key}"),
+                    false => key.clone(),
+                };
+                if t.pending.get(key.as_str()).map_err(|e| err(&e))?.is_some() {
+                    t.pending.insert(key.as_str(), since).map_err(|e| err(&e))?;
+                }
             }
             !entries.is_empty()
         };
@@ -552,7 +572,12 @@ impl Store {
         let mut out = std::collections::HashMap::new();
         for item in table.iter().map_err(|e| unusable(&self.path, &e))? {
             let (k, v) = item.map_err(|e| unusable(&self.path, &e))?;
-            out.insert(k.value().to_string(), v.value());
+            // An older file read as converted: its keys as they will be.
+            let key = match self.legacy_owner {
+                Some(owner) => format!("{owner}@{}", k.value()),
+                None => k.value().to_string(),
+            };
+            out.insert(key, v.value());
         }
         Ok(out)
     }
