@@ -542,6 +542,9 @@ impl<'c> Planner<'c> {
         let simulate = self.mode == BlockMode::Simulate;
         let ctx = self.ctx;
         for a in requests {
+            // Refused on one LoadMaster or on several, it is one input
+            // item rejected.
+            let mut refused = false;
             // One entry per selected LoadMaster, in its scope.
             for &lm in &ctx.selected {
                 let req = BlockRequest {
@@ -550,12 +553,15 @@ impl<'c> Planner<'c> {
                     ..a.req.clone()
                 };
                 let existing = state.get(lm, req.scope, &req.address)?;
-                let entry = self.decide(existing, a, &req, tally, || {
-                    state.count_current(lm, simulate)
-                })?;
-                if let Some(entry) = entry {
-                    state.record(&entry)?;
+                let entry = self.decide(existing, a, &req, || state.count_current(lm, simulate))?;
+                match entry {
+                    Some(entry) => state.record(&entry)?,
+                    None => refused = true,
                 }
+            }
+            if refused {
+                tally.over_limit += 1;
+                tally.rejected += 1;
             }
         }
         Ok(())
@@ -566,7 +572,6 @@ impl<'c> Planner<'c> {
         existing: Option<Entry>,
         a: &Admitted,
         req: &BlockRequest,
-        tally: &mut Tally,
         count: impl FnOnce() -> Result<usize>,
     ) -> Result<Option<Entry>> {
         let ctx = self.ctx;
@@ -582,8 +587,6 @@ impl<'c> Planner<'c> {
             };
             if active >= self.max_active {
                 self.active.insert(lm, active);
-                tally.over_limit += 1;
-                tally.rejected += 1;
                 let on = if ctx.several() {
                     format!(" on LoadMaster \"{lm}\"")
                 } else {
