@@ -379,8 +379,15 @@ impl Report {
             }
             Decision::InFlightElsewhere | Decision::Nothing => {
                 tally.extended.add(lm);
+                // A stream's own call of an earlier batch may still be on
+                // its way to a slow LoadMaster.
+                let who = if entry.is_claimed_by(&ctx.claim) {
+                    "this run is still sending it (an earlier batch)"
+                } else {
+                    "another lmguard process is sending it"
+                };
                 out.say(format_args!(
-                    "recorded  {address} ({scope}) {until} — another lmguard process is sending it"
+                    "recorded  {address} ({scope}) {until} — {who}"
                 ));
             }
         }
