@@ -400,9 +400,15 @@ fn check_allowlisted_blocks(ctx: &Context, report: &mut Report) {
     let policy = crate::protections::admission_policy(&ctx.config);
     let covered: Vec<String> = entries
         .iter()
+        // Those of a configured LoadMaster: only those does a sweep lift.
+        .filter(|e| ctx.config.loadmaster(e.loadmaster).is_some())
         .filter_map(|e| {
             let refusal = policy.lifts(e)?;
-            Some(format!("{} ({})", refusal.reason(), e.scope.list_name()))
+            Some(format!(
+                "{} ({})",
+                refusal.reason(),
+                ctx.where_(e.loadmaster, e.scope)
+            ))
         })
         .collect();
     if covered.is_empty() {
