@@ -48,6 +48,10 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
         .map(|(_, _, a, _)| *a)
         .collect();
     let mut noted: std::collections::HashSet<Address> = Default::default();
+    // The lists looked in (each selected LoadMaster's scope).
+    let mut looked: Vec<(LoadMasterName, Scope)> = found.iter().map(|f| (f.0, f.1)).collect();
+    looked.sort();
+    looked.dedup();
     for (lm, scope, address, entry) in found {
         let Some(entry) = entry else {
             if recorded.contains(&address) {
@@ -57,7 +61,7 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
                 );
             } else if noted.insert(address) {
                 plan.notes
-                    .push(not_found_note(ctx, scope, &address, elsewhere));
+                    .push(not_found_note(ctx, &looked, scope, &address, elsewhere));
                 plan.not_owned += 1;
             }
             continue;
@@ -117,30 +121,50 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
 }
 
 /// Why an address with no record in `scope` was not touched, and — when it
-/// is blocked on other scopes — where, with the command that unblocks it
-/// there (`it is blocked on VS 3: lmguard unblock --vs 3 192.0.2.7`).
-fn not_found_note(ctx: &Context, scope: Scope, address: &Address, entries: &[Entry]) -> String {
+/// is blocked on other lists (`looked` are those looked in) — where, with
+/// the command that unblocks it there (`it is blocked on VS 3: lmguard
+/// unblock --vs 3 192.0.2.7`; with several LoadMasters, the command names
+/// the LoadMaster, as `--vs` needs).
+fn not_found_note(
+    ctx: &Context,
+    looked: &[(LoadMasterName, Scope)],
+    scope: Scope,
+    address: &Address,
+    entries: &[Entry],
+) -> String {
     let widened = ctx.config.block.policy().widen(*address);
-    let mut scopes: Vec<(Scope, Address)> = entries
+    let mut places: Vec<(LoadMasterName, Scope, Address)> = entries
         .iter()
-        .filter(|e| e.scope != scope && e.status.is_current() && e.status != Status::PendingUnblock)
+        .filter(|e| {
+            !looked.contains(&(e.loadmaster, e.scope))
+                && ctx.config.loadmaster(e.loadmaster).is_some()
+                && e.status.is_current()
+                && e.status != Status::PendingUnblock
+        })
         .filter(|e| e.address == *address || e.address == widened)
-        .map(|e| (e.scope, e.address))
+        .map(|e| (e.loadmaster, e.scope, e.address))
         .collect();
-    scopes.sort();
-    scopes.dedup();
+    places.sort();
+    places.dedup();
     let listed = scope.list_name();
-    if scopes.is_empty() {
+    if places.is_empty() {
         return format!(
             "{address} has no record in the {listed} list; not touched (lmguard changes only \
              entries it owns)"
         );
     }
-    let commands: Vec<String> = scopes
+    let commands: Vec<String> = places
         .iter()
-        .map(|(s, a)| match s.vs() {
-            Some(n) => format!("VS {n}: lmguard unblock --vs {n} {a}"),
-            None => format!("the global list: lmguard unblock {a}"),
+        .map(|(lm, s, a)| {
+            let (on, select) = if ctx.several() {
+                (format!(" on {lm}"), format!("--loadmaster {lm} "))
+            } else {
+                (String::new(), String::new())
+            };
+            match s.vs() {
+                Some(n) => format!("VS {n}{on}: lmguard unblock {select}--vs {n} {a}"),
+                None => format!("the global list{on}: lmguard unblock {select}{a}"),
+            }
         })
         .collect();
     format!(
