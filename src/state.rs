@@ -1191,6 +1191,38 @@ mod tests {
     }
 
     #[test]
+    fn a_crashed_format_3_file_repaired_by_a_read_only_open_goes_to_the_only_loadmaster() {
+        // A format-3 file left by a crash (kill -9, power cut) of the old
+        // binary: the first read-only open (list, a dry run) must repair
+        // it, and converts it then; the entries go where any conversion
+        // gives them.
+        let dir = tempfile::tempdir().unwrap();
+        let clean = dir.path().join("clean.redb");
+        let store = Store::open(&clean, Duration::from_secs(1)).unwrap();
+        store.update(|t| t.put(&entry("192.0.2.1"))).unwrap();
+        store.set_meta(FORMAT_KEY, 3).unwrap();
+        drop(store);
+        // Opened for writing and never closed: the copy needs recovery.
+        let open = Database::create(&clean).unwrap();
+        let crashed = dir.path().join("state.redb");
+        std::fs::copy(&clean, &crashed).unwrap();
+        std::mem::forget(open);
+        assert!(matches!(
+            redb::Database::builder().open_read_only(&crashed),
+            Err(DatabaseError::RepairAborted)
+        ));
+        let site = LoadMasterName::parse("site1").unwrap();
+        let view = Store::open_existing_for(&crashed, Duration::from_secs(1), site)
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.all().unwrap()[0].loadmaster, site);
+        drop(view);
+        let store = Store::open_for(&crashed, Duration::from_secs(1), site).unwrap();
+        assert_eq!(store.all().unwrap()[0].loadmaster, site);
+        assert_eq!(store.update(|t| t.count_current(site, false)).unwrap(), 1);
+    }
+
+    #[test]
     fn a_format_3_file_goes_to_the_only_loadmaster_configured() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("state.redb");
