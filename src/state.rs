@@ -380,7 +380,7 @@ impl Store {
             Ok(db) => db,
             Err(DatabaseError::RepairAborted) => {
                 drop(lock);
-                return Store::open(path, lock_timeout).map(Some);
+                return Store::open_for(path, lock_timeout, legacy_owner).map(Some);
             }
             Err(e) => return Err(unusable(path, &e)),
         };
