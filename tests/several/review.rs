@@ -129,3 +129,19 @@ fn a_block_killed_while_one_loadmaster_is_slow_is_completed_there_only() {
         .on("b", Scope::Global)
         .contains(&"203.0.113.7".to_string()));
 }
+
+#[test]
+fn loadmasters_named_out_of_order_are_counted_in_config_order() {
+    let env = Env::several(2);
+    let out = env.run(&[
+        "block",
+        "--loadmaster",
+        "b",
+        "--loadmaster",
+        "a",
+        "203.0.113.7",
+    ]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let stdout = out.stdout();
+    line_with(&stdout, &block_summary(&[("a", 1), ("b", 1)], &[]));
+}
