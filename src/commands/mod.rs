@@ -85,25 +85,29 @@ impl Context {
         if names.is_empty() {
             return Ok(());
         }
-        let mut selected = Vec::new();
         for name in names {
-            let known = self
+            if !self
                 .config
                 .loadmasters
                 .iter()
-                .find(|lm| lm.name.as_str() == name)
-                .ok_or_else(|| {
-                    Error::usage(format!(
-                        "--loadmaster {name}: no LoadMaster of that name is configured \
-                         (configured: {})",
-                        listed(self.config.loadmasters.iter().map(|lm| lm.name))
-                    ))
-                })?;
-            if !selected.contains(&known.name) {
-                selected.push(known.name);
+                .any(|lm| lm.name.as_str() == name)
+            {
+                return Err(Error::usage(format!(
+                    "--loadmaster {name}: no LoadMaster of that name is configured \
+                     (configured: {})",
+                    listed(self.config.loadmasters.iter().map(|lm| lm.name))
+                )));
             }
         }
-        self.selected = selected;
+        // In the configuration's order, whatever the order they were named
+        // in: summaries and messages list them that way.
+        self.selected = self
+            .config
+            .loadmasters
+            .iter()
+            .map(|lm| lm.name)
+            .filter(|n| names.iter().any(|given| given == n.as_str()))
+            .collect();
         Ok(())
     }
 
