@@ -145,3 +145,21 @@ fn loadmasters_named_out_of_order_are_counted_in_config_order() {
     let stdout = out.stdout();
     line_with(&stdout, &block_summary(&[("a", 1), ("b", 1)], &[]));
 }
+
+#[test]
+fn sweeps_allowlisted_count_is_broken_down_per_loadmaster() {
+    let env = Env::several(2);
+    assert_eq!(env.run(&["block", "192.0.2.5"]).code(), 0);
+    env.write_several(
+        |name, _| env.ca_line(name),
+        "[block]\nallowlist = [\"192.0.2.0/28\"]\n",
+    );
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let stdout = out.stdout();
+    let summary = line_with(&stdout, "allowlisted: ");
+    assert!(
+        summary.contains("allowlisted: unblocked 2 (a 1, b 1) block(s)"),
+        "{summary}"
+    );
+}
