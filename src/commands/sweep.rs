@@ -364,11 +364,16 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         })
         .collect();
     let status = applied.report_rejections(ctx.several());
-    let lifted_failed = applied
+    let lifted_failed: HashSet<Target> = applied
         .results
         .iter()
         .filter(|(j, r)| r.is_err() && lifted(j))
-        .count();
+        .map(|(j, _)| j.target())
+        .collect();
+    let mut lifted_done = Count::default();
+    for target in plan.lifted.iter().filter(|t| !lifted_failed.contains(t)) {
+        lifted_done.add(target.0);
+    }
     let mut summary = format!(
         "expired {} of {} due; retried: {} block(s) and {} unblock(s) applied; still pending {}",
         expired.show(ctx),
@@ -380,7 +385,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     if !plan.lifted.is_empty() {
         summary.push_str(&format!(
             "; allowlisted: unblocked {} block(s) that the allowlist or a protection now covers",
-            plan.lifted.len() - lifted_failed
+            lifted_done.show(ctx)
         ));
     }
     // Cron mails any output: with --quiet the summary is left out, and
