@@ -163,3 +163,43 @@ fn sweeps_allowlisted_count_is_broken_down_per_loadmaster() {
         "{summary}"
     );
 }
+
+#[test]
+fn a_sweep_beside_a_block_waiting_on_a_slow_loadmaster_sends_nothing_again() {
+    // b answers within its timeout, but slowly: while the block waits for
+    // it, a sweep must leave b's entry to the block (and a's is done).
+    let env = Env::several(2);
+    env.fake("b")
+        .set_fault(Fault::Delay(Duration::from_millis(1500)));
+    let child = env.spawn(&["block", "203.0.113.7"]);
+    assert!(env
+        .wait_on("a", "203.0.113.7", Duration::from_millis(1500))
+        .is_some());
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = common::Out(child.wait_with_output().unwrap());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for name in ["a", "b"] {
+        assert_eq!(env.calls_on(name, "add", "203.0.113.7"), 1, "{name}");
+        assert_eq!(status_on(&env, name, "203.0.113.7"), "active", "{name}");
+    }
+}
+
+#[test]
+fn max_active_holds_per_loadmaster_under_concurrent_blocks() {
+    let env = Env::several_with(2, Options::default(), "[block]\nmax_active = 2\n");
+    let children: Vec<_> = (1..=6)
+        .map(|i| env.spawn(&["block", &format!("203.0.113.{i}")]))
+        .collect();
+    for child in children {
+        let _ = child.wait_with_output().unwrap();
+    }
+    for name in ["a", "b"] {
+        let current = rows_on(&env, name)
+            .iter()
+            .filter(|r| r["status"] == "active" || r["status"] == "pending_block")
+            .count();
+        assert_eq!(current, 2, "{name}");
+        assert_eq!(env.on(name, Scope::Global).len(), 2, "{name}");
+    }
+}
