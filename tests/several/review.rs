@@ -203,3 +203,53 @@ fn max_active_holds_per_loadmaster_under_concurrent_blocks() {
         assert_eq!(env.on(name, Scope::Global).len(), 2, "{name}");
     }
 }
+
+#[test]
+fn a_state_of_the_first_release_goes_to_the_only_loadmaster_whatever_its_name() {
+    // Format 2 (JSON records), two formats back: read as converted, then
+    // converted on the first write, every row the only LoadMaster's.
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("[loadmaster]\n", "[[loadmaster]]\nname = \"site1\"\n");
+    std::fs::write(&env.config, text).unwrap();
+    std::fs::create_dir_all(env.state.parent().unwrap()).unwrap();
+    std::fs::write(&env.state, fixture("state-format2.redb")).unwrap();
+    let before = env.rows();
+    assert_eq!(before.len(), 15);
+    assert!(
+        before.iter().all(|r| r["loadmaster"] == "site1"),
+        "{before:#?}"
+    );
+    let out = env.run(&["sweep", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.lm.request_count(), 0);
+    let out = env.run(&["sweep"]);
+    assert!(out.code() == 0 || out.code() == 4, "{}", out.all());
+    let after = env.rows();
+    assert_eq!(after.len(), 15);
+    assert!(
+        after.iter().all(|r| r["loadmaster"] == "site1"),
+        "{after:#?}"
+    );
+    let out = env.run(&["check"]);
+    assert!(
+        out.check_line("unconfigured LoadMasters").is_none(),
+        "{}",
+        out.stdout()
+    );
+}
+
+#[test]
+fn unblocking_a_widened_ipv6_host_blocked_on_one_loadmaster_only_is_not_an_error() {
+    // ipv6_prefix = 64: the host was recorded as its /64, on a only.
+    let env = Env::several_with(2, Options::default(), "[block]\nipv6_prefix = 64\n");
+    let out = env.run(&["block", "--loadmaster", "a", "2001:db8:1:2::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(status_on(&env, "a", "2001:db8:1:2::/64"), "active");
+    let out = env.run(&["unblock", "2001:db8:1:2::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(!out.stdout().contains("not touched"), "{}", out.stdout());
+    assert_eq!(status_on(&env, "a", "2001:db8:1:2::/64"), "unblocked");
+    assert!(env.on("a", Scope::Global).is_empty());
+}
