@@ -42,10 +42,14 @@ type Found = (LoadMasterName, Scope, Address, Option<Entry>);
 /// only one with a record on none is "not owned".
 fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     let mut plan = Plan::default();
+    // One requested address, whether a LoadMaster has it recorded as typed
+    // or as the network `ipv6_prefix` widened it to (see `find`).
+    let policy = ctx.config.block.policy();
+    let asked = |a: &Address| policy.widen(*a);
     let recorded: std::collections::HashSet<Address> = found
         .iter()
         .filter(|(_, _, _, e)| e.is_some())
-        .map(|(_, _, a, _)| *a)
+        .map(|(_, _, a, _)| asked(a))
         .collect();
     let mut noted: std::collections::HashSet<Address> = Default::default();
     // The lists looked in (each selected LoadMaster's scope).
@@ -54,7 +58,7 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     looked.dedup();
     for (lm, scope, address, entry) in found {
         let Some(entry) = entry else {
-            if recorded.contains(&address) {
+            if recorded.contains(&asked(&address)) {
                 log::debug!(
                     "{address} has no record in the {} list",
                     ctx.where_(lm, scope)
