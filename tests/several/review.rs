@@ -253,3 +253,23 @@ fn unblocking_a_widened_ipv6_host_blocked_on_one_loadmaster_only_is_not_an_error
     assert_eq!(status_on(&env, "a", "2001:db8:1:2::/64"), "unblocked");
     assert!(env.on("a", Scope::Global).is_empty());
 }
+
+#[test]
+fn sync_does_not_say_all_agree_when_one_loadmaster_could_not_be_read() {
+    let env = Env::several(2);
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    env.fake("b").set_fault(Fault::Down);
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(
+        !out.stdout()
+            .contains("local state and the LoadMaster agree"),
+        "b was not compared: {}",
+        out.all()
+    );
+    assert!(
+        out.stderr().contains("LoadMaster \"b\""),
+        "{}",
+        out.stderr()
+    );
+}
