@@ -198,7 +198,13 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             .filter(|a| matches!(a, Action::ReAdd | Action::Remove))
             .count()
     };
-    print(&differences, &actions, args, ctx.several())?;
+    print(
+        &differences,
+        &actions,
+        args,
+        ctx.several(),
+        !behind.is_empty(),
+    )?;
     let over = actions.iter().filter(|a| **a == Action::OverLimit).count();
     if over > 0 {
         eprintln!(
@@ -549,11 +555,14 @@ fn adopted(
 }
 
 /// `several`: a LOADMASTER column (several LoadMasters are configured).
+/// `unread`: some LoadMaster could not be compared at all (its error is
+/// on standard error), so "no differences" is not "they agree".
 fn print(
     differences: &[Difference],
     actions: &[Action],
     args: &SyncArgs,
     several: bool,
+    unread: bool,
 ) -> Result<()> {
     let shown = || differences.iter().zip(actions);
     let applying = args.changes_state();
@@ -574,6 +583,12 @@ fn print(
         serde::Serializer::collect_seq(&mut ser, rows)
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
+    } else if differences.is_empty() && unread {
+        writeln!(
+            out,
+            "no differences on the LoadMasters that could be read; the others were not \
+             compared (see the errors)"
+        )
     } else if differences.is_empty() {
         writeln!(out, "local state and the LoadMaster agree")
     } else {
