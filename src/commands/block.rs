@@ -552,6 +552,8 @@ impl<'c> Planner<'c> {
             // Refused on one LoadMaster or on several, it is one input
             // item rejected.
             let mut refused = false;
+            let mut recorded = false;
+            let answers_before = self.refused.len();
             // One entry per selected LoadMaster, in its scope.
             for &lm in &ctx.selected {
                 let req = BlockRequest {
@@ -562,7 +564,10 @@ impl<'c> Planner<'c> {
                 let existing = state.get(lm, req.scope, &req.address)?;
                 let entry = self.decide(existing, a, &req, || state.count_current(lm, simulate))?;
                 match entry {
-                    Some(entry) => state.record(&entry)?,
+                    Some(entry) => {
+                        state.record(&entry)?;
+                        recorded = true;
+                    }
                     None => refused = true,
                 }
             }
@@ -570,6 +575,13 @@ impl<'c> Planner<'c> {
                 tally.over_limit += 1;
                 tally.rejected += 1;
             }
+            // `--confirm` answers an error only for a line recorded
+            // nowhere: one blocked on some LoadMaster is recorded (its
+            // refusals elsewhere are on standard error), and an error would
+            // make rsyslog send it again and again.
+            let keep = if recorded { 0 } else { 1 };
+            self.refused
+                .truncate((answers_before + keep).min(self.refused.len()));
         }
         Ok(())
     }

@@ -174,6 +174,46 @@ fn max_active_counts_per_loadmaster() {
     }
 }
 
+/// rsyslog re-sends a line answered with an error: a line blocked on one
+/// LoadMaster and refused by max_active on the other is recorded, so it is
+/// answered OK (the refusal is on standard error, exit 4); a line refused
+/// on every LoadMaster is answered with the reason.
+#[test]
+fn confirm_answers_ok_for_a_line_max_active_refuses_on_one_loadmaster_only() {
+    let env = Env::several_with(2, Options::default(), "[block]\nmax_active = 1\n");
+    assert_eq!(
+        env.run(&["block", "203.0.113.1", "--loadmaster", "b"])
+            .code(),
+        0
+    );
+    let line = |addr: &str| {
+        String::from_utf8(one_event())
+            .unwrap()
+            .replace("203.0.113.7", addr)
+    };
+    let out = env.run_stdin(&["block", "--confirm"], line("203.0.113.2").into_bytes());
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert_eq!(out.stdout(), "OK\nOK\n", "stderr: {}", out.stderr());
+    assert!(
+        out.stderr().contains("on LoadMaster \"b\": the limit of 1"),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(status_on(&env, "a", "203.0.113.2"), "active");
+    // Now a is full too: the next line is recorded nowhere.
+    let out = env.run_stdin(&["block", "--confirm"], line("203.0.113.3").into_bytes());
+    assert_eq!(out.code(), 4, "{}", out.all());
+    let stdout = out.stdout();
+    let answers: Vec<&str> = stdout.lines().collect();
+    assert_eq!(answers.len(), 2, "{}", out.stdout());
+    assert_eq!(answers[0], "OK");
+    assert!(
+        answers[1].starts_with("error: line 1: rejected: 203.0.113.3 not blocked on LoadMaster"),
+        "{}",
+        answers[1]
+    );
+}
+
 #[test]
 fn repeat_offenders_count_earlier_blocks_on_that_loadmaster() {
     let env = Env::several_with(
