@@ -25,7 +25,7 @@ use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
-use crate::executor::batch::{loadmaster_problem, Recorder, RunResults, Workers};
+use crate::executor::batch::{loadmaster_problem, Recorder, RunResults, Wait, Workers};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
@@ -192,7 +192,7 @@ pub(crate) fn run(
             };
             let mut calls = |jobs: Vec<Job>| {
                 workers.submit(jobs);
-                workers.collect(&recorder, Some(STREAM_PATIENCE))
+                workers.collect(&recorder, Wait::Patience(STREAM_PATIENCE))
             };
             let batch = apply(
                 ctx,
@@ -215,13 +215,21 @@ pub(crate) fn run(
             status = status.worst(batch);
             Ok(())
         })?;
-        // What is still on its way: awaited, recorded and reported.
+        // What is still on its way: awaited, recorded and reported — after
+        // a signal for a moment only, then what is not sent yet stays
+        // pending (for sweep), so that a slow LoadMaster's queue does not
+        // keep the process from ending.
         let ctx = &*ctx;
         let open = || ctx.open_store();
         let recorder = Recorder {
             claim: &ctx.claim,
             open: &open,
         };
+        if ended == stream::Ended::Signal {
+            let answers = workers.collect(&recorder, Wait::AtMost(stream::GRACE))?;
+            status = status.worst(report.answers(ctx, answers, &mut tally, out));
+            workers.stop();
+        }
         let late = workers.finish(&recorder)?;
         status = status.worst(report.answers(ctx, late.results, &mut tally, out));
         Ok(ended)

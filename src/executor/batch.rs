@@ -7,7 +7,8 @@
 //! down, slow or refusing leaves its own calls pending and never delays
 //! the recording of the others' answers by more than [`GATHER`].
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
 use crate::domain::comment::CommentPrefix;
@@ -139,6 +140,8 @@ pub(crate) fn apply_and_record(
 /// LoadMaster holds back neither the others' calls nor their records.
 pub(crate) struct Workers<'scope> {
     queues: Vec<(LoadMasterName, mpsc::Sender<Vec<Job>>)>,
+    /// Set by [`Workers::stop`]: calls not made yet are not made.
+    stopping: Arc<AtomicBool>,
     answers: mpsc::Receiver<Delivery>,
     /// Calls handed to each LoadMaster and not answered yet.
     outstanding: Vec<(LoadMasterName, usize)>,
@@ -155,15 +158,18 @@ impl<'scope> Workers<'scope> {
         comment_prefix: &'scope CommentPrefix,
     ) -> Workers<'scope> {
         let (tx, answers) = mpsc::channel::<Delivery>();
+        let stopping = Arc::new(AtomicBool::new(false));
         let mut queues = Vec::with_capacity(points.len());
         let mut handles = Vec::with_capacity(points.len());
         for p in points {
             let (queue, jobs) = mpsc::channel::<Vec<Job>>();
             let tx = tx.clone();
-            handles.push(scope.spawn(move || work(p, comment_prefix, jobs, &tx)));
+            let stopping = Arc::clone(&stopping);
+            handles.push(scope.spawn(move || work(p, comment_prefix, jobs, &tx, &stopping)));
             queues.push((p.name, queue));
         }
         Workers {
+            stopping,
             outstanding: queues.iter().map(|(n, _)| (*n, 0)).collect(),
             queues,
             answers,
@@ -189,15 +195,10 @@ impl<'scope> Workers<'scope> {
         }
     }
 
-    /// Record answers as they come, and return them: every call handed
-    /// over is awaited, or — with `patience` (a stream) — only for that long,
-    /// once no LoadMaster is more than [`BACKLOG`] calls behind; the rest
-    /// are returned by a later call.
-    pub(crate) fn collect(
-        &mut self,
-        recorder: &Recorder<'_>,
-        patience: Option<Duration>,
-    ) -> Result<Answered> {
+    /// Record answers as they come, and return them, until every call
+    /// handed over is answered or `wait` says to stop; the rest are
+    /// returned by a later call.
+    pub(crate) fn collect(&mut self, recorder: &Recorder<'_>, wait: Wait) -> Result<Answered> {
         let start = Instant::now();
         let mut got = Vec::new();
         loop {
@@ -205,15 +206,21 @@ impl<'scope> Workers<'scope> {
                 break;
             }
             let behind = self.outstanding.iter().map(|(_, n)| *n).max().unwrap_or(0);
-            let wait = match patience {
-                Some(p) if behind <= BACKLOG => {
-                    let left = (start + p).saturating_duration_since(Instant::now());
+            let bound = match wait {
+                Wait::All => None,
+                Wait::Patience(p) if behind <= BACKLOG => Some(p),
+                Wait::Patience(_) => None,
+                Wait::AtMost(d) => Some(d),
+            };
+            let wait = match bound {
+                Some(d) => {
+                    let left = (start + d).saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         break;
                     }
                     left
                 }
-                _ => Duration::from_secs(3600),
+                None => Duration::from_secs(3600),
             };
             let first = match self.answers.recv_timeout(wait) {
                 Ok(d) => d,
@@ -246,16 +253,35 @@ impl<'scope> Workers<'scope> {
         Ok(got)
     }
 
+    /// The run was stopped (a signal): calls not made yet are answered
+    /// [`Failure::Stopped`] at once (they stay pending, for `sweep`); those
+    /// on their way are awaited.
+    pub(crate) fn stop(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+    }
+
     /// No more calls: await and record every answer, and end the workers.
     pub(crate) fn finish(mut self, recorder: &Recorder<'_>) -> Result<RunResults> {
         self.queues.clear();
-        let results = self.collect(recorder, None)?;
+        let results = self.collect(recorder, Wait::All)?;
         self.progress.finish();
         for handle in self.handles.drain(..) {
             let _ = handle.join();
         }
         Ok(RunResults { results })
     }
+}
+
+/// How long [`Workers::collect`] waits for the calls handed over.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wait {
+    /// Until every one is answered.
+    All,
+    /// A stream's batch: at most this long, once no LoadMaster is more
+    /// than [`BACKLOG`] calls behind (until then, for it to catch up).
+    Patience(Duration),
+    /// At most this long, whatever the backlog.
+    AtMost(Duration),
 }
 
 /// One LoadMaster's worker: its queue's batches, in order, each's answers
@@ -267,6 +293,7 @@ fn work(
     comment_prefix: &CommentPrefix,
     queue: mpsc::Receiver<Vec<Job>>,
     tx: &mpsc::Sender<Delivery>,
+    stopping: &AtomicBool,
 ) {
     let threads = p.connections.max(1);
     let mut down: Option<(Instant, Failure)> = None;
@@ -287,7 +314,7 @@ fn work(
         let mut jobs = jobs.into_iter().peekable();
         while jobs.peek().is_some() {
             let batch: Vec<Job> = jobs.by_ref().take(RECORD_BATCH).collect();
-            let answered = run_batch(p.point, comment_prefix, &shared, batch, threads);
+            let answered = run_batch(p.point, comment_prefix, &shared, batch, threads, stopping);
             let delivery = Delivery {
                 loadmaster: p.name,
                 heard: p.point.heard(),
@@ -313,12 +340,17 @@ fn run_batch(
     shared: &RunShared,
     batch: Vec<Job>,
     threads: usize,
+    stopping: &AtomicBool,
 ) -> Answered {
     let run = |jobs: Vec<Job>| -> Answered {
         let mut executor = Executor::new(point, prefix, shared);
         jobs.into_iter()
             .map(|job| {
-                let r = executor.run(&job);
+                let r = if stopping.load(Ordering::SeqCst) {
+                    Err(Failure::Stopped)
+                } else {
+                    executor.run(&job)
+                };
                 (job, r)
             })
             .collect()

@@ -144,6 +144,8 @@ pub(crate) enum Failure {
     /// Refused for good: the scope does not exist, or the LoadMaster
     /// refuses the address itself. The entry becomes `rejected`.
     Permanent { status: u16, message: String },
+    /// Not sent: the run was stopped (SIGTERM/SIGINT) before it got to it.
+    Stopped,
 }
 
 impl Failure {
@@ -163,6 +165,9 @@ impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Failure::Connection(detail) => write!(f, "LoadMaster unreachable: {detail}"),
+            Failure::Stopped => f.write_str(
+                "not sent: lmguard was stopped before it got to it; `lmguard sweep` sends it",
+            ),
             Failure::Tls(detail) => {
                 write!(f, "LoadMaster unreachable: {detail}{}", tls_hint(detail))
             }
@@ -337,7 +342,10 @@ impl Client {
                 message: clean(message),
             },
             Failure::BadAnswer(t) => Failure::BadAnswer(clean(t)),
-            other @ (Failure::Unauthorized | Failure::Forbidden | Failure::ApiDisabled) => other,
+            other @ (Failure::Unauthorized
+            | Failure::Forbidden
+            | Failure::ApiDisabled
+            | Failure::Stopped) => other,
         }
     }
 

@@ -248,6 +248,74 @@ fn send_event(child: &mut std::process::Child, n: usize) {
     stdin.flush().unwrap();
 }
 
+/// SIGTERM while a slow (not dead) LoadMaster has a long queue: the
+/// process ends after a short grace, not after the queue; what was not
+/// sent stays pending for sweep, and the healthy LoadMaster has it all.
+#[test]
+fn sigterm_does_not_wait_for_a_slow_loadmasters_whole_queue() {
+    use std::io::Write;
+    let env = Env::several(2);
+    // Under the 2 s timeout: b answers, slowly (4 connections at a time).
+    env.fake("b")
+        .set_fault(Fault::Delay(Duration::from_millis(1500)));
+    let mut child = env.spawn(&["block", "--input", "tsv"]);
+    let template = String::from_utf8(one_event()).unwrap();
+    let addresses: Vec<String> = (1..=60).map(|i| format!("198.51.100.{i}")).collect();
+    let text: String = addresses
+        .iter()
+        .map(|a| template.replace("203.0.113.7", a))
+        .collect();
+    let stdin = child.stdin.as_mut().unwrap();
+    stdin.write_all(text.as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    assert!(
+        env.wait_on("a", "198.51.100.60", Duration::from_secs(5))
+            .is_some(),
+        "a got every event"
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let start = Instant::now();
+    let out = common::Out(child.wait_with_output().unwrap());
+    // 60 calls at 1.5 s over 4 connections would take 22 s.
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}: {}",
+        start.elapsed(),
+        out.stderr()
+    );
+    assert_eq!(out.code(), 3, "{}", out.all());
+    assert!(
+        out.stderr().contains("LoadMaster \"b\": "),
+        "{}",
+        out.stderr()
+    );
+    assert!(
+        out.stderr().contains("not sent: lmguard was stopped"),
+        "{}",
+        out.stderr()
+    );
+    let pending = addresses
+        .iter()
+        .filter(|a| status_on(&env, "b", a) == "pending_block")
+        .count();
+    assert!(pending > 0, "b's queue was not cut short");
+    for a in &addresses {
+        assert_eq!(status_on(&env, "a", a), "active", "{a}");
+    }
+    // The next sweep sends b the rest, each once.
+    env.fake("b").set_fault(Fault::None);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for a in &addresses {
+        assert_eq!(status_on(&env, "b", a), "active", "{a}");
+        assert_eq!(env.calls_on("b", "add", a), 1, "{a}");
+    }
+}
+
 #[test]
 fn a_stream_keeps_serving_the_others_while_one_loadmaster_is_slow() {
     let env = Env::several(2);

@@ -131,7 +131,13 @@ pub(crate) fn run<R: Read + Send + 'static>(
             result.map_err(|e| {
                 Error::usage(format!("cannot read events from standard input: {e}"))
             })?;
-            return Ok(Ended::Eof);
+            // A daemon stopping its program signals it and closes its
+            // input: the end is the signal's, whichever came first.
+            return Ok(if stop.load(Ordering::SeqCst) {
+                Ended::Signal
+            } else {
+                Ended::Eof
+            });
         }
         if stopping && cut != Cut::Full {
             return Ok(Ended::Signal);

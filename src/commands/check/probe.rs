@@ -557,7 +557,7 @@ fn fix_for(failure: &Failure) -> String {
             (User Management > Modify)"
             .into(),
         Failure::ApiDisabled => crate::loadmaster::API_404.into(),
-        Failure::Connection(_) | Failure::Tls(_) => {
+        Failure::Connection(_) | Failure::Tls(_) | Failure::Stopped => {
             "check that the LoadMaster is up and reachable, then run \
             `lmguard check --probe` again (it removes a test entry left behind)"
                 .into()
