@@ -173,6 +173,9 @@ pub(crate) fn run(
     let points = clients.as_ref().map(|c| ctx.points(c)).unwrap_or_default();
     let prefix = ctx.config.block.comment_prefix.clone();
     let mut report = Report::default();
+    // Calls made in the run: each rewrote its record (pending, then its
+    // answer), which leaves old pages in the file (see `state::compact_after`).
+    let mut calls_made = 0;
     let ended = std::thread::scope(|scope| -> Result<stream::Ended> {
         let mut workers = Workers::start(scope, &points, &prefix);
         let ended = stream::run(stdin, args.input.into(), |lines| {
@@ -191,6 +194,7 @@ pub(crate) fn run(
                 open: &open,
             };
             let mut calls = |jobs: Vec<Job>| {
+                calls_made += jobs.len();
                 workers.submit(jobs);
                 workers.collect(&recorder, Wait::Patience(STREAM_PATIENCE))
             };
@@ -234,6 +238,7 @@ pub(crate) fn run(
         status = status.worst(report.answers(ctx, late.results, &mut tally, out));
         Ok(ended)
     })?;
+    crate::state::compact_after(&|| ctx.open_store(), calls_made);
     status = status.worst(report.finish(ctx, &mut tally, out));
     if ended == stream::Ended::Signal {
         log::info!("stopped by a signal; everything read was recorded");
