@@ -330,11 +330,7 @@ fn interrupted_mid_probe(signal: &str) {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(probe_entries(&env, Scope::Global), 1);
-    let kill = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(&child, signal);
     let out = Out(child.wait_with_output().unwrap());
     assert_eq!(out.code(), 3, "{}", out.all());
     assert_eq!(mark(&out, "probe interrupted"), '✘', "{}", out.all());

@@ -355,3 +355,13 @@ fn wait_on(lm: &FakeLoadMaster, address: &str, limit: Duration) -> Option<Durati
     }
     None
 }
+
+/// Send `signal` (`-TERM`, `-INT`, …) to a running lmguard, as a daemon
+/// stopping it does.
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let sent = std::process::Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success(), "kill {signal} failed");
+}

@@ -273,11 +273,7 @@ fn sigterm_does_not_wait_for_a_slow_loadmasters_whole_queue() {
             .is_some(),
         "a got every event"
     );
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
+    common::signal(&child, "-TERM");
     let start = Instant::now();
     let out = common::Out(child.wait_with_output().unwrap());
     // 60 calls at 1.5 s over 4 connections would take 22 s.
