@@ -103,11 +103,11 @@ pub(crate) fn run(
     stdin_is_terminal: bool,
 ) -> Result<ExitStatus> {
     ctx.check_vs(args.vs)?;
-    let mut tally = Tally::default();
     let out = Out {
         confirm: args.confirm,
         quiet: ctx.quiet,
     };
+    let mut report = Report::new(out);
     let simulate = ctx.config.block.simulate();
     let mut admission = Admission::new(ctx, args);
 
@@ -124,33 +124,30 @@ pub(crate) fn run(
                         event_id: None,
                         priority: None,
                     };
-                    admission.admit(a, cause, input, None, &mut tally);
+                    admission.admit(a, cause, input, None, &mut report.tally);
                 }
                 Err(e) => {
-                    tally.rejected += 1;
+                    report.tally.rejected += 1;
                     crate::logging::failure(&format!("rejected: {e}"));
                 }
             }
         }
         let requests = admission.take();
         let clients = ctx.clients_for(args.dry_run || requests.is_empty())?;
-        let mut report = Report::default();
         let mut calls = |jobs: Vec<Job>| match &clients {
             Some(clients) => ctx.apply(clients, jobs).map(|r| r.results),
             None => Ok(Vec::new()),
         };
-        let status = apply(
+        let status = apply(ctx, args, requests, &mut report, &mut calls, |_| Ok(()))?;
+        let status = status.worst(report.finish(ctx));
+        return Ok(finish(
             ctx,
-            args,
-            requests,
-            &mut tally,
+            &report.tally,
+            status,
+            args.dry_run,
+            simulate,
             out,
-            &mut report,
-            &mut calls,
-            |_| Ok(()),
-        )?;
-        let status = status.worst(report.finish(ctx, &mut tally, out));
-        return Ok(finish(ctx, &tally, status, args.dry_run, simulate, out));
+        ));
     }
 
     if stdin_is_terminal {
@@ -172,7 +169,6 @@ pub(crate) fn run(
     let clients = ctx.clients_for(args.dry_run)?;
     let points = clients.as_ref().map(|c| ctx.points(c)).unwrap_or_default();
     let prefix = ctx.config.block.comment_prefix.clone();
-    let mut report = Report::default();
     // Calls made in the run: each rewrote its record (pending, then its
     // answer), which leaves old pages in the file (see `state::compact_after`).
     let mut calls_made = 0;
@@ -184,7 +180,7 @@ pub(crate) fn run(
             let mut answers = Vec::with_capacity(lines.len());
             for line in lines {
                 let index = answers.len();
-                answers.push(admission.line(line, index, args, &filter, &mut tally));
+                answers.push(admission.line(line, index, args, &filter, &mut report.tally));
             }
             let requests = admission.take();
             let ctx = &*ctx;
@@ -198,24 +194,15 @@ pub(crate) fn run(
                 workers.submit(jobs);
                 workers.collect(&recorder, Wait::Patience(STREAM_PATIENCE))
             };
-            let batch = apply(
-                ctx,
-                args,
-                requests,
-                &mut tally,
-                out,
-                &mut report,
-                &mut calls,
-                |refused| {
-                    for (index, why) in refused {
-                        answers[index] = Some(why);
-                    }
-                    match &mut confirm {
-                        Some(confirm) => confirm.answer(&answers),
-                        None => Ok(()),
-                    }
-                },
-            )?;
+            let batch = apply(ctx, args, requests, &mut report, &mut calls, |refused| {
+                for (index, why) in refused {
+                    answers[index] = Some(why);
+                }
+                match &mut confirm {
+                    Some(confirm) => confirm.answer(&answers),
+                    None => Ok(()),
+                }
+            })?;
             status = status.worst(batch);
             Ok(())
         })?;
@@ -231,19 +218,26 @@ pub(crate) fn run(
         };
         if ended == stream::Ended::Signal {
             let answers = workers.collect(&recorder, Wait::AtMost(stream::GRACE))?;
-            status = status.worst(report.answers(ctx, answers, &mut tally, out));
+            status = status.worst(report.answers(ctx, answers));
             workers.stop();
         }
         let late = workers.finish(&recorder)?;
-        status = status.worst(report.answers(ctx, late.results, &mut tally, out));
+        status = status.worst(report.answers(ctx, late.results));
         Ok(ended)
     })?;
     crate::state::compact_after(&|| ctx.open_store(), calls_made);
-    status = status.worst(report.finish(ctx, &mut tally, out));
+    status = status.worst(report.finish(ctx));
     if ended == stream::Ended::Signal {
         log::info!("stopped by a signal; everything read was recorded");
     }
-    Ok(finish(ctx, &tally, status, args.dry_run, simulate, out))
+    Ok(finish(
+        ctx,
+        &report.tally,
+        status,
+        args.dry_run,
+        simulate,
+        out,
+    ))
 }
 
 /// rsyslog's `confirmMessages` protocol on standard output: `OK` once
@@ -301,13 +295,10 @@ type Answers = Vec<(Job, std::result::Result<Applied, Failure>)>;
 /// that `max_active` refused and why. `calls` makes the calls and returns
 /// the answers that have come (all of them, or — in a stream — those that
 /// came within its patience; `report` keeps the others' lines for later).
-#[allow(clippy::too_many_arguments)]
 fn apply(
     ctx: &Context,
     args: &BlockArgs,
     requests: Vec<Admitted>,
-    tally: &mut Tally,
-    out: Out,
     report: &mut Report,
     calls: &mut dyn FnMut(Vec<Job>) -> Result<Answers>,
     recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
@@ -319,7 +310,7 @@ fn apply(
     if args.dry_run {
         // A dry run may not write: it plans over a read-only view.
         let store = ctx.open_existing_store()?;
-        planner.decide_all(&requests, tally, &mut DryRun(store.as_ref()))?;
+        planner.decide_all(&requests, &mut report.tally, &mut DryRun(store.as_ref()))?;
         drop(store);
         ctx.print_dry_run(&planner.jobs);
         for d in &planner.decided {
@@ -338,7 +329,7 @@ fn apply(
     }
     if !requests.is_empty() {
         let store = ctx.open_store()?;
-        store.update(|txn| planner.decide_all(&requests, tally, txn))?;
+        store.update(|txn| planner.decide_all(&requests, &mut report.tally, txn))?;
     }
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
@@ -349,22 +340,35 @@ fn apply(
         calls(jobs)?
     };
     for d in decided {
-        report.decided(ctx, d, tally, out);
+        report.decided(ctx, d);
     }
-    Ok(report.answers(ctx, answers, tally, out))
+    Ok(report.answers(ctx, answers))
 }
 
-/// The report lines of a run: one per entry once its fate is known — at
-/// once for what needs no call, when its answer comes for what does.
-#[derive(Default)]
+/// The report of a run: a line per entry once its fate is known — at once
+/// for what needs no call, when its answer comes for what does — and the
+/// counts of its summary line.
 struct Report {
+    /// Where its lines go.
+    out: Out,
+    /// The counts of the summary line.
+    tally: Tally,
     /// Sent, not answered yet (a stream's slow LoadMaster).
     waiting: HashMap<Target, Decided>,
 }
 
 impl Report {
+    fn new(out: Out) -> Report {
+        Report {
+            out,
+            tally: Tally::default(),
+            waiting: HashMap::new(),
+        }
+    }
+
     /// An entry phase 1 decided: its line now, or when its answer comes.
-    fn decided(&mut self, ctx: &Context, d: Decided, tally: &mut Tally, out: Out) {
+    fn decided(&mut self, ctx: &Context, d: Decided) {
+        let (tally, out) = (&mut self.tally, self.out);
         let entry = &d.entry;
         let lm = entry.loadmaster;
         let scope = ctx.where_(lm, entry.scope);
@@ -408,13 +412,8 @@ impl Report {
 
     /// Answers that came: a line for each, then the exit status they call
     /// for (rejections 4, a LoadMaster left behind 3, naming it).
-    fn answers(
-        &mut self,
-        ctx: &Context,
-        answers: Answers,
-        tally: &mut Tally,
-        out: Out,
-    ) -> ExitStatus {
+    fn answers(&mut self, ctx: &Context, answers: Answers) -> ExitStatus {
+        let (tally, out) = (&mut self.tally, self.out);
         if answers.is_empty() {
             return ExitStatus::Success;
         }
@@ -467,7 +466,8 @@ impl Report {
 
     /// The end of the run: a call that never got an answer (its
     /// LoadMaster's worker ended) stays pending, and is said so.
-    fn finish(&mut self, ctx: &Context, tally: &mut Tally, out: Out) -> ExitStatus {
+    fn finish(&mut self, ctx: &Context) -> ExitStatus {
+        let (tally, out) = (&mut self.tally, self.out);
         if self.waiting.is_empty() {
             return ExitStatus::Success;
         }
