@@ -108,7 +108,6 @@ pub(crate) fn run(
         quiet: ctx.quiet,
     };
     let mut report = Report::new(out);
-    let simulate = ctx.config.block.simulate();
     let mut admission = Admission::new(ctx, args);
 
     if !args.addresses.is_empty() {
@@ -139,15 +138,7 @@ pub(crate) fn run(
             None => Ok(Vec::new()),
         };
         let status = apply(ctx, args, requests, &mut report, &mut calls, |_| Ok(()))?;
-        let status = status.worst(report.finish(ctx));
-        return Ok(finish(
-            ctx,
-            &report.tally,
-            status,
-            args.dry_run,
-            simulate,
-            out,
-        ));
+        return Ok(report.end(ctx, status, args.dry_run));
     }
 
     if stdin_is_terminal {
@@ -226,18 +217,10 @@ pub(crate) fn run(
         Ok(ended)
     })?;
     crate::state::compact_after(&|| ctx.open_store(), calls_made);
-    status = status.worst(report.finish(ctx));
     if ended == stream::Ended::Signal {
         log::info!("stopped by a signal; everything read was recorded");
     }
-    Ok(finish(
-        ctx,
-        &report.tally,
-        status,
-        args.dry_run,
-        simulate,
-        out,
-    ))
+    Ok(report.end(ctx, status, args.dry_run))
 }
 
 /// rsyslog's `confirmMessages` protocol on standard output: `OK` once
@@ -464,9 +447,15 @@ impl Report {
         status
     }
 
-    /// The end of the run: a call that never got an answer (its
-    /// LoadMaster's worker ended) stays pending, and is said so.
-    fn finish(&mut self, ctx: &Context) -> ExitStatus {
+    /// The end of the run, with `status` so far: a call that never got an
+    /// answer (its LoadMaster's worker ended) is said to stay pending; then
+    /// the summary line; the run's exit status.
+    fn end(mut self, ctx: &Context, status: ExitStatus, dry_run: bool) -> ExitStatus {
+        let status = status.worst(self.unanswered(ctx));
+        finish(ctx, &self.tally, status, dry_run, self.out)
+    }
+
+    fn unanswered(&mut self, ctx: &Context) -> ExitStatus {
         let (tally, out) = (&mut self.tally, self.out);
         if self.waiting.is_empty() {
             return ExitStatus::Success;
@@ -678,14 +667,9 @@ impl<'c> Planner<'c> {
     }
 }
 
-fn finish(
-    ctx: &Context,
-    tally: &Tally,
-    status: ExitStatus,
-    dry_run: bool,
-    simulate: bool,
-    out: Out,
-) -> ExitStatus {
+/// The summary line, and the exit status it adds (input rejected: 4).
+fn finish(ctx: &Context, tally: &Tally, status: ExitStatus, dry_run: bool, out: Out) -> ExitStatus {
+    let simulate = ctx.config.block.simulate();
     let mut status = status;
     if !dry_run {
         let simulated = if simulate {
