@@ -352,12 +352,13 @@ impl Report {
     /// An entry phase 1 decided: its line now, or when its answer comes.
     fn decided(&mut self, ctx: &Context, d: Decided) {
         let (tally, out) = (&mut self.tally, self.out);
-        let entry = &d.entry;
-        let lm = entry.loadmaster;
-        let scope = ctx.where_(lm, entry.scope);
-        let address = entry.address;
-        let until = until(entry);
-        let repeat = d.escalated.as_deref().unwrap_or("");
+        let (entry, lm) = (&d.entry, d.entry.loadmaster);
+        let Subject {
+            address,
+            scope,
+            until,
+            repeat,
+        } = d.subject(ctx);
         match d.decision {
             Decision::Send(_) => {
                 self.waiting.insert(entry.target(), d);
@@ -404,12 +405,13 @@ impl Report {
             let Some(d) = self.waiting.remove(&job.target()) else {
                 continue;
             };
-            let entry = &d.entry;
-            let lm = entry.loadmaster;
-            let scope = ctx.where_(lm, entry.scope);
-            let address = entry.address;
-            let until = until(entry);
-            let repeat = d.escalated.as_deref().unwrap_or("");
+            let (entry, lm) = (&d.entry, d.entry.loadmaster);
+            let Subject {
+                address,
+                scope,
+                until,
+                repeat,
+            } = d.subject(ctx);
             match answer {
                 Err(f) if f.is_permanent() => {
                     tally.rejected += 1;
@@ -463,24 +465,19 @@ impl Report {
         let mut left: Vec<Decided> = self.waiting.drain().map(|(_, d)| d).collect();
         left.sort_by_key(|d| d.entry.target());
         for d in &left {
-            let entry = &d.entry;
-            tally.pending.add(entry.loadmaster);
+            tally.pending.add(d.entry.loadmaster);
+            let Subject {
+                address,
+                scope,
+                until,
+                ..
+            } = d.subject(ctx);
             out.problem(format_args!(
-                "pending   {} ({}) {} — no answer; will be retried by sweep",
-                entry.address,
-                ctx.where_(entry.loadmaster, entry.scope),
-                until(entry)
+                "pending   {address} ({scope}) {until} — no answer; will be retried by sweep"
             ));
         }
         ExitStatus::LoadMaster
     }
-}
-
-/// `until 2026-12-03 09:46 UTC`, or `permanently`.
-fn until(entry: &Entry) -> String {
-    entry.expires_at.map_or("permanently".to_string(), |t| {
-        format!("until {} UTC", short_time(t))
-    })
 }
 
 /// What phase 1 decided for one request.
@@ -489,6 +486,31 @@ struct Decided {
     decision: Decision,
     /// ` (repeat offender: block 3, 12h)` when escalation lengthened it.
     escalated: Option<String>,
+}
+
+/// What every report line about a decided entry starts from.
+struct Subject<'d> {
+    address: Address,
+    /// `global`, `VS 3 on b`.
+    scope: String,
+    /// `until 2026-12-03 09:46 UTC`, or `permanently`.
+    until: String,
+    /// The repeat-offender note, or nothing.
+    repeat: &'d str,
+}
+
+impl Decided {
+    fn subject(&self, ctx: &Context) -> Subject<'_> {
+        let entry = &self.entry;
+        Subject {
+            address: entry.address,
+            scope: ctx.where_(entry.loadmaster, entry.scope),
+            until: entry.expires_at.map_or("permanently".to_string(), |t| {
+                format!("until {} UTC", short_time(t))
+            }),
+            repeat: self.escalated.as_deref().unwrap_or(""),
+        }
+    }
 }
 
 /// Decides each request against the recorded state: `max_active`,
