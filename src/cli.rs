@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
-use clap::{ArgAction, Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
 use crate::ads_args;
 use crate::domain::duration::{parse_positive, BlockDuration};
@@ -489,11 +489,15 @@ impl SyncArgs {
 /// of `block` (with or without dashes) or that have an empty value are
 /// dropped with a warning each ([`crate::ads_args`] has the rule), so that
 /// they never make `block` fail. Other subcommands are left alone.
-pub fn filter_ads_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
-    let Some(block_at) = subcommand_position(&args).filter(|&i| args[i] == "block") else {
+/// `command` is [`Cli::command`], built once by the caller (building it is
+/// a good part of a cold `block`'s start).
+pub fn filter_ads_args(
+    command: &clap::Command,
+    args: Vec<OsString>,
+) -> (Vec<OsString>, Vec<String>) {
+    let Some(block_at) = subcommand_position(command, &args).filter(|&i| args[i] == "block") else {
         return (args, Vec::new());
     };
-    let command = Cli::command();
     let block = command
         .find_subcommand("block")
         .expect("block is a subcommand");
@@ -524,8 +528,7 @@ pub fn filter_ads_args(args: Vec<OsString>) -> (Vec<OsString>, Vec<String>) {
 
 /// Where the subcommand is: the first argument after the program name that
 /// is not a global option or its value.
-fn subcommand_position(args: &[OsString]) -> Option<usize> {
-    let command = Cli::command();
+fn subcommand_position(command: &clap::Command, args: &[OsString]) -> Option<usize> {
     let with_value: Vec<String> = command
         .get_arguments()
         .filter(|a| a.get_action().takes_values())
@@ -548,9 +551,11 @@ fn subcommand_position(args: &[OsString]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::CommandFactory;
 
     fn filtered(args: &[&str]) -> (Vec<String>, usize) {
-        let (out, warnings) = filter_ads_args(args.iter().map(OsString::from).collect());
+        let (out, warnings) =
+            filter_ads_args(&Cli::command(), args.iter().map(OsString::from).collect());
         (
             out.into_iter()
                 .map(|a| a.to_string_lossy().into_owned())

@@ -26,7 +26,7 @@ pub(crate) mod state_probe;
 
 use std::ffi::OsString;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use cli::{Cli, Command};
 use commands::Context;
@@ -37,8 +37,13 @@ use exit::ExitStatus;
 /// Run lmguard with these arguments; returns the exit status. Errors are
 /// printed here, as one line on standard error.
 pub fn run(args: Vec<OsString>) -> ExitStatus {
-    let (args, ignored) = cli::filter_ads_args(args);
-    let cli = match Cli::try_parse_from(args) {
+    // Built once: the ADS filter and the parser both need it.
+    let command = Cli::command();
+    let (args, ignored) = cli::filter_ads_args(&command, args);
+    let parsed = command.try_get_matches_from(args).and_then(|mut matches| {
+        Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut Cli::command()))
+    });
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
