@@ -2,15 +2,16 @@
 //!
 //! Several lmguard processes run at once (ADS starts one per event, cron runs
 //! `sweep`, an operator runs `unblock`). They are serialised by an advisory
-//! lock on `<state>.lock`, taken with a bounded wait before the database is
-//! opened and released when the [`Store`] is dropped. Commands hold it only
-//! for their short local transactions, never while they talk to the
-//! LoadMaster.
+//! lock on `<state>.lock` (`state/lock.rs`), taken with a bounded wait
+//! before the database is opened and released when the [`Store`] is
+//! dropped. Commands hold it for their short local transactions; a one-shot
+//! `block` keeps its store across its LoadMaster calls to record their
+//! answers, and closes it as soon as another process waits ([`Kept`]).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::domain::address::Address;
 use crate::domain::entry::{self, Entry, Scope, Status};
@@ -22,7 +23,12 @@ use redb::{
     ReadableTable, Table, TableDefinition, TableError,
 };
 
+mod kept;
+mod lock;
 mod record;
+
+pub(crate) use kept::{Kept, CHECK_EVERY};
+pub(crate) use lock::{lock_path, wait_path};
 
 const BLOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("blocks");
 const META: TableDefinition<&str, u64> = TableDefinition::new("meta");
@@ -86,7 +92,7 @@ const CACHE_BYTES: usize = 8 * 1024 * 1024;
 pub struct Store {
     db: Handle,
     path: PathBuf,
-    _lock: Option<File>,
+    lock: Option<lock::Lock>,
     /// A read-only view of a file from before several LoadMasters, whose
     /// entries (keyed as `default`'s) belong to this LoadMaster: it is
     /// read as converted, without writing (a dry run changes nothing).
@@ -322,7 +328,7 @@ impl Store {
                     ))
                 })?;
         }
-        let lock = acquire_lock(path, lock_timeout, true)?;
+        let lock = lock::acquire(path, lock_timeout, true)?;
         if !path.exists() {
             // Create it ourselves so that it is private from the start.
             OpenOptions::new()
@@ -339,7 +345,7 @@ impl Store {
         let mut store = Store {
             db: Handle::Write(db),
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
             legacy_owner: None,
         };
         if store.check_format(legacy_owner)? {
@@ -372,7 +378,7 @@ impl Store {
         if !path.exists() {
             return Ok(None);
         }
-        let lock = acquire_lock(path, lock_timeout, false)?;
+        let lock = lock::acquire(path, lock_timeout, false)?;
         let db = match Database::builder()
             .set_cache_size(CACHE_BYTES)
             .open_read_only(path)
@@ -387,7 +393,7 @@ impl Store {
         let mut store = Store {
             db: Handle::Read(db),
             path: path.to_path_buf(),
-            _lock: lock,
+            lock,
             legacy_owner: None,
         };
         store.check_format_read_only()?;
@@ -527,6 +533,17 @@ impl Store {
         };
         txn.commit().map_err(|e| err(&e))?;
         Ok(converted)
+    }
+
+    /// Whether this store, open for writing, may be kept across a run's
+    /// calls: another process that waits for it can say so (see [`Kept`]).
+    fn can_be_asked(&self) -> bool {
+        matches!(self.db, Handle::Write(_)) && self.lock.as_ref().is_some_and(|l| l.can_be_asked())
+    }
+
+    /// Whether another lmguard process waits for this store's lock.
+    fn is_wanted(&self) -> bool {
+        self.lock.as_ref().is_none_or(|l| l.is_wanted())
     }
 
     /// Give the space of deleted records back to the file system (redb
@@ -1013,69 +1030,6 @@ fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
          takes the LoadMaster's entries back into it)",
         path.display()
     ))
-}
-
-/// The lock file beside the state database: `<state>.lock`.
-pub(crate) fn lock_path(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    PathBuf::from(name)
-}
-
-/// Take the exclusive process lock, waiting at most `timeout`. A reader
-/// that may not create the lock file goes without it: no writer can have
-/// created one either.
-fn acquire_lock(path: &Path, timeout: Duration, for_writing: bool) -> Result<Option<File>> {
-    let lock_path = lock_path(path);
-    let opened = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(0o600)
-        .open(&lock_path)
-        .or_else(|e| {
-            if for_writing {
-                Err(e)
-            } else {
-                File::open(&lock_path)
-            }
-        });
-    let file = match opened {
-        Ok(f) => f,
-        Err(e) if !for_writing && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => {
-            return Err(Error::state(format!(
-                "cannot open the lock file {}: {e}; check that the state directory is writable \
-                 by this user",
-                lock_path.display()
-            )))
-        }
-    };
-    let start = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(Some(file)),
-            Err(TryLockError::WouldBlock) => {}
-            Err(TryLockError::Error(e)) => {
-                return Err(Error::state(format!(
-                    "cannot lock {}: {e}",
-                    lock_path.display()
-                )))
-            }
-        }
-        if start.elapsed() >= timeout {
-            return Err(Error::state_busy(format!(
-                "the state database {} is busy: another lmguard process held it for more than {} \
-                 ([state] lock_timeout); try again, or raise lock_timeout",
-                path.display(),
-                humantime::format_duration(timeout)
-            )));
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(25));
-    }
 }
 
 #[cfg(test)]

@@ -18,10 +18,10 @@ pub(crate) struct Problem {
     pub(crate) fix: String,
 }
 
-/// Prove that this user can create (or open for writing) `state` and
-/// `lock`. On success, says so in a clause naming the user
-/// (`this user (flowmon) can create and write it`).
-pub(crate) fn prove_writable(state: &Path, lock: &Path) -> Result<String, Problem> {
+/// Prove that this user can create (or open for writing) `state` and the
+/// files `beside` it (its lock and wait files). On success, says so in a
+/// clause naming the user (`this user (flowmon) can create and write it`).
+pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, Problem> {
     let me = user_name(effective_uid());
     let dir = match state.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
@@ -38,7 +38,7 @@ pub(crate) fn prove_writable(state: &Path, lock: &Path) -> Result<String, Proble
     }
     // Existing files: opened for writing, which changes nothing in them.
     let mut unwritable = Vec::new();
-    for file in [state, lock] {
+    for file in std::iter::once(state).chain(beside.iter().copied()) {
         if file.is_dir() {
             return Err(Problem {
                 text: format!("{} is a directory, not a file", file.display()),
@@ -183,7 +183,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("state.redb");
         let lock = dir.path().join("state.redb.lock");
-        let said = prove_writable(&state, &lock).unwrap();
+        let said = prove_writable(&state, &[&lock]).unwrap();
         assert!(said.contains("can create and write it"), "{said}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -192,7 +192,7 @@ mod tests {
     fn a_missing_directory_passes_when_it_can_be_created() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("a/b/state.redb");
-        let said = prove_writable(&state, &state.with_extension("redb.lock")).unwrap();
+        let said = prove_writable(&state, &[&state.with_extension("redb.lock")]).unwrap();
         assert!(said.contains("and its directory"), "{said}");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
@@ -202,10 +202,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("file"), "x").unwrap();
         let state = dir.path().join("file/state.redb");
-        let e = prove_writable(&state, &state.with_extension("redb.lock")).unwrap_err();
+        let e = prove_writable(&state, &[&state.with_extension("redb.lock")]).unwrap_err();
         assert!(e.text.contains("not a directory"), "{e:?}");
         let state = dir.path().join("file/deeper/state.redb");
-        let e = prove_writable(&state, &state.with_extension("redb.lock")).unwrap_err();
+        let e = prove_writable(&state, &[&state.with_extension("redb.lock")]).unwrap_err();
         assert!(e.text.contains("not a directory"), "{e:?}");
     }
 
@@ -213,7 +213,7 @@ mod tests {
     fn a_read_only_location_fails_even_for_root() {
         // /proc takes no new files, whoever asks.
         let state = Path::new("/proc/state.redb");
-        let e = prove_writable(state, &state.with_extension("redb.lock")).unwrap_err();
+        let e = prove_writable(state, &[&state.with_extension("redb.lock")]).unwrap_err();
         assert!(e.text.contains("cannot create files in /proc"), "{e:?}");
     }
 

@@ -62,3 +62,65 @@ fn a_block_killed_before_its_answer_is_recorded_is_settled_by_sweep() {
     let s: serde_json::Value = serde_json::from_str(&out.stdout()).unwrap();
     assert_eq!(s["oldest_pending"], serde_json::Value::Null);
 }
+
+/// A one-shot `block` keeps its store open across a quick call, to record
+/// the answer without opening it again (`state::Kept`). Killed just then,
+/// with the database still open, it leaves what a kill after the close
+/// leaves: the durable pending record, which redb's recovery keeps and the
+/// next `sweep` settles.
+#[test]
+fn a_block_killed_while_it_keeps_the_state_open_loses_nothing() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    env.lm
+        .set_fault(Fault::AnswerDelay(Duration::from_secs(30)));
+    let lock_path = env.state.with_extension("redb.lock");
+    let mut killed = Vec::new();
+    let mut killed_while_kept = 0;
+    // The store is kept for a few milliseconds only: try until a kill lands
+    // then (the process still holds the state's lock).
+    for i in 10..40 {
+        let addr = format!("203.0.113.{i}");
+        let mut child = env.spawn(&["block", &addr]);
+        let start = Instant::now();
+        while !env.on_lm(Scope::Global).contains(&addr) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the add never arrived"
+            );
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let lock = std::fs::File::open(&lock_path).unwrap();
+        let kept = matches!(lock.try_lock(), Err(std::fs::TryLockError::WouldBlock));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        drop(lock);
+        killed.push(addr);
+        if kept {
+            killed_while_kept += 1;
+            if killed_while_kept == 2 {
+                break;
+            }
+        }
+    }
+    env.lm.set_fault(Fault::None);
+    assert!(
+        killed_while_kept > 0,
+        "no kill landed while the state was kept open"
+    );
+
+    for addr in &killed {
+        assert_eq!(env.status_of(addr), "pending_block", "{addr}");
+    }
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for addr in &killed {
+        assert_eq!(env.status_of(addr), "active", "{addr}");
+        assert_eq!(
+            env.calls_for("add", addr),
+            2,
+            "{addr}: sent, then once by sweep"
+        );
+    }
+    assert_eq!(env.on_lm(Scope::Global).len(), killed.len() + 1);
+}

@@ -22,7 +22,8 @@ The LoadMaster API key alone, readable only by the user that runs lmguard
 .TP
 \fI~/.local/share/lmguard/state.redb\fR
 The state database (\fB[state] path\fR), with its lock file
-\fIstate.redb.lock\fR beside it.
+\fIstate.redb.lock\fR and \fIstate.redb.wait\fR (where a waiting lmguard
+process asks the one holding the lock to let go) beside it.
 .SH ENVIRONMENT
 .TP
 \fBLMGUARD_CONFIG\fR

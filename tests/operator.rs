@@ -511,17 +511,19 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     );
     let state = dir.join("state.redb");
     let lock = dir.join("state.redb.lock");
+    let wait = dir.join("state.redb.wait");
     assert!(
         fix.contains(&format!(
-            "sudo chown nobody: {} {}",
+            "sudo chown nobody: {} {} {}",
             state.display(),
-            lock.display()
+            lock.display(),
+            wait.display()
         )),
         "{fix}"
     );
     assert!(!out.stdout().contains("move it aside"), "{}", out.stdout());
     // Running the printed chown keeps every record and makes it work.
-    for f in [&state, &lock] {
+    for f in [&state, &lock, &wait] {
         std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
     }
     let out = as_nobody(&env, &["check"]).unwrap();

@@ -29,7 +29,7 @@ use crate::executor::batch::{loadmaster_problem, Recorder, RunResults, Wait, Wor
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
-use crate::state::{DryRun, Plan};
+use crate::state::{DryRun, Kept, Plan, Store};
 
 use super::{Context, Count};
 
@@ -133,8 +133,8 @@ pub(crate) fn run(
         }
         let requests = admission.take();
         let clients = ctx.clients_for(args.dry_run || requests.is_empty())?;
-        let mut calls = |jobs: Vec<Job>| match &clients {
-            Some(clients) => ctx.apply(clients, jobs).map(|r| r.results),
+        let mut calls = |jobs: Vec<Job>, recorded_in: Option<Store>| match &clients {
+            Some(clients) => ctx.apply(clients, jobs, recorded_in).map(|r| r.results),
             None => Ok(Vec::new()),
         };
         let status = apply(ctx, args, requests, &mut report, &mut calls, |_| Ok(()))?;
@@ -179,8 +179,9 @@ pub(crate) fn run(
             let recorder = Recorder {
                 claim: &ctx.claim,
                 open: &open,
+                kept: Kept::nothing(),
             };
-            let mut calls = |jobs: Vec<Job>| {
+            let mut calls = |jobs: Vec<Job>, _: Option<Store>| {
                 calls_made += jobs.len();
                 workers.submit(jobs);
                 workers.collect(&recorder, Wait::Patience(STREAM_PATIENCE))
@@ -206,6 +207,7 @@ pub(crate) fn run(
         let recorder = Recorder {
             claim: &ctx.claim,
             open: &open,
+            kept: Kept::nothing(),
         };
         if ended == stream::Ended::Signal {
             let answers = workers.collect(&recorder, Wait::AtMost(stream::GRACE))?;
@@ -278,12 +280,15 @@ type Answers = Vec<(Job, std::result::Result<Applied, Failure>)>;
 /// that `max_active` refused and why. `calls` makes the calls and returns
 /// the answers that have come (all of them, or — in a stream — those that
 /// came within its patience; `report` keeps the others' lines for later).
+/// A one-shot run (addresses on the command line) hands `calls` the store
+/// it recorded them in, to be kept for their answers; a stream closes it
+/// first (it holds the lock only while it records).
 fn apply(
     ctx: &Context,
     args: &BlockArgs,
     requests: Vec<Admitted>,
     report: &mut Report,
-    calls: &mut dyn FnMut(Vec<Job>) -> Result<Answers>,
+    calls: &mut dyn FnMut(Vec<Job>, Option<Store>) -> Result<Answers>,
     recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
 ) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
@@ -310,17 +315,21 @@ fn apply(
         recorded(std::mem::take(&mut planner.refused))?;
         return Ok(ExitStatus::Success);
     }
+    let one_shot = !args.addresses.is_empty();
+    let mut recorded_in = None;
     if !requests.is_empty() {
         let store = ctx.open_store()?;
         store.update(|txn| planner.decide_all(&requests, &mut report.tally, txn))?;
+        recorded_in = one_shot.then_some(store);
     }
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;
     // Phase 2: tell the LoadMaster, then record its answers.
     let answers = if jobs.is_empty() {
+        drop(recorded_in);
         Vec::new()
     } else {
-        calls(jobs)?
+        calls(jobs, recorded_in)?
     };
     for d in decided {
         report.decided(ctx, d);

@@ -336,7 +336,12 @@ fn check_state(ctx: &Context, report: &mut Report) {
     };
     // First what `block` will need: to create or write the database and
     // its lock, as this user.
-    let proven = match state_probe::prove_writable(&path, &crate::state::lock_path(&path)) {
+    let beside = [
+        crate::state::lock_path(&path),
+        crate::state::wait_path(&path),
+    ];
+    let beside: Vec<&std::path::Path> = beside.iter().map(|p| p.as_path()).collect();
+    let proven = match state_probe::prove_writable(&path, &beside) {
         Ok(proven) => proven,
         Err(problem) => {
             report.fail(Kind::State, STATE, &problem.text, &problem.fix);

@@ -26,7 +26,7 @@ use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::{preview, Job};
 use crate::loadmaster::Client;
 use crate::process;
-use crate::state::Store;
+use crate::state::{Kept, Store};
 
 /// What every command gets: the configuration and this run's clock and claim.
 pub(crate) struct Context {
@@ -264,11 +264,20 @@ impl Context {
 
     /// Make the calls, each on its LoadMaster's client, and record the
     /// answers under this run's claim (see [`batch::apply_and_record`]).
-    pub(crate) fn apply(&self, clients: &Clients, jobs: Vec<Job>) -> Result<RunResults> {
+    /// `recorded_in`: the store the calls were recorded in as pending, kept
+    /// open for their answers until another process waits for it (see
+    /// [`Kept`]); `None` opens one for them.
+    pub(crate) fn apply(
+        &self,
+        clients: &Clients,
+        jobs: Vec<Job>,
+        recorded_in: Option<Store>,
+    ) -> Result<RunResults> {
         let open = || self.open_store();
         let recorder = Recorder {
             claim: &self.claim,
             open: &open,
+            kept: Kept::new(recorded_in),
         };
         batch::apply_and_record(
             &self.points(clients),

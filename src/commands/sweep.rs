@@ -324,7 +324,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
         .for_each(|r| note(format!("unblocking {r}")));
     ctx.print_simulated(&plan.withheld);
     let applied = match &clients {
-        Some(clients) => ctx.apply(clients, plan.jobs)?,
+        Some(clients) => ctx.apply(clients, plan.jobs, None)?,
         None => RunResults {
             results: Vec::new(),
         },

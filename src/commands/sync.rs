@@ -405,7 +405,7 @@ fn repair(
         super::sweep::recheck_allowlist_next_time(&store)?;
     }
     drop(store);
-    let applied = ctx.apply(clients, jobs)?;
+    let applied = ctx.apply(clients, jobs, None)?;
     let problem = loadmaster_problem(&applied, "repair(s)", ctx.several());
     let failed: std::collections::HashSet<Target> = applied
         .results

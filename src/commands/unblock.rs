@@ -398,7 +398,7 @@ fn carry_out(
         .iter()
         .for_each(|(lm, _, _)| pending.add(*lm));
     if let (Some(clients), false) = (clients, plan.jobs.is_empty()) {
-        let applied = ctx.apply(clients, plan.jobs)?;
+        let applied = ctx.apply(clients, plan.jobs, None)?;
         for (job, result) in &applied.results {
             let (address, lm) = (job.address, job.loadmaster);
             let scope = ctx.where_(lm, job.scope);

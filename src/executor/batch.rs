@@ -19,7 +19,7 @@ use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
-use crate::state::{self, Store};
+use crate::state::{self, Kept, Store, CHECK_EVERY};
 
 use super::{Executor, Job, RunShared};
 
@@ -66,10 +66,44 @@ impl RunResults {
 }
 
 /// Where a run records the answers: the state database, opened for each
-/// batch (the lock is held only while recording), under this run's claim.
+/// batch (the lock is held only while recording), under this run's claim —
+/// or, for the first answers of a one-shot run, the store that recorded
+/// the calls as pending, while it is kept (see [`Kept`]).
 pub(crate) struct Recorder<'a> {
     pub(crate) claim: &'a Claim,
     pub(crate) open: &'a dyn Fn() -> Result<Store>,
+    pub(crate) kept: Kept,
+}
+
+impl Recorder<'_> {
+    /// The store to record answers in.
+    fn store(&self) -> Result<Store> {
+        match self.kept.take() {
+            Some(store) => Ok(store),
+            None => (self.open)(),
+        }
+    }
+
+    /// The next delivery of answers, if one comes by `until`; while the
+    /// store is kept, another process waiting for it gets it meanwhile.
+    fn next(
+        &self,
+        answers: &mpsc::Receiver<Delivery>,
+        until: Instant,
+    ) -> std::result::Result<Delivery, mpsc::RecvTimeoutError> {
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if !self.kept.is_kept() {
+                return answers.recv_timeout(left);
+            }
+            match answers.recv_timeout(left.min(CHECK_EVERY)) {
+                Err(mpsc::RecvTimeoutError::Timeout) if !left.is_zero() => {
+                    self.kept.let_go_if_due();
+                }
+                got => return got,
+            }
+        }
+    }
 }
 
 /// A LoadMaster a run calls.
@@ -212,17 +246,16 @@ impl<'scope> Workers<'scope> {
                 Wait::Patience(_) => None,
                 Wait::AtMost(d) => Some(d),
             };
-            let wait = match bound {
+            let until = match bound {
                 Some(d) => {
-                    let left = (start + d).saturating_duration_since(Instant::now());
-                    if left.is_zero() {
+                    if Instant::now() >= start + d {
                         break;
                     }
-                    left
+                    start + d
                 }
-                None => Duration::from_secs(3600),
+                None => Instant::now() + Duration::from_secs(3600),
             };
-            let first = match self.answers.recv_timeout(wait) {
+            let first = match recorder.next(&self.answers, until) {
                 Ok(d) => d,
                 Err(mpsc::RecvTimeoutError::Timeout) => continue,
                 // Every worker is gone: nothing more will come.
@@ -230,10 +263,7 @@ impl<'scope> Workers<'scope> {
             };
             let mut deliveries = vec![first];
             let deadline = Instant::now() + GATHER;
-            while let Ok(d) = self
-                .answers
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-            {
+            while let Ok(d) = recorder.next(&self.answers, deadline) {
                 deliveries.push(d);
             }
             record(recorder, &deliveries)?;
@@ -387,7 +417,7 @@ fn run_batch(
 /// tests/crash.rs kills a block between the LoadMaster's change and its
 /// answer.
 fn record(recorder: &Recorder<'_>, deliveries: &[Delivery]) -> Result<()> {
-    let store = (recorder.open)()?;
+    let store = recorder.store()?;
     let now = crate::clock::unix_now();
     let claim = recorder.claim;
     store.update_lazily(|txn| {

@@ -1,0 +1,153 @@
+//! The process lock that serialises lmguard processes on one state file,
+//! and the signal that asks its holder to let go.
+//!
+//! `<state>.lock` is taken exclusively (with a bounded wait) before the
+//! database is opened and released when the [`Store`](super::Store) is
+//! dropped. A process that finds it taken also holds `<state>.wait`
+//! shared while it waits: a holder that keeps the store open across its
+//! LoadMaster calls (see [`Kept`](super::Kept)) checks that file and closes
+//! the store as soon as anybody waits.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+
+/// The lock file beside the state database: `<state>.lock`.
+pub(crate) fn lock_path(path: &Path) -> PathBuf {
+    beside(path, ".lock")
+}
+
+/// The file a waiting process holds shared: `<state>.wait`.
+pub(crate) fn wait_path(path: &Path) -> PathBuf {
+    beside(path, ".wait")
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// The process lock, held until dropped.
+pub(crate) struct Lock {
+    _file: File,
+    /// `<state>.wait`, for [`Lock::is_wanted`]; absent when it could not be
+    /// opened (a holder then never keeps the store across a call).
+    wait: Option<File>,
+}
+
+impl Lock {
+    /// Whether another lmguard process waits for this lock now. Two
+    /// `flock` calls; never blocks.
+    pub(crate) fn is_wanted(&self) -> bool {
+        let Some(wait) = &self.wait else {
+            return true;
+        };
+        match wait.try_lock() {
+            Ok(()) => {
+                let _ = wait.unlock();
+                false
+            }
+            // A waiter holds it shared (or the lock cannot be checked:
+            // let go, as if asked).
+            Err(_) => true,
+        }
+    }
+
+    /// Whether a waiter could tell this holder that it waits.
+    pub(crate) fn can_be_asked(&self) -> bool {
+        self.wait.is_some()
+    }
+}
+
+/// Open `path` (a lock or wait file) for locking: created private by a
+/// writer; a reader that may not create it opens it read-only (`flock`
+/// needs no write access); `None` when it does not exist.
+fn open_lock_file(path: &Path, for_writing: bool) -> std::io::Result<Option<File>> {
+    let opened = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .or_else(|e| {
+            if for_writing {
+                Err(e)
+            } else {
+                File::open(path)
+            }
+        });
+    match opened {
+        Ok(f) => Ok(Some(f)),
+        Err(e) if !for_writing && e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Take the exclusive process lock for the state at `path`, waiting at
+/// most `timeout`; while waiting, say so on `<state>.wait`. A reader that
+/// may not create the lock file goes without it: no writer can have
+/// created one either.
+pub(crate) fn acquire(path: &Path, timeout: Duration, for_writing: bool) -> Result<Option<Lock>> {
+    let lock_path = lock_path(path);
+    let file = match open_lock_file(&lock_path, for_writing) {
+        Ok(Some(f)) => f,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            return Err(Error::state(format!(
+                "cannot open the lock file {}: {e}; check that the state directory is writable \
+                 by this user",
+                lock_path.display()
+            )))
+        }
+    };
+    let wait_path = wait_path(path);
+    // Held shared while this process waits (dropped on return).
+    let mut waiting: Option<File> = None;
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match file.try_lock() {
+            Ok(()) => {
+                drop(waiting);
+                // Only a writer may keep the store across its calls, so
+                // only a writer listens for waiters.
+                let wait = if for_writing {
+                    open_lock_file(&wait_path, false).ok().flatten()
+                } else {
+                    None
+                };
+                return Ok(Some(Lock { _file: file, wait }));
+            }
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Error(e)) => {
+                return Err(Error::state(format!(
+                    "cannot lock {}: {e}",
+                    lock_path.display()
+                )))
+            }
+        }
+        if waiting.is_none() {
+            // Ask the holder to let go (a holder between two checks may
+            // hold it exclusively for an instant: try again next time).
+            waiting = open_lock_file(&wait_path, false)
+                .ok()
+                .flatten()
+                .filter(|w| w.try_lock_shared().is_ok());
+        }
+        if start.elapsed() >= timeout {
+            return Err(Error::state_busy(format!(
+                "the state database {} is busy: another lmguard process held it for more than {} \
+                 ([state] lock_timeout); try again, or raise lock_timeout",
+                path.display(),
+                humantime::format_duration(timeout)
+            )));
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+}
