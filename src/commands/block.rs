@@ -25,7 +25,7 @@ use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
 use crate::error::{Error, Result};
-use crate::executor::batch::{loadmaster_problem, Recorder, RunResults, Wait, Workers};
+use crate::executor::batch::{loadmaster_problem, RunResults, Wait, Workers};
 use crate::executor::Job;
 use crate::exit::ExitStatus;
 use crate::loadmaster::Failure;
@@ -175,12 +175,7 @@ pub(crate) fn run(
             }
             let requests = admission.take();
             let ctx = &*ctx;
-            let open = || ctx.open_store();
-            let recorder = Recorder {
-                claim: &ctx.claim,
-                open: &open,
-                kept: Kept::nothing(),
-            };
+            let recorder = ctx.recorder(Kept::nothing());
             let mut calls = |jobs: Vec<Job>, _: Option<Store>| {
                 calls_made += jobs.len();
                 workers.submit(jobs);
@@ -203,12 +198,7 @@ pub(crate) fn run(
         // pending (for sweep), so that a slow LoadMaster's queue does not
         // keep the process from ending.
         let ctx = &*ctx;
-        let open = || ctx.open_store();
-        let recorder = Recorder {
-            claim: &ctx.claim,
-            open: &open,
-            kept: Kept::nothing(),
-        };
+        let recorder = ctx.recorder(Kept::nothing());
         if ended == stream::Ended::Signal {
             let answers = workers.collect(&recorder, Wait::AtMost(stream::GRACE))?;
             status = status.worst(report.answers(ctx, answers));

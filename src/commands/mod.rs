@@ -273,18 +273,21 @@ impl Context {
         jobs: Vec<Job>,
         recorded_in: Option<Store>,
     ) -> Result<RunResults> {
-        let open = || self.open_store();
-        let recorder = Recorder {
-            claim: &self.claim,
-            open: &open,
-            kept: Kept::new(recorded_in),
-        };
         batch::apply_and_record(
             &self.points(clients),
             &self.config.block.comment_prefix,
-            &recorder,
+            &self.recorder(Kept::new(recorded_in)),
             jobs,
         )
+    }
+
+    /// What records this run's answers (see [`Recorder`]).
+    pub(crate) fn recorder(&self, kept: Kept) -> Recorder<'_> {
+        Recorder {
+            claim: &self.claim,
+            open: Box::new(|| self.open_store()),
+            kept,
+        }
     }
 }
 

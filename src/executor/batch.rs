@@ -71,7 +71,7 @@ impl RunResults {
 /// the calls as pending, while it is kept (see [`Kept`]).
 pub(crate) struct Recorder<'a> {
     pub(crate) claim: &'a Claim,
-    pub(crate) open: &'a dyn Fn() -> Result<Store>,
+    pub(crate) open: Box<dyn Fn() -> Result<Store> + 'a>,
     pub(crate) kept: Kept,
 }
 
@@ -154,16 +154,7 @@ pub(crate) fn apply_and_record(
     recorder: &Recorder<'_>,
     jobs: Vec<Job>,
 ) -> Result<RunResults> {
-    let total = jobs.len();
-    let results = std::thread::scope(|scope| {
-        let mut workers = Workers::start(scope, points, comment_prefix);
-        workers.progress = Progress::new(total);
-        workers.submit(jobs);
-        workers.finish(recorder)
-    })?;
-    // Each call's record was written twice (pending, then its answer).
-    state::compact_after(recorder.open, total);
-    Ok(results)
+    std::thread::scope(|scope| Workers::start(scope, points, comment_prefix).run(recorder, jobs))
 }
 
 /// The threads that make a run's calls: one per LoadMaster, each with its
@@ -211,6 +202,18 @@ impl<'scope> Workers<'scope> {
             progress: Progress::new(0),
             answered: 0,
         }
+    }
+
+    /// [`apply_and_record`] on these workers: all of a run's calls at
+    /// once, every answer awaited and recorded.
+    pub(crate) fn run(mut self, recorder: &Recorder<'_>, jobs: Vec<Job>) -> Result<RunResults> {
+        let total = jobs.len();
+        self.progress = Progress::new(total);
+        self.submit(jobs);
+        let results = self.finish(recorder)?;
+        // Each call's record was written twice (pending, then its answer).
+        state::compact_after(&*recorder.open, total);
+        Ok(results)
     }
 
     /// Hand `jobs` to their LoadMasters' workers.
