@@ -265,9 +265,15 @@ impl<'scope> Workers<'scope> {
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             };
             let mut deliveries = vec![first];
+            // Others' answers, while calls are still out (a stream's
+            // workers outlive its batches: waiting for nothing would
+            // hold every batch's record back by GATHER).
             let deadline = Instant::now() + GATHER;
-            while let Ok(d) = recorder.next(&self.answers, deadline) {
-                deliveries.push(d);
+            while self.still_out(&deliveries) {
+                match recorder.next(&self.answers, deadline) {
+                    Ok(d) => deliveries.push(d),
+                    Err(_) => break,
+                }
             }
             record(recorder, &deliveries)?;
             for d in deliveries {
@@ -284,6 +290,14 @@ impl<'scope> Workers<'scope> {
             self.progress.show(self.answered);
         }
         Ok(got)
+    }
+
+    /// Whether calls handed over are still unanswered once `deliveries`
+    /// are counted.
+    fn still_out(&self, deliveries: &[Delivery]) -> bool {
+        let out: usize = self.outstanding.iter().map(|(_, n)| n).sum();
+        let delivered: usize = deliveries.iter().map(|d| d.answered.len()).sum();
+        out > delivered
     }
 
     /// The run was stopped (a signal): calls not made yet are answered
@@ -521,4 +535,98 @@ pub(crate) fn loadmaster_problem(applied: &RunResults, what: &str, several: bool
             parts.join("; ")
         ),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::address::Address;
+    use crate::domain::entry::{Call, Scope};
+    use crate::domain::loadmaster_name::DEFAULT;
+    use crate::enforcement::Describe;
+    use crate::loadmaster::ListedEntry;
+
+    /// A device that takes every call at once.
+    struct Prompt;
+
+    impl Describe for Prompt {
+        fn describe(&self, _: Call, _: Scope, _: &str, _: &str) -> String {
+            String::new()
+        }
+    }
+
+    impl EnforcementPoint for Prompt {
+        fn add(&self, _: Scope, _: &str, _: &str) -> std::result::Result<(), Failure> {
+            Ok(())
+        }
+        fn delete(&self, _: Scope, _: &str) -> std::result::Result<(), Failure> {
+            Ok(())
+        }
+        fn list(&self, _: Scope) -> std::result::Result<Vec<ListedEntry>, Failure> {
+            Ok(Vec::new())
+        }
+        fn respell(&self, _: &Address, _: &Failure) -> Option<String> {
+            None
+        }
+        fn heard(&self) -> Health {
+            Health::default()
+        }
+    }
+
+    fn job(addr: &str) -> Job {
+        Job {
+            loadmaster: DEFAULT,
+            scope: Scope::Global,
+            address: addr.parse().unwrap(),
+            call: Call::Add,
+            comment: "lmguard".into(),
+            record: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_streams_batch_is_recorded_once_its_answers_are_in() {
+        // A stream's workers outlive its batches: once every call of a
+        // batch is answered, its answers are recorded at once, not after
+        // waiting GATHER for answers that cannot come (ADS's one event on
+        // standard input waited 50 ms for nothing).
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let claim = Claim {
+            pid: 1,
+            started: 0,
+            token: 1,
+            until: i64::MAX,
+        };
+        let recorder = Recorder {
+            claim: &claim,
+            open: Box::new(|| Store::open(&path, Duration::from_secs(10))),
+            kept: Kept::nothing(),
+        };
+        let prefix = CommentPrefix::parse("lmguard").unwrap();
+        let points = [Point {
+            name: DEFAULT,
+            point: &Prompt,
+            connections: 1,
+        }];
+        let took: Vec<Duration> = std::thread::scope(|scope| {
+            let mut workers = Workers::start(scope, &points, &prefix);
+            let took = (0..3)
+                .map(|i| {
+                    let start = Instant::now();
+                    workers.submit(vec![job(&format!("192.0.2.{i}"))]);
+                    let got = workers
+                        .collect(&recorder, Wait::Patience(Duration::from_secs(5)))
+                        .unwrap();
+                    assert_eq!(got.len(), 1);
+                    start.elapsed()
+                })
+                .collect();
+            workers.finish(&recorder).unwrap();
+            took
+        });
+        // Each batch is far quicker than GATHER; allow for one stall of a
+        // busy machine.
+        assert!(took.iter().any(|t| *t < GATHER), "{took:?}");
+    }
 }
