@@ -137,7 +137,9 @@ pub(crate) fn run(
             Some(clients) => ctx.apply(clients, jobs, recorded_in).map(|r| r.results),
             None => Ok(Vec::new()),
         };
-        let status = apply(ctx, args, requests, &mut report, &mut calls, |_| Ok(()))?;
+        let status = apply(ctx, args, requests, true, &mut report, &mut calls, |_| {
+            Ok(())
+        })?;
         return Ok(report.end(ctx, status, args.dry_run));
     }
 
@@ -165,7 +167,7 @@ pub(crate) fn run(
     let mut calls_made = 0;
     let ended = std::thread::scope(|scope| -> Result<stream::Ended> {
         let mut workers = Workers::start(scope, &points, &prefix);
-        let ended = stream::run(stdin, args.input.into(), |lines| {
+        let ended = stream::run(stdin, args.input.into(), |lines, last| {
             // A stream may run for days: each batch is decided at its own time.
             ctx.tick();
             let mut answers = Vec::with_capacity(lines.len());
@@ -175,21 +177,33 @@ pub(crate) fn run(
             }
             let requests = admission.take();
             let ctx = &*ctx;
-            let recorder = ctx.recorder(Kept::nothing());
-            let mut calls = |jobs: Vec<Job>, _: Option<Store>| {
+            let mut calls = |jobs: Vec<Job>, recorded_in: Option<Store>| {
                 calls_made += jobs.len();
                 workers.submit(jobs);
+                let recorder = ctx.recorder(Kept::new(recorded_in));
                 workers.collect(&recorder, Wait::Patience(STREAM_PATIENCE))
             };
-            let batch = apply(ctx, args, requests, &mut report, &mut calls, |refused| {
-                for (index, why) in refused {
-                    answers[index] = Some(why);
-                }
-                match &mut confirm {
-                    Some(confirm) => confirm.answer(&answers),
-                    None => Ok(()),
-                }
-            })?;
+            // The input's last batch may keep the store for its answers as
+            // a one-shot run does: nothing more is read meanwhile. Not with
+            // --confirm: its answers may wait on the daemon.
+            let keep = last && !args.confirm;
+            let batch = apply(
+                ctx,
+                args,
+                requests,
+                keep,
+                &mut report,
+                &mut calls,
+                |refused| {
+                    for (index, why) in refused {
+                        answers[index] = Some(why);
+                    }
+                    match &mut confirm {
+                        Some(confirm) => confirm.answer(&answers),
+                        None => Ok(()),
+                    }
+                },
+            )?;
             status = status.worst(batch);
             Ok(())
         })?;
@@ -270,13 +284,15 @@ type Answers = Vec<(Job, std::result::Result<Applied, Failure>)>;
 /// that `max_active` refused and why. `calls` makes the calls and returns
 /// the answers that have come (all of them, or — in a stream — those that
 /// came within its patience; `report` keeps the others' lines for later).
-/// A one-shot run (addresses on the command line) hands `calls` the store
-/// it recorded them in, to be kept for their answers; a stream closes it
-/// first (it holds the lock only while it records).
+/// With `keep_store` (a one-shot run, or the last batch of an input that
+/// has ended), `calls` is handed the store the requests were recorded in,
+/// to be kept for their answers; otherwise it is closed first (a stream
+/// holds the lock only while it records).
 fn apply(
     ctx: &Context,
     args: &BlockArgs,
     requests: Vec<Admitted>,
+    keep_store: bool,
     report: &mut Report,
     calls: &mut dyn FnMut(Vec<Job>, Option<Store>) -> Result<Answers>,
     recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
@@ -305,12 +321,11 @@ fn apply(
         recorded(std::mem::take(&mut planner.refused))?;
         return Ok(ExitStatus::Success);
     }
-    let one_shot = !args.addresses.is_empty();
     let mut recorded_in = None;
     if !requests.is_empty() {
         let store = ctx.open_store()?;
         store.update(|txn| planner.decide_all(&requests, &mut report.tally, txn))?;
-        recorded_in = one_shot.then_some(store);
+        recorded_in = keep_store.then_some(store);
     }
     recorded(std::mem::take(&mut planner.refused))?;
     let Planner { jobs, decided, .. } = planner;

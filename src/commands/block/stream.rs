@@ -73,12 +73,13 @@ enum Cut {
 }
 
 /// Reads `input` in a thread and calls `on_batch` with each batch of
-/// lines, in input order. Returns when the input ends or a signal arrives;
+/// lines, in input order, and whether the input has ended (no batch
+/// follows: ADS's few lines, or a daemon closing the stream). Returns when the input ends or a signal arrives;
 /// an error of `on_batch` stops it at once.
 pub(crate) fn run<R: Read + Send + 'static>(
     input: R,
     format: InputFormat,
-    mut on_batch: impl FnMut(Vec<Line>) -> Result<()>,
+    mut on_batch: impl FnMut(Vec<Line>, bool) -> Result<()>,
 ) -> Result<Ended> {
     let stop = watch_signals()?;
     let (sender, receiver) = mpsc::sync_channel(CHANNEL_LINES);
@@ -125,7 +126,7 @@ pub(crate) fn run<R: Read + Send + 'static>(
             }
         };
         if !batch.is_empty() {
-            on_batch(std::mem::take(&mut batch))?;
+            on_batch(std::mem::take(&mut batch), end.is_some())?;
         }
         if let Some(result) = end.take() {
             result.map_err(|e| {
@@ -232,7 +233,9 @@ mod tests {
 
     fn batches(input: Slow) -> Vec<Vec<String>> {
         let mut seen = Vec::new();
-        let ended = run(input, InputFormat::Auto, |batch| {
+        let mut lasts = Vec::new();
+        let ended = run(input, InputFormat::Auto, |batch, last| {
+            lasts.push(last);
             seen.push(
                 batch
                     .into_iter()
@@ -247,6 +250,13 @@ mod tests {
         })
         .unwrap();
         assert_eq!(ended, Ended::Eof);
+        // The end of the input comes with the last batch (these inputs end
+        // right after their last line), and only with it.
+        let mut expected = vec![false; lasts.len()];
+        if let Some(l) = expected.last_mut() {
+            *l = true;
+        }
+        assert_eq!(lasts, expected);
         seen
     }
 
