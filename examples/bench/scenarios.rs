@@ -81,6 +81,8 @@ pub(crate) fn single_block(bench: &mut Bench, report: &mut Report) -> Res<()> {
     let site = Site::new(&lm)?;
     // Warm-up (creates the state database, pages the binaries in).
     let (mut lmg, mut curl, mut rust) = (Stat::default(), Stat::default(), Stat::default());
+    // The way ADS runs it: one event on standard input, which then ends.
+    let mut ads = Stat::default();
     let mut rss = None;
     for i in 0..=runs {
         let addr = bench.addrs.take(1).remove(0);
@@ -119,8 +121,15 @@ pub(crate) fn single_block(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 rust.push(t);
             }
         }
+        let addr = bench.addrs.take(1).remove(0);
+        let event = site.write("event.tsv", &events_tsv(&[addr], 1_000 + i as u64))?;
+        let ads_ran = bench.lmguard(&site, &["block"], Some(&event), false, &[0])?;
+        if !ads_ran.stdout().starts_with("blocked ") {
+            return Err(format!("block < event: {}", ads_ran.stdout()));
+        }
         if i > 0 {
             lmg.push(ran.wall);
+            ads.push(ads_ran.wall);
         }
     }
     if bench.gnu_time {
@@ -155,6 +164,16 @@ pub(crate) fn single_block(bench: &mut Bench, report: &mut Report) -> Res<()> {
         ));
     } else {
         report.rows.push(Row::timed("1", what, &lmg));
+    }
+    if !rust.samples.is_empty() {
+        report.rows.push(Row::against(
+            "1s",
+            "block of one ADS event on standard input (as ADS runs it), vs the cold Rust client",
+            &ads,
+            "rust-client",
+            &rust,
+            None,
+        ));
     }
     if let Some(k) = rss {
         report
