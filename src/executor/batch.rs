@@ -211,6 +211,9 @@ impl<'scope> Workers<'scope> {
         self.progress = Progress::new(total);
         self.submit(jobs);
         let results = self.finish(recorder)?;
+        // A store still kept (no answer came to record) would hold up the
+        // compaction's own open.
+        drop(recorder.kept.take());
         // Each call's record was written twice (pending, then its answer).
         state::compact_after(&*recorder.open, total);
         Ok(results)
