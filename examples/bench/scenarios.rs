@@ -609,6 +609,9 @@ pub(crate) fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
             Stat::default(),
             Stat::default(),
         );
+        // The same fetch from a cold process (start, handshake, POST, the
+        // whole answer read): what a cold `sync` cannot do without.
+        let mut cold_fetch = Stat::default();
         let (mut rss_table, mut rss_json, mut rss_sync) = (0, 0, 0);
         for i in 0..=runs {
             let ran = bench.lmguard(&site, &["list"], None, full, &[0])?;
@@ -671,7 +674,36 @@ pub(crate) fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
             } else if text.matches("\"addr\"").count() != n {
                 return Err("the floor's list fetch is incomplete".into());
             }
+            if let Some(exe) = &bench.settings.self_exe {
+                let start = Instant::now();
+                let status = Command::new(exe)
+                    .arg("--one-post")
+                    .arg(lm.url())
+                    .arg(&site.ca)
+                    .arg(list_body())
+                    .stdout(Stdio::null())
+                    .status()
+                    .map_err(|e| e.to_string())?;
+                let t = start.elapsed();
+                check_exit(status, &[0], || "the cold Rust client's list fetch failed".into())?;
+                if i > 0 {
+                    cold_fetch.push(t);
+                }
+            }
         }
+        let prime = if full { "" } else { "'" };
+        let cold_row = |report: &mut Report| {
+            if !cold_fetch.samples.is_empty() {
+                report.rows.push(Row::against(
+                    &format!("5c{prime}"),
+                    format!("the same sync vs a cold Rust client process fetching the list of {n}"),
+                    &sync,
+                    "cold fetch",
+                    &cold_fetch,
+                    None,
+                ));
+            }
+        };
         per_entry.push((n, table.median(), json.median(), sync.median()));
         if full {
             report.rows.push(Row::timed(
@@ -733,6 +765,7 @@ pub(crate) fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 &fetch,
                 Some(1.5),
             ));
+            cold_row(report);
             report.rows.push(Row::within(
                 "7",
                 format!("stats --json, {n} entries"),
@@ -773,6 +806,7 @@ pub(crate) fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                 &fetch,
                 Some(1.5),
             ));
+            cold_row(report);
             report.rows.push(Row::timed(
                 "7'",
                 format!("stats --json, {n} entries"),
