@@ -533,6 +533,52 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     assert_eq!(out.code(), 0, "{}", out.all());
 }
 
+/// A `list` that waits for the state's lock (a block holds it) asks for
+/// it on `<state>.wait`, but may not create that file: a read-only command
+/// run by root (or any other user) beside the user that runs lmguard would
+/// leave a file of its own there, which that user may not open — its
+/// `check` then fails and its blocks can no longer be asked to let go.
+#[test]
+fn a_list_that_waits_leaves_no_file_of_its_user_beside_the_state() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
+    let dir = env.dir.path().join("state");
+    let Some(_) = as_nobody(&env, &["list"]) else {
+        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        return;
+    };
+    // The state belongs to the user that runs lmguard (nobody here); it
+    // was written before there was a wait file.
+    let state = dir.join("state.redb");
+    let lock = dir.join("state.redb.lock");
+    let wait = dir.join("state.redb.wait");
+    std::fs::remove_file(&wait).unwrap();
+    for f in [&dir, &state, &lock] {
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
+    }
+    // Another lmguard process holds the lock while root lists.
+    let held = std::fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
+    let list = env.spawn(&["list"]);
+    std::thread::sleep(Duration::from_millis(300));
+    held.unlock().unwrap();
+    let out = common::Out(list.wait_with_output().unwrap());
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(out.stdout().contains("203.0.113.1"), "{}", out.stdout());
+    assert!(!wait.exists(), "the reader created {}", wait.display());
+
+    let out = as_nobody(&env, &["check"]).unwrap();
+    let (line, fix) = check_line(&out, "state database");
+    assert!(line.starts_with('✔'), "{line}\n{fix}");
+    // Its next block creates the wait file, its own.
+    let out = as_nobody(&env, &["block", "203.0.113.2"]).unwrap();
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&wait).unwrap()),
+        65534
+    );
+}
+
 fn repo_file(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
 }

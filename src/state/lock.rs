@@ -134,9 +134,11 @@ pub(crate) fn acquire(path: &Path, timeout: Duration, for_writing: bool) -> Resu
         if waiting.is_none() {
             // Ask the holder to let go (a holder between two checks may
             // hold it exclusively for an instant: try again next time).
-            waiting = open_lock_file(&wait_path, false)
+            // Only an existing file: a holder that listens has created it,
+            // and a waiter — a reader above all, maybe another user —
+            // leaves nothing of its own beside the state.
+            waiting = File::open(&wait_path)
                 .ok()
-                .flatten()
                 .filter(|w| w.try_lock_shared().is_ok());
         }
         if start.elapsed() >= timeout {
