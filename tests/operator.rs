@@ -579,6 +579,40 @@ fn a_list_that_waits_leaves_no_file_of_its_user_beside_the_state() {
     );
 }
 
+/// The wait file appears with the first run after an upgrade. Made by a
+/// run as root (an operator's `sudo lmguard unblock`) beside a state that
+/// belongs to the user that runs lmguard, it is that user's, as the lock
+/// and the database are: otherwise its `check` fails and its blocks can no
+/// longer be asked to let go of the state.
+#[test]
+fn a_wait_file_made_by_root_belongs_to_the_owner_of_the_state() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.1", "203.0.113.2"]).code(), 0);
+    let dir = env.dir.path().join("state");
+    let Some(_) = as_nobody(&env, &["list"]) else {
+        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        return;
+    };
+    let state = dir.join("state.redb");
+    let lock = dir.join("state.redb.lock");
+    let wait = dir.join("state.redb.wait");
+    std::fs::remove_file(&wait).unwrap();
+    for f in [&dir, &state, &lock] {
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
+    }
+    let out = env.run(&["unblock", "203.0.113.1"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+
+    let made = std::fs::metadata(&wait).expect("the unblock made the wait file");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((made.uid(), made.gid()), (65534, 65534));
+    let out = as_nobody(&env, &["check"]).unwrap();
+    let (line, fix) = check_line(&out, "state database");
+    assert!(line.starts_with('✔'), "{line}\n{fix}");
+    let out = as_nobody(&env, &["block", "203.0.113.3"]).unwrap();
+    assert_eq!(out.code(), 0, "{}", out.all());
+}
+
 fn repo_file(name: &str) -> String {
     std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name)).unwrap()
 }

@@ -9,7 +9,7 @@
 //! the store as soon as anybody waits.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -88,6 +88,34 @@ fn open_lock_file(path: &Path, for_writing: bool) -> std::io::Result<Option<File
     }
 }
 
+/// `<state>.wait` for a holder that listens, created if missing. Created
+/// here, it takes the lock file's owner: the first run after an upgrade may
+/// be root's (an operator's `sudo lmguard unblock`) beside a state that
+/// belongs to the user that runs lmguard, who must be able to open it (and
+/// `check` proves that it can). `None` when it cannot be opened.
+fn open_wait_file(path: &Path, lock: &File) -> Option<File> {
+    let created = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(wait) => {
+            if let Ok(owner) = lock.metadata() {
+                // Only root may give a file away; anybody else made it
+                // their own, as they did the lock.
+                let _ = std::os::unix::fs::fchown(&wait, Some(owner.uid()), Some(owner.gid()));
+            }
+            Some(wait)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            open_lock_file(path, false).ok().flatten()
+        }
+        Err(_) => None,
+    }
+}
+
 /// Take the exclusive process lock for the state at `path`, waiting at
 /// most `timeout`; while waiting, say so on `<state>.wait`. A reader that
 /// may not create the lock file goes without it: no writer can have
@@ -117,7 +145,7 @@ pub(crate) fn acquire(path: &Path, timeout: Duration, for_writing: bool) -> Resu
                 // Only a writer may keep the store across its calls, so
                 // only a writer listens for waiters.
                 let wait = if for_writing {
-                    open_lock_file(&wait_path, false).ok().flatten()
+                    open_wait_file(&wait_path, &file)
                 } else {
                     None
                 };
