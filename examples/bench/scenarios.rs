@@ -685,7 +685,9 @@ pub(crate) fn big_state(bench: &mut Bench, report: &mut Report) -> Res<()> {
                     .status()
                     .map_err(|e| e.to_string())?;
                 let t = start.elapsed();
-                check_exit(status, &[0], || "the cold Rust client's list fetch failed".into())?;
+                check_exit(status, &[0], || {
+                    "the cold Rust client's list fetch failed".into()
+                })?;
                 if i > 0 {
                     cold_fetch.push(t);
                 }
