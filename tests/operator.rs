@@ -533,6 +533,29 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     assert_eq!(out.code(), 0, "{}", out.all());
 }
 
+/// The state written so far made the state of the user that runs lmguard
+/// (nobody here) as an install from before the wait file has it: the
+/// directory, database and lock are nobody's, there is no wait file.
+/// Returns the lock and wait file paths; `None` (skipped) where the suite
+/// cannot run lmguard as nobody.
+fn nobodys_state_from_before_the_wait_file(
+    env: &Env,
+) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
+    let dir = env.dir.path().join("state");
+    if as_nobody(env, &["list"]).is_none() {
+        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        return None;
+    }
+    let state = dir.join("state.redb");
+    let lock = dir.join("state.redb.lock");
+    let wait = dir.join("state.redb.wait");
+    std::fs::remove_file(&wait).unwrap();
+    for f in [&dir, &state, &lock] {
+        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
+    }
+    Some((lock, wait))
+}
+
 /// A `list` that waits for the state's lock (a block holds it) asks for
 /// it on `<state>.wait`, but may not create that file: a read-only command
 /// run by root (or any other user) beside the user that runs lmguard would
@@ -542,20 +565,9 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
 fn a_list_that_waits_leaves_no_file_of_its_user_beside_the_state() {
     let env = Env::new();
     assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
-    let dir = env.dir.path().join("state");
-    let Some(_) = as_nobody(&env, &["list"]) else {
-        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+    let Some((lock, wait)) = nobodys_state_from_before_the_wait_file(&env) else {
         return;
     };
-    // The state belongs to the user that runs lmguard (nobody here); it
-    // was written before there was a wait file.
-    let state = dir.join("state.redb");
-    let lock = dir.join("state.redb.lock");
-    let wait = dir.join("state.redb.wait");
-    std::fs::remove_file(&wait).unwrap();
-    for f in [&dir, &state, &lock] {
-        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
-    }
     // Another lmguard process holds the lock while root lists.
     let held = std::fs::File::open(&lock).unwrap();
     held.lock().unwrap();
@@ -588,18 +600,9 @@ fn a_list_that_waits_leaves_no_file_of_its_user_beside_the_state() {
 fn a_wait_file_made_by_root_belongs_to_the_owner_of_the_state() {
     let env = Env::new();
     assert_eq!(env.run(&["block", "203.0.113.1", "203.0.113.2"]).code(), 0);
-    let dir = env.dir.path().join("state");
-    let Some(_) = as_nobody(&env, &["list"]) else {
-        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+    let Some((_, wait)) = nobodys_state_from_before_the_wait_file(&env) else {
         return;
     };
-    let state = dir.join("state.redb");
-    let lock = dir.join("state.redb.lock");
-    let wait = dir.join("state.redb.wait");
-    std::fs::remove_file(&wait).unwrap();
-    for f in [&dir, &state, &lock] {
-        std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
-    }
     let out = env.run(&["unblock", "203.0.113.1"]);
     assert_eq!(out.code(), 0, "{}", out.all());
 
