@@ -154,7 +154,19 @@ pub(crate) fn apply_and_record(
     recorder: &Recorder<'_>,
     jobs: Vec<Job>,
 ) -> Result<RunResults> {
-    std::thread::scope(|scope| Workers::start(scope, points, comment_prefix).run(recorder, jobs))
+    let total = jobs.len();
+    let results = std::thread::scope(|scope| {
+        let mut workers = Workers::start(scope, points, comment_prefix);
+        workers.progress = Progress::new(total);
+        workers.submit(jobs);
+        workers.finish(recorder)
+    })?;
+    // A store still kept (no answer came to record) would hold up the
+    // compaction's own open.
+    drop(recorder.kept.take());
+    // Each call's record was written twice (pending, then its answer).
+    state::compact_after(&*recorder.open, total);
+    Ok(results)
 }
 
 /// The threads that make a run's calls: one per LoadMaster, each with its
@@ -202,21 +214,6 @@ impl<'scope> Workers<'scope> {
             progress: Progress::new(0),
             answered: 0,
         }
-    }
-
-    /// [`apply_and_record`] on these workers: all of a run's calls at
-    /// once, every answer awaited and recorded.
-    pub(crate) fn run(mut self, recorder: &Recorder<'_>, jobs: Vec<Job>) -> Result<RunResults> {
-        let total = jobs.len();
-        self.progress = Progress::new(total);
-        self.submit(jobs);
-        let results = self.finish(recorder)?;
-        // A store still kept (no answer came to record) would hold up the
-        // compaction's own open.
-        drop(recorder.kept.take());
-        // Each call's record was written twice (pending, then its answer).
-        state::compact_after(&*recorder.open, total);
-        Ok(results)
     }
 
     /// Hand `jobs` to their LoadMasters' workers.
