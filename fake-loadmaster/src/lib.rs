@@ -44,7 +44,18 @@
 //! - `get` with `param=version` answers the firmware version
 //!   ([`FirmwareVersion`]): the v2 shape is a guess from v1's `<version>`.
 //! - `aclcontrol.isenabled` answers `{"code":200,"status":"ok","aclstatus":"yes"}`
-//!   (`"no"` while a packet-filter-off switch is set): a pure guess.
+//!   (`"no"` while a packet-filter-off switch is set): a pure guess; the
+//!   shapes a Terraform provider reads (`IsEnabled` "1"/"0" or a boolean,
+//!   `data`) behind [`IsEnabledShape`].
+//! - The appliance's dialect (issue 27), each behind a switch: list answers
+//!   with members that only describe the list (`list`, VS descriptions,
+//!   flattened VS fields) and containers lmguard must refuse
+//!   ([`ListShape`]); entries without a `comment` member or with `null`
+//!   ([`Comments`]); a firmware that refuses IPv6 `/128`
+//!   ([`Switches::refuse_v6_host_prefix`]); addresses refused as "Invalid
+//!   address" ([`Switches::invalid_addresses`], 422 with
+//!   `invalid_address_status`); a 'Virtual Service' user that gets 403 on
+//!   the global lists ([`Switches::forbidden_global`]).
 //! - Unknown paths and the disabled API answer an HTML 404 page; a method
 //!   other than POST on `/accessv2` answers 405 (the real one supports GET).
 //! - The python SDK's `vsport`/`vsprot` spellings are accepted as aliases.

@@ -431,7 +431,8 @@ impl Client {
 
     /// Whether the Packet Routing Filter (which makes the lists act) is on.
     /// Its v2 answer is not documented (loadmaster-api.md §3): `Ok(None)`
-    /// when the answer carries no `aclstatus` lmguard understands.
+    /// when the answer carries no `aclstatus`, `IsEnabled` or `data`
+    /// lmguard understands.
     pub(crate) fn acl_enabled(&self) -> std::result::Result<Option<bool>, Failure> {
         let value = self.send(&Request::IsEnabled)?;
         Ok(value.as_object().and_then(|o| answer::acl_status(o, 0)))
