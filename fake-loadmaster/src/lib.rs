@@ -85,7 +85,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use api::PREFIX_MESSAGE as REQUIRE_PREFIX_MESSAGE;
-pub use hostile::Hostile;
+pub use hostile::{Hostile, KeyQuotingError};
 
 /// The API key accepted by default.
 pub const DEFAULT_API_KEY: &str = "test-api-key-0123456789";
@@ -293,6 +293,10 @@ pub struct Switches {
     pub list_answer_raw: Option<String>,
     /// Comments are stored cut to this many characters.
     pub comment_cut: Option<usize>,
+    /// Bare hosts are stored (and listed) as `ADDR/32` (`/128`), Kemp's
+    /// "default of /32" (S19 §3.16), and a delete finds an entry only by
+    /// exactly that stored string: a delete of the bare host finds nothing.
+    pub exact_prefixed_hosts: bool,
 }
 
 impl Default for Switches {
@@ -314,6 +318,7 @@ impl Default for Switches {
             list_host_prefix: false,
             list_answer_raw: None,
             comment_cut: None,
+            exact_prefixed_hosts: false,
         }
     }
 }
@@ -612,6 +617,10 @@ impl FakeLoadMaster {
 
     pub fn set_comment_cut(&self, chars: Option<usize>) {
         self.update(|s| s.comment_cut = chars);
+    }
+
+    pub fn set_exact_prefixed_hosts(&self, on: bool) {
+        self.update(|s| s.exact_prefixed_hosts = on);
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and
