@@ -472,14 +472,14 @@ impl Probe<'_> {
                 self.report.warn(
                     &name,
                     format!(
-                        "{summary}: the LoadMaster refused the IPv6 test entry {} ({failure}) \
-                         and did not store it: it likely has no IPv6 address family \
+                        "{summary}: the LoadMaster refused the IPv6 test entry `{}` and did not \
+                         store it, while IPv4 works: it likely has no IPv6 address family \
                          configured. IPv6 attackers cannot be blocked on it: lmguard records \
-                         their events as rejected (exit 4) with this reason",
+                         their events as rejected (exit 4) with the LoadMaster's reason",
                         self.sent
                     ),
-                    "to block IPv6 attackers, configure IPv6 on the LoadMaster (System \
-                     Configuration > Network Setup) and run `lmguard check --probe` again; IPv4 \
+                    "to block IPv6 attackers, configure an IPv6 address family on the \
+                     LoadMaster (its network setup) and run `lmguard check --probe` again; IPv4 \
                      blocking is not affected",
                 );
                 // Refused for IPv6: nothing more to learn from this list.
@@ -754,9 +754,11 @@ impl Probe<'_> {
                 self.family.net()
             )
         } else {
-            "delete it by hand on the LoadMaster (this list shows no comments, so a later probe \
-             cannot tell it from someone else's entry and only names it)"
-                .to_string()
+            format!(
+                "delete `{}` by hand on the LoadMaster (this list shows no comments, so a later \
+                 probe cannot tell it from someone else's entry and only names it)",
+                self.delete_spelling()
+            )
         };
         self.fail(
             &name,
