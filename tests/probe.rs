@@ -725,19 +725,21 @@ fn a_loadmaster_that_quotes_the_key_never_gets_it_printed() {
         &format!("[log]\nfile = \"{}\"\n", log.display()),
     );
     let before = seed(&env, Scope::Global);
-    // (operations, list reads answered first, status, HTML page)
-    let cases: [(&[&'static str], u32, u16, bool); 9] = [
-        (&["add"], 0, 422, false),
-        (&["add"], 0, 500, true),
-        (&["add"], 0, 200, true),
-        (&["del"], 0, 422, false),
-        (&["del"], 0, 500, true),
-        (&["list"], 1, 500, false),
-        (&["list"], 1, 500, true),
-        (&["list"], 2, 422, false),
-        (&["list"], 2, 200, true),
+    // (operations, list reads answered first, status, HTML page, filler
+    // before the key: 4063 puts it across byte 4096, where answers are cut)
+    let cases: [(&[&'static str], u32, u16, bool, usize); 10] = [
+        (&["add"], 0, 422, false, 0),
+        (&["add"], 0, 500, true, 0),
+        (&["add"], 0, 200, true, 0),
+        (&["add"], 0, 200, true, 4063),
+        (&["del"], 0, 422, false, 0),
+        (&["del"], 0, 500, true, 0),
+        (&["list"], 1, 500, false, 0),
+        (&["list"], 1, 500, true, 0),
+        (&["list"], 2, 422, false, 0),
+        (&["list"], 2, 200, true, 0),
     ];
-    for (ops, after, status, html) in cases {
+    for (ops, after, status, html, pad) in cases {
         for verbose in [false, true] {
             env.lm.set_hostile(Hostile {
                 key_quoting_error: Some(KeyQuotingError {
@@ -745,6 +747,7 @@ fn a_loadmaster_that_quotes_the_key_never_gets_it_printed() {
                     after,
                     status,
                     html,
+                    pad,
                 }),
                 ..Hostile::default()
             });
@@ -755,7 +758,8 @@ fn a_loadmaster_that_quotes_the_key_never_gets_it_printed() {
                 &["check", "--probe"]
             };
             let out = env.run(args);
-            let what = format!("{ops:?} after {after} HTTP {status} html {html} -v {verbose}");
+            let what =
+                format!("{ops:?} after {after} HTTP {status} html {html}+{pad} -v {verbose}");
             assert_eq!(out.code(), 3, "{what}:\n{}", out.all());
             let logged = std::fs::read_to_string(&log).unwrap_or_default();
             for (name, text) in [

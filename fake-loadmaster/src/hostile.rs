@@ -54,8 +54,11 @@ pub struct KeyQuotingError {
     /// The HTTP status (and `code`).
     pub status: u16,
     /// An HTML page instead of JSON: `<html><body>Bad apikey KEY in …`,
-    /// the key from byte 23 on, then the whole request.
+    /// the key from byte 23 on (plus `pad`), then the whole request.
     pub html: bool,
+    /// Filler bytes before the key in the HTML page (to put the key where
+    /// a client may cut the answer).
+    pub pad: usize,
 }
 
 impl KeyQuotingError {
@@ -81,8 +84,10 @@ impl KeyQuotingError {
             .unwrap_or("");
         let request = String::from_utf8_lossy(raw_request);
         if self.html {
-            let page =
-                format!("<html><body>Bad apikey {key} in <pre>{request}</pre></body></html>\n");
+            let page = format!(
+                "<html><body>{}Bad apikey {key} in <pre>{request}</pre></body></html>\n",
+                ".".repeat(self.pad)
+            );
             return Some(Resp {
                 status: self.status,
                 content_type: "text/html",
