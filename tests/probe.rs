@@ -10,7 +10,8 @@ use std::time::{Duration, Instant};
 
 use common::{Env, Out, KEY};
 use fake_loadmaster::{
-    DeleteMissing, DuplicateAdd, Fault, FirmwareVersion, Hostile, ListShape, Options, Scope,
+    DeleteMissing, DuplicateAdd, Fault, FirmwareVersion, Hostile, KeyQuotingError, ListShape,
+    Options, Scope,
 };
 
 fn env() -> Env {
@@ -132,7 +133,7 @@ fn each_step_names_the_answer_and_the_shape() {
         "{del}"
     );
     // The requests, in order: the checks, then the six steps (after one read
-    // to look for leftovers); the test entry from 198.18.0.0/15.
+    // of the list as it was); the test entry from 198.18.0.0/15.
     let ops: Vec<String> = env
         .lm
         .requests()
@@ -157,8 +158,21 @@ fn each_step_names_the_answer_and_the_shape() {
             "add",
             "del",
             "list",
+            "del",
+            // The same round trip with an IPv6 test entry.
+            "list",
+            "add",
+            "list",
+            "add",
+            "del",
+            "list",
             "del"
         ]
+    );
+    assert!(
+        line(&out, "probe list before").contains("the test entry will be `198.1"),
+        "{}",
+        out.stdout()
     );
     let added = env.lm.requests()[4].param("addr").unwrap().to_string();
     let ip: std::net::Ipv4Addr = added.parse().unwrap();
@@ -209,39 +223,37 @@ fn in_simulate_mode_the_probe_writes_nothing() {
 }
 
 #[test]
-fn an_unreadable_list_shape_fails_naming_it_and_still_removes_the_entry() {
+fn an_unreadable_list_shape_fails_naming_it_and_nothing_is_added() {
+    // Where the probe cannot see what the list holds, it could not tell its
+    // test entry from one that was there: it adds nothing.
     let env = env();
     let before = seed(&env, Scope::Global);
-    env.lm
-        .set_list_answer_raw(Some(r#"{"code":200,"status":"ok","Entries":[{"ip":"x"}]}"#));
-    let out = probe(&env);
-    assert_eq!(out.code(), 3, "{}", out.all());
-    // Not a list lmguard knows: the probe names what the answer holds.
-    let list = line(&out, "probe list");
-    assert!(list.starts_with('✘'), "{list}");
-    assert!(
-        list.contains("no list member lmguard knows (members: Entries, code, status)"),
-        "{list}"
-    );
-    assert!(
-        out.stdout().contains("check --probe -v"),
-        "{}",
-        out.stdout()
-    );
-    assert_eq!(mark(&out, "probe cleanup"), '✔', "{}", out.all());
-    assert_eq!(env.lm.entries(Scope::Global), before);
-
-    // A list member lmguard cannot read at all.
-    env.lm
-        .set_list_answer_raw(Some(r#"{"status":"ok","IP":[42]}"#));
-    let out = probe(&env);
-    assert_eq!(out.code(), 3, "{}", out.all());
-    let list = line(&out, "probe list");
-    assert!(
-        list.contains("`IP` array of numbers, which lmguard cannot read"),
-        "{list}"
-    );
-    assert_eq!(env.lm.entries(Scope::Global), before);
+    for (raw, shape) in [
+        (
+            r#"{"code":200,"status":"ok","Entries":[{"ip":"x"}]}"#,
+            "no list member lmguard knows (members: Entries, code, status)",
+        ),
+        (
+            r#"{"status":"ok","IP":[42]}"#,
+            "`IP` array of numbers, which lmguard cannot read",
+        ),
+    ] {
+        env.lm.clear_requests();
+        env.lm.set_list_answer_raw(Some(raw));
+        let out = probe(&env);
+        assert_eq!(out.code(), 3, "{}", out.all());
+        let list = line(&out, "probe list before");
+        assert!(list.starts_with('✘'), "{list}");
+        assert!(list.contains(shape), "{list}");
+        assert!(list.contains("no test entry was added"), "{list}");
+        assert!(
+            out.stdout().contains("check --probe -v"),
+            "{}",
+            out.stdout()
+        );
+        assert!(env.lm.requests().iter().all(|r| r.param("add").is_none()));
+        assert_eq!(env.lm.entries(Scope::Global), before);
+    }
 }
 
 #[test]
@@ -280,23 +292,86 @@ fn a_loadmaster_that_dies_mid_probe_is_reported_and_the_next_probe_cleans_up() {
 }
 
 #[test]
-fn a_leftover_without_comments_is_cleaned_too() {
+fn a_leftover_without_comments_is_reported_never_deleted() {
+    // A list that shows no comments cannot tell an earlier probe's entry
+    // from someone else's in 198.18.0.0/15: both stay, and are named.
     let env = env();
     env.lm
         .insert_entry(Scope::Global, "198.18.3.4", "lmguard probe");
     env.lm
         .insert_entry(Scope::Global, "198.18.3.5", "someone else's");
+    let before = env.lm.entries(Scope::Global);
     env.lm.set_list_shape(ListShape::AclStrings);
     let out = probe(&env);
     assert_eq!(out.code(), 0, "{}", out.all());
-    // Without comments, every host in 198.18.0.0/15 is taken for a probe's.
-    assert!(env.lm.entries(Scope::Global).is_empty());
+    assert_eq!(env.lm.entries(Scope::Global), before, "{}", out.all());
+    let leftovers = line(&out, "probe leftovers");
+    assert!(
+        leftovers.starts_with('!')
+            && leftovers.contains("198.18.3.4")
+            && leftovers.contains("198.18.3.5")
+            && leftovers.contains("shows no comments"),
+        "{leftovers}"
+    );
+    // Where comments show, the probe's own leftover goes, the other stays.
     env.lm.set_list_shape(ListShape::Default);
-    env.lm
-        .insert_entry(Scope::Global, "198.18.3.5", "someone else's");
     let out = probe(&env);
     assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        line(&out, "probe cleanup")
+            .contains("198.18.3.4, left on the LoadMaster by an earlier probe"),
+        "{}",
+        out.all()
+    );
     assert_eq!(env.on_lm(Scope::Global), ["198.18.3.5"]);
+}
+
+#[test]
+fn without_comments_the_probe_touches_nobody_elses_entry_nor_lmguards_blocks() {
+    // Issue 24: against an `Acl` string list the probe deleted someone
+    // else's 198.18.200.1 and lmguard's own active block 198.18.5.5.
+    let env = env();
+    let out = env.run(&["block", "198.18.5.5"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    env.lm
+        .insert_entry(Scope::Global, "198.18.200.1", "someone else's");
+    env.lm.insert_entry(Scope::Global, "192.0.2.7", "");
+    let before = env.lm.entries(Scope::Global);
+    env.lm.set_list_shape(ListShape::AclStrings);
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for step in STEPS {
+        assert_eq!(mark(&out, step), '✔', "{step}:\n{}", out.all());
+    }
+    assert_eq!(env.lm.entries(Scope::Global), before, "{}", out.all());
+    assert_eq!(env.status_of("198.18.5.5"), "active");
+    // Only the probe's own address was ever deleted.
+    let added: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("add").is_some())
+        .map(|r| r.param("addr").unwrap().to_string())
+        .collect();
+    for r in env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("del").is_some())
+    {
+        let addr = r.param("addr").unwrap();
+        assert!(
+            added.iter().any(|a| a == addr),
+            "deleted {addr}, which the probe did not add:\n{}",
+            out.all()
+        );
+    }
+    // The foreign host in the probe's range is named, lmguard's block is not.
+    let leftovers = line(&out, "probe leftovers");
+    assert!(
+        leftovers.contains("198.18.200.1") && !leftovers.contains("198.18.5.5"),
+        "{leftovers}"
+    );
 }
 
 #[test]
@@ -619,6 +694,181 @@ fn a_comment_the_loadmaster_cuts_is_a_warning_naming_both() {
             && list.contains("the comment came back as \"lmguard\"")
             && list.contains("(sent 'lmguard probe')"),
         "{list}"
+    );
+    assert_eq!(env.lm.entries(Scope::Global), before);
+}
+
+/// A key unlike any text lmguard prints, so that any 6 characters of it
+/// found in the output are a leak (a cut key is a leak too).
+const SECRET: &str = "Zk7Qp2Wm9Xv4Rt8LbN3cY6dH";
+
+fn leaked(text: &str) -> Option<&'static str> {
+    (0..=SECRET.len() - 6)
+        .map(|i| &SECRET[i..i + 6])
+        .find(|part| text.contains(part))
+}
+
+#[test]
+fn a_loadmaster_that_quotes_the_key_never_gets_it_printed() {
+    let env = Env::with(
+        Options {
+            api_key: SECRET.to_string(),
+            ..Options::default()
+        },
+        "",
+    );
+    common::write_private(&env.dir.path().join("api-key"), &format!("{SECRET}\n"));
+    let log = env.dir.path().join("lmguard.log");
+    env.write_config(
+        &ca_line(&env),
+        &format!("[log]\nfile = \"{}\"\n", log.display()),
+    );
+    let before = seed(&env, Scope::Global);
+    // (operations, list reads answered first, status, HTML page, filler
+    // before the key: 4063 puts it across byte 4096, where answers are cut)
+    let cases: [(&[&'static str], u32, u16, bool, usize); 10] = [
+        (&["add"], 0, 422, false, 0),
+        (&["add"], 0, 500, true, 0),
+        (&["add"], 0, 200, true, 0),
+        (&["add"], 0, 200, true, 4063),
+        (&["del"], 0, 422, false, 0),
+        (&["del"], 0, 500, true, 0),
+        (&["list"], 1, 500, false, 0),
+        (&["list"], 1, 500, true, 0),
+        (&["list"], 2, 422, false, 0),
+        (&["list"], 2, 200, true, 0),
+    ];
+    for (ops, after, status, html, pad) in cases {
+        for verbose in [false, true] {
+            env.lm.set_hostile(Hostile {
+                key_quoting_error: Some(KeyQuotingError {
+                    ops: ops.to_vec(),
+                    after,
+                    status,
+                    html,
+                    pad,
+                }),
+                ..Hostile::default()
+            });
+            let _ = std::fs::remove_file(&log);
+            let args: &[&str] = if verbose {
+                &["check", "--probe", "-v"]
+            } else {
+                &["check", "--probe"]
+            };
+            let out = env.run(args);
+            let what =
+                format!("{ops:?} after {after} HTTP {status} html {html}+{pad} -v {verbose}");
+            assert_eq!(out.code(), 3, "{what}:\n{}", out.all());
+            let logged = std::fs::read_to_string(&log).unwrap_or_default();
+            for (name, text) in [
+                ("stdout", out.stdout()),
+                ("stderr", out.stderr()),
+                ("log", logged),
+            ] {
+                assert_eq!(leaked(&text), None, "{what}: the key in {name}:\n{text}");
+            }
+            // The answer was shown, masked.
+            assert!(out.all().contains("HTTP"), "{what}:\n{}", out.all());
+            // After the failed step the test entry was removed (unless
+            // every delete is refused).
+            if ops != ["del"] {
+                assert_eq!(
+                    env.lm.entries(Scope::Global),
+                    before,
+                    "{what}:\n{}",
+                    out.all()
+                );
+            }
+            env.lm.set_hostile(Hostile::default());
+            // A delete refused every time leaves the entry: the next run
+            // finds it by its comment.
+            let _ = probe(&env);
+            assert_eq!(env.lm.entries(Scope::Global), before, "{what}");
+        }
+    }
+}
+
+#[test]
+fn an_add_the_loadmaster_stores_but_refuses_leaves_nothing_behind() {
+    let env = env();
+    let before = seed(&env, Scope::Global);
+    env.lm.set_hostile(Hostile {
+        applied_adds_refused: Some((422, "Command failed".to_string())),
+        ..Hostile::default()
+    });
+    let out = probe(&env);
+    assert_eq!(env.lm.entries(Scope::Global), before, "{}", out.all());
+    let add = line(&out, "probe add");
+    assert!(
+        add.starts_with('!') && add.contains("HTTP 422") && add.contains("the list shows"),
+        "{add}"
+    );
+    assert_eq!(out.code(), 0, "{}", out.all());
+}
+
+#[test]
+fn a_firmware_that_deletes_only_by_the_stored_slash_32_is_probed_to_the_end() {
+    // Issue 27: the firmware stores a bare host as ADDR/32 and deletes only
+    // by that exact string; `unblock` works, the probe must too.
+    let env = env();
+    let before = seed(&env, Scope::Global);
+    env.lm.set_exact_prefixed_hosts(true);
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for step in STEPS {
+        assert_eq!(mark(&out, step), '✔', "{step}:\n{}", out.all());
+    }
+    let del = line(&out, "probe delete");
+    assert!(
+        del.contains("/32") && del.contains("the spelling the list shows"),
+        "{del}"
+    );
+    assert!(line(&out, "probe list").contains("/32` (sent `198.1"));
+    assert_eq!(env.lm.entries(Scope::Global), before);
+}
+
+#[test]
+fn an_ipv6_test_entry_is_sent_as_a_128_and_its_spelling_reported() {
+    let env = env();
+    let before = seed(&env, Scope::Global);
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sent: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("add").is_some())
+        .filter_map(|r| r.param("addr").map(str::to_string))
+        .filter(|a| a.contains(':'))
+        .collect();
+    assert!(!sent.is_empty(), "no IPv6 add:\n{}", out.all());
+    for addr in &sent {
+        assert!(
+            addr.starts_with("2001:2:") && addr.ends_with("/128"),
+            "{addr}"
+        );
+    }
+    for step in STEPS {
+        let v6 = step.replace("probe ", "probe IPv6 ");
+        assert_eq!(mark(&out, &v6), '✔', "{v6}:\n{}", out.all());
+    }
+    let list = line(&out, "probe IPv6 list");
+    assert!(list.contains(&format!("`{}`, as sent", sent[0])), "{list}");
+    assert_eq!(env.lm.entries(Scope::Global), before);
+
+    // A LoadMaster without IPv6: a warning saying what it means; the IPv4
+    // probe passes.
+    env.lm.set_no_ipv6(true);
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for step in STEPS {
+        assert_eq!(mark(&out, step), '✔', "{step}:\n{}", out.all());
+    }
+    let add = line(&out, "probe IPv6 add");
+    assert!(
+        add.starts_with('!') && add.contains("IPv6 attackers cannot be blocked"),
+        "{add}"
     );
     assert_eq!(env.lm.entries(Scope::Global), before);
 }

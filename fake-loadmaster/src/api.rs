@@ -380,6 +380,11 @@ impl State {
             comment = comment.chars().take(cut).collect();
         }
         let duplicate_add = self.switches.duplicate_add;
+        let addr = if self.switches.exact_prefixed_hosts && !addr.contains('/') {
+            net.to_string()
+        } else {
+            addr
+        };
         let store = self.store(scope, list);
         if store.contains(&net) {
             return match duplicate_add {
@@ -392,7 +397,7 @@ impl State {
     }
 
     fn del(&mut self, obj: &Map<String, Value>, scope: Scope, list: AclList) -> Resp {
-        let (_, net) = match self.addr_param(obj) {
+        let (addr, net) = match self.addr_param(obj) {
             Ok(a) => a,
             Err(r) => return r,
         };
@@ -400,7 +405,10 @@ impl State {
             return r;
         }
         let delete_missing = self.switches.delete_missing;
-        if self.store(scope, list).remove(&net) {
+        let exact = self.switches.exact_prefixed_hosts;
+        let store = self.store(scope, list);
+        let named = !exact || store.entries().any(|e| e.addr == addr);
+        if named && store.remove(&net) {
             return Resp::ok_message();
         }
         match delete_missing {

@@ -33,6 +33,72 @@ pub struct Hostile {
     /// nothing is removed (adds still work): firmware that acknowledges a
     /// delete it does not do, which `check --probe` must catch.
     pub unapplied_deletes: bool,
+    /// Requests of some operations are refused with an answer that quotes
+    /// the API key (issue 24: `check --probe` printed it in clear).
+    pub key_quoting_error: Option<KeyQuotingError>,
+    /// Adds (`add`/`addvs`) are carried out, then answered with this
+    /// status and message: the entry is stored although the answer says
+    /// it was refused (issue 24: the probe left it behind).
+    pub applied_adds_refused: Option<(u16, String)>,
+}
+
+/// An error answer that quotes the API key, for the operations named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyQuotingError {
+    /// The operations refused: any of `add`, `del`, `list` (their VS forms
+    /// `addvs`, `delvs`, `listvs` count as the same).
+    pub ops: Vec<&'static str>,
+    /// This many requests of those operations are answered normally
+    /// first (the checks before the probe read the list too).
+    pub after: u32,
+    /// The HTTP status (and `code`).
+    pub status: u16,
+    /// An HTML page instead of JSON: `<html><body>Bad apikey KEY in …`,
+    /// the key from byte 23 on (plus `pad`), then the whole request.
+    pub html: bool,
+    /// Filler bytes before the key in the HTML page (to put the key where
+    /// a client may cut the answer).
+    pub pad: usize,
+}
+
+impl KeyQuotingError {
+    /// The answer to `body`, when it is one of the operations refused (and
+    /// the first `after` of them have been answered normally).
+    fn refuse(&mut self, body: Option<&Value>, raw_request: &[u8]) -> Option<Resp> {
+        let ops: Vec<String> = self
+            .ops
+            .iter()
+            .flat_map(|op| [op.to_string(), format!("{op}vs")])
+            .collect();
+        let ops: Vec<&str> = ops.iter().map(String::as_str).collect();
+        if !has(body, &ops) {
+            return None;
+        }
+        if self.after > 0 {
+            self.after -= 1;
+            return None;
+        }
+        let key = body
+            .and_then(|b| b.get("apikey"))
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let request = String::from_utf8_lossy(raw_request);
+        if self.html {
+            let page = format!(
+                "<html><body>{}Bad apikey {key} in <pre>{request}</pre></body></html>\n",
+                ".".repeat(self.pad)
+            );
+            return Some(Resp {
+                status: self.status,
+                content_type: "text/html",
+                body: page.into_bytes(),
+            });
+        }
+        Some(Resp::fail(
+            self.status,
+            &format!("Invalid apikey {key} in request {request}"),
+        ))
+    }
 }
 
 fn has(body: Option<&Value>, keys: &[&str]) -> bool {
@@ -42,7 +108,12 @@ fn has(body: Option<&Value>, keys: &[&str]) -> bool {
 
 impl Hostile {
     /// An answer that replaces the normal one, if any.
-    pub(crate) fn intercept(&self, body: Option<&Value>) -> Option<Resp> {
+    pub(crate) fn intercept(&mut self, body: Option<&Value>, raw_request: &[u8]) -> Option<Resp> {
+        if let Some(refusal) = &mut self.key_quoting_error {
+            if let Some(resp) = refusal.refuse(body, raw_request) {
+                return Some(resp);
+            }
+        }
         if let Some(status) = self.redirect {
             return Some(Resp::json(
                 status,
@@ -79,6 +150,12 @@ impl Hostile {
 
     /// The normal answer, changed where a behaviour says so.
     pub(crate) fn after(&self, resp: Resp, raw_request: &[u8]) -> Resp {
+        if let Some((status, message)) = &self.applied_adds_refused {
+            let body: Option<Value> = serde_json::from_slice(raw_request).ok();
+            if resp.status == 200 && has(body.as_ref(), &["add", "addvs"]) {
+                return Resp::fail(*status, message);
+            }
+        }
         if !self.echo_key_in_errors || resp.status < 400 {
             return resp;
         }

@@ -96,7 +96,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 pub use api::PREFIX_MESSAGE as REQUIRE_PREFIX_MESSAGE;
-pub use hostile::Hostile;
+pub use hostile::{Hostile, KeyQuotingError};
 
 /// The API key accepted by default.
 pub const DEFAULT_API_KEY: &str = "test-api-key-0123456789";
@@ -343,6 +343,10 @@ pub struct Switches {
     /// Global-list commands answer 403 "Permission denied" (VS lists work):
     /// a key whose user has the 'Virtual Service' permission only.
     pub forbidden_global: bool,
+    /// Bare hosts are stored (and listed) as `ADDR/32` (`/128`), Kemp's
+    /// "default of /32" (S19 §3.16), and a delete finds an entry only by
+    /// exactly that stored string: a delete of the bare host finds nothing.
+    pub exact_prefixed_hosts: bool,
 }
 
 /// How a list answer shows an entry's comment.
@@ -397,6 +401,7 @@ impl Default for Switches {
             invalid_addresses: Vec::new(),
             isenabled_shape: IsEnabledShape::AclStatus,
             forbidden_global: false,
+            exact_prefixed_hosts: false,
         }
     }
 }
@@ -711,6 +716,10 @@ impl FakeLoadMaster {
     }
     pub fn set_forbidden_global(&self, on: bool) {
         self.update(|s| s.forbidden_global = on);
+    }
+
+    pub fn set_exact_prefixed_hosts(&self, on: bool) {
+        self.update(|s| s.exact_prefixed_hosts = on);
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and

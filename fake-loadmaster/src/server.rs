@@ -449,7 +449,7 @@ impl Inner {
             }
             Fault::None | Fault::Delay(_) | Fault::AnswerDelay(_) | Fault::FailAfter(_) => {
                 st.fault_served += 1;
-                let resp = match st.hostile.intercept(parsed.as_ref()) {
+                let resp = match st.hostile.intercept(parsed.as_ref(), &req.body) {
                     Some(resp) => resp,
                     None => st.respond(&req.method, req.path(), parsed.as_ref()),
                 };

@@ -21,6 +21,7 @@ use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
 use crate::loadmaster::firmware::{Version, MIN_V2};
+use crate::loadmaster::scrub::Scrubber;
 use crate::loadmaster::ApiKey;
 use crate::loadmaster::{Client, Failure};
 use crate::state_probe;
@@ -35,6 +36,13 @@ mod probe;
 /// configured (`TLS connection on brno`).
 pub(crate) fn run(ctx: &Context, args: &CheckArgs, verbose: u8) -> Result<ExitStatus> {
     let mut report = Report::new(super::list::colour_wanted());
+    // Every key before any line: whatever a LoadMaster quotes back, on
+    // whichever line, is masked there.
+    for lm in ctx.targets() {
+        if let Ok(key) = quietly(|| lm.api_key()) {
+            report.mask(key.expose());
+        }
+    }
     check_config(ctx, &mut report);
     check_state(ctx, &mut report);
     check_allowlisted_blocks(ctx, &mut report);
@@ -72,8 +80,15 @@ enum Mark {
 
 /// Prints each line as soon as its check is done (a LoadMaster that does
 /// not answer takes the configured timeout) and remembers the worst.
+///
+/// The one way out for `check`'s text: every line, failure text and fix
+/// is scrubbed here of the API keys (and of control characters), whatever
+/// check or probe step made it — a LoadMaster's answer may quote the key
+/// anywhere (issue 24).
 struct Report {
     colour: bool,
+    /// The keys of the configured LoadMasters, masked in every line.
+    secrets: Vec<Scrubber>,
     failed: Vec<String>,
     /// The names of the checks reported so far.
     reported: Vec<String>,
@@ -90,6 +105,7 @@ impl Report {
     fn new(colour: bool) -> Report {
         Report {
             colour,
+            secrets: Vec::new(),
             failed: Vec::new(),
             reported: Vec::new(),
             warnings: 0,
@@ -97,6 +113,26 @@ impl Report {
             worst: None,
             on: None,
         }
+    }
+
+    /// Mask `key` in every line printed from now on.
+    fn mask(&mut self, key: &str) {
+        if !key.is_empty() {
+            self.secrets.push(Scrubber::new(key));
+        }
+    }
+
+    /// `text` without any key and without control characters.
+    fn scrubbed(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        if self.secrets.is_empty() {
+            // Control characters go all the same.
+            Scrubber::new("").scrub_in_place(&mut text);
+        }
+        for secret in &self.secrets {
+            secret.scrub_in_place(&mut text);
+        }
+        text
     }
 
     fn pass(&mut self, name: &str, text: impl AsRef<str>) {
@@ -134,7 +170,10 @@ impl Report {
     }
 
     fn line(&mut self, mark: Mark, name: &str, text: &str, fix: Option<&str>) {
-        let name = &self.full_name(name);
+        let name = &self.scrubbed(&self.full_name(name));
+        let text = &self.scrubbed(text);
+        let fix = fix.map(|f| self.scrubbed(f));
+        let fix = fix.as_deref();
         self.reported.push(name.to_string());
         let (symbol, colour) = match mark {
             Mark::Pass => {

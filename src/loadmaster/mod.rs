@@ -412,11 +412,15 @@ impl Client {
 
     /// What an answer means: its JSON if it says the command succeeded,
     /// else the failure.
+    /// Its failure is scrubbed as [`Client::send`]'s is (the key, then the
+    /// cut: a cut never keeps part of the key).
     pub(crate) fn interpret(&self, raw: &RawAnswer) -> std::result::Result<Value, Failure> {
-        if !(200..300).contains(&raw.status) {
-            return Err(error_answer(raw));
-        }
-        self.judge(raw.status, &raw.body)
+        let meaning = if (200..300).contains(&raw.status) {
+            self.judge(raw.status, &raw.body)
+        } else {
+            Err(error_answer(raw))
+        };
+        meaning.map_err(|f| self.scrubbed(f))
     }
 
     /// A 2xx answer's JSON, if it really says the command succeeded.

@@ -2,23 +2,31 @@
 //! can add, read back and remove an entry — and say exactly what this
 //! firmware answered, since nobody has published it (loadmaster-api.md §8).
 //!
-//! Per list (the global one, and the default VS's when configured): add a
-//! test entry from 198.18.0.0/15 (RFC 2544 benchmarking space, never a real
-//! client) with comment `<comment_prefix> probe` → list (found?) → add
-//! again → delete → list (gone?) → delete again. One report line per step
-//! with the HTTP status, `code`/`status` and the shape lmguard recognised.
+//! Per list (the global one, and the default VS's when configured), first
+//! with an IPv4 test entry, then with an IPv6 one: read the list (what is
+//! there before) → add a test entry from 198.18.0.0/15 (RFC 2544
+//! benchmarking space; IPv6 from 2001:2::/48, sent as `ADDR/128`) with
+//! comment `<comment_prefix> probe` → list (found? how spelt?) → add
+//! again → delete (with the spelling the list shows) → list (gone?) →
+//! delete again. One report line per step with the HTTP status,
+//! `code`/`status` and the shape lmguard recognised.
 //!
-//! The test entry is removed whatever happens: after a failed step, after
-//! Ctrl-C (SIGINT/SIGTERM set a flag checked between steps; a second one
-//! ends the process at once), and — when the process dies or the
-//! LoadMaster stops answering — by the next probe, which removes entries
-//! in 198.18.0.0/15 carrying the probe comment before it starts.
+//! The LoadMaster is left as it was found. The probe deletes only the one
+//! address it added in this run, which it picks so that it was not on the
+//! list before and is no block in lmguard's state; it adds nothing where it
+//! cannot read the list first. After any failed step (and after Ctrl-C:
+//! SIGINT/SIGTERM set a flag checked between steps; a second one ends the
+//! process at once) it reads the list and removes its entry if it is there.
+//! An entry an earlier probe left (the process died, the LoadMaster stopped
+//! answering) is removed by the next probe where the list shows its comment;
+//! where the list shows no comments it is named, never deleted: nothing
+//! tells it from someone else's entry in the same range.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use ipnet::Ipv4Net;
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde_json::Value;
 
 use crate::domain::address::Address;
@@ -31,8 +39,13 @@ use crate::loadmaster::{shape, Client, Failure, RawAnswer, Request};
 
 use super::Report;
 
-/// Where test entries come from.
+/// Where IPv4 test entries come from.
 const PROBE_NET: Ipv4Net = Ipv4Net::new_assert(Ipv4Addr::new(198, 18, 0, 0), 15);
+/// Where IPv6 test entries come from (RFC 5180 benchmarking space).
+const PROBE_NET_V6: Ipv6Net = Ipv6Net::new_assert(Ipv6Addr::new(0x2001, 2, 0, 0, 0, 0, 0, 0), 48);
+
+/// How many addresses a report line names before "and N more".
+const NAMED: usize = 5;
 
 /// What to tell an operator whose LoadMaster answers in a way lmguard
 /// cannot read.
@@ -40,7 +53,12 @@ const SEND_TRACE: &str = "lmguard cannot work with this answer: do not go live; 
     check --probe -v` and attach its output (the API key is replaced by ***) to a report for \
     lmguard's maintainers";
 
-/// Prove the round trip on every list lmguard writes to.
+/// What to do when no answer came.
+const UNREACHABLE_FIX: &str = "check that the LoadMaster is up and reachable, then run `lmguard \
+    check --probe` again (it removes a test entry left behind where the list shows comments)";
+
+/// Prove the round trip on every list lmguard writes to, with an IPv4 and
+/// an IPv6 test entry.
 pub(super) fn run(
     ctx: &crate::commands::Context,
     lm: &crate::config::LoadMasterConfig,
@@ -49,24 +67,87 @@ pub(super) fn run(
 ) {
     let interrupt = Interrupt::install();
     let probe_comment = comment::for_probe(&ctx.config.block.comment_prefix);
+    let blocked = current_blocks(ctx);
     let mut scopes = vec![Scope::Global];
     if let Some(vs) = lm.vs {
         scopes.push(Scope::Vs(vs));
     }
-    for scope in scopes {
-        let mut probe = Probe {
-            client,
-            report: &mut *report,
-            interrupt: &interrupt,
-            scope,
-            comment: &probe_comment,
-            address: None,
-            maybe_listed: false,
-            deletes_unreliable: false,
-        };
-        probe.run();
-        if interrupt.happened() {
-            break;
+    'lists: for scope in scopes {
+        for family in [Family::V4, Family::V6] {
+            let mut probe = Probe {
+                client,
+                report: &mut *report,
+                interrupt: &interrupt,
+                scope,
+                family,
+                comment: &probe_comment,
+                blocked: &blocked,
+                address: None,
+                sent: String::new(),
+                listed_as: None,
+                add_sent: false,
+                seen_listed: false,
+                gone: false,
+                deletes_unreliable: false,
+                no_comments: false,
+                failed: false,
+            };
+            let proven = probe.run();
+            if interrupt.happened() {
+                break 'lists;
+            }
+            if !proven {
+                if family == Family::V4 {
+                    let name = step_name(scope, Family::V6, "");
+                    report.skip(&name, "the IPv4 round trip above did not pass");
+                }
+                break;
+            }
+        }
+    }
+}
+
+/// The addresses lmguard's state has as current blocks (of any LoadMaster
+/// and scope): never a test entry. Empty when the state cannot be read
+/// (its own check says why).
+fn current_blocks(ctx: &crate::commands::Context) -> Vec<Address> {
+    let Ok(Some(store)) = ctx.open_existing_store() else {
+        return Vec::new();
+    };
+    store
+        .all()
+        .map(|entries| {
+            entries
+                .into_iter()
+                .filter(|e| e.status.is_current())
+                .map(|e| e.address)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Which kind of test entry.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn net(self) -> IpNet {
+        match self {
+            Family::V4 => IpNet::V4(PROBE_NET),
+            Family::V6 => IpNet::V6(PROBE_NET_V6),
+        }
+    }
+
+    /// How the test entry is sent: an IPv4 host bare, as lmguard sends
+    /// them; an IPv6 host as `ADDR/128` (a bare one is a /32 network to the
+    /// appliance, Kemp §3.16).
+    fn spelling(self, address: Address) -> String {
+        match self {
+            Family::V4 => address.to_string(),
+            Family::V6 => address.with_prefix(),
         }
     }
 }
@@ -111,20 +192,52 @@ impl Drop for Interrupt {
     }
 }
 
-/// The probe of one list.
+/// `probe add`, `probe IPv6 add`, `probe VS 3 IPv6 add`; without a step,
+/// the name of the whole (`probe IPv6`).
+fn step_name(scope: Scope, family: Family, step: &str) -> String {
+    let mut name = "probe".to_string();
+    if let Scope::Vs(vs) = scope {
+        name.push_str(&format!(" VS {vs}"));
+    }
+    if family == Family::V6 {
+        name.push_str(" IPv6");
+    }
+    if !step.is_empty() {
+        name.push(' ');
+        name.push_str(step);
+    }
+    name
+}
+
+/// The probe of one list with one test entry.
 struct Probe<'a> {
     client: &'a Client,
     report: &'a mut Report,
     interrupt: &'a Interrupt,
     scope: Scope,
+    family: Family,
     comment: &'a str,
+    /// lmguard's current blocks: never picked.
+    blocked: &'a [Address],
     /// The test entry, once chosen.
     address: Option<Address>,
-    /// Whether the test entry may be on the LoadMaster now.
-    maybe_listed: bool,
+    /// How it was sent.
+    sent: String,
+    /// How the list spells it, once seen there.
+    listed_as: Option<String>,
+    /// An add of it was sent: it may be on the LoadMaster.
+    add_sent: bool,
+    /// A list read showed it: one that does not show it now means gone.
+    seen_listed: bool,
+    /// A list read proved it gone (or the add never stored it).
+    gone: bool,
     /// The LoadMaster answered a delete as done and still listed the entry:
     /// its answer to the clean-up's delete proves nothing.
     deletes_unreliable: bool,
+    /// A list read showed entries without comments.
+    no_comments: bool,
+    /// A step failed (✘).
+    failed: bool,
 }
 
 /// Whether the next step may run.
@@ -132,19 +245,38 @@ type Go = bool;
 
 impl Probe<'_> {
     fn name(&self, step: &str) -> String {
-        match self.scope {
-            Scope::Global => format!("probe {step}"),
-            Scope::Vs(vs) => format!("probe VS {vs} {step}"),
-        }
+        step_name(self.scope, self.family, step)
     }
 
     fn address(&self) -> Address {
         self.address.expect("chosen before the first step")
     }
 
-    fn run(&mut self) {
-        let before = self.clear_leftovers();
-        self.address = Some(pick_address(&before));
+    fn fail(&mut self, name: &str, text: impl AsRef<str>, fix: impl AsRef<str>) {
+        self.failed = true;
+        self.report.fail(Kind::LoadMaster, name, text, fix);
+    }
+
+    /// The spelling a delete uses: the list's, once seen (firmware that
+    /// stores `ADDR/32` may delete only by it), else the one sent. An IPv6
+    /// host the list shows bare is still deleted as `ADDR/128`: bare, the
+    /// appliance would read a /32 network.
+    fn delete_spelling(&self) -> String {
+        match &self.listed_as {
+            Some(listed) if self.family == Family::V6 && !listed.contains('/') => {
+                self.address().with_prefix()
+            }
+            Some(listed) => listed.clone(),
+            None => self.sent.clone(),
+        }
+    }
+
+    /// The whole round trip; true when every step passed (warnings
+    /// allowed).
+    fn run(&mut self) -> bool {
+        if !self.look_before() {
+            return false;
+        }
         let steps: [fn(&mut Self) -> Go; 6] = [
             Self::add,
             |p| p.list(true),
@@ -153,55 +285,214 @@ impl Probe<'_> {
             |p| p.list(false),
             |p| p.repeat(Call::Delete),
         ];
+        let mut completed = true;
         for step in steps {
             if self.interrupt.happened() {
-                self.report.fail(
-                    Kind::LoadMaster,
+                self.fail(
                     &self.name("interrupted"),
                     "stopped on a signal before the round trip was proven",
                     "run `lmguard check --probe` again",
                 );
+                completed = false;
                 break;
             }
             if !step(self) {
+                completed = false;
                 break;
             }
         }
         self.clean_up();
+        completed && !self.failed
+    }
+
+    // ----- before -----
+
+    /// Read the list as it is before anything is added: remove what an
+    /// earlier probe left where comments show it, name the hosts in the
+    /// test range where they do not, and pick the test entry among the
+    /// addresses neither listed nor blocked by lmguard. False (after a ✘
+    /// line) when the list cannot be read: nothing is added then, since the
+    /// probe could not tell its entry from one that was there before.
+    fn look_before(&mut self) -> Go {
+        let name = self.name("list before");
+        let Some((summary, read)) = self.read_list(&name) else {
+            return false;
+        };
+        let (shape, before) = match read {
+            Ok(read) => read,
+            Err(text) => {
+                self.fail(
+                    &name,
+                    format!(
+                        "{summary}: {text}; no test entry was added (the probe adds one only \
+                         where it can see what the list held before)"
+                    ),
+                    SEND_TRACE,
+                );
+                return false;
+            }
+        };
+        self.no_comments = before.iter().any(|e| e.comment.is_none());
+        self.clear_leftovers(&before);
+        let address = pick_address(self.family.net(), &before, self.blocked);
+        self.address = Some(address);
+        self.sent = self.family.spelling(address);
+        self.report.pass(
+            &name,
+            format!(
+                "{summary}; {shape}; {} entries; the test entry will be `{}` (neither listed \
+                 nor blocked by lmguard)",
+                before.len(),
+                self.sent
+            ),
+        );
+        true
+    }
+
+    /// Entries an earlier probe left in this list: a host in the test
+    /// range with the probe's comment is removed (by the spelling the list
+    /// shows); one in a list that shows no comments is named and left.
+    fn clear_leftovers(&mut self, before: &[ListedEntry]) {
+        let in_range: Vec<&ListedEntry> = before
+            .iter()
+            .filter(|e| in_probe_range(e, self.family.net()))
+            .filter(|e| {
+                e.addr
+                    .parse::<Address>()
+                    .is_ok_and(|a| !self.blocked.contains(&a))
+            })
+            .collect();
+        let name = self.name("cleanup");
+        for entry in in_range.iter().filter(|e| is_leftover(e, self.comment)) {
+            let request = Request::Delete {
+                scope: self.scope,
+                addr: entry.addr.clone(),
+            };
+            match self.client.send(&request) {
+                Ok(_) => self.report.pass(
+                    &name,
+                    format!(
+                        "removed {}, left on the LoadMaster by an earlier probe that did not \
+                         finish (its comment '{}')",
+                        entry.addr, self.comment
+                    ),
+                ),
+                Err(failure) => self.fail(
+                    &name,
+                    format!(
+                        "{}, left by an earlier probe, could not be removed: {failure}",
+                        entry.addr
+                    ),
+                    fix_for(&failure),
+                ),
+            }
+        }
+        let unknown: Vec<&str> = in_range
+            .iter()
+            .filter(|e| e.comment.is_none())
+            .map(|e| e.addr.as_str())
+            .collect();
+        if unknown.is_empty() {
+            return;
+        }
+        let mut names = unknown[..unknown.len().min(NAMED)].join(", ");
+        if unknown.len() > NAMED {
+            names.push_str(&format!(" and {} more", unknown.len() - NAMED));
+        }
+        self.report.warn(
+            &self.name("leftovers"),
+            format!(
+                "{names} on this list {} in {}, where probes take their test entries; the list \
+                 shows no comments, so lmguard cannot tell an earlier probe's entry from \
+                 someone else's, and leaves {}",
+                if unknown.len() == 1 { "is" } else { "are" },
+                self.family.net(),
+                if unknown.len() == 1 { "it" } else { "them" },
+            ),
+            "if an earlier `lmguard check --probe` was interrupted or lost the LoadMaster, \
+             delete its test entry by hand on the LoadMaster; entries that are not the probe's \
+             need nothing",
+        );
     }
 
     // ----- the steps -----
 
     fn add(&mut self) -> Go {
         let name = self.name("add");
-        let addr = self.address();
-        self.maybe_listed = true;
         let request = Request::Add {
             scope: self.scope,
-            addr: addr.to_string(),
+            addr: self.sent.clone(),
             comment: self.comment.to_string(),
         };
+        self.add_sent = true;
         let Some((summary, result)) = self.send(&name, &request) else {
             return false;
         };
-        match result {
+        let failure = match result {
             Ok(_) => {
                 self.report.pass(
                     &name,
-                    format!("{summary}: added {addr} with comment '{}'", self.comment),
+                    format!(
+                        "{summary}: added {} with comment '{}'",
+                        self.sent, self.comment
+                    ),
                 );
+                return true;
+            }
+            Err(failure) => failure,
+        };
+        // Refused, or failed: the LoadMaster may have stored it anyway.
+        let listed = match self.client.list(self.scope) {
+            Ok(entries) => Some(find(&entries, self.address()).cloned()),
+            Err(_) => None,
+        };
+        let refused = matches!(
+            failure,
+            Failure::Rejected { .. } | Failure::Permanent { .. }
+        );
+        match listed {
+            Some(Some(entry)) if refused => {
+                self.seen_listed = true;
+                self.report.warn(
+                    &name,
+                    format!(
+                        "{summary}: the add of {} was refused, but the list shows it as `{}`: \
+                         the LoadMaster stored it; lmguard reads the list after a refused add \
+                         and counts it as done",
+                        self.sent, entry.addr
+                    ),
+                    "nothing to do; if the LoadMaster's System Log says why it answered an \
+                     error, that may matter for other changes",
+                );
+                self.listed_as = Some(entry.addr);
                 true
             }
-            Err(failure) => {
-                if matches!(failure, Failure::Rejected { .. }) {
-                    self.maybe_listed = false;
-                }
-                let fix = fix_for(&failure);
-                self.report.fail(
-                    Kind::LoadMaster,
+            Some(None) if refused && self.family == Family::V6 => {
+                self.gone = true;
+                self.report.warn(
                     &name,
-                    format!("{summary}: adding {addr} failed: {failure}"),
-                    fix,
+                    format!(
+                        "{summary}: the LoadMaster refused the IPv6 test entry `{}` and did not \
+                         store it, while IPv4 works: it likely has no IPv6 address family \
+                         configured. IPv6 attackers cannot be blocked on it: lmguard records \
+                         their events as rejected (exit 4) with the LoadMaster's reason",
+                        self.sent
+                    ),
+                    "to block IPv6 attackers, configure an IPv6 address family on the \
+                     LoadMaster (its network setup) and run `lmguard check --probe` again; IPv4 \
+                     blocking is not affected",
+                );
+                // Refused for IPv6: nothing more to learn from this list.
+                false
+            }
+            listed => {
+                if matches!(listed, Some(None)) {
+                    self.gone = true;
+                }
+                self.fail(
+                    &name,
+                    format!("{summary}: adding {} failed: {failure}", self.sent),
+                    fix_for(&failure),
                 );
                 false
             }
@@ -210,25 +501,33 @@ impl Probe<'_> {
 
     fn delete(&mut self) -> Go {
         let name = self.name("delete");
-        let addr = self.address();
+        let spelling = self.delete_spelling();
         let request = Request::Delete {
             scope: self.scope,
-            addr: addr.to_string(),
+            addr: spelling.clone(),
         };
         let Some((summary, result)) = self.send(&name, &request) else {
             return false;
         };
+        let how = if spelling == self.sent {
+            String::new()
+        } else {
+            format!(
+                " (the spelling the list shows; sent as `{}`): lmguard deletes with the \
+                 list's spelling",
+                self.sent
+            )
+        };
         match result {
             Ok(_) => {
                 self.report
-                    .pass(&name, format!("{summary}: deleted {addr}"));
+                    .pass(&name, format!("{summary}: deleted `{spelling}`{how}"));
                 true
             }
             Err(failure) => {
-                self.report.fail(
-                    Kind::LoadMaster,
+                self.fail(
                     &name,
-                    format!("{summary}: deleting {addr} failed: {failure}"),
+                    format!("{summary}: deleting `{spelling}`{how} failed: {failure}"),
                     fix_for(&failure),
                 );
                 false
@@ -240,13 +539,12 @@ impl Probe<'_> {
     /// fine as long as it is a clear ok or a clear refusal (lmguard reads
     /// the list after a refusal and counts the call as done).
     fn repeat(&mut self, call: Call) -> Go {
-        let addr = self.address();
         let (name, request, what) = match call {
             Call::Add => (
                 self.name("add again"),
                 Request::Add {
                     scope: self.scope,
-                    addr: addr.to_string(),
+                    addr: self.sent.clone(),
                     comment: self.comment.to_string(),
                 },
                 "a duplicate add",
@@ -255,7 +553,7 @@ impl Probe<'_> {
                 self.name("delete again"),
                 Request::Delete {
                     scope: self.scope,
-                    addr: addr.to_string(),
+                    addr: self.delete_spelling(),
                 },
                 "deleting an absent entry",
             ),
@@ -280,8 +578,7 @@ impl Probe<'_> {
                 true
             }
             Err(failure) => {
-                self.report.fail(
-                    Kind::LoadMaster,
+                self.fail(
                     &name,
                     format!("{summary}: {what} failed: {failure}"),
                     fix_for(&failure),
@@ -301,24 +598,23 @@ impl Probe<'_> {
         let (shape, entries) = match read {
             Ok(read) => read,
             Err(text) => {
-                self.report.fail(
-                    Kind::LoadMaster,
-                    &name,
-                    format!("{summary}: {text}"),
-                    SEND_TRACE,
-                );
+                self.fail(&name, format!("{summary}: {text}"), SEND_TRACE);
                 return false;
             }
         };
-        let found = entries
-            .iter()
-            .find(|e| e.addr.parse::<Address>().ok() == Some(addr));
-        match (want, found) {
+        match (want, find(&entries, addr).cloned()) {
             (true, Some(entry)) => {
-                let echoed = if entry.addr == addr.to_string() {
+                self.seen_listed = true;
+                self.no_comments |= entry.comment.is_none();
+                self.listed_as = Some(entry.addr.clone());
+                let echoed = if entry.addr == self.sent {
                     format!("the address came back as `{}`, as sent", entry.addr)
                 } else {
-                    format!("the address came back as `{}` (sent `{addr}`)", entry.addr)
+                    format!(
+                        "the address came back as `{}` (sent `{}`); lmguard reads both as \
+                         the same host and deletes with the list's spelling",
+                        entry.addr, self.sent
+                    )
                 };
                 let text = format!("{summary}; {shape}; {echoed}");
                 match &entry.comment {
@@ -346,12 +642,12 @@ impl Probe<'_> {
                 true
             }
             (true, None) => {
-                self.report.fail(
-                    Kind::LoadMaster,
+                self.fail(
                     &name,
                     format!(
-                        "{summary}; {shape}; the test entry {addr} is not among the {} entries \
+                        "{summary}; {shape}; the test entry {} is not among the {} entries \
                          lmguard read",
+                        self.sent,
                         entries.len()
                     ),
                     SEND_TRACE,
@@ -359,15 +655,14 @@ impl Probe<'_> {
                 false
             }
             (false, None) => {
-                self.maybe_listed = false;
+                self.gone = true;
                 self.report
                     .pass(&name, format!("{summary}; {shape}; {addr} is gone"));
                 true
             }
             (false, Some(entry)) => {
                 self.deletes_unreliable = true;
-                self.report.fail(
-                    Kind::LoadMaster,
+                self.fail(
                     &name,
                     format!(
                         "{summary}; {shape}; {} is still listed after its delete was answered \
@@ -381,97 +676,101 @@ impl Probe<'_> {
         }
     }
 
-    // ----- before and after -----
+    // ----- after -----
 
-    /// Read the list and delete entries an earlier probe left behind; the
-    /// entries found (empty when the list cannot be read: the list step
-    /// reports that).
-    fn clear_leftovers(&mut self) -> Vec<ListedEntry> {
-        let name = self.name("cleanup");
-        let entries = match self
-            .client
-            .post(&Request::List { scope: self.scope })
-            .and_then(|raw| self.client.interpret(&raw))
-            .map(|v| answer::parse_list(&v))
-        {
-            Ok(Ok(entries)) => entries,
-            _ => return Vec::new(),
-        };
-        for entry in entries.iter().filter(|e| is_leftover(e, self.comment)) {
-            let request = Request::Delete {
-                scope: self.scope,
-                addr: entry.addr.clone(),
-            };
-            match self.client.send(&request) {
-                Ok(_) => self.report.pass(
-                    &name,
-                    format!(
-                        "removed {}, left on the LoadMaster by an earlier probe that did not \
-                         finish",
-                        entry.addr
-                    ),
-                ),
-                Err(failure) => self.report.fail(
-                    Kind::LoadMaster,
-                    &name,
-                    format!(
-                        "{}, left by an earlier probe, could not be removed: {failure}",
-                        entry.addr
-                    ),
-                    fix_for(&failure),
-                ),
-            }
-        }
-        entries
-    }
-
-    /// Remove the test entry if it may still be listed.
+    /// Unless a list read proved it gone: read the list and remove the
+    /// test entry if it is there (by the spelling the list shows), then
+    /// make sure it is gone. Where the list cannot show it, delete it
+    /// blind: it is the probe's own address, not listed before it began.
     fn clean_up(&mut self) {
-        if !self.maybe_listed {
+        if !self.add_sent || self.gone {
             return;
         }
         let name = self.name("cleanup");
         let addr = self.address();
-        let request = Request::Delete {
-            scope: self.scope,
-            addr: addr.to_string(),
+        let listed = self.client.list(self.scope);
+        let entry = match &listed {
+            Ok(entries) => find(entries, addr).cloned(),
+            Err(_) => None,
         };
-        let result = self.client.send(&request);
-        let gone = match &result {
-            Ok(_) if self.deletes_unreliable => self.confirmed_absent(addr),
-            Ok(_) => true,
-            // Refused: most likely not there; the list says for sure.
-            Err(Failure::Rejected { .. }) => self.confirmed_absent(addr),
-            Err(_) => false,
-        };
-        if gone {
+        if listed.is_ok() && entry.is_none() && self.seen_listed {
             self.report.pass(
                 &name,
-                format!("the test entry {addr} is not on the LoadMaster"),
+                format!("the test entry {} is not on the LoadMaster", self.sent),
             );
+            return;
+        }
+        if let Some(entry) = &entry {
+            self.listed_as = Some(entry.addr.clone());
+        }
+        let spelling = self.delete_spelling();
+        let request = Request::Delete {
+            scope: self.scope,
+            addr: spelling.clone(),
+        };
+        let result = self.client.send(&request);
+        let confirmed = |p: &Self| p.confirmed_absent(addr);
+        let gone = match (&result, &entry) {
+            // It was listed: only the list can say it is gone.
+            (Ok(_), Some(_)) => confirmed(self),
+            (Ok(_), None) if self.deletes_unreliable => confirmed(self) && listed.is_ok(),
+            (Ok(_), None) => true,
+            // Refused: most likely not there; the list says for sure.
+            (Err(Failure::Rejected { .. }), None) => listed.is_ok() || confirmed(self),
+            (Err(Failure::Rejected { .. }), Some(_)) => confirmed(self),
+            (Err(_), _) => false,
+        };
+        if gone {
+            let text = match (&entry, &listed) {
+                (Some(e), _) => format!(
+                    "removed the test entry `{}` (listed after a failed step); it is not on the \
+                     LoadMaster",
+                    e.addr
+                ),
+                (None, Ok(_)) => format!(
+                    "the list does not show the test entry {}, and its delete (`{spelling}`) was \
+                     answered: it is not on the LoadMaster",
+                    self.sent
+                ),
+                (None, Err(_)) => format!(
+                    "the test entry {} was deleted (`{spelling}`); the list could not be read to \
+                     confirm it",
+                    self.sent
+                ),
+            };
+            self.report.pass(&name, text);
             return;
         }
         let why = match result {
             Err(f) => f.to_string(),
             Ok(_) => "its delete was answered as done, but it is still listed".into(),
         };
-        self.report.fail(
-            Kind::LoadMaster,
-            &name,
-            format!("the test entry {addr} may still be listed ({why})"),
+        let no_comments = self.no_comments || entry.as_ref().is_some_and(|e| e.comment.is_none());
+        let next = if !no_comments {
             format!(
                 "the next `lmguard check --probe` removes it (it looks for the comment '{}' in \
-                 198.18.0.0/15), or delete it by hand on the LoadMaster",
-                self.comment
-            ),
+                 {}), or delete it by hand on the LoadMaster",
+                self.comment,
+                self.family.net()
+            )
+        } else {
+            format!(
+                "delete `{}` by hand on the LoadMaster (this list shows no comments, so a later \
+                 probe cannot tell it from someone else's entry and only names it)",
+                self.delete_spelling()
+            )
+        };
+        self.fail(
+            &name,
+            format!("the test entry {} may still be listed ({why})", self.sent),
+            next,
         );
     }
 
     fn confirmed_absent(&self, addr: Address) -> bool {
-        self.client.list(self.scope).is_ok_and(|l| {
-            l.iter()
-                .all(|e| e.addr.parse::<Address>().ok() != Some(addr))
-        })
+        self.client
+            .list(self.scope)
+            .is_ok_and(|l| find(&l, addr).is_none())
     }
 
     // ----- talking -----
@@ -482,13 +781,7 @@ impl Probe<'_> {
         match self.client.post(request) {
             Ok(raw) => Some((summary(self.client, &raw), self.client.interpret(&raw))),
             Err(failure) => {
-                self.report.fail(
-                    Kind::LoadMaster,
-                    name,
-                    format!("no answer: {failure}"),
-                    "check that the LoadMaster is up and reachable, then run `lmguard check \
-                     --probe` again (it removes a test entry left behind)",
-                );
+                self.fail(name, format!("no answer: {failure}"), UNREACHABLE_FIX);
                 None
             }
         }
@@ -515,11 +808,25 @@ impl Probe<'_> {
 /// A list answer lmguard could read: its shape, and the entries.
 type ListRead = (String, Vec<ListedEntry>);
 
+/// The entry of `addr` in a list, whatever its spelling (`/32`, `/128`).
+fn find(entries: &[ListedEntry], addr: Address) -> Option<&ListedEntry> {
+    entries
+        .iter()
+        .find(|e| e.addr.parse::<Address>().ok() == Some(addr))
+}
+
 /// "HTTP 422, code 422, status fail, message 'Address already in list'".
+/// Text is masked before it is cut, so that a cut never leaves part of the
+/// key.
 fn summary(client: &Client, raw: &RawAnswer) -> String {
+    summarise(raw, &|text| client.redact(text))
+}
+
+fn summarise(raw: &RawAnswer, redact: &dyn Fn(&str) -> String) -> String {
+    let cut = |text: &str, n: usize| -> String { redact(text).chars().take(n).collect() };
     let show = |v: &Value| match v {
-        Value::String(s) => client.redact(&s.chars().take(100).collect::<String>()),
-        other => client.redact(&other.to_string()),
+        Value::String(s) => cut(s, 100),
+        other => cut(&other.to_string(), 100),
     };
     match serde_json::from_slice::<Value>(&raw.body) {
         Ok(Value::Object(o)) => {
@@ -537,11 +844,11 @@ fn summary(client: &Client, raw: &RawAnswer) -> String {
         }
         Ok(_) => format!("HTTP {}, JSON but not an object", raw.status),
         Err(_) => {
-            let start = String::from_utf8_lossy(&raw.body[..raw.body.len().min(40)]).into_owned();
+            let body = String::from_utf8_lossy(&raw.body);
             format!(
                 "HTTP {}, not JSON (begins '{}')",
                 raw.status,
-                client.redact(&start)
+                cut(&body, 40)
             )
         }
     }
@@ -557,11 +864,7 @@ fn fix_for(failure: &Failure) -> String {
             (User Management > Modify)"
             .into(),
         Failure::ApiDisabled => crate::loadmaster::API_404.into(),
-        Failure::Connection(_) | Failure::Tls(_) | Failure::Stopped => {
-            "check that the LoadMaster is up and reachable, then run \
-            `lmguard check --probe` again (it removes a test entry left behind)"
-                .into()
-        }
+        Failure::Connection(_) | Failure::Tls(_) | Failure::Stopped => UNREACHABLE_FIX.into(),
         Failure::Rejected { .. }
         | Failure::Permanent { .. }
         | Failure::ServerError { .. }
@@ -574,35 +877,55 @@ fn fix_for(failure: &Failure) -> String {
     }
 }
 
-/// An entry an earlier probe left: a host in 198.18.0.0/15 with the probe
-/// comment (or in a list shape without comments, any host there: nothing
-/// real is ever blocked in benchmarking space).
-fn is_leftover(entry: &ListedEntry, probe_comment: &str) -> bool {
-    let in_net = matches!(
+/// A host inside `net`, the range test entries come from.
+fn in_probe_range(entry: &ListedEntry, net: IpNet) -> bool {
+    matches!(
         entry.addr.parse::<Address>(),
-        Ok(a) if a.is_host() && matches!(a.network().addr(), IpAddr::V4(v4) if PROBE_NET.contains(&v4))
-    );
-    in_net
-        && entry
-            .comment
-            .as_deref()
-            .is_none_or(|c| c.trim() == probe_comment)
+        Ok(a) if a.is_host() && net.contains(&a.network().addr())
+    )
 }
 
-/// A host in 198.18.0.0/15 not already in `listed`.
-fn pick_address(listed: &[ListedEntry]) -> Address {
+/// An entry an earlier probe left: its comment is the probe's. An entry
+/// without a comment (a list that shows none) is never taken for one.
+fn is_leftover(entry: &ListedEntry, probe_comment: &str) -> bool {
+    entry
+        .comment
+        .as_deref()
+        .is_some_and(|c| c.trim() == probe_comment)
+}
+
+/// A host in `net` (neither its first nor its last address) that no entry
+/// of `listed` and no block of lmguard's (`blocked`) covers.
+fn pick_address(net: IpNet, listed: &[ListedEntry], blocked: &[Address]) -> Address {
     use std::hash::{BuildHasher, Hasher};
-    let taken: Vec<Address> = listed.iter().filter_map(|e| e.addr.parse().ok()).collect();
+    let taken: Vec<IpNet> = listed
+        .iter()
+        .filter_map(|e| e.addr.parse::<Address>().ok())
+        .chain(blocked.iter().copied())
+        .map(|a| a.network())
+        .collect();
     let mut seed = std::collections::hash_map::RandomState::new()
         .build_hasher()
         .finish();
     loop {
-        // 198.18.0.0 + 1..=131070: neither the network's first nor last.
-        let offset = (seed % 131_070) as u32 + 1;
-        let ip = Ipv4Addr::from(u32::from(PROBE_NET.network()) + offset);
-        let address = Address::from(IpAddr::V4(ip));
-        if !taken.contains(&address) {
-            return address;
+        let ip = match net {
+            IpNet::V4(v4) => {
+                // 198.18.0.0 + 1..=131070.
+                let hosts = (1u64 << (32 - v4.prefix_len())) - 2;
+                IpAddr::V4(Ipv4Addr::from(
+                    u32::from(v4.network()) + (seed % hosts) as u32 + 1,
+                ))
+            }
+            IpNet::V6(v6) => {
+                let bits = 128 - u32::from(v6.prefix_len());
+                let span = (1u128 << bits.min(64)) - 2;
+                IpAddr::V6(Ipv6Addr::from(
+                    u128::from(v6.network()) + u128::from(seed) % span + 1,
+                ))
+            }
+        };
+        if !taken.iter().any(|t| t.contains(&ip)) {
+            return Address::from(ip);
         }
         seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
     }
@@ -620,32 +943,96 @@ mod tests {
     }
 
     #[test]
-    fn only_probe_entries_are_leftovers() {
+    fn only_entries_with_the_probe_comment_are_leftovers() {
         let c = "lmguard probe";
         assert!(is_leftover(&entry("198.18.7.7", Some(c)), c));
         assert!(is_leftover(&entry("198.19.255.1/32", Some(c)), c));
-        assert!(is_leftover(&entry("198.18.7.7", None), c));
+        // A list without comments: never taken for a probe's.
+        assert!(!is_leftover(&entry("198.18.7.7", None), c));
         assert!(!is_leftover(
             &entry("198.18.7.7", Some("lmguard manual")),
             c
         ));
-        assert!(!is_leftover(&entry("198.20.0.1", Some(c)), c));
-        assert!(!is_leftover(&entry("198.18.0.0/24", Some(c)), c));
-        assert!(!is_leftover(&entry("192.0.2.7", None), c));
+        let v4 = Family::V4.net();
+        let v6 = Family::V6.net();
+        assert!(in_probe_range(&entry("198.19.255.1/32", None), v4));
+        assert!(!in_probe_range(&entry("198.20.0.1", Some(c)), v4));
+        assert!(!in_probe_range(&entry("198.18.0.0/24", Some(c)), v4));
+        assert!(!in_probe_range(&entry("192.0.2.7", None), v4));
+        assert!(in_probe_range(&entry("2001:2::7/128", Some(c)), v6));
+        assert!(in_probe_range(&entry("2001:2:0:ffff::1", None), v6));
+        assert!(!in_probe_range(&entry("2001:3::7/128", Some(c)), v6));
+        assert!(!in_probe_range(&entry("198.18.7.7", Some(c)), v6));
     }
 
     #[test]
     fn the_test_address_is_fresh_and_in_benchmark_space() {
         let listed: Vec<ListedEntry> = (0..200)
             .map(|i| entry(&format!("198.18.0.{i}"), None))
+            .chain([entry("198.18.1.0/24", Some("theirs"))])
             .collect();
-        for _ in 0..100 {
-            let a = pick_address(&listed);
+        // lmguard's own blocks: everything but a few hosts of 198.18.2.0/24.
+        let blocked: Vec<Address> = [
+            "198.18.2.7",
+            "198.18.128.0/17",
+            "198.19.0.0/16",
+            "198.18.64.0/18",
+            "198.18.32.0/19",
+            "198.18.16.0/20",
+            "198.18.8.0/21",
+            "198.18.4.0/22",
+        ]
+        .iter()
+        .map(|a| a.parse().unwrap())
+        .collect();
+        for _ in 0..200 {
+            let a = pick_address(Family::V4.net(), &listed, &blocked);
             let IpAddr::V4(v4) = a.network().addr() else {
                 panic!("{a}")
             };
             assert!(PROBE_NET.contains(&v4) && a.is_host(), "{a}");
             assert!(!listed.iter().any(|e| e.addr == a.to_string()), "{a}");
+            assert!(
+                !blocked
+                    .iter()
+                    .any(|b| b.network().contains(&a.network().addr())),
+                "{a}"
+            );
+            assert!(!a.to_string().starts_with("198.18.1."), "{a}");
         }
+        let listed = [entry("2001:2::1/128", None)];
+        for _ in 0..50 {
+            let a = pick_address(Family::V6.net(), &listed, &[]);
+            assert!(a.is_ipv6() && a.is_host(), "{a}");
+            assert!(PROBE_NET_V6.contains(&match a.network().addr() {
+                IpAddr::V6(v6) => v6,
+                IpAddr::V4(_) => panic!("{a}"),
+            }));
+            assert_ne!(a.to_string(), "2001:2::1");
+            assert_eq!(Family::V6.spelling(a), format!("{a}/128"));
+        }
+    }
+
+    #[test]
+    fn a_cut_answer_never_keeps_part_of_the_key() {
+        let key = "Zk7Qp2Wm9Xv4Rt8LbN3cY6dH";
+        let redact = |t: &str| crate::loadmaster::trace::redact(t, key);
+        let raw = RawAnswer {
+            status: 500,
+            body: format!("<html><body>Bad apikey {key} in request</body></html>").into_bytes(),
+        };
+        let text = summarise(&raw, &redact);
+        assert!(!text.contains(&key[..6]), "{text}");
+        assert!(
+            text.contains("HTTP 500, not JSON (begins '<html><body>Bad apikey ***"),
+            "{text}"
+        );
+        let long = format!("{}{key}", "x".repeat(95));
+        let raw = RawAnswer {
+            status: 422,
+            body: serde_json::to_vec(&serde_json::json!({"code": 422, "message": long})).unwrap(),
+        };
+        let text = summarise(&raw, &redact);
+        assert!(!text.contains(&key[..4]), "{text}");
     }
 }
