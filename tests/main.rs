@@ -12,6 +12,7 @@ mod completions;
 mod contrib;
 mod crash;
 mod demo;
+mod docs;
 mod faults;
 mod guardrails;
 mod help;
