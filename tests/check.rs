@@ -6,7 +6,7 @@ use crate::common;
 use std::os::unix::fs::PermissionsExt;
 
 use common::{Env, Out, KEY};
-use fake_loadmaster::{FakeLoadMaster, Fault, Options, PacketFilterOff};
+use fake_loadmaster::{FakeLoadMaster, Fault, Options, PacketFilterOff, Scope};
 
 /// A harness whose key file is private, as the README tells operators.
 fn env() -> Env {
@@ -131,6 +131,28 @@ fn an_existing_state_database_is_read_and_counted() {
     );
     let list = line(&out, "global block list").unwrap();
     assert!(list.contains("1 entry, 1 of them lmguard's"), "{list}");
+}
+
+/// Adopted entries are lmguard's (the ownership rule every deleting path
+/// uses): `check` counts them as such, and someone else's entry added
+/// afterwards as not.
+#[test]
+fn check_counts_adopted_entries_as_lmguards() {
+    let env = env();
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.7", "ADS ID 123 - SCANS");
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.8/32", "ADS ID 124 - SCANS");
+    let out = env.run(&["sync", "--adopt"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.9", "SOC: keep");
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.10", "lmguard manual");
+    let out = check(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let list = line(&out, "global block list").unwrap();
+    assert!(list.contains("4 entries, 3 of them lmguard's"), "{list}");
 }
 
 #[test]

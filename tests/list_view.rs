@@ -269,3 +269,36 @@ fn simulated_blocks_are_counted_apart() {
         "2 active, 0 pending, 1 expiring within 24 h (1 simulated)"
     );
 }
+
+/// "N without them" counts what `list` without the filters shows: with
+/// `--status` (which may select history) a plain `list` still shows the 5
+/// active and pending entries; history is named apart, with where to see it.
+#[test]
+fn no_match_counts_what_a_plain_list_shows() {
+    let env = seeded();
+    env.put_entries(&[
+        entry("192.0.2.40", None, "active", Some(2 * HOUR)),
+        entry("192.0.2.41", None, "active", Some(2 * HOUR)),
+    ]);
+    let plain = env.run(&["list"]);
+    assert_eq!(
+        footer(&plain.stdout()),
+        "5 active, 2 pending, 4 expiring within 24 h"
+    );
+    let out = env.run(&["list", "--status", "pending", "--vs", "9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(
+        out.stdout(),
+        "no blocks match the filters (7 without them; 2 more in history: lmguard list --all)\n"
+    );
+    let out = env.run(&["list", "--vs", "9"]);
+    assert_eq!(
+        out.stdout(),
+        "no blocks match the filters (7 without them)\n"
+    );
+    let out = env.run(&["list", "--all", "--vs", "9"]);
+    assert_eq!(
+        out.stdout(),
+        "no blocks match the filters (9 without them)\n"
+    );
+}

@@ -13,6 +13,7 @@ mod contrib;
 mod crash;
 mod demo;
 mod dialect;
+mod docs;
 mod faults;
 mod guardrails;
 mod help;

@@ -131,7 +131,8 @@ fn pages() -> Vec<(String, Vec<u8>)> {
     // property of one build and would make them stale on every commit.
     let mut command = lmguard::cli::Cli::command().version(env!("CARGO_PKG_VERSION"));
     let mut main = Vec::new();
-    clap_mangen::Man::new(command.clone())
+    // clap's `help` subcommand has no page: lmguard(1) does not name one.
+    clap_mangen::Man::new(command.clone().disable_help_subcommand(true))
         .render(&mut main)
         .unwrap();
     for section in [FILES_AND_ENVIRONMENT, EXIT_STATUS, EXAMPLES] {

@@ -585,9 +585,19 @@ fn check_loadmaster(
             tls_passed(lm, report);
             report.pass(KEY, "accepted by the LoadMaster");
             let prefix = &ctx.config.block.comment_prefix;
+            // Ownership as every deleting path judges it: the comment, or
+            // the local record (an adopted entry, a list without comments).
+            let local = local_global_records(ctx, lm);
             let ours = entries
                 .iter()
-                .filter(|e| ownership::is_ours(e.comment.as_deref(), prefix, None))
+                .filter(|e| {
+                    let record = e
+                        .addr
+                        .parse::<crate::domain::address::Address>()
+                        .ok()
+                        .and_then(|a| local.get(&a));
+                    ownership::is_ours(e.comment.as_deref(), prefix, record)
+                })
                 .count();
             report.pass(
                 LIST,
@@ -638,6 +648,25 @@ fn check_loadmaster(
     }
     check_packet_filter(&client, report);
     Some(client)
+}
+
+/// This LoadMaster's local records on the global list, by address (empty
+/// when the state cannot be read: the state check says why).
+fn local_global_records(
+    ctx: &Context,
+    lm: &LoadMasterConfig,
+) -> std::collections::HashMap<crate::domain::address::Address, crate::domain::entry::Entry> {
+    let Ok(Some(store)) = ctx.open_existing_store() else {
+        return Default::default();
+    };
+    let Ok(entries) = store.all() else {
+        return Default::default();
+    };
+    entries
+        .into_iter()
+        .filter(|e| e.loadmaster == lm.name && e.scope == Scope::Global)
+        .map(|e| (e.address, e))
+        .collect()
 }
 
 fn tls_passed(lm: &LoadMasterConfig, report: &mut Report) {

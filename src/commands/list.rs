@@ -73,7 +73,13 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
             || (everything && ctx.config.loadmaster(e.loadmaster).is_none()))
             && (args.all || args.status.is_some() || e.status.is_current())
     });
-    let unfiltered = entries.len();
+    // What a plain `list` (with the same --all) shows: --status may select
+    // history, which a plain `list` leaves out and the message names apart.
+    let unfiltered = entries
+        .iter()
+        .filter(|e| args.all || e.status.is_current())
+        .count();
+    let history = entries.len() - unfiltered;
     let filter = args.filter.filter(None);
     entries.retain(|e| {
         filter.matches(e, ctx.now)
@@ -104,10 +110,15 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
         serde_json::to_writer_pretty(&mut out, &rows)
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
-    } else if entries.is_empty() && unfiltered > 0 {
+    } else if entries.is_empty() && unfiltered + history > 0 {
+        let more = if history > 0 {
+            format!("; {history} more in history: lmguard list --all")
+        } else {
+            String::new()
+        };
         writeln!(
             out,
-            "no blocks match the filters ({unfiltered} without them)"
+            "no blocks match the filters ({unfiltered} without them{more})"
         )
     } else if entries.is_empty() {
         writeln!(
