@@ -488,7 +488,9 @@ impl SyncArgs {
 /// pairs. Before clap sees `block`'s arguments, pairs that are not options
 /// of `block` (with or without dashes) or that have an empty value are
 /// dropped with a warning each ([`crate::ads_args`] has the rule), so that
-/// they never make `block` fail. Other subcommands are left alone.
+/// they never make `block` fail — only when no argument is an address (the
+/// events come on standard input); with one, the command line is left to
+/// clap as it is. Other subcommands are left alone.
 /// `command` is [`Cli::command`], built once by the caller (building it is
 /// a good part of a cold `block`'s start).
 pub fn filter_ads_args(
