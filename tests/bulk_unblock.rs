@@ -57,6 +57,25 @@ fn two_methods() -> (Env, Vec<String>, Vec<String>) {
     (env, scans, ssh)
 }
 
+/// `--method` is the ADS method code of the event: a manual block whose
+/// `--reason` begins with the same word is not one (`stats` counts it as
+/// `manual`), and neither `list` nor `unblock` takes it.
+#[test]
+fn method_matches_events_only_not_manual_reasons() {
+    let env = Env::new();
+    let out = env.run_stdin(&["block"], events("SCANS", &["10.1.0.1".to_string()], 1));
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = env.run(&["block", "10.9.0.1", "--reason", "SCANS seen by hand"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = env.run(&["list", "--json", "--method", "SCANS"]);
+    let rows: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let out = env.run(&["unblock", "--method", "SCANS", "--yes"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.status_of("10.1.0.1"), "unblocked");
+    assert_eq!(env.status_of("10.9.0.1"), "active");
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v

@@ -58,7 +58,7 @@ impl Filter {
                 || self
                     .methods
                     .iter()
-                    .any(|m| m.eq_ignore_ascii_case(method_of_reason(&entry.reason))))
+                    .any(|m| entry.method().is_some_and(|e| m.eq_ignore_ascii_case(e))))
             && self.since.is_none_or(|d| {
                 entry.blocked_at
                     >= now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -128,6 +128,10 @@ mod tests {
             "SCANS"
         );
         assert_eq!(method_of_reason(""), "");
+        // A manual block has no method, whatever its reason begins with.
+        let mut manual = entry("SCANS by hand", Scope::Global, 0);
+        manual.event_id = None;
+        assert!(!methods(&["SCANS"]).matches(&manual, 0));
     }
 
     #[test]
