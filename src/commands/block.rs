@@ -928,7 +928,15 @@ impl AdsFilter {
             }
         }
         let min = self.min_severity?;
-        let given = ev.severity.as_deref()?;
+        let Some(given) = ev.severity.as_deref() else {
+            // An empty severity (a CEF header's `||`) is not "none at
+            // all, so it passes": it is unknown, and said so.
+            log::warn!(
+                "line {}: the event has no severity; not filtered by [ads] min_severity",
+                ev.line
+            );
+            return None;
+        };
         match ev.priority() {
             Some(s) if s < min => Some(format!("severity {given} is below [ads] min_severity")),
             Some(_) => None,

@@ -92,11 +92,11 @@ fn scope_text(scope: Scope) -> String {
     }
 }
 
-/// Text as a person may see it: control characters become spaces.
+/// Text as a person may see it: control characters become spaces,
+/// bidirectional controls are dropped (records written before they were
+/// stripped on input may hold them).
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::domain::event::printable(s)
 }
 
 fn opt_time(t: Option<i64>) -> Value {

@@ -335,7 +335,7 @@ fn describe(ctx: &Context, e: &Entry) -> String {
         e.address,
         ctx.where_(e.loadmaster, e.scope),
         short_time(e.blocked_at),
-        e.reason
+        crate::domain::event::printable(&e.reason)
     )
 }
 
