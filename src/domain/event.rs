@@ -1293,15 +1293,15 @@ mod tests {
         let long = "D".repeat(10_000);
         let e = event(&ads_line("203.0.113.7", "SSH\u{7}DICT", &long));
         assert_eq!(e.method.as_deref(), Some("SSH DICT"));
+        let description = e.description.unwrap();
+        assert_eq!(description.chars().count(), MAX_TEXT_CHARS + 1);
+        assert!(description.ends_with('…'));
         let e = event(&ads_line(
             "203.0.113.7",
             "SCANS",
             "a\u{202e}b\u{2066}c\u{2069}",
         ));
         assert_eq!(e.description.as_deref(), Some("abc"));
-        let description = e.description.unwrap();
-        assert_eq!(description.chars().count(), MAX_TEXT_CHARS + 1);
-        assert!(description.ends_with('…'));
     }
 
     // ----- JSON ------------------------------------------------------------
