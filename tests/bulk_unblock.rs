@@ -530,6 +530,40 @@ fn seed_one(env: &Env, address: &str) {
         .insert_entry(Scope::Global, address, "lmguard ADS 42 SCANS");
 }
 
+/// In simulate mode `sweep` says what the allowlist would lift: a simulated
+/// block is lifted locally, a real one (blocked before the mode changed) is
+/// reported as a delete it would make, and nothing is sent.
+#[test]
+fn in_simulate_mode_sweep_reports_the_allowlisted_blocks_it_would_lift() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "192.0.2.6"]).code(), 0);
+    let tls = format!(
+        "ca_file = \"{}\"\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    env.write_config(&tls, "[block]\nmode = \"simulate\"\n");
+    assert_eq!(env.run(&["block", "192.0.2.5"]).code(), 0);
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    env.write_config(
+        &tls,
+        "[block]\nmode = \"simulate\"\nallowlist = [\"192.0.2.0/28\"]\n",
+    );
+    env.lm.clear_requests();
+    for _ in 0..2 {
+        let out = env.run(&["sweep"]);
+        assert_eq!(out.code(), 0, "{}", out.all());
+        assert!(
+            out.stdout().contains("would unblock 192.0.2.6"),
+            "{}",
+            out.stdout()
+        );
+    }
+    assert_eq!(env.status_of("192.0.2.5"), "unblocked");
+    assert_eq!(env.status_of("192.0.2.6"), "active");
+    assert_eq!(env.on_lm(Scope::Global), ["192.0.2.6"]);
+    assert_eq!(env.lm.request_count(), 0, "nothing was sent");
+}
+
 #[test]
 fn entries_adopted_after_an_allowlist_sweep_are_lifted_by_the_next_sweep() {
     let env = Env::with(
