@@ -127,7 +127,7 @@ fn a_misfired_method_is_undone_with_method_and_the_other_is_untouched() {
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
         out.stdout()
-            .contains("unblocked 100, pending 0, not owned 0, rejected 0"),
+            .contains("unblocked 100, left alone 0, pending 0, no record 0, rejected 0"),
         "{}",
         out.stdout()
     );
@@ -327,9 +327,9 @@ fn a_loadmaster_down_half_way_leaves_the_rest_pending_for_sweep() {
     let done = status_count(&env, "unblocked");
     assert!(pending > 0 && done > 0, "pending {pending}, done {done}");
     assert_eq!(pending + done, 100);
-    assert!(out
-        .stdout()
-        .contains(&format!("unblocked {done}, pending {pending},")));
+    assert!(out.stdout().contains(&format!(
+        "unblocked {done}, left alone 0, pending {pending},"
+    )));
 
     env.lm.set_fault(Fault::None);
     let out = env.run(&["sweep"]);
@@ -416,7 +416,10 @@ fn on_a_terminal_it_shows_examples_and_asks() {
     let out = on_a_terminal(&env, "unblock --method SCANS", "y\n").unwrap();
     let text = out.stdout();
     assert_eq!(out.code(), 0, "{text}");
-    assert!(text.contains("unblocked 100, pending 0"), "{text}");
+    assert!(
+        text.contains("unblocked 100, left alone 0, pending 0"),
+        "{text}"
+    );
     assert_eq!(sorted(env.on_lm(Scope::Global)), sorted(ssh));
 }
 

@@ -72,3 +72,63 @@ fn an_empty_cef_severity_is_unknown_and_warned_under_min_severity() {
         out.stderr()
     );
 }
+
+/// `unblock` of an address never blocked says one thing: it has no record;
+/// the summary has one count per outcome in the same words, and the exit
+/// line does not call it "rejected".
+#[test]
+fn unblock_counts_each_outcome_once_in_the_words_of_its_lines() {
+    let env = Env::new();
+    let out = env.run(&["unblock", "198.51.100.123"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(
+        out.stdout().contains("198.51.100.123 has no record"),
+        "{}",
+        out.stdout()
+    );
+    assert!(
+        out.stdout()
+            .contains("unblocked 0, left alone 0, pending 0, no record 1, rejected 0"),
+        "{}",
+        out.stdout()
+    );
+    assert!(
+        out.stderr().contains("1 address(es) have no record") && !out.stderr().contains("rejected"),
+        "{}",
+        out.stderr()
+    );
+
+    // An entry someone else now holds: "left alone", counted as such.
+    assert_eq!(env.run(&["block", "203.0.113.7", "203.0.113.8"]).code(), 0);
+    env.lm.clear_lists();
+    env.lm.insert_entry(
+        fake_loadmaster::Scope::Global,
+        "203.0.113.7",
+        "SOC: do not remove",
+    );
+    env.lm.insert_entry(
+        fake_loadmaster::Scope::Global,
+        "203.0.113.8",
+        "lmguard manual",
+    );
+    let out = env.run(&["unblock", "--reason", "manual", "--yes"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stdout().contains("left alone 203.0.113.7"),
+        "{}",
+        out.stdout()
+    );
+    assert!(
+        out.stdout()
+            .contains("unblocked 1, left alone 1, pending 0, no record 0, rejected 0"),
+        "{}",
+        out.stdout()
+    );
+    let out = env.run(&["unblock", "not-an-ip"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(
+        out.stderr().contains("1 argument(s) are not addresses"),
+        "{}",
+        out.stderr()
+    );
+}
