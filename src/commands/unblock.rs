@@ -44,7 +44,7 @@ type Found = (LoadMasterName, Scope, Address, Option<Entry>);
 /// `elsewhere`: every entry of an address that has no record in its scope
 /// (read only when there is such an address), to name where it is blocked.
 /// An address with a record on some selected LoadMaster is unblocked there;
-/// only one with a record on none is "not owned".
+/// only one with a record on none has "no record".
 fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     let mut plan = Plan::default();
     // One requested address, whether a LoadMaster has it recorded as typed
