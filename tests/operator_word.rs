@@ -132,3 +132,114 @@ fn unblock_counts_each_outcome_once_in_the_words_of_its_lines() {
         out.stderr()
     );
 }
+
+/// The configuration with `from` replaced by `to` (which must be there).
+fn edit_config(env: &Env, from: &str, to: &str) {
+    let text = std::fs::read_to_string(&env.config).unwrap();
+    assert!(text.contains(from), "{from:?} in {text}");
+    std::fs::write(&env.config, text.replacen(from, to, 1)).unwrap();
+}
+
+/// Configuration errors say what to write, name the key and its line, and
+/// never show an API key, whether pasted into another key or carried in a
+/// URL's query string.
+#[test]
+fn configuration_errors_are_in_an_operators_words_and_never_show_a_secret() {
+    let env = Env::with(
+        fake_loadmaster::Options::default(),
+        "[block]\nmax_active = \"lots\"\n",
+    );
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    let err = out.stderr();
+    assert!(
+        err.contains("block.max_active") && err.contains("whole number") && !err.contains("usize"),
+        "{err}"
+    );
+
+    let env = Env::new();
+    edit_config(&env, "timeout = \"2s\"", "timeout = 10");
+    let err = env.run(&["list"]).stderr();
+    assert!(err.contains("timeout = \"10s\""), "{err}");
+
+    // A URL error names the key and the line (line 2: [loadmaster] is 1).
+    let env = Env::new();
+    let url = env.lm.url();
+    edit_config(&env, &url, "http://lm.example:8443");
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    let err = out.stderr();
+    assert!(
+        err.contains("line 2, loadmaster.url") && err.contains("https://"),
+        "{err}"
+    );
+
+    // A token in the URL's query string is not echoed.
+    let env = Env::new();
+    let url = env.lm.url();
+    edit_config(&env, &url, &format!("{url}/?apikey=tok3n-s3cr3t"));
+    let err = env.run(&["list"]).stderr();
+    assert!(err.contains("loadmaster.url"), "{err}");
+    assert!(!err.contains("tok3n"), "{err}");
+
+    // The API key pasted into another key is not echoed.
+    let env = Env::new();
+    edit_config(
+        &env,
+        "timeout = \"2s\"",
+        &format!("timeout = \"{}\"", common::KEY),
+    );
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(
+        out.stderr().contains("loadmaster.timeout"),
+        "{}",
+        out.stderr()
+    );
+    assert!(!out.all().contains(common::KEY), "{}", out.all());
+}
+
+/// A configuration file owned by another user names that user, not a
+/// number. Only root can hand a file to another user.
+#[test]
+fn another_users_configuration_names_its_owner() {
+    if std::fs::metadata("/proc/self").map_or(true, |m| {
+        use std::os::unix::fs::MetadataExt;
+        m.uid() != 0
+    }) {
+        eprintln!("skipped: needs root to chown");
+        return;
+    }
+    let env = Env::new();
+    std::os::unix::fs::chown(&env.config, Some(65_534), None).unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let err = out.stderr();
+    assert!(
+        err.contains("owned by user nobody") && err.contains("(root)"),
+        "{err}"
+    );
+    assert_eq!(err.matches("owned by").count(), 1, "said once: {err}");
+}
+
+/// Two `[[loadmaster]]` tables for one appliance (the same URL, the
+/// default port written or not) are a mistake `check` points out.
+#[test]
+fn check_warns_when_two_loadmaster_tables_have_the_same_url() {
+    let env = Env::several(2);
+    let out = env.run(&["check"]);
+    assert!(!out.stdout().contains("same URL"), "{}", out.stdout());
+    let a = env.fake("a").url();
+    let b = env.fake("b").url();
+    edit_config(
+        &env,
+        &b,
+        &format!("{}/", a.to_uppercase().replace("HTTPS", "https")),
+    );
+    let out = env.run(&["check"]);
+    let text = out.stdout();
+    assert!(
+        text.contains("[[loadmaster]] tables \"a\" and \"b\" have the same URL"),
+        "{text}"
+    );
+}

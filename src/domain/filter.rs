@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::entry::{method_of_reason, Entry, Scope};
+use super::entry::{Entry, Scope};
 
 /// The filters of `list` and bulk `unblock`. An empty filter selects
 /// everything.
@@ -99,6 +99,7 @@ impl fmt::Display for Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::entry::method_of_reason;
     use crate::domain::entry::testing::{pending, request};
 
     fn entry(reason: &str, scope: Scope, blocked_at: i64) -> Entry {
