@@ -500,14 +500,24 @@ fn check_unconfigured(ctx: &Context, report: &mut Report) {
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let hint = match (ctx.config.loadmasters.as_slice(), orphaned.as_slice()) {
+        // See `crate::rename`.
+        ([only], [_]) => format!(
+            "a rename: the next block, unblock, sweep or sync moves them to \"{}\", the only \
+             LoadMaster configured",
+            only.name
+        ),
+        _ => "give the [[loadmaster]] table of that appliance this name again (name = \"…\"; \
+              a lone [loadmaster] table is \"default\")"
+            .to_string(),
+    };
     report.warn(
         "unconfigured LoadMasters",
         format!(
             "the state holds {text}, which the configuration does not name: nothing expires or \
              retries them"
         ),
-        "give the [[loadmaster]] table of that appliance this name again (name = \"…\"; a \
-         lone [loadmaster] table is \"default\")",
+        hint,
     );
 }
 
