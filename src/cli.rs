@@ -45,7 +45,8 @@ const GLOBAL: &str = "Global options";
         lmguard --config /etc/lmguard/lm-mitigation.toml sweep --quiet   # from cron",
     after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
         unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
-        unusable, 6 sync found differences that sync --apply would repair."
+        unusable, 6 sync found differences to act on (to repair with --apply, or orphans to \
+        --adopt)."
 )]
 pub struct Cli {
     /// Configuration file [default: $LMGUARD_CONFIG, the per-user config dir, /etc/lmguard/lm-mitigation.toml]
@@ -138,8 +139,10 @@ pub enum Command {
         LoadMaster. --json prints the same figures as one object; --prometheus in the \
         Prometheus text format, for node_exporter's textfile collector.\n\n\
         Examples:\n  lmguard stats\n  \
-        lmguard stats --prometheus > /var/lib/node_exporter/lmguard.prom.tmp && \
-        mv /var/lib/node_exporter/lmguard.prom.tmp /var/lib/node_exporter/lmguard.prom"
+        cd /var/lib/node_exporter &&\n    \
+        lmguard stats --prometheus > .lmguard.prom.tmp &&\n    \
+        mv .lmguard.prom.tmp lmguard.prom\n\n\
+        (contrib/lmguard-textfile.sh does this, keeping the old file on failure.)"
     )]
     Stats(StatsArgs),
     /// Lift expired blocks and retry pending work (run it from cron)
@@ -149,7 +152,9 @@ pub enum Command {
         After the allowlist changes, sweep also unblocks every active block of lmguard's that \
         the allowlist (or a built-in protection) now covers, recorded with the reason \
         \"allowlisted\"; a block made with `block --force` stays.\n\n\
-        Example crontab line:\n  */5 * * * * /usr/local/bin/lmguard sweep --quiet"
+        Example crontab line (contrib/crontab):\n  \
+        */5 * * * * /usr/local/bin/lmguard --config /etc/lmguard/lm-mitigation.toml sweep \
+        --quiet"
     )]
     Sweep(SweepArgs),
     /// Compare local state with the LoadMaster's lists, and repair with --apply
@@ -165,10 +170,11 @@ pub enum Command {
         --adopt records foreign and orphaned entries as active blocks with the default \
         duration from now (the migration path from the old scripts); it does not change them \
         on the LoadMaster.\n\n\
-        Exit status: 6 when differences remain that --apply would repair (missing or stale), \
-        with a hint on standard error; 0 when there are none, even if entries that are not \
-        lmguard's (foreign, orphaned) are listed; 3 when a list could not be read or a repair \
-        failed (it stays pending for sweep); 2, 5 as for every command.\n\n\
+        Exit status: 6 when differences remain that an operator must act on — missing or \
+        stale (--apply repairs them) or orphaned (they would never expire; --adopt takes \
+        them) — with a hint on standard error; 0 when there are none, even if foreign \
+        entries are listed; 3 when a list could not be read or a repair failed (it stays \
+        pending for sweep); 2, 5 as for every command.\n\n\
         Examples:\n  \
         lmguard sync                # report; exit 6 when --apply has work\n  \
         lmguard sync --apply        # repair what is lmguard's\n  \
