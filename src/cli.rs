@@ -84,7 +84,13 @@ pub enum Command {
         from being read: a pair whose name is not an option (--ticket 42, -severity high), a \
         pair without dashes (vs 3, severity high: a word followed by a value) and a pair with \
         an empty value (--vs ''). A token that is an address or network is an address; a word \
-        on its own at the end is taken as an address (and rejected).\n\n\
+        on its own at the end is taken as an address (and rejected). This leniency is for ADS \
+        only: when any argument is an address or network, the command line is an operator's \
+        and is taken as typed — an unknown option is a usage error (exit 2, nothing done) and \
+        any other word is a bad address (exit 4) while the valid addresses are blocked. An \
+        address given here that the allowlist (without --force), a built-in protection, \
+        min_prefix_* or max_active refuses is named on standard error, and the run exits \
+        4.\n\n\
         Standard input may stay open (a syslog daemon's omprog or program()): events are applied \
         as they arrive — when the input pauses, and at least every second while it flows — and \
         the state is locked only while they are recorded. SIGTERM or SIGINT records what was \
