@@ -219,7 +219,9 @@ fn hide_tokens(value: &str) -> String {
         word.clear();
     };
     for c in value.chars() {
-        if c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '_' | '-') {
+        // A key's alphabet; `/`, `.`, `-` and `_` end a word, so that a path,
+        // host name or comment prefix stays readable.
+        if c.is_ascii_alphanumeric() || matches!(c, '+' | '=') {
             word.push(c);
         } else {
             flush(&mut word, &mut out);
@@ -331,7 +333,8 @@ mod tests {
         );
         assert!(!m.contains("Zm9vYmFy"), "{m}");
         // Ordinary values stay.
-        let m = hide_secrets("'90 minutes' '2001:db8::1' \"lmguard-ads1\" 'lots'", &[]);
-        assert_eq!(m, "'90 minutes' '2001:db8::1' \"lmguard-ads1\" 'lots'");
+        let plain = "'90 minutes' '2001:db8::1' \"lmguard-ads1\" 'lots' \
+                     '/etc/lmguard/api-key-site2-2026.pem' 'lm2-brno.example.com'";
+        assert_eq!(hide_secrets(plain, &[]), plain);
     }
 }
