@@ -23,6 +23,13 @@
 //!    clap and the address parser (`192.0.2.300` is still rejected).
 //!
 //! After `--` every token is kept as it is.
+//!
+//! The leniency is for ADS only, that is when no argument is an address or
+//! network (the events then come on standard input). When any argument is
+//! one — counting the value an unknown option would take, so that
+//! `--forse 192.0.2.1` counts — the command line is an operator's explicit
+//! request and is left to clap untouched: an unknown option is a usage
+//! error (with clap's suggestion) and every other word is a bad address.
 
 use std::ffi::OsString;
 
@@ -81,6 +88,29 @@ fn quoted(value: Option<&str>) -> String {
     }
 }
 
+/// Whether any argument is an address or network: every token but the
+/// values of `block`'s own options (`--reason 192.0.2.1` names no address).
+fn names_an_address(text: &[String], known: &KnownOptions) -> bool {
+    let mut i = 0;
+    while i < text.len() {
+        let token = text[i].as_str();
+        if token == "--" {
+            return text[i + 1..].iter().any(|t| t.parse::<Address>().is_ok());
+        }
+        if let Some(name) = token.strip_prefix("--") {
+            if known.is_long(name) && known.takes_value(name) {
+                i += 2;
+                continue;
+            }
+        }
+        if token.parse::<Address>().is_ok() {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// Sort the arguments that follow `block` (see the module documentation).
 /// Returns the arguments for clap and one warning per ignored parameter.
 pub(crate) fn filter_block_args(
@@ -93,6 +123,9 @@ pub(crate) fn filter_block_args(
         .iter()
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
+    if names_an_address(&text, known) {
+        return (args.to_vec(), warnings);
+    }
     let mut i = 0;
     // The value that follows a pair's name, unless the next token is an
     // option of lmguard's (then the pair had no value).
@@ -220,9 +253,13 @@ mod tests {
         assert_eq!(out, ["--reason", "x"]);
         assert_eq!(w.len(), 2);
         assert!(w[0].contains("--vs ''"), "{w:?}");
-        let (out, w) = filtered(&["192.0.2.7", ""]);
-        assert_eq!(out, ["192.0.2.7"]);
+        let (out, w) = filtered(&["", "--reason", "x"]);
+        assert_eq!(out, ["--reason", "x"]);
         assert_eq!(w.len(), 1);
+        // Beside an address, an empty argument is a bad address (exit 4).
+        let (out, w) = filtered(&["192.0.2.7", ""]);
+        assert_eq!(out, ["192.0.2.7", ""]);
+        assert!(w.is_empty());
     }
 
     #[test]
@@ -260,6 +297,24 @@ mod tests {
         let (out, w) = filtered(&["192.0.2.7", "localhost"]);
         assert_eq!(out, ["192.0.2.7", "localhost"]);
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn with_an_address_the_command_line_is_left_to_clap() {
+        for args in [
+            &["--durration", "3h", "203.0.113.9"][..],
+            &["--forse", "203.0.113.143"],
+            &["203.0.113.11", "not-an-ip", "203.0.113.12"],
+            &["vs", "3", "2001:db8::/48"],
+        ] {
+            let (out, w) = filtered(args);
+            assert_eq!(out, args);
+            assert!(w.is_empty(), "{w:?}");
+        }
+        // The value of one of block's options is not an address argument.
+        let (out, w) = filtered(&["--reason", "192.0.2.1", "--ticket", "42"]);
+        assert_eq!(out, ["--reason", "192.0.2.1"]);
+        assert_eq!(w.len(), 1);
     }
 
     #[test]

@@ -45,7 +45,8 @@ const GLOBAL: &str = "Global options";
         lmguard --config /etc/lmguard/lm-mitigation.toml sweep --quiet   # from cron",
     after_help = "Exit status: 0 done, 1 internal error, 2 usage/config error, 3 LoadMaster \
         unreachable (work recorded as pending), 4 some input rejected, 5 state database busy or \
-        unusable, 6 sync found differences that sync --apply would repair."
+        unusable, 6 sync found differences to act on (to repair with --apply, or orphans to \
+        --adopt)."
 )]
 pub struct Cli {
     /// Configuration file [default: $LMGUARD_CONFIG, the per-user config dir, /etc/lmguard/lm-mitigation.toml]
@@ -83,7 +84,13 @@ pub enum Command {
         from being read: a pair whose name is not an option (--ticket 42, -severity high), a \
         pair without dashes (vs 3, severity high: a word followed by a value) and a pair with \
         an empty value (--vs ''). A token that is an address or network is an address; a word \
-        on its own at the end is taken as an address (and rejected).\n\n\
+        on its own at the end is taken as an address (and rejected). This leniency is for ADS \
+        only: when any argument is an address or network, the command line is an operator's \
+        and is taken as typed — an unknown option is a usage error (exit 2, nothing done) and \
+        any other word is a bad address (exit 4) while the valid addresses are blocked. An \
+        address given here that the allowlist (without --force), a built-in protection, \
+        min_prefix_* or max_active refuses is named on standard error, and the run exits \
+        4.\n\n\
         Standard input may stay open (a syslog daemon's omprog or program()): events are applied \
         as they arrive — when the input pauses, and at least every second while it flows — and \
         the state is locked only while they are recorded. SIGTERM or SIGINT records what was \
@@ -138,8 +145,10 @@ pub enum Command {
         LoadMaster. --json prints the same figures as one object; --prometheus in the \
         Prometheus text format, for node_exporter's textfile collector.\n\n\
         Examples:\n  lmguard stats\n  \
-        lmguard stats --prometheus > /var/lib/node_exporter/lmguard.prom.tmp && \
-        mv /var/lib/node_exporter/lmguard.prom.tmp /var/lib/node_exporter/lmguard.prom"
+        cd /var/lib/node_exporter &&\n    \
+        lmguard stats --prometheus > .lmguard.prom.tmp &&\n    \
+        mv .lmguard.prom.tmp lmguard.prom\n\n\
+        (contrib/lmguard-textfile.sh does this, keeping the old file on failure.)"
     )]
     Stats(StatsArgs),
     /// Lift expired blocks and retry pending work (run it from cron)
@@ -149,7 +158,9 @@ pub enum Command {
         After the allowlist changes, sweep also unblocks every active block of lmguard's that \
         the allowlist (or a built-in protection) now covers, recorded with the reason \
         \"allowlisted\"; a block made with `block --force` stays.\n\n\
-        Example crontab line:\n  */5 * * * * /usr/local/bin/lmguard sweep --quiet"
+        Example crontab line (contrib/crontab):\n  \
+        */5 * * * * /usr/local/bin/lmguard --config /etc/lmguard/lm-mitigation.toml sweep \
+        --quiet"
     )]
     Sweep(SweepArgs),
     /// Compare local state with the LoadMaster's lists, and repair with --apply
@@ -165,10 +176,11 @@ pub enum Command {
         --adopt records foreign and orphaned entries as active blocks with the default \
         duration from now (the migration path from the old scripts); it does not change them \
         on the LoadMaster.\n\n\
-        Exit status: 6 when differences remain that --apply would repair (missing or stale), \
-        with a hint on standard error; 0 when there are none, even if entries that are not \
-        lmguard's (foreign, orphaned) are listed; 3 when a list could not be read or a repair \
-        failed (it stays pending for sweep); 2, 5 as for every command.\n\n\
+        Exit status: 6 when differences remain that an operator must act on — missing or \
+        stale (--apply repairs them) or orphaned (they would never expire; --adopt takes \
+        them) — with a hint on standard error; 0 when there are none, even if foreign \
+        entries are listed; 3 when a list could not be read or a repair failed (it stays \
+        pending for sweep); 2, 5 as for every command.\n\n\
         Examples:\n  \
         lmguard sync                # report; exit 6 when --apply has work\n  \
         lmguard sync --apply        # repair what is lmguard's\n  \
@@ -488,7 +500,9 @@ impl SyncArgs {
 /// pairs. Before clap sees `block`'s arguments, pairs that are not options
 /// of `block` (with or without dashes) or that have an empty value are
 /// dropped with a warning each ([`crate::ads_args`] has the rule), so that
-/// they never make `block` fail. Other subcommands are left alone.
+/// they never make `block` fail — only when no argument is an address (the
+/// events come on standard input); with one, the command line is left to
+/// clap as it is. Other subcommands are left alone.
 /// `command` is [`Cli::command`], built once by the caller (building it is
 /// a good part of a cold `block`'s start).
 pub fn filter_ads_args(

@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 mod file;
+mod wording;
 
 use self::file::{BlockFile, ConfigFile, LoadMasterFile, LoadMasters};
 use crate::domain::address::Address;
@@ -169,10 +170,13 @@ impl Config {
             .map_err(|msg| Error::usage(format!("configuration file {}: {msg}", path.display())))
     }
 
-    /// Parse, then validate, configuration text; errors name the key.
+    /// Parse, then validate, configuration text; errors name the key and
+    /// its line, and never show an API key (see [`wording`]).
     pub fn parse(text: &str) -> std::result::Result<Config, String> {
-        let file: ConfigFile = toml::from_str(text).map_err(|e| describe_toml_error(text, &e))?;
-        Config::validate(file)
+        let checked = toml::from_str::<ConfigFile>(text)
+            .map_err(|e| describe_toml_error(text, &e))
+            .and_then(|file| Config::validate(file).map_err(|m| wording::with_line(text, &m)));
+        checked.map_err(|m| wording::hide_secrets(&m, &wording::configured_secrets(text)))
     }
 
     /// The file as written, checked into the validated types. The checks
@@ -261,9 +265,15 @@ pub(crate) fn unsafe_ownership(path: &Path) -> Option<String> {
     let me = std::fs::metadata("/proc/self").ok()?.uid();
     let owner = meta.uid();
     if owner != me && owner != 0 {
+        let (owner, me) = (
+            crate::state_probe::user_name(owner),
+            crate::state_probe::user_name(me),
+        );
         return Some(format!(
             "{} is owned by user {owner}, not by this user ({me}) or root; that user decides \
-             where the API key is sent: chown it to root or to the user that runs lmguard",
+             where the API key is sent: chown root {} (or chown {me} {0}, the user that runs \
+             lmguard)",
+            path.display(),
             path.display()
         ));
     }
@@ -277,8 +287,7 @@ pub(crate) fn check_ownership(path: &Path, named_explicitly: bool) -> Result<()>
         return Ok(());
     };
     if named_explicitly {
-        eprintln!("lmguard: WARNING: {problem} (used only because --config names it)");
-        log::warn!("{problem} (used only because --config names it)");
+        crate::logging::loud_warning(&format!("{problem} (used only because --config names it)"));
         return Ok(());
     }
     Err(Error::usage(format!(
@@ -347,10 +356,15 @@ fn describe_toml_error(text: &str, e: &toml::de::Error) -> String {
         .split_once('=')
         .map(|(k, _)| k.trim())
         .filter(|k| !k.is_empty() && !k.starts_with('#'));
-    match (section, key) {
-        (Some(sec), Some(key)) => format!("line {line}, column {column}, {sec}.{key}: {message}"),
-        (None, Some(key)) => format!("line {line}, column {column}, {key}: {message}"),
-        _ => format!("line {line}, column {column}: {message}"),
+    let path = match (section, key) {
+        (Some(sec), Some(key)) => Some(format!("{sec}.{key}")),
+        (None, Some(key)) => Some(key.to_string()),
+        _ => None,
+    };
+    let message = wording::in_operator_words(&message, path.as_deref());
+    match path {
+        Some(path) => format!("line {line}, column {column}, {path}: {message}"),
+        None => format!("line {line}, column {column}: {message}"),
     }
 }
 
@@ -719,18 +733,24 @@ mod tests {
         assert!(e.contains("duplicate key") || e.contains("url"), "{e}");
         let bad_url = two("").replace("https://192.0.2.20", "http://192.0.2.20");
         let e = Config::parse(&bad_url).unwrap_err();
-        assert!(e.starts_with("[[loadmaster]] #2 \"praha\": url: "), "{e}");
+        assert!(e.contains("[[loadmaster]] #2 \"praha\": url: "), "{e}");
         let e = Config::parse(&two("").replace("name = \"praha\"\n", "")).unwrap_err();
-        assert!(e.starts_with("[[loadmaster]] #2: name is missing"), "{e}");
+        assert!(e.contains("[[loadmaster]] #2: name is missing"), "{e}");
         let e = Config::parse(&two("").replace("\"praha\"", "\"brno\"")).unwrap_err();
         assert_eq!(
             e,
-            "[[loadmaster]] #2 \"brno\": name \"brno\" is already used by #1"
+            "line 7, [[loadmaster]] #2 \"brno\": name \"brno\" is already used by #1"
         );
         let e = Config::parse(&two("").replace("\"praha\"", "\"pra ha\"")).unwrap_err();
-        assert!(e.starts_with("[[loadmaster]] #2 \"pra ha\": name: "), "{e}");
+        assert!(
+            e.starts_with("line 8, [[loadmaster]] #2 \"pra ha\": name: "),
+            "{e}"
+        );
         let e = Config::parse(&format!("{}[block]\nvs = 3\n", two(""))).unwrap_err();
-        assert!(e.starts_with("block.vs: with several LoadMasters"), "{e}");
+        assert!(
+            e.starts_with("line 12, block.vs: with several LoadMasters"),
+            "{e}"
+        );
         let e = Config::parse(&two("bogus = 1\n")).unwrap_err();
         assert!(
             e.contains("loadmaster.bogus") && e.contains("line 11"),
@@ -738,7 +758,7 @@ mod tests {
         );
         let e = Config::parse(&two("api_key_file = \"/k\"\n")).unwrap_err();
         assert!(
-            e.starts_with("[[loadmaster]] #2 \"praha\": set either api_key_file"),
+            e.contains("[[loadmaster]] #2 \"praha\": set either api_key_file"),
             "{e}"
         );
     }
@@ -754,12 +774,12 @@ mod tests {
             other => panic!("{other:?}"),
         }
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = [\"{a}\", \"nope\"]\n")).unwrap_err();
-        assert!(e.starts_with("loadmaster.tls_sha256: "), "{e}");
+        assert!(e.starts_with("line 4, loadmaster.tls_sha256: "), "{e}");
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = []\n")).unwrap_err();
         assert!(e.contains("empty"), "{e}");
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = [\"{a}\", 3]\n")).unwrap_err();
         assert!(
-            e.contains("loadmaster.tls_sha256") && e.contains("expected a string"),
+            e.contains("loadmaster.tls_sha256") && e.contains("not text in quotes"),
             "{e}"
         );
         let e = Config::parse(&format!("{MINIMAL}tls_sha256 = 3\n")).unwrap_err();
@@ -818,7 +838,7 @@ mod tests {
         ] {
             let text = format!("{MINIMAL}[block]\ncomment_prefix = {bad:?}\n");
             let e = Config::parse(&text).unwrap_err();
-            assert!(e.starts_with("block.comment_prefix:"), "{bad:?}: {e}");
+            assert!(e.contains(", block.comment_prefix:"), "{bad:?}: {e}");
         }
         let ok = format!("{MINIMAL}[block]\ncomment_prefix = \"lmguard-2.ads:x/y_z\"\n");
         assert!(Config::parse(&ok).is_ok());

@@ -21,6 +21,7 @@ pub(crate) mod loadmaster;
 pub(crate) mod logging;
 pub(crate) mod process;
 pub(crate) mod protections;
+pub(crate) mod rename;
 pub mod state;
 pub(crate) mod state_probe;
 

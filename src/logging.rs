@@ -53,6 +53,17 @@ pub(crate) fn warning(line: &str) {
     }
 }
 
+/// [`warning`] in capitals, for what must not be overlooked:
+/// `lmguard: WARNING: <line>`, printed once (the log file gets it too).
+pub(crate) fn loud_warning(line: &str) {
+    eprintln!("lmguard: WARNING: {line}");
+    if TO_FILE.load(Ordering::Relaxed) {
+        log::warn!("{line}");
+    } else {
+        log::debug!("{line}");
+    }
+}
+
 /// Start logging. Only lmguard's own modules log above `warn`; library
 /// chatter (TLS, HTTP) stays at `warn` unless `-vvv`.
 pub(crate) fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {

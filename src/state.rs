@@ -812,6 +812,22 @@ impl<'t> Txn<'t> {
             .map(|v| v.value()))
     }
 
+    /// Delete an entry's record and its index rows (a renamed LoadMaster's
+    /// entry moves to another key: see `crate::rename`).
+    pub(crate) fn remove(&mut self, entry: &Entry) -> Result<()> {
+        let key = entry.key();
+        let old = self
+            .table
+            .remove(key.as_str())
+            .map_err(|e| unusable(self.path, &e))?
+            .map(|v| decode(self.path, &key, v.value()))
+            .transpose()?;
+        if let Some(old) = old {
+            self.index(&old, false)?;
+        }
+        Ok(())
+    }
+
     /// Store the record alone; returns the one it replaced.
     fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
         let key = entry.key();

@@ -161,7 +161,7 @@ fn effective_uid() -> u32 {
 }
 
 /// The user name of `uid` from /etc/passwd, else the number.
-fn user_name(uid: u32) -> String {
+pub(crate) fn user_name(uid: u32) -> String {
     std::fs::read_to_string("/etc/passwd")
         .ok()
         .and_then(|passwd| {

@@ -196,6 +196,34 @@ fn unknown_ads_parameters_are_ignored_with_a_warning() {
     assert_eq!(env.on_lm(Scope::Vs(3)).len(), 3);
 }
 
+/// With an address on the command line, the operator typed it: an unknown
+/// option is a usage error with clap's suggestion (nothing recorded or
+/// sent), and a word among the addresses is a bad address while the others
+/// are blocked. The ADS leniency is for events on standard input only.
+#[test]
+fn with_addresses_on_the_command_line_block_is_strict() {
+    let env = Env::new();
+    let out = env.run(&["block", "--durration", "3h", "203.0.113.9"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("--duration"), "{}", out.stderr());
+    assert!(!out.stderr().contains("ignoring ADS"), "{}", out.stderr());
+    // Standard input is not a terminal here (as from cron): still exit 2,
+    // the address is not taken as the unknown option's value.
+    let out = env.run(&["block", "--forse", "203.0.113.143"]);
+    assert_eq!(out.code(), 2, "{}", out.all());
+    assert!(out.stderr().contains("--force"), "{}", out.stderr());
+    assert!(env.rows().is_empty(), "{:?}", env.rows());
+    assert!(env.on_lm(Scope::Global).is_empty());
+
+    let out = env.run(&["block", "203.0.113.11", "not-an-ip", "203.0.113.12"]);
+    assert_eq!(out.code(), 4, "{}", out.all());
+    assert!(out.stderr().contains("'not-an-ip'"), "{}", out.stderr());
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.11", "203.0.113.12"]
+    );
+}
+
 #[test]
 fn loadmaster_down_records_pending_and_sweep_applies_it_later() {
     let env = Env::new();

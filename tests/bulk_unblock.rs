@@ -57,6 +57,25 @@ fn two_methods() -> (Env, Vec<String>, Vec<String>) {
     (env, scans, ssh)
 }
 
+/// `--method` is the ADS method code of the event: a manual block whose
+/// `--reason` begins with the same word is not one (`stats` counts it as
+/// `manual`), and neither `list` nor `unblock` takes it.
+#[test]
+fn method_matches_events_only_not_manual_reasons() {
+    let env = Env::new();
+    let out = env.run_stdin(&["block"], events("SCANS", &["10.1.0.1".to_string()], 1));
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = env.run(&["block", "10.9.0.1", "--reason", "SCANS seen by hand"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let out = env.run(&["list", "--json", "--method", "SCANS"]);
+    let rows: Value = serde_json::from_str(&out.stdout()).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 1, "{rows}");
+    let out = env.run(&["unblock", "--method", "SCANS", "--yes"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.status_of("10.1.0.1"), "unblocked");
+    assert_eq!(env.status_of("10.9.0.1"), "active");
+}
+
 fn sorted(mut v: Vec<String>) -> Vec<String> {
     v.sort();
     v
@@ -108,7 +127,7 @@ fn a_misfired_method_is_undone_with_method_and_the_other_is_untouched() {
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
         out.stdout()
-            .contains("unblocked 100, pending 0, not owned 0, rejected 0"),
+            .contains("unblocked 100, left alone 0, pending 0, no record 0, rejected 0"),
         "{}",
         out.stdout()
     );
@@ -308,9 +327,9 @@ fn a_loadmaster_down_half_way_leaves_the_rest_pending_for_sweep() {
     let done = status_count(&env, "unblocked");
     assert!(pending > 0 && done > 0, "pending {pending}, done {done}");
     assert_eq!(pending + done, 100);
-    assert!(out
-        .stdout()
-        .contains(&format!("unblocked {done}, pending {pending},")));
+    assert!(out.stdout().contains(&format!(
+        "unblocked {done}, left alone 0, pending {pending},"
+    )));
 
     env.lm.set_fault(Fault::None);
     let out = env.run(&["sweep"]);
@@ -397,7 +416,10 @@ fn on_a_terminal_it_shows_examples_and_asks() {
     let out = on_a_terminal(&env, "unblock --method SCANS", "y\n").unwrap();
     let text = out.stdout();
     assert_eq!(out.code(), 0, "{text}");
-    assert!(text.contains("unblocked 100, pending 0"), "{text}");
+    assert!(
+        text.contains("unblocked 100, left alone 0, pending 0"),
+        "{text}"
+    );
     assert_eq!(sorted(env.on_lm(Scope::Global)), sorted(ssh));
 }
 
@@ -509,6 +531,40 @@ fn seed_one(env: &Env, address: &str) {
     env.put_entries(&[aged(address, 60, "SCANS")]);
     env.lm
         .insert_entry(Scope::Global, address, "lmguard ADS 42 SCANS");
+}
+
+/// In simulate mode `sweep` says what the allowlist would lift: a simulated
+/// block is lifted locally, a real one (blocked before the mode changed) is
+/// reported as a delete it would make, and nothing is sent.
+#[test]
+fn in_simulate_mode_sweep_reports_the_allowlisted_blocks_it_would_lift() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "192.0.2.6"]).code(), 0);
+    let tls = format!(
+        "ca_file = \"{}\"\n",
+        env.dir.path().join("lm.pem").display()
+    );
+    env.write_config(&tls, "[block]\nmode = \"simulate\"\n");
+    assert_eq!(env.run(&["block", "192.0.2.5"]).code(), 0);
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    env.write_config(
+        &tls,
+        "[block]\nmode = \"simulate\"\nallowlist = [\"192.0.2.0/28\"]\n",
+    );
+    env.lm.clear_requests();
+    for _ in 0..2 {
+        let out = env.run(&["sweep"]);
+        assert_eq!(out.code(), 0, "{}", out.all());
+        assert!(
+            out.stdout().contains("would unblock 192.0.2.6"),
+            "{}",
+            out.stdout()
+        );
+    }
+    assert_eq!(env.status_of("192.0.2.5"), "unblocked");
+    assert_eq!(env.status_of("192.0.2.6"), "active");
+    assert_eq!(env.on_lm(Scope::Global), ["192.0.2.6"]);
+    assert_eq!(env.lm.request_count(), 0, "nothing was sent");
 }
 
 #[test]

@@ -156,16 +156,25 @@ fn sweep_dry_run_prints_the_plan_the_real_run_makes() {
             .collect()
     };
 
-    // In simulate mode a sweep lifts nothing (it would call the
-    // LoadMaster), so its dry run does not say it would.
+    // In simulate mode a sweep lifts nothing that needs a call, but says
+    // what it would lift (issue 25), in its dry run and in the real run.
     env.write_config(&tls, &format!("[block]\nmode = \"simulate\"\n{allowlist}"));
     let dry = env.run(&["sweep", "--dry-run"]);
     assert_eq!(dry.code(), 0, "{}", dry.all());
-    assert!(!dry.stdout().contains("would unblock"), "{}", dry.all());
+    assert!(
+        dry.stdout().contains("would unblock 203.0.113.5 (global)"),
+        "{}",
+        dry.all()
+    );
     assert!(dry.stdout().contains("would send nothing"), "{}", dry.all());
     let real = env.run(&["sweep"]);
     assert_eq!(real.code(), 0, "{}", real.all());
     assert!(!real.stdout().contains("unblocking"), "{}", real.all());
+    assert!(
+        real.stdout().contains("would unblock 203.0.113.5 (global)"),
+        "{}",
+        real.all()
+    );
     assert_eq!(env.status_of("203.0.113.5"), "active");
 
     // Enforcing, the dry run lists the calls the real run then makes, in

@@ -21,6 +21,7 @@ mod lifecycle;
 mod list_view;
 mod man_page;
 mod operator;
+mod operator_word;
 mod parser_fuzz;
 mod probe;
 mod promises;

@@ -63,8 +63,9 @@ unblock that has no record); the rest was processed.
 The state database is busy past \fB[state] lock_timeout\fR, or unusable.
 .TP
 \fB6\fR
-\fBsync\fR found differences that \fBsync \-\-apply\fR would repair
-(entries that are not lmguard's do not count).
+\fBsync\fR found differences to act on: those \fBsync \-\-apply\fR would
+repair, and orphaned entries (lmguard's comment, no local record), which
+\fBsync \-\-adopt\fR takes; foreign entries do not count.
 .PP
 When several apply, the highest wins.
 "#;
@@ -81,7 +82,7 @@ such as \fB\-\-vs 3\fR appended):
 The crontab line that lifts expired blocks and retries pending work:
 .PP
 .nf
-    */5 * * * * /usr/local/bin/lmguard sweep \-\-quiet
+    */5 * * * * /usr/local/bin/lmguard \-\-config /etc/lmguard/lm\-mitigation.toml sweep \-\-quiet
 .fi
 .PP
 A false positive, removed by hand (it is never re\-added by sweep or sync):
@@ -131,7 +132,8 @@ fn pages() -> Vec<(String, Vec<u8>)> {
     // property of one build and would make them stale on every commit.
     let mut command = lmguard::cli::Cli::command().version(env!("CARGO_PKG_VERSION"));
     let mut main = Vec::new();
-    // clap's `help` subcommand has no page: lmguard(1) does not name one.
+    // `lmguard help COMMAND` works, but has no page of its own: the main
+    // page does not list it among the subcommands (lmguard-help(1)).
     clap_mangen::Man::new(command.clone().disable_help_subcommand(true))
         .render(&mut main)
         .unwrap();
@@ -216,4 +218,59 @@ fn the_readme_installs_every_page() {
         readme.contains("install -m 644 man/*.1 /usr/local/share/man/man1/"),
         "the README must install every page in man/"
     );
+}
+
+/// Every page `lmguard(1)` names exists (no `lmguard-help(1)`), the cron
+/// line of `sweep --help` and `lmguard(1)` is contrib/crontab's, and the
+/// `stats --help` example keeps each command whole on its line at 80
+/// columns (issue 25).
+#[test]
+fn the_pages_and_help_name_what_exists_and_what_contrib_ships() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let main = std::fs::read_to_string(dir.join("man/lmguard.1")).unwrap();
+    for (at, _) in main.match_indices("lmguard\\-") {
+        let name: String = main[at..]
+            .replace("\\-", "-")
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+            .collect();
+        if main[at..].replace("\\-", "-")[name.len()..].starts_with("(1)") {
+            assert!(
+                dir.join(format!("man/{name}.1")).exists(),
+                "lmguard.1 names {name}(1), which does not exist"
+            );
+        }
+    }
+    let crontab = std::fs::read_to_string(dir.join("contrib/crontab")).unwrap();
+    let line = crontab
+        .lines()
+        .find(|l| l.starts_with("*/5 "))
+        .expect("the crontab line");
+    let sweep = std::process::Command::new(env!("CARGO_BIN_EXE_lmguard"))
+        .args(["sweep", "--help"])
+        .env("COLUMNS", "200")
+        .output()
+        .unwrap();
+    let sweep = String::from_utf8(sweep.stdout).unwrap();
+    assert!(
+        sweep.contains(line),
+        "{line:?} not in sweep --help:\n{sweep}"
+    );
+    assert!(
+        main.replace("\\-", "-").contains(line),
+        "{line:?} not in lmguard(1)"
+    );
+    let stats = std::process::Command::new(env!("CARGO_BIN_EXE_lmguard"))
+        .args(["stats", "--help"])
+        .env("COLUMNS", "80")
+        .output()
+        .unwrap();
+    let stats = String::from_utf8(stats.stdout).unwrap();
+    for whole in [
+        "  cd /var/lib/node_exporter &&\n",
+        "    lmguard stats --prometheus > .lmguard.prom.tmp &&\n",
+        "    mv .lmguard.prom.tmp lmguard.prom\n",
+    ] {
+        assert!(stats.contains(whole), "{whole:?} in:\n{stats}");
+    }
 }

@@ -364,15 +364,16 @@ fn sync_exit_6_means_apply_would_change_something() {
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(!out.stderr().contains("--apply"), "{}", out.stderr());
 
-    // Only entries that are not lmguard's remain: sync, sync --dry-run and
-    // sync --apply all exit 0, list them, and give no --apply hint.
-    for args in [
-        &["sync"][..],
-        &["sync", "--dry-run"][..],
-        &["sync", "--apply"][..],
+    // Only an orphan and a foreign entry remain: sync and sync --dry-run
+    // exit 6 for the orphan (it would never expire) and name --adopt, not
+    // --apply; sync --apply has nothing to repair.
+    for (args, code) in [
+        (&["sync"][..], 6),
+        (&["sync", "--dry-run"][..], 6),
+        (&["sync", "--apply"][..], 0),
     ] {
         let out = env.run(args);
-        assert_eq!(out.code(), 0, "{args:?}: {}", out.all());
+        assert_eq!(out.code(), code, "{args:?}: {}", out.all());
         assert!(
             !out.stderr().contains("--apply"),
             "{args:?}: {}",
@@ -381,7 +382,7 @@ fn sync_exit_6_means_apply_would_change_something() {
         let text = out.stdout();
         assert!(text.contains("orphaned 1, foreign 1"), "{text}");
         assert!(
-            text.contains("no differences except entries that are not lmguard's"),
+            text.contains("no differences except orphaned entries"),
             "{text}"
         );
     }

@@ -494,6 +494,12 @@ fn a_config_file_others_can_write_is_refused_unless_named_with_config() {
     let out = env.run(&["block", "203.0.113.7"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(out.stderr().contains("WARNING"), "{}", out.stderr());
+    assert_eq!(
+        out.stderr().matches("writable by").count(),
+        1,
+        "said once: {}",
+        out.stderr()
+    );
     // check reports it.
     let out = env.run(&["check"]);
     assert!(out.stdout().contains("writable by"), "{}", out.stdout());

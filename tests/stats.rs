@@ -434,3 +434,63 @@ fn the_contrib_script_writes_the_textfile_atomically() {
         written
     );
 }
+
+/// 2 000 made-up method codes do not become 2 000 Prometheus series: the
+/// known ADS methods and the most frequent others keep their label, the
+/// rest are summed as `other`, and the total is unchanged.
+#[test]
+fn prometheus_method_labels_are_bounded() {
+    let env = Env::new();
+    let t = now();
+    let mut entries = Vec::new();
+    for i in 0..2_000u32 {
+        let address = std::net::Ipv4Addr::from(0x0a00_0000 + i).to_string();
+        // CUSTOM0 is the most frequent custom method: 3 blocks.
+        let (method, times) = if i < 3 {
+            ("CUSTOM0".to_string(), 1)
+        } else {
+            (format!("NOISE{i}"), 1)
+        };
+        entries.push(record(
+            &address,
+            Scope::Global,
+            Status::Active,
+            Some(&method),
+            None,
+            times,
+            t - 60,
+            t - 60,
+        ));
+    }
+    entries.push(record(
+        "192.0.2.1",
+        Scope::Global,
+        Status::Active,
+        Some("SCANS"),
+        None,
+        1,
+        t - 60,
+        t - 60,
+    ));
+    env.put_entries(&entries);
+    let out = env.run(&["stats", "--prometheus"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let samples: Vec<_> = out
+        .stdout()
+        .lines()
+        .filter(|l| l.starts_with("lmguard_blocks_total{"))
+        .map(parse_sample)
+        .collect();
+    assert!(samples.len() <= 40, "{} series", samples.len());
+    let value = |m: &str| {
+        samples
+            .iter()
+            .find(|(_, l, _)| l["method"] == m)
+            .map(|(_, _, v)| *v)
+    };
+    assert_eq!(value("SCANS"), Some(1.0));
+    assert_eq!(value("CUSTOM0"), Some(3.0));
+    assert!(value("other").is_some_and(|v| v > 1_900.0));
+    let total: f64 = samples.iter().map(|(_, _, v)| v).sum();
+    assert_eq!(total, 2_001.0);
+}

@@ -101,10 +101,10 @@ fn apply_repairs_what_is_lmguards_and_never_touches_the_rest() {
         "absent",
         "orphans are left alone"
     );
-    // What remains are entries that are not lmguard's: reported, exit 0
-    // (exit 6 is for differences --apply would repair).
+    // What remains: an orphan (lmguard's comment, no record: it would never
+    // expire, exit 6 until adopted) and a foreign entry (not counted).
     let (code, rows) = sync_json(&env, &[]);
-    assert_eq!(code, 0);
+    assert_eq!(code, 6);
     assert_eq!(
         kinds(&rows),
         [
@@ -112,6 +112,37 @@ fn apply_repairs_what_is_lmguards_and_never_touches_the_rest() {
             ("203.0.113.4".into(), "foreign".into()),
         ]
     );
+}
+
+/// Orphaned entries would never expire: `sync` exits 6 for them alone and
+/// says how to take them; foreign entries alone leave it at 0.
+#[test]
+fn orphans_alone_exit_6_and_foreign_entries_alone_exit_0() {
+    let env = Env::new();
+    env.lm
+        .insert_entry(Scope::Global, "198.51.100.7", "ADS ID 123 - SCANS");
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for i in 1..=3 {
+        env.lm.insert_entry(
+            Scope::Global,
+            &format!("203.0.113.{i}"),
+            "lmguard ADS 77 SCANS",
+        );
+    }
+    for args in [&["sync"][..], &["sync", "--dry-run"], &["sync", "--json"]] {
+        let out = env.run(args);
+        assert_eq!(out.code(), 6, "{args:?}: {}", out.all());
+        assert!(
+            out.stderr().contains("3 orphaned entries") && out.stderr().contains("sync --adopt"),
+            "{args:?}: {}",
+            out.stderr()
+        );
+    }
+    // Adopted, they are lmguard's own: sync agrees.
+    assert_eq!(env.run(&["sync", "--adopt"]).code(), 0);
+    let out = env.run(&["sync"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
 }
 
 #[test]

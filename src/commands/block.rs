@@ -47,6 +47,10 @@ struct Tally {
     filtered: usize,
     rejected: usize,
     over_limit: usize,
+    /// Addresses named on the command line that the allowlist refused:
+    /// counted under "allowlist", and an operator's explicit request that
+    /// was not done (exit 4).
+    refused_by_allowlist: usize,
     pending: Count,
 }
 
@@ -738,6 +742,14 @@ fn finish(ctx: &Context, tally: &Tally, status: ExitStatus, dry_run: bool, out: 
         ));
         status = status.worst(ExitStatus::InputRejected);
     }
+    if tally.refused_by_allowlist > 0 {
+        crate::logging::failure(&format!(
+            "{} address(es) given on the command line were not blocked because the allowlist \
+             covers them (see the messages above); --force blocks them anyway",
+            tally.refused_by_allowlist
+        ));
+        status = status.worst(ExitStatus::InputRejected);
+    }
     status
 }
 
@@ -807,6 +819,11 @@ impl Admission {
             }
             Err(Refusal::Allowlisted(why)) => {
                 tally.allowlisted += 1;
+                // Asked for by hand, it is a request not done (exit 4); as
+                // an event's source it is a false positive, skipped.
+                if manual {
+                    tally.refused_by_allowlist += 1;
+                }
                 let hint = if manual && !self.force {
                     " (--force overrides the allowlist for a manual block)"
                 } else {
@@ -911,7 +928,15 @@ impl AdsFilter {
             }
         }
         let min = self.min_severity?;
-        let given = ev.severity.as_deref()?;
+        let Some(given) = ev.severity.as_deref() else {
+            // An empty severity (a CEF header's `||`) is not "none at
+            // all, so it passes": it is unknown, and said so.
+            log::warn!(
+                "line {}: the event has no severity; not filtered by [ads] min_severity",
+                ev.line
+            );
+            return None;
+        };
         match ev.priority() {
             Some(s) if s < min => Some(format!("severity {given} is below [ads] min_severity")),
             Some(_) => None,

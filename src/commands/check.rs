@@ -292,6 +292,35 @@ fn check_config(ctx: &Context, report: &mut Report) {
         ),
         None => report.pass(CONFIG, text),
     }
+    for (first, second) in same_appliance(&c.loadmasters) {
+        report.warn(
+            CONFIG,
+            format!(
+                "[[loadmaster]] tables \"{}\" and \"{}\" have the same URL {}: one appliance \
+                 kept as two LoadMasters gets every block twice, and each table's entries look \
+                 orphaned to the other's sync",
+                first.name, second.name, first.url
+            ),
+            "keep one table per appliance (an HA pair is one LoadMaster: its shared address, \
+             with tls_sha256 listing both units)",
+        );
+    }
+}
+
+/// Pairs of configured LoadMasters whose URLs name the same appliance
+/// (same host and port, the default port 443 written or not).
+fn same_appliance(lms: &[LoadMasterConfig]) -> Vec<(&LoadMasterConfig, &LoadMasterConfig)> {
+    let key = |lm: &LoadMasterConfig| {
+        let endpoint = lm.endpoint().to_ascii_lowercase();
+        endpoint.replacen(":443/", "/", 1)
+    };
+    let mut pairs = Vec::new();
+    for (i, a) in lms.iter().enumerate() {
+        if let Some(b) = lms[i + 1..].iter().find(|b| key(a) == key(b)) {
+            pairs.push((a, b));
+        }
+    }
+    pairs
 }
 
 // ----- API key ---------------------------------------------------------------
@@ -510,14 +539,24 @@ fn check_unconfigured(ctx: &Context, report: &mut Report) {
         })
         .collect::<Vec<_>>()
         .join(", ");
+    let hint = match (ctx.config.loadmasters.as_slice(), orphaned.as_slice()) {
+        // See `crate::rename`.
+        ([only], [_]) => format!(
+            "a rename: the next block, unblock, sweep or sync moves them to \"{}\", the only \
+             LoadMaster configured",
+            only.name
+        ),
+        _ => "give the [[loadmaster]] table of that appliance this name again (name = \"…\"; \
+              a lone [loadmaster] table is \"default\")"
+            .to_string(),
+    };
     report.warn(
         "unconfigured LoadMasters",
         format!(
             "the state holds {text}, which the configuration does not name: nothing expires or \
              retries them"
         ),
-        "give the [[loadmaster]] table of that appliance this name again (name = \"…\"; a \
-         lone [loadmaster] table is \"default\")",
+        hint,
     );
 }
 

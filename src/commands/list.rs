@@ -10,6 +10,7 @@ use crate::cli::ListArgs;
 use crate::domain::address::Address;
 use crate::domain::duration::format_expires_in;
 use crate::domain::entry::{Entry, Scope, Status};
+use crate::domain::event::printable;
 use crate::error::{Error, Result};
 use crate::exit::ExitStatus;
 
@@ -248,9 +249,9 @@ fn cells(e: &Entry, now: i64, layout: &Layout) -> Vec<String> {
         },
         match (e.status, &e.last_error) {
             (Status::Rejected, Some(why)) => {
-                format!("{why} — {}", e.reason)
+                format!("{why} — {}", printable(&e.reason))
             }
-            _ => e.reason.clone(),
+            _ => printable(&e.reason),
         },
     ]);
     row

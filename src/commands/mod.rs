@@ -163,11 +163,14 @@ impl Context {
 
     /// Open the state database (creating it), with the process lock.
     pub(crate) fn open_store(&self) -> Result<Store> {
-        Store::open_for(
+        let store = Store::open_for(
             &self.state_path()?,
             self.lock_timeout(),
             self.config.legacy_owner(),
-        )
+        )?;
+        // A renamed LoadMaster's entries follow it (see `rename`).
+        crate::rename::adopt_stranded(&store, &self.config, &|c| self.claim_is_live(c))?;
+        Ok(store)
     }
 
     /// Open it only if it exists (read-only commands and dry runs).

@@ -11,7 +11,7 @@ use crate::domain::duration::format_span;
 use crate::domain::entry::{Entry, Scope};
 use crate::domain::health::Health;
 use crate::domain::loadmaster_name::LoadMasterName;
-use crate::domain::stats::{Stats, STATUSES};
+use crate::domain::stats::{bounded_methods, method_labels, Stats, STATUSES};
 use crate::error::Result;
 use crate::exit::ExitStatus;
 
@@ -92,11 +92,11 @@ fn scope_text(scope: Scope) -> String {
     }
 }
 
-/// Text as a person may see it: control characters become spaces.
+/// Text as a person may see it: control characters become spaces,
+/// bidirectional controls are dropped (records written before they were
+/// stripped on input may hold them).
 fn printable(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect()
+    crate::domain::event::printable(s)
 }
 
 fn opt_time(t: Option<i64>) -> Value {
@@ -195,11 +195,14 @@ impl Report {
         p.family(
             "lmguard_blocks_total",
             "counter",
-            "Blocks recorded in the state by the method of the latest one (manual: by hand); \
-             drops when keep_history deletes records.",
+            "Blocks recorded in the state by the method of the latest one (manual: by hand; \
+             other: beyond the known ADS methods and the 20 most frequent others); drops when \
+             keep_history deletes records.",
         );
+        // A bounded label set, the same for every LoadMaster.
+        let labels = method_labels(each.iter().flat_map(|(_, s)| &s.by_method));
         for (lm, s) in each {
-            for (method, n) in &s.by_method {
+            for (method, n) in &bounded_methods(&s.by_method, &labels) {
                 p.sample(
                     "lmguard_blocks_total",
                     &[("loadmaster", lm), ("method", method)],

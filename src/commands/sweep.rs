@@ -36,6 +36,9 @@ struct Plan {
     /// Calls `mode = "simulate"` keeps from being made (their entries are
     /// left as they are).
     withheld: Vec<Job>,
+    /// Blocks the allowlist now covers that `mode = "simulate"` would lift
+    /// (the delete is among `withheld`), and why.
+    withheld_notes: Vec<String>,
     /// A block the allowlist covers is still being sent by another run: it
     /// can be lifted only once it is active, so the next sweep looks again.
     lift_later: bool,
@@ -55,6 +58,7 @@ fn plan(ctx: &Context, policy: &Policy, entries: Vec<Entry>) -> Plan {
         lifted: HashSet::new(),
         lifted_notes: Vec::new(),
         withheld: Vec::new(),
+        withheld_notes: Vec::new(),
         lift_later: false,
         unconfigured: Vec::new(),
     };
@@ -199,19 +203,25 @@ fn lift_covered(ctx: &Context, policy: &Policy, current: Vec<Entry>, plan: &mut 
                 ctx.claim_is_live(c)
             });
         next.reason = format!("{ALLOWLISTED} (was: {})", next.reason);
-        plan.lifted_notes.push(format!(
+        let note = format!(
             "{} ({}): {}",
             next.address,
             ctx.where_(next.loadmaster, next.scope),
             refusal.reason()
-        ));
+        );
         if let Decision::Send(call) = decision {
-            plan.jobs.push(Job::for_entry(
-                &next,
-                call,
-                &ctx.config.block.comment_prefix,
-            ));
+            let job = Job::for_entry(&next, call, &ctx.config.block.comment_prefix);
+            if ctx.config.block.simulate() {
+                // `mode = "simulate"`: the delete is reported, not made, and
+                // the entry stays as it is; the next sweep says it again.
+                plan.withheld_notes.push(note);
+                plan.withheld.push(job);
+                plan.lift_later = true;
+                continue;
+            }
+            plan.jobs.push(job);
         }
+        plan.lifted_notes.push(note);
         plan.lifted.insert(key);
         plan.changed.push(next);
     }
@@ -239,12 +249,10 @@ fn plan_and_record(
 
 /// Whether this sweep looks at every active block: only when the allowlist
 /// or the protections changed since the last sweep (the idle cron run
-/// stays cheap; a new block is checked against them when it is made), and
-/// never in simulate mode (lifting would call the LoadMaster).
-fn needs_rescan(ctx: &Context, store: Option<&Store>, fingerprint: u64) -> Result<bool> {
-    if ctx.config.block.simulate() {
-        return Ok(false);
-    }
+/// stays cheap; a new block is checked against them when it is made). In
+/// simulate mode too: simulated blocks are lifted locally, and the deletes
+/// real ones would need are reported, not made.
+fn needs_rescan(store: Option<&Store>, fingerprint: u64) -> Result<bool> {
     Ok(match store {
         Some(store) => store.meta(POLICY_KEY)? != Some(fingerprint),
         None => false,
@@ -257,7 +265,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let cutoff = history_cutoff(ctx);
     if args.dry_run {
         let store = ctx.open_existing_store()?;
-        let rescan = needs_rescan(ctx, store.as_ref(), fingerprint)?;
+        let rescan = needs_rescan(store.as_ref(), fingerprint)?;
         let plan = plan_and_record(ctx, &policy, rescan, &mut DryRun(store.as_ref()))?;
         let old = match (&store, cutoff) {
             (Some(store), Some(c)) => store.count_history_before(c)?,
@@ -270,6 +278,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
             .for_each(|r| println!("would unblock {r}"));
         plan.lifted_notes
             .iter()
+            .chain(&plan.withheld_notes)
             .for_each(|r| println!("would unblock {r}"));
         if old > 0 {
             println!("would delete {old} finished record(s) older than [state] keep_history");
@@ -279,7 +288,7 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
     let clients = if simulate { None } else { Some(ctx.clients()?) };
     let store = ctx.open_store()?;
-    let rescan = needs_rescan(ctx, Some(&store), fingerprint)?;
+    let rescan = needs_rescan(Some(&store), fingerprint)?;
     let (plan, pruned) = store.update(|txn| {
         // Entries recorded by a clock that was fast: found without reading
         // every entry, unless there are some.
@@ -322,6 +331,9 @@ pub(crate) fn run(ctx: &Context, args: &SweepArgs) -> Result<ExitStatus> {
     plan.lifted_notes
         .iter()
         .for_each(|r| note(format!("unblocking {r}")));
+    plan.withheld_notes
+        .iter()
+        .for_each(|r| note(format!("would unblock {r} (mode = \"simulate\")")));
     ctx.print_simulated(&plan.withheld);
     let applied = match &clients {
         Some(clients) => ctx.apply(clients, plan.jobs, None)?,

@@ -187,15 +187,24 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
             status = problem.code();
         }
     }
-    // Exit 6 means one thing: differences remain that `--apply` would
-    // repair. Entries that are not lmguard's (foreign, orphaned) are
-    // reported but are not such a difference: no run of --apply changes them.
+    // Exit 6 means differences an operator must act on: those `--apply`
+    // would repair, and orphans (lmguard's comment, no local record: they
+    // would never expire; `--adopt` takes them). Foreign entries are
+    // someone else's, reported and not counted.
     let repairable = if args.applies() {
         0
     } else {
         actions
             .iter()
             .filter(|a| matches!(a, Action::ReAdd | Action::Remove))
+            .count()
+    };
+    let orphans = if args.applies() || args.changes_state() {
+        0
+    } else {
+        differences
+            .iter()
+            .filter(|d| d.kind == Kind::Orphaned)
             .count()
     };
     print(
@@ -223,6 +232,15 @@ pub(crate) fn run(ctx: &Context, args: &SyncArgs) -> Result<ExitStatus> {
         eprintln!(
             "lmguard: {repairable} difference(s) of lmguard's own between local state and the \
              LoadMaster; `lmguard sync --apply` repairs them"
+        );
+    }
+    if orphans > 0 {
+        status = status.worst(ExitStatus::Differences);
+        eprintln!(
+            "lmguard: {orphans} orphaned entr{} on the LoadMaster carry lmguard's comment but \
+             have no local record, so they would never expire; `lmguard sync --adopt` takes \
+             them into state (with the default duration)",
+            if orphans == 1 { "y" } else { "ies" }
         );
     }
     // The process ends right after: giving every record back to the
@@ -655,14 +673,22 @@ fn print(
                 )
             })
             .and_then(|_| {
+                let only_foreign = differences.iter().all(|d| d.kind == Kind::Foreign);
                 let only_others = differences
                     .iter()
                     .all(|d| matches!(d.kind, Kind::Orphaned | Kind::Foreign));
-                if only_others {
+                if only_foreign {
                     writeln!(
                         out,
                         "no differences except entries that are not lmguard's \
                          (--apply leaves them alone; --adopt takes them over)"
+                    )
+                } else if only_others {
+                    writeln!(
+                        out,
+                        "no differences except orphaned entries (lmguard's comment, no local \
+                         record; --apply leaves them alone; --adopt takes them over) and \
+                         entries that are not lmguard's"
                     )
                 } else {
                     Ok(())

@@ -25,7 +25,12 @@ struct Plan {
     store: Vec<Entry>,
     jobs: Vec<Job>,
     notes: Vec<String>,
-    not_owned: usize,
+    /// Addresses asked for that have no record on any selected LoadMaster:
+    /// nothing was done for them.
+    no_record: usize,
+    /// Unblocked locally only: the LoadMaster entry is someone else's and
+    /// is left alone.
+    left_alone: Vec<Target>,
     /// Recorded, but another lmguard process is sending the entry now
     /// (their LoadMasters).
     in_flight: Vec<Target>,
@@ -39,7 +44,7 @@ type Found = (LoadMasterName, Scope, Address, Option<Entry>);
 /// `elsewhere`: every entry of an address that has no record in its scope
 /// (read only when there is such an address), to name where it is blocked.
 /// An address with a record on some selected LoadMaster is unblocked there;
-/// only one with a record on none is "not owned".
+/// only one with a record on none has "no record".
 fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
     let mut plan = Plan::default();
     // One requested address, whether a LoadMaster has it recorded as typed
@@ -66,7 +71,7 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
             } else if noted.insert(address) {
                 plan.notes
                     .push(not_found_note(ctx, &looked, scope, &address, elsewhere));
-                plan.not_owned += 1;
+                plan.no_record += 1;
             }
             continue;
         };
@@ -98,11 +103,14 @@ fn plan(ctx: &Context, found: Vec<Found>, elsewhere: &[Entry]) -> Plan {
                 "unblocked {address} ({scope_name}) — a simulated block; nothing to remove from \
                  the LoadMaster"
             )),
-            Decision::LocalOnly => plan.notes.push(format!(
-                "unblocked {address} ({scope_name}) locally; its LoadMaster entry belongs to \
-                 someone else ({}) and is left alone",
-                next.held_by_other.as_deref().unwrap_or("")
-            )),
+            Decision::LocalOnly => {
+                plan.left_alone.push(next.target());
+                plan.notes.push(format!(
+                    "left alone {address} ({scope_name}): its LoadMaster entry is not lmguard's \
+                     ({}); unblocked locally",
+                    next.held_by_other.as_deref().unwrap_or("")
+                ))
+            }
             Decision::InFlightElsewhere => {
                 plan.in_flight.push(next.target());
                 plan.notes.push(format!(
@@ -209,7 +217,7 @@ pub(crate) fn run(ctx: &Context, args: &UnblockArgs) -> Result<ExitStatus> {
         drop(store);
         ctx.print_dry_run(&plan.jobs);
         plan.notes.iter().for_each(|n| println!("{n}"));
-        return Ok(status_for(rejected + plan.not_owned, ExitStatus::Success));
+        return Ok(status_for(rejected, plan.no_record, ExitStatus::Success));
     }
 
     if addresses.is_empty() {
@@ -335,7 +343,7 @@ fn describe(ctx: &Context, e: &Entry) -> String {
         e.address,
         ctx.where_(e.loadmaster, e.scope),
         short_time(e.blocked_at),
-        e.reason
+        crate::domain::event::printable(&e.reason)
     )
 }
 
@@ -385,12 +393,16 @@ fn carry_out(
     ctx.print_simulated(&plan.withheld);
 
     let mut status = ExitStatus::Success;
-    // Recorded without a call (local only, already ended): unblocked.
+    // Recorded without a call (local only, already ended): unblocked, or
+    // left alone when the LoadMaster entry is someone else's.
     let mut unblocked = Count::default();
+    let mut left_alone = Count::default();
     let mut pending = Count::default();
     let sent: std::collections::HashSet<_> = plan.jobs.iter().map(Job::target).collect();
     for e in &plan.store {
-        if !sent.contains(&e.target()) && !plan.in_flight.contains(&e.target()) {
+        if plan.left_alone.contains(&e.target()) {
+            left_alone.add(e.loadmaster);
+        } else if !sent.contains(&e.target()) && !plan.in_flight.contains(&e.target()) {
             unblocked.add(e.loadmaster);
         }
     }
@@ -404,10 +416,10 @@ fn carry_out(
             let scope = ctx.where_(lm, job.scope);
             match result {
                 Ok(Applied::HeldByOther(comment)) => {
-                    unblocked.add(lm);
+                    left_alone.add(lm);
                     say(format!(
-                        "unblocked {address} ({scope}) locally; its LoadMaster entry is not \
-                         lmguard's ({comment}) and is left alone"
+                        "left alone {address} ({scope}): its LoadMaster entry is not lmguard's \
+                         ({comment}); unblocked locally"
                     ));
                 }
                 Ok(Applied::Done) => {
@@ -435,24 +447,38 @@ fn carry_out(
             status = problem.code();
         }
     }
+    // One count per outcome, each address in exactly one of them, in the
+    // words of the lines above.
     say(format!(
-        "unblocked {}, pending {}, not owned {}, rejected {rejected}",
+        "unblocked {}, left alone {}, pending {}, no record {}, rejected {rejected}",
         unblocked.show(ctx),
+        left_alone.show(ctx),
         pending.show(ctx),
-        plan.not_owned
+        plan.no_record
     ));
-    Ok(status_for(rejected + plan.not_owned, status))
+    Ok(status_for(rejected, plan.no_record, status))
 }
 
-fn status_for(rejected: usize, status: ExitStatus) -> ExitStatus {
-    if rejected > 0 {
-        eprintln!(
-            "lmguard: {rejected} address(es) were rejected (see above); the rest was processed"
-        );
-        status.worst(ExitStatus::InputRejected)
-    } else {
-        status
+/// Exit 4 when an address asked for was not one (`rejected`) or has no
+/// record to unblock (`no_record`), with one line saying which.
+fn status_for(rejected: usize, no_record: usize, status: ExitStatus) -> ExitStatus {
+    let mut problems = Vec::new();
+    if no_record > 0 {
+        problems.push(format!(
+            "{no_record} address(es) have no record, so nothing was unblocked for them"
+        ));
     }
+    if rejected > 0 {
+        problems.push(format!("{rejected} argument(s) are not addresses"));
+    }
+    if problems.is_empty() {
+        return status;
+    }
+    eprintln!(
+        "lmguard: {} (see above); the rest was processed",
+        problems.join("; ")
+    );
+    status.worst(ExitStatus::InputRejected)
 }
 
 /// Parse addresses given as arguments; bad ones are reported on stderr.

@@ -639,13 +639,27 @@ fn looks_like_list(raw: &str) -> bool {
         .is_some()
 }
 
-/// Trims a text value, replaces control characters by spaces and cuts it to
-/// [`MAX_TEXT_CHARS`]; `None` when nothing is left.
-fn clean_text(raw: &str) -> Option<String> {
-    let cleaned: String = truncate(raw.trim(), MAX_TEXT_CHARS)
-        .chars()
+/// A Unicode bidirectional control (U+200E/F, U+202A–U+202E,
+/// U+2066–U+2069): it can make a terminal show text in another order than
+/// it is (`ZZ\u{202e}moc.elgoog` reads as a harmless name).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Event text as a person may see it: control characters become spaces,
+/// bidirectional controls are dropped.
+pub(crate) fn printable(raw: &str) -> String {
+    raw.chars()
+        .filter(|&c| !is_bidi_control(c))
         .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+        .collect()
+}
+
+/// Trims a text value, replaces control characters by spaces, drops
+/// bidirectional controls and cuts it to [`MAX_TEXT_CHARS`]; `None` when
+/// nothing is left.
+fn clean_text(raw: &str) -> Option<String> {
+    let cleaned = printable(&truncate(raw.trim(), MAX_TEXT_CHARS));
     let cleaned = cleaned.trim();
     (!cleaned.is_empty()).then(|| cleaned.to_string())
 }
@@ -1282,6 +1296,12 @@ mod tests {
         let description = e.description.unwrap();
         assert_eq!(description.chars().count(), MAX_TEXT_CHARS + 1);
         assert!(description.ends_with('…'));
+        let e = event(&ads_line(
+            "203.0.113.7",
+            "SCANS",
+            "a\u{202e}b\u{2066}c\u{2069}",
+        ));
+        assert_eq!(e.description.as_deref(), Some("abc"));
     }
 
     // ----- JSON ------------------------------------------------------------

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::entry::{method_of_reason, Entry, Scope};
+use super::entry::{Entry, Scope};
 
 /// The filters of `list` and bulk `unblock`. An empty filter selects
 /// everything.
@@ -58,7 +58,7 @@ impl Filter {
                 || self
                     .methods
                     .iter()
-                    .any(|m| m.eq_ignore_ascii_case(method_of_reason(&entry.reason))))
+                    .any(|m| entry.method().is_some_and(|e| m.eq_ignore_ascii_case(e))))
             && self.since.is_none_or(|d| {
                 entry.blocked_at
                     >= now.saturating_sub(i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
@@ -99,6 +99,7 @@ impl fmt::Display for Filter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::entry::method_of_reason;
     use crate::domain::entry::testing::{pending, request};
 
     fn entry(reason: &str, scope: Scope, blocked_at: i64) -> Entry {
@@ -128,6 +129,10 @@ mod tests {
             "SCANS"
         );
         assert_eq!(method_of_reason(""), "");
+        // A manual block has no method, whatever its reason begins with.
+        let mut manual = entry("SCANS by hand", Scope::Global, 0);
+        manual.event_id = None;
+        assert!(!methods(&["SCANS"]).matches(&manual, 0));
     }
 
     #[test]

@@ -12,6 +12,83 @@ pub(crate) const DAYS: usize = 28;
 pub(crate) const TOP_OFFENDERS: usize = 10;
 /// The method of a block that did not come from an event.
 pub(crate) const MANUAL: &str = "manual";
+/// The ADS method codes Flowmon documents (and `IDS` for IDS events):
+/// always their own label in `stats --prometheus`.
+pub(crate) const KNOWN_METHODS: [&str; 18] = [
+    "SCANS",
+    "SSHDICT",
+    "RDPDICT",
+    "DICTATTACK",
+    "BPATTERNS",
+    "BLACKLIST",
+    "RANDOMDOMAIN",
+    "DOS",
+    "DDOS",
+    "ALIENDEV",
+    "OUTSPAM",
+    "DNSANOMALY",
+    "HIGHTRANSF",
+    "UPLOAD",
+    "TELNET",
+    "SRVNA",
+    "IDS",
+    MANUAL,
+];
+/// How many other method codes (custom ones, or noise) get their own
+/// label in `stats --prometheus`, the most frequent first.
+pub(crate) const OTHER_METHOD_LABELS: usize = 20;
+/// The label of every method beyond those.
+pub(crate) const OTHER_METHOD: &str = "other";
+
+/// The method labels `stats --prometheus` uses, from the blocks per method
+/// of every LoadMaster: the known methods, and the [`OTHER_METHOD_LABELS`]
+/// most frequent others (ties by name). Each label is a time series to a
+/// monitoring system: thousands of made-up codes must not become
+/// thousands of series.
+pub(crate) fn method_labels<'a>(
+    by_method: impl IntoIterator<Item = &'a (String, u64)>,
+) -> std::collections::HashSet<String> {
+    let mut others: HashMap<&str, u64> = HashMap::new();
+    for (m, n) in by_method {
+        if !KNOWN_METHODS.contains(&m.as_str()) {
+            *others.entry(m.as_str()).or_default() += n;
+        }
+    }
+    let mut others: Vec<(&str, u64)> = others.into_iter().collect();
+    others.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+    KNOWN_METHODS
+        .iter()
+        .copied()
+        .chain(others.into_iter().take(OTHER_METHOD_LABELS).map(|(m, _)| m))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `by_method` with every method outside `labels` summed as
+/// [`OTHER_METHOD`], in the same order (most first).
+pub(crate) fn bounded_methods(
+    by_method: &[(String, u64)],
+    labels: &std::collections::HashSet<String>,
+) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = Vec::new();
+    let mut other = 0;
+    for (m, n) in by_method {
+        if labels.contains(m) {
+            out.push((m.clone(), *n));
+        } else {
+            other += n;
+        }
+    }
+    if other > 0 {
+        match out.iter_mut().find(|(m, _)| m == OTHER_METHOD) {
+            Some((_, n)) => *n += other,
+            None => out.push((OTHER_METHOD.to_string(), other)),
+        }
+        out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    }
+    out
+}
+
 /// The priority of a block that came without one.
 pub(crate) const NO_PRIORITY: &str = "none";
 

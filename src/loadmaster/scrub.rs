@@ -154,6 +154,11 @@ pub(crate) fn url_without_credentials(url: &str) -> String {
         Some(at) => format!("***@{}", &authority[at + 1..]),
         None => authority.to_string(),
     };
+    // A query or fragment may carry a token (`?apikey=…`): never shown.
+    let tail = match tail.find(['?', '#']) {
+        Some(at) => format!("{}{}***", &tail[..at], &tail[at..=at]),
+        None => tail.to_string(),
+    };
     match scheme {
         Some(s) => format!("{s}://{authority}{tail}"),
         None => format!("{authority}{tail}"),
@@ -233,6 +238,10 @@ mod tests {
             "https://***@lm.example:8443/x"
         );
         assert_eq!(url_without_credentials("http://a:b@c@lm"), "http://***@lm");
+        assert_eq!(
+            url_without_credentials("https://lm/x?apikey=s3cr3t#f"),
+            "https://lm/x?***"
+        );
         assert_eq!(
             url_without_credentials("https://lm.example"),
             "https://lm.example"

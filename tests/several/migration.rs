@@ -166,3 +166,66 @@ fn check_warns_about_entries_of_a_loadmaster_no_longer_configured() {
         assert_eq!(edits(lm), (0, 0), "{name}: sweep sent nothing for them");
     }
 }
+
+/// A lone `[loadmaster]` table (its entries are `default`'s) turned into
+/// one `[[loadmaster]] name = "main"` for the same appliance: the current
+/// entries follow the rename on the first write, with a notice, so that
+/// sweep expires them; history stays. `check` says so before.
+#[test]
+fn a_renamed_only_loadmaster_takes_its_entries_along() {
+    let env = Env::new();
+    let out = env.run(&["block", "203.0.113.7", "--duration", "1s"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert_eq!(env.run(&["block", "203.0.113.8"]).code(), 0);
+    assert_eq!(env.run(&["block", "203.0.113.9"]).code(), 0);
+    assert_eq!(env.run(&["unblock", "203.0.113.9"]).code(), 0);
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("[loadmaster]\n", "[[loadmaster]]\nname = \"main\"\n");
+    std::fs::write(&env.config, text).unwrap();
+
+    let out = env.run(&["check"]);
+    let line = out
+        .check_line("unconfigured LoadMasters")
+        .unwrap_or_else(|| panic!("no warning:\n{}", out.stdout()));
+    assert!(line.contains("2 active or pending entries"), "{line}");
+    assert!(
+        out.stdout().contains("moves them to \"main\""),
+        "{}",
+        out.stdout()
+    );
+
+    std::thread::sleep(Duration::from_millis(1_100));
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        out.stderr()
+            .contains("moved 2 active or pending entries of LoadMaster \"default\""),
+        "{}",
+        out.all()
+    );
+    assert!(out.stdout().contains("expired 1 of 1 due"), "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.8"]);
+    let owner = |address: &str| {
+        env.rows()
+            .into_iter()
+            .find(|r| r["address"] == address)
+            .unwrap()["loadmaster"]
+            .clone()
+    };
+    assert_eq!(owner("203.0.113.7"), "main");
+    assert_eq!(owner("203.0.113.8"), "main");
+    assert_eq!(owner("203.0.113.9"), "default", "history stays");
+    // Once: the next run says nothing more, and check is content.
+    let out = env.run(&["sweep"]);
+    assert!(!out.stderr().contains("moved"), "{}", out.all());
+    let out = env.run(&["check"]);
+    assert!(
+        out.check_line("unconfigured LoadMasters").is_none(),
+        "{}",
+        out.stdout()
+    );
+    let out = env.run(&["unblock", "203.0.113.8"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(env.on_lm(Scope::Global).is_empty());
+}

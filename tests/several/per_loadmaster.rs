@@ -122,7 +122,7 @@ fn unblock_removes_the_address_from_every_loadmaster() {
         assert_eq!(out.code(), 0, "{n}: {}", out.all());
         let stdout = out.stdout();
         let summary = format!(
-            "unblocked {}, pending 0, not owned 0, rejected 0",
+            "unblocked {}, left alone 0, pending 0, no record 0, rejected 0",
             per_lm(&counts(n, 1, "", 0))
         );
         assert_eq!(stdout.lines().last(), Some(summary.as_str()), "{n}");
