@@ -51,6 +51,12 @@
 //! - Missing `port`/`prot` when addressing a VS by address → 400.
 //! - 403 "Permission denied" behind the `forbidden` switch (the status is
 //!   confirmed, the message a guess).
+//! - Kemp's rate limit ("The connection drops if more than 30 calls are
+//!   performed in less than 3 seconds over all API interfaces") behind
+//!   [`Switches::rate_limit`]: a call that arrives when the limit's number
+//!   of calls were answered within the window before it gets its
+//!   connection reset, no answer ([`FakeLoadMaster::dropped_calls`] counts
+//!   them). That dropped calls do not count toward the limit is a guess.
 //!
 //! # Transport
 //! HTTP/1.1 with keep-alive (honours `Connection: close` and HTTP/1.0),
@@ -67,7 +73,7 @@
 //!
 //! # Binary
 //! `fake-loadmaster [--port N] [--api-key-file PATH] [--cert-out PATH]
-//! [--ca-signed] [--delay-ms N] [--no-record] [--serve-forever]` prints
+//! [--ca-signed] [--delay-ms N] [--rate-limit N/MS] [--no-record] [--serve-forever]` prints
 //! `url=https://127.0.0.1:PORT` and serves until stdin reaches EOF (a
 //! background job of a non-interactive shell has stdin on /dev/null: use
 //! `--serve-forever` there and kill it).
@@ -293,6 +299,27 @@ pub struct Switches {
     pub list_answer_raw: Option<String>,
     /// Comments are stored cut to this many characters.
     pub comment_cut: Option<usize>,
+    /// Kemp's API rate limit (loadmaster-api.md §5): a call that arrives
+    /// when this many calls were answered within the window before it is
+    /// dropped (the connection is reset, no answer), over all connections.
+    /// None = no limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// At most `calls` calls within any `window`, over all connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub calls: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// What Kemp documents: "The connection drops if more than 30 calls are
+    /// performed in less than 3 seconds over all API interfaces."
+    pub const KEMP: RateLimit = RateLimit {
+        calls: 30,
+        window: Duration::from_secs(3),
+    };
 }
 
 impl Default for Switches {
@@ -314,6 +341,7 @@ impl Default for Switches {
             list_host_prefix: false,
             list_answer_raw: None,
             comment_cut: None,
+            rate_limit: None,
         }
     }
 }
@@ -503,11 +531,20 @@ impl FakeLoadMaster {
         lock(&self.inner.state).request_count
     }
 
-    /// Forgets recorded requests and resets the count.
+    /// Forgets recorded requests and resets the count (and the count of
+    /// calls dropped by the rate limit).
     pub fn clear_requests(&self) {
         let mut st = lock(&self.inner.state);
         st.requests.clear();
         st.request_count = 0;
+        st.rate.dropped = 0;
+    }
+
+    /// Calls dropped so far because they crossed the rate limit
+    /// ([`Switches::rate_limit`]); they are counted in
+    /// [`request_count`](Self::request_count) too.
+    pub fn dropped_calls(&self) -> u64 {
+        lock(&self.inner.state).rate.dropped
     }
 
     pub fn set_recording(&self, on: bool) {
@@ -612,6 +649,11 @@ impl FakeLoadMaster {
 
     pub fn set_comment_cut(&self, chars: Option<usize>) {
         self.update(|s| s.comment_cut = chars);
+    }
+
+    /// Turns Kemp's rate limit on (see [`Switches::rate_limit`]) or off.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.update(|s| s.rate_limit = limit);
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and
