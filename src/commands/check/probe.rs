@@ -562,6 +562,11 @@ fn fix_for(failure: &Failure) -> String {
             `lmguard check --probe` again (it removes a test entry left behind)"
                 .into()
         }
+        Failure::Budget(_) | Failure::RateLimit(_) => {
+            "wait for the other clients of the LoadMaster's API to quiet down (its rate limit), \
+            then run `lmguard check --probe` again (it removes a test entry left behind)"
+                .into()
+        }
         Failure::Rejected { .. }
         | Failure::Permanent { .. }
         | Failure::ServerError { .. }
