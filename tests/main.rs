@@ -22,6 +22,7 @@ mod operator;
 mod parser_fuzz;
 mod probe;
 mod promises;
+mod rate;
 mod retention;
 mod security;
 mod several;
