@@ -668,6 +668,28 @@ mod tests {
     }
 
     #[test]
+    fn long_work_says_how_long_it_takes_at_the_budget() {
+        use crate::domain::loadmaster_name::LoadMasterName;
+        let (_, text) = expected_time(&[(DEFAULT, Rate::DEFAULT, 10_000)]).unwrap();
+        assert_eq!(
+            text,
+            "10000 calls to the LoadMaster at 25/3s (its rate budget): about 20m"
+        );
+        // Short work says nothing.
+        assert!(expected_time(&[(DEFAULT, Rate::DEFAULT, 80)]).is_none());
+        // Several LoadMasters: each named, the longest counts.
+        let brno = LoadMasterName::parse("brno").unwrap();
+        let twelve = Rate::parse("12/3s").unwrap();
+        let (longest, text) =
+            expected_time(&[(DEFAULT, Rate::DEFAULT, 5), (brno, twelve, 1_200)]).unwrap();
+        assert_eq!(longest, Duration::from_secs(300));
+        assert_eq!(
+            text,
+            "1200 calls to LoadMaster \"brno\" at 12/3s (its rate budget): about 5m"
+        );
+    }
+
+    #[test]
     fn a_streams_batch_is_recorded_once_its_answers_are_in() {
         // A stream's workers outlive its batches: once every call of a
         // batch is answered, its answers are recorded at once, not after
