@@ -61,7 +61,8 @@ fn addresses_are_normalised_and_bad_ones_rejected_with_exit_4() {
     assert!(out.stderr().contains("'not-an-ip'"), "{}", out.stderr());
     assert_eq!(
         env.on_lm_sorted(Scope::Global),
-        ["192.0.2.7", "2001:db8::1"]
+        ["192.0.2.7", "2001:db8::1/128"],
+        "an IPv6 host is sent as /128 (Kemp takes a bare address as /32)"
     );
 }
 
@@ -118,7 +119,7 @@ fn ids_and_json_fixtures_are_understood() {
     assert_eq!(
         env.on_lm_sorted(Scope::Global),
         [
-            "2001:db8:bad::5",
+            "2001:db8:bad::5/128",
             "203.0.113.30",
             "203.0.113.60",
             "203.0.113.61",
@@ -137,7 +138,11 @@ fn ipv6_fixture_is_normalised_and_widened_when_configured() {
     );
     assert_eq!(
         env.on_lm_sorted(Scope::Global),
-        ["2001:db8::ab", "2001:db8:abcd:12::1", "2001:db8:abcd:12::2"]
+        [
+            "2001:db8::ab/128",
+            "2001:db8:abcd:12::1/128",
+            "2001:db8:abcd:12::2/128"
+        ]
     );
 
     let wide = Env::with(Options::default(), "[block]\nipv6_prefix = 64\n");

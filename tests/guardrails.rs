@@ -349,7 +349,7 @@ fn ids_severities_count_as_critical_to_low() {
     // 88002 has IDS severity 1 (critical); 88001 has 2 (high).
     assert!(env
         .on_lm(Scope::Global)
-        .contains(&"2001:db8:bad::5".to_string()));
+        .contains(&"2001:db8:bad::5/128".to_string()));
     assert!(!env
         .on_lm(Scope::Global)
         .contains(&"203.0.113.30".to_string()));

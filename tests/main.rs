@@ -12,6 +12,7 @@ mod completions;
 mod contrib;
 mod crash;
 mod demo;
+mod dialect;
 mod faults;
 mod guardrails;
 mod help;

@@ -216,11 +216,11 @@ fn an_unreadable_list_shape_fails_naming_it_and_still_removes_the_entry() {
         .set_list_answer_raw(Some(r#"{"code":200,"status":"ok","Entries":[{"ip":"x"}]}"#));
     let out = probe(&env);
     assert_eq!(out.code(), 3, "{}", out.all());
-    // The ordinary check reads it as an empty list; the probe shows it is not.
+    // Not a list lmguard knows: the probe names what the answer holds.
     let list = line(&out, "probe list");
     assert!(list.starts_with('✘'), "{list}");
     assert!(
-        list.contains("no list member, read as empty (members: Entries, code, status)"),
+        list.contains("no list member lmguard knows (members: Entries, code, status)"),
         "{list}"
     );
     assert!(

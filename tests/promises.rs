@@ -546,7 +546,7 @@ fn ipv6_prefix_never_widens_inside_nat64_or_mapped_ranges() {
     assert_eq!(out.code(), 0, "{}", out.all());
     assert_eq!(
         env.on_lm_sorted(Scope::Global),
-        ["2001:db8:1:2::/64", "64:ff9b::c633:6414"]
+        ["2001:db8:1:2::/64", "64:ff9b::c633:6414/128"]
     );
 }
 

@@ -76,7 +76,7 @@ fn the_cef_fixture_blocks_its_sources_with_cef_and_auto() {
                 "10.0.21.1",
                 "10.0.49.1",
                 "10.0.57.1",
-                "2001:db8:cef::abcd",
+                "2001:db8:cef::abcd/128",
                 "203.0.113.250"
             ],
             "{input}"

@@ -9,8 +9,8 @@ use ipnet::IpNet;
 use serde_json::{json, Map, Value};
 
 use crate::{
-    AclList, DeleteMissing, DuplicateAdd, Entry, FirmwareVersion, ListShape, PacketFilterOff,
-    RecordedRequest, Scope, Switches, VirtualService,
+    AclList, Comments, DeleteMissing, DuplicateAdd, Entry, FirmwareVersion, IsEnabledShape,
+    ListShape, PacketFilterOff, RecordedRequest, Scope, Switches, VirtualService,
 };
 
 /// The message of KB S5, used by the `require_prefix` switch.
@@ -223,16 +223,26 @@ impl State {
             "aclcontrol" => self.aclcontrol(obj),
             // GUESS: the v2 shape of isenabled is unknown (loadmaster-api.md
             // §3, §8); v1 has a data element `aclstatus`, `no` when off.
-            "aclcontrol.isenabled" => {
-                let on = self.switches.packet_filter_off.is_none();
-                Resp::json(
-                    200,
-                    &json!({"code": 200, "status": "ok", "aclstatus": if on { "yes" } else { "no" }}),
-                )
-            }
+            "aclcontrol.isenabled" => self.isenabled(),
             "get" => self.get(obj),
             _ => Resp::fail(405, "Unknown command"),
         }
+    }
+
+    /// `aclcontrol.isenabled`, in the shape [`Switches::isenabled_shape`] says.
+    fn isenabled(&self) -> Resp {
+        let on = self.switches.packet_filter_off.is_none();
+        let (name, value) = match self.switches.isenabled_shape {
+            IsEnabledShape::AclStatus => ("aclstatus", json!(if on { "yes" } else { "no" })),
+            IsEnabledShape::IsEnabledText => ("IsEnabled", json!(if on { "1" } else { "0" })),
+            IsEnabledShape::IsEnabledBool => ("IsEnabled", json!(on)),
+            IsEnabledShape::Data => ("data", json!(if on { "1" } else { "0" })),
+        };
+        let mut answer = Map::new();
+        answer.insert("code".into(), json!(200));
+        answer.insert("status".into(), json!("ok"));
+        answer.insert(name.into(), value);
+        Resp::json(200, &Value::Object(answer))
     }
 
     /// `get`: only `param=version` (the firmware) is emulated.
@@ -298,6 +308,10 @@ impl State {
                 Err(resp) => return resp,
             }
         } else {
+            // Kemp §3.16: only 'All Permissions' runs the global commands.
+            if self.switches.forbidden_global {
+                return Resp::fail(403, "Permission denied");
+            }
             Scope::Global
         };
         match op {
@@ -364,6 +378,12 @@ impl State {
         if self.switches.require_prefix && !addr.contains('/') {
             return Err(Resp::fail(400, PREFIX_MESSAGE));
         }
+        if self.switches.refuse_v6_host_prefix
+            && matches!(net, IpNet::V6(n) if n.prefix_len() == 128)
+            && addr.contains('/')
+        {
+            return Err(invalid());
+        }
         Ok((addr, net))
     }
 
@@ -377,6 +397,14 @@ impl State {
             Ok(a) => a,
             Err(r) => return r,
         };
+        if self
+            .switches
+            .invalid_addresses
+            .iter()
+            .any(|a| canonical(a) == Some(net))
+        {
+            return Resp::fail(self.switches.invalid_address_status, "Invalid address");
+        }
         if let Some(r) = self.packet_filter_refuses() {
             return r;
         }
@@ -430,10 +458,15 @@ impl State {
                 _ => e.addr.clone(),
             }
         };
+        let comments = self.switches.comments;
         let objects = || -> Vec<Value> {
             entries
                 .iter()
-                .map(|e| json!({"addr": shown(e), "comment": e.comment}))
+                .map(|e| match comments {
+                    Comments::Shown => json!({"addr": shown(e), "comment": e.comment}),
+                    Comments::Absent => json!({"addr": shown(e)}),
+                    Comments::Null => json!({"addr": shown(e), "comment": null}),
+                })
                 .collect()
         };
         let container = match list {
@@ -495,8 +528,70 @@ impl State {
                 let strings = entries.iter().map(|e| json!(shown(e))).collect();
                 answer.insert("Acl".into(), Value::Array(strings));
             }
+            ListShape::ListMember => self.list_member(&mut answer, list, objects()),
+            ListShape::VsDescriptions | ListShape::VsFlattened if scope == Scope::Global => {
+                self.list_member(&mut answer, list, objects());
+            }
+            ListShape::VsDescriptions => {
+                let mut vs = self.vs_description(scope);
+                if !entries.is_empty() {
+                    vs.insert(container.into(), nested());
+                }
+                answer.insert("VS".into(), json!([vs]));
+            }
+            ListShape::VsFlattened => {
+                answer.extend(self.vs_description(scope));
+                if !entries.is_empty() {
+                    answer.insert("IP".into(), Value::Array(objects()));
+                }
+            }
+            ListShape::BareAddrContainer => {
+                let old = match list {
+                    AclList::Block => "Blacklist",
+                    AclList::Allow => "Whitelist",
+                };
+                let addrs: Vec<Value> = entries.iter().map(|e| json!(shown(e))).collect();
+                answer.insert(old.into(), json!({ "addr": addrs }));
+            }
+            ListShape::EntryContainer => {
+                answer.insert(container.into(), json!({ "Entry": objects() }));
+            }
+            ListShape::VsEntries => {
+                answer.insert("VS".into(), json!({ "Entries": objects() }));
+            }
         }
         Resp::json(200, &Value::Object(answer))
+    }
+}
+
+impl State {
+    /// `list` (the member that only names the list) and `IP` when there
+    /// are entries.
+    fn list_member(&self, answer: &mut Map<String, Value>, list: AclList, objects: Vec<Value>) {
+        let name = match list {
+            AclList::Block => "block",
+            AclList::Allow => "allow",
+        };
+        answer.insert("list".into(), json!(name));
+        if !objects.is_empty() {
+            answer.insert("IP".into(), Value::Array(objects));
+        }
+    }
+
+    /// The members that describe a VS (`Index`, `VS_IP`, `VS_Port`,
+    /// `VS_Protocol`, `Status`).
+    fn vs_description(&self, scope: Scope) -> Map<String, Value> {
+        let mut m = Map::new();
+        if let Scope::Vs(index) = scope {
+            m.insert("Index".into(), json!(index));
+            if let Some(vs) = self.virtual_services.iter().find(|v| v.index == index) {
+                m.insert("VS_IP".into(), json!(vs.ip));
+                m.insert("VS_Port".into(), json!(vs.port));
+                m.insert("VS_Protocol".into(), json!(vs.prot));
+            }
+            m.insert("Status".into(), json!("Up"));
+        }
+        m
     }
 }
 

@@ -44,7 +44,18 @@
 //! - `get` with `param=version` answers the firmware version
 //!   ([`FirmwareVersion`]): the v2 shape is a guess from v1's `<version>`.
 //! - `aclcontrol.isenabled` answers `{"code":200,"status":"ok","aclstatus":"yes"}`
-//!   (`"no"` while a packet-filter-off switch is set): a pure guess.
+//!   (`"no"` while a packet-filter-off switch is set): a pure guess; the
+//!   shapes a Terraform provider reads (`IsEnabled` "1"/"0" or a boolean,
+//!   `data`) behind [`IsEnabledShape`].
+//! - The appliance's dialect (issue 27), each behind a switch: list answers
+//!   with members that only describe the list (`list`, VS descriptions,
+//!   flattened VS fields) and containers lmguard must refuse
+//!   ([`ListShape`]); entries without a `comment` member or with `null`
+//!   ([`Comments`]); a firmware that refuses IPv6 `/128`
+//!   ([`Switches::refuse_v6_host_prefix`]); addresses refused as "Invalid
+//!   address" ([`Switches::invalid_addresses`], 422 with
+//!   `invalid_address_status`); a 'Virtual Service' user that gets 403 on
+//!   the global lists ([`Switches::forbidden_global`]).
 //! - Unknown paths and the disabled API answer an HTML 404 page; a method
 //!   other than POST on `/accessv2` answers 405 (the real one supports GET).
 //! - The python SDK's `vsport`/`vsprot` spellings are accepted as aliases.
@@ -208,6 +219,29 @@ pub enum ListShape {
     VsWrapper,
     /// `{"code":200,"status":"ok","Acl":["192.0.2.7",…]}`.
     AclStrings,
+    /// As Default, with the member `"list":"block"` (`"allow"`) that only
+    /// describes the list, as the kreemer Go client's response struct
+    /// carries it: `{"code":200,"status":"ok","list":"block"}` when empty.
+    ListMember,
+    /// For `listvs`: an array of VS descriptions, `{"VS":[{"Index":…,
+    /// "VS_IP":…,"VS_Port":…,"VS_Protocol":…,"Status":"Up"}]}`, the
+    /// `Blocklist` (`{"IP":[…]}`) inside only when the list has entries;
+    /// `list` answers as ListMember.
+    VsDescriptions,
+    /// For `listvs`: the VS description flattened at the top level,
+    /// `{"code":200,"status":"ok","Index":…,"VS_IP":…,"VS_Port":…,
+    /// "VS_Protocol":…}` plus `IP` when the list has entries; `list`
+    /// answers as ListMember.
+    VsFlattened,
+    /// A container lmguard must refuse (its members are unknown):
+    /// `{"Blacklist":{"addr":["192.0.2.7",…]}}`, the pre-7.2.37 form.
+    BareAddrContainer,
+    /// A container lmguard must refuse: `{"Blocklist":{"Entry":[{addr,
+    /// comment}…]}}`.
+    EntryContainer,
+    /// A VS object lmguard must refuse: `{"VS":{"Entries":[{addr,
+    /// comment}…]}}` (for `list` too).
+    VsEntries,
     /// Every authenticated request (lists and edits) answers HTTP 200 with
     /// `{"code":422,"message":"Command failed","status":"fail"}`; nothing is
     /// changed.
@@ -299,11 +333,55 @@ pub struct Switches {
     pub list_answer_raw: Option<String>,
     /// Comments are stored cut to this many characters.
     pub comment_cut: Option<usize>,
+    // ----- the real appliance's dialect (issue 27) -----
+    /// How list answers show comments (object shapes only).
+    pub comments: Comments,
+    /// IPv6 hosts written `ADDR/128` are refused with "Invalid address"
+    /// (status [`Switches::invalid_address_status`]): a firmware that
+    /// refuses the `/128` form.
+    pub refuse_v6_host_prefix: bool,
+    /// Adds of these addresses (canonical networks, as text) are refused
+    /// with "Invalid address" (status [`Switches::invalid_address_status`]):
+    /// addresses the appliance will not take.
+    pub invalid_addresses: Vec<String>,
+    /// The shape of the `aclcontrol.isenabled` answer.
+    pub isenabled_shape: IsEnabledShape,
+    /// Global-list commands answer 403 "Permission denied" (VS lists work):
+    /// a key whose user has the 'Virtual Service' permission only.
+    pub forbidden_global: bool,
     /// Kemp's API rate limit (loadmaster-api.md §5): a call that arrives
     /// when this many calls were answered within the window before it is
     /// dropped (the connection is reset, no answer), over all connections.
     /// None = no limit.
     pub rate_limit: Option<RateLimit>,
+}
+
+/// How a list answer shows an entry's comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Comments {
+    /// `"comment": "…"` (empty string when none).
+    #[default]
+    Shown,
+    /// No `comment` member at all: a LoadMaster that shows no comments.
+    Absent,
+    /// `"comment": null`.
+    Null,
+}
+
+/// The shape of the answer to `aclcontrol.isenabled` (its v2 shape is not
+/// documented, loadmaster-api.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IsEnabledShape {
+    /// `{"code":200,"status":"ok","aclstatus":"yes"}` (`"no"`), v1's element.
+    #[default]
+    AclStatus,
+    /// `{"code":200,"status":"ok","IsEnabled":"1"}` (`"0"`), as a Terraform
+    /// provider reads it.
+    IsEnabledText,
+    /// `{"code":200,"status":"ok","IsEnabled":true}` (`false`).
+    IsEnabledBool,
+    /// `{"code":200,"status":"ok","data":"1"}` (`"0"`).
+    Data,
 }
 
 /// At most `calls` calls within any `window`, over all connections.
@@ -341,6 +419,11 @@ impl Default for Switches {
             list_host_prefix: false,
             list_answer_raw: None,
             comment_cut: None,
+            comments: Comments::Shown,
+            refuse_v6_host_prefix: false,
+            invalid_addresses: Vec::new(),
+            isenabled_shape: IsEnabledShape::AclStatus,
+            forbidden_global: false,
             rate_limit: None,
         }
     }
@@ -649,6 +732,22 @@ impl FakeLoadMaster {
 
     pub fn set_comment_cut(&self, chars: Option<usize>) {
         self.update(|s| s.comment_cut = chars);
+    }
+    pub fn set_comments(&self, comments: Comments) {
+        self.update(|s| s.comments = comments);
+    }
+    pub fn set_refuse_v6_host_prefix(&self, on: bool) {
+        self.update(|s| s.refuse_v6_host_prefix = on);
+    }
+    /// Adds of these addresses are refused with "Invalid address".
+    pub fn set_invalid_addresses(&self, addresses: &[&str]) {
+        self.update(|s| s.invalid_addresses = addresses.iter().map(|a| a.to_string()).collect());
+    }
+    pub fn set_isenabled_shape(&self, shape: IsEnabledShape) {
+        self.update(|s| s.isenabled_shape = shape);
+    }
+    pub fn set_forbidden_global(&self, on: bool) {
+        self.update(|s| s.forbidden_global = on);
     }
 
     /// Turns Kemp's rate limit on (see [`Switches::rate_limit`]) or off.

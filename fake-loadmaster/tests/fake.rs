@@ -1039,3 +1039,160 @@ fn set_switches_and_idle_timeout() {
     assert!(rest.is_empty());
     assert!(t.elapsed() < Duration::from_secs(5));
 }
+
+/// Issue 27: the shapes the real appliance's dialect may take.
+#[test]
+fn dialect_list_shapes_and_comments() {
+    let lm = start_default();
+    let c = Client::new(&lm);
+    let listvs = || json!({"cmd": "aclcontrol", "listvs": "block", "vs": "1"});
+    let vs1 = json!({"Index": 1, "VS_IP": "192.0.2.10", "VS_Port": 443, "VS_Protocol": "tcp",
+                     "Status": "Up"});
+
+    // Empty lists, with members that only describe them.
+    lm.set_list_shape(ListShape::ListMember);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "list": "block"})
+    );
+    lm.set_list_shape(ListShape::VsDescriptions);
+    assert_eq!(
+        c.call(listvs()).1,
+        json!({"code": 200, "status": "ok", "VS": [vs1]})
+    );
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "list": "block"})
+    );
+    lm.set_list_shape(ListShape::VsFlattened);
+    let mut flat = json!({"code": 200, "status": "ok"});
+    flat.as_object_mut()
+        .unwrap()
+        .extend(vs1.as_object().unwrap().clone());
+    assert_eq!(c.call(listvs()).1, flat);
+
+    // With entries.
+    lm.insert_entry(Scope::Vs(1), "192.0.2.7", "x");
+    lm.insert_entry(Scope::Global, "192.0.2.7", "x");
+    let one = json!([{"addr": "192.0.2.7", "comment": "x"}]);
+    flat["IP"] = one.clone();
+    assert_eq!(c.call(listvs()).1, flat);
+    lm.set_list_shape(ListShape::VsDescriptions);
+    let mut held = vs1.clone();
+    held["Blocklist"] = json!({"IP": one});
+    assert_eq!(
+        c.call(listvs()).1,
+        json!({"code": 200, "status": "ok", "VS": [held]})
+    );
+    lm.set_list_shape(ListShape::ListMember);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "list": "block", "IP": one})
+    );
+
+    // Containers lmguard must refuse.
+    lm.set_list_shape(ListShape::BareAddrContainer);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "Blacklist": {"addr": ["192.0.2.7"]}})
+    );
+    lm.set_list_shape(ListShape::EntryContainer);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "Blocklist": {"Entry": one}})
+    );
+    lm.set_list_shape(ListShape::VsEntries);
+    assert_eq!(
+        c.call(listvs()).1,
+        json!({"code": 200, "status": "ok", "VS": {"Entries": one}})
+    );
+
+    // Comments absent or null.
+    lm.set_list_shape(ListShape::Default);
+    lm.set_comments(Comments::Absent);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "IP": [{"addr": "192.0.2.7"}]})
+    );
+    lm.set_comments(Comments::Null);
+    assert_eq!(
+        c.call(list()).1,
+        json!({"code": 200, "status": "ok", "IP": [{"addr": "192.0.2.7", "comment": null}]})
+    );
+    assert_eq!(
+        lm.entries(Scope::Global),
+        [entry("192.0.2.7", "x")],
+        "still stored"
+    );
+}
+
+#[test]
+fn dialect_refusals_and_isenabled() {
+    let lm = start_default();
+    let c = Client::new(&lm);
+    // A firmware that refuses the /128 form (but takes the bare host).
+    lm.set_refuse_v6_host_prefix(true);
+    assert_eq!(
+        c.call(add("2001:db8::7/128")),
+        (400, fail(400, "Invalid address"))
+    );
+    assert_eq!(c.call(add("2001:db8::/64")).0, 200, "networks pass");
+    assert_eq!(c.call(add("2001:db8:1::7")).0, 200, "bare passes");
+    lm.set_refuse_v6_host_prefix(false);
+
+    // Addresses the appliance will not take, at 422 as the PowerShell SDK maps them.
+    lm.set_invalid_address_status(422);
+    lm.set_invalid_addresses(&["192.0.2.66"]);
+    assert_eq!(
+        c.call(add("192.0.2.66/32")),
+        (422, fail(422, "Invalid address"))
+    );
+    assert_eq!(c.call(add("192.0.2.67")).0, 200);
+    assert!(!lm
+        .entries(Scope::Global)
+        .iter()
+        .any(|e| e.addr.starts_with("192.0.2.66")));
+
+    // isenabled shapes.
+    let isenabled = || json!({"cmd": "aclcontrol.isenabled"});
+    let shapes = [
+        (
+            IsEnabledShape::AclStatus,
+            "aclstatus",
+            json!("yes"),
+            json!("no"),
+        ),
+        (
+            IsEnabledShape::IsEnabledText,
+            "IsEnabled",
+            json!("1"),
+            json!("0"),
+        ),
+        (
+            IsEnabledShape::IsEnabledBool,
+            "IsEnabled",
+            json!(true),
+            json!(false),
+        ),
+        (IsEnabledShape::Data, "data", json!("1"), json!("0")),
+    ];
+    for (shape, name, on, off) in shapes {
+        lm.set_isenabled_shape(shape);
+        lm.set_packet_filter_off(None);
+        let mut want = json!({"code": 200, "status": "ok"});
+        want[name] = on;
+        assert_eq!(c.call(isenabled()), (200, want.clone()));
+        lm.set_packet_filter_off(Some(PacketFilterOff::Ok));
+        want[name] = off;
+        assert_eq!(c.call(isenabled()), (200, want));
+    }
+
+    // A 'Virtual Service' user: VS lists work, the global ones answer 403.
+    lm.set_forbidden_global(true);
+    assert_eq!(c.call(list()), (403, fail(403, "Permission denied")));
+    assert_eq!(
+        c.call(json!({"cmd": "aclcontrol", "listvs": "block", "vs": "1"}))
+            .0,
+        200
+    );
+}

@@ -682,9 +682,11 @@ fn list_failed(lm: &LoadMasterConfig, failure: &Failure, report: &mut Report) {
             report.fail(
                 lm_failed,
                 LIST,
-                "the key's user may not use access lists (HTTP 403)",
-                "give that user the permission to change the LoadMaster's configuration (User \
-                 Management > Modify), or use a key of a user who has it",
+                "the key's user may not use the global access lists (HTTP 403)",
+                "give that user 'All Permissions' (System Administration > User Management > \
+                 Modify; Kemp: only 'All Permissions' may run the global access list commands, \
+                 'Virtual Service' is enough for a VS's lists only), or use a key of a user who \
+                 has it",
             );
         }
         Failure::BadAnswer(_) => {
@@ -822,7 +824,7 @@ fn check_packet_filter(client: &Client, report: &mut Report) {
         Ok(None) => report.warn(
             FILTER,
             "could not tell whether the Packet Routing Filter is on (the answer to \
-             aclcontrol.isenabled has no aclstatus lmguard understands)",
+             aclcontrol.isenabled has no aclstatus, IsEnabled or data lmguard understands)",
             hint,
         ),
         Err(why) => report.warn(

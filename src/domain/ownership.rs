@@ -7,6 +7,12 @@
 //! at all, it is lmguard's only while a local record says lmguard put it
 //! there (an add of it was acknowledged) and nothing says otherwise (the
 //! record does not say someone else holds the address).
+//!
+//! "Shows no comments" is a comment of `None`: the list answer gave the
+//! entry no `comment` member, a `null` one, or the entry as a bare string
+//! (`loadmaster::list_answer`). An empty comment (`""`) is a comment: the
+//! entry was written without one, by someone, and is not lmguard's (lmguard
+//! always writes its prefix).
 
 use super::entry::{Entry, Status};
 

@@ -28,6 +28,13 @@ pub(crate) trait Describe {
     /// `call` of `address` (spelled as given) on `scope`'s list; `comment`
     /// is what an add marks the entry with.
     fn describe(&self, call: Call, scope: Scope, address: &str, comment: &str) -> String;
+
+    /// How the device wants `address` written when it is added (Kemp: an
+    /// IPv6 host with an explicit `/128`); as lmguard writes it unless the
+    /// device says otherwise.
+    fn spelling(&self, address: &Address) -> String {
+        address.to_string()
+    }
 }
 
 /// A device with one block list per scope.
@@ -47,6 +54,17 @@ pub(crate) trait EnforcementPoint: Describe + Sync {
     /// refusal says the device wants it written another way (`None`: a
     /// refusal to take as it is).
     fn respell(&self, address: &Address, refusal: &Failure) -> Option<String>;
+
+    /// Whether `refusal` of an add says the device refuses the address
+    /// itself. Asked only when the refusal cannot be anything else the
+    /// executor knows of: the scope's list reads (the scope exists) and
+    /// does not hold the address (not a duplicate), and no other spelling
+    /// is left to try. `true` makes the entry `rejected`; `false` leaves it
+    /// pending for `sweep` (the default: nothing is given up on a guess).
+    fn refuses_address(&self, refusal: &Failure) -> bool {
+        let _ = refusal;
+        false
+    }
 
     /// When the device last answered and last failed, for `stats`.
     fn heard(&self) -> Health;

@@ -21,7 +21,9 @@
 //!   retried once with it.
 //! - A call refused for good becomes [`Failure::Permanent`]: the scope's
 //!   list cannot be read either while the global one can (the VS does not
-//!   exist), or the LoadMaster refuses the address itself (400, not listed).
+//!   exist), or the LoadMaster refuses the address itself (not listed, and
+//!   the enforcement point says the refusal is about the address: see
+//!   [`EnforcementPoint::refuses_address`]).
 //!   Further calls for such a scope are not sent in that run.
 
 pub(crate) mod batch;
@@ -215,12 +217,12 @@ impl<'c> Executor<'c> {
     }
 
     fn add(&mut self, job: &Job) -> Result<Applied, Failure> {
-        let added = self
-            .point
-            .add(job.scope, &job.address.to_string(), &job.comment);
+        // As the enforcement point wants it written (Kemp: IPv6 hosts /128).
+        let spelled = self.point.spelling(&job.address);
+        let added = self.point.add(job.scope, &spelled, &job.comment);
         let refusal = match added {
             Ok(_) => {
-                self.note(job.scope, job.address, Some(job.address.to_string()), job);
+                self.note(job.scope, job.address, Some(spelled), job);
                 return Ok(Applied::Done);
             }
             Err(f @ Failure::Rejected { .. }) => f,
@@ -254,11 +256,11 @@ impl<'c> Executor<'c> {
                             self.note(job.scope, job.address, Some(spelled), job);
                             return Ok(Applied::Done);
                         }
-                        Err(f @ Failure::Rejected { .. }) => return Err(for_address(f)),
+                        Err(f @ Failure::Rejected { .. }) => return Err(self.for_address(f)),
                         Err(f) => return Err(f),
                     }
                 }
-                Err(for_address(refusal))
+                Err(self.for_address(refusal))
             }
         }
     }
@@ -370,18 +372,17 @@ fn permanent(failure: Failure) -> Failure {
     }
 }
 
-/// A 400 for an address that is not listed: the LoadMaster refuses the
-/// address itself. Other refusals (422 …) may pass and stay pending.
-fn for_address(refusal: Failure) -> Failure {
-    match refusal {
-        Failure::Rejected {
-            status: 400,
-            message,
-        } => Failure::Permanent {
-            status: 400,
-            message,
-        },
-        other => other,
+impl Executor<'_> {
+    /// The refusal of an add whose scope exists and lacks the address: for
+    /// good when the enforcement point says the address itself is refused
+    /// (Kemp: a 400, or an "Invalid address" at another 4xx); other
+    /// refusals (a 422 for the packet filter …) stay pending.
+    fn for_address(&self, refusal: Failure) -> Failure {
+        if self.point.refuses_address(&refusal) {
+            permanent(refusal)
+        } else {
+            refusal
+        }
     }
 }
 

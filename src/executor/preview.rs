@@ -2,6 +2,7 @@
 //! `mode = "simulate"` withholds. How a call looks on the wire is the
 //! enforcement point's to say ([`Describe`]); nothing here connects.
 
+use crate::domain::entry::Call;
 use crate::domain::loadmaster_name::LoadMasterName;
 use crate::enforcement::Describe;
 
@@ -12,7 +13,14 @@ pub(crate) type Wires<'a> = &'a dyn Fn(LoadMasterName) -> Box<dyn Describe>;
 
 /// How `job` looks on the wire of its LoadMaster.
 fn describe(wires: Wires<'_>, job: &Job) -> String {
-    wires(job.loadmaster).describe(job.call, job.scope, &job.address.to_string(), &job.comment)
+    let wire = wires(job.loadmaster);
+    // An add as the device wants it written; a delete is sent with the
+    // spelling the list shows, which a preview cannot know.
+    let address = match job.call {
+        Call::Add => wire.spelling(&job.address),
+        Call::Delete => job.address.to_string(),
+    };
+    wire.describe(job.call, job.scope, &address, &job.comment)
 }
 
 /// Print what a dry run would send.

@@ -6,23 +6,18 @@
 use super::list_answer::ListedEntry;
 use serde_json::{Map, Value};
 
-/// The answer to `aclcontrol.isenabled`: `aclstatus` (any case), at the top level or one object down; yes/no,
-/// booleans, 1/0, on/off.
+/// The answer to `aclcontrol.isenabled` (its v2 shape is not documented,
+/// loadmaster-api.md §3): `aclstatus` (v1's element) or `IsEnabled` (as a
+/// Terraform provider reads it), any case, at the top level or one object
+/// down; or a `data` member holding the flag itself. Values: yes/no,
+/// booleans, 1/0 (numbers or text), on/off, true/false, enabled/disabled.
 pub(crate) fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
-    if let Some((_, v)) = obj
-        .iter()
-        .find(|(k, _)| k.eq_ignore_ascii_case("aclstatus"))
-    {
-        return match v {
-            Value::Bool(b) => Some(*b),
-            Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
-            Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "yes" | "y" | "on" | "1" | "true" | "enabled" => Some(true),
-                "no" | "n" | "off" | "0" | "false" | "disabled" => Some(false),
-                _ => None,
-            },
-            _ => None,
-        };
+    let named = |name: &str| obj.iter().find(|(k, _)| k.eq_ignore_ascii_case(name));
+    if let Some((_, v)) = named("aclstatus").or_else(|| named("isenabled")) {
+        return flag(v);
+    }
+    if let Some((_, v)) = named("data").filter(|(_, v)| !v.is_object()) {
+        return flag(v);
     }
     if depth > 0 {
         return None;
@@ -30,6 +25,20 @@ pub(crate) fn acl_status(obj: &Map<String, Value>, depth: u8) -> Option<bool> {
     obj.values()
         .filter_map(Value::as_object)
         .find_map(|inner| acl_status(inner, depth + 1))
+}
+
+/// An on/off flag as the LoadMaster may write it.
+fn flag(v: &Value) -> Option<bool> {
+    match v {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => n.as_u64().filter(|n| *n <= 1).map(|n| n == 1),
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "y" | "on" | "1" | "true" | "enabled" => Some(true),
+            "no" | "n" | "off" | "0" | "false" | "disabled" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// The `status`/`code`/`message` of an answer, when it says it failed.
@@ -98,6 +107,12 @@ mod tests {
     }
 
     #[test]
+    fn flags_are_read_in_every_spelling() {
+        assert_eq!(super::flag(&json!("Yes")), Some(true));
+        assert_eq!(super::flag(&json!(2)), None);
+    }
+
+    #[test]
     fn isenabled_answers_in_every_plausible_shape() {
         assert_eq!(flag(json!({"status":"ok","aclstatus":"yes"})), Some(true));
         assert_eq!(flag(json!({"status":"ok","AclStatus":"no"})), Some(false));
@@ -106,6 +121,18 @@ mod tests {
         assert_eq!(flag(json!({"aclstatus":0})), Some(false));
         assert_eq!(flag(json!({"status":"ok"})), None);
         assert_eq!(flag(json!({"aclstatus":"maybe"})), None);
+        // As a Terraform provider reads it: IsEnabled "0"/"1"/bool, or data.
+        assert_eq!(flag(json!({"status":"ok","IsEnabled":"1"})), Some(true));
+        assert_eq!(flag(json!({"status":"ok","IsEnabled":"0"})), Some(false));
+        assert_eq!(flag(json!({"status":"ok","isenabled":true})), Some(true));
+        assert_eq!(flag(json!({"status":"ok","IsEnabled":false})), Some(false));
+        assert_eq!(flag(json!({"status":"ok","data":"1"})), Some(true));
+        assert_eq!(flag(json!({"status":"ok","data":0})), Some(false));
+        assert_eq!(
+            flag(json!({"status":"ok","data":{"IsEnabled":"1"}})),
+            Some(true)
+        );
+        assert_eq!(flag(json!({"status":"ok","data":"perhaps"})), None);
     }
 
     #[test]

@@ -9,9 +9,24 @@
 //! `Allowlist`/`Whitelist`, which may also hold the entries directly as an
 //! array; or inside a `VS` object, or an array of them. An entry is an
 //! object (`addr`, optional `comment`) or a bare string; one entry may come
-//! as an object instead of an array; a `null` or empty list is empty. An
-//! answer that holds none of these but other members is an error naming
-//! them: it is never taken as an empty list.
+//! as an object instead of an array; a `null` or empty list is empty.
+//!
+//! Members that only describe a list (`list`, `VS_IP`, `VS_Port`,
+//! `VS_Protocol`, `Index`, `Status`, any case) are not entries: an answer,
+//! container or VS object holding only them is an empty list (the Go
+//! client's `{"list":"block"}`, a VS description with no entries member,
+//! its fields flattened at the top level).
+//!
+//! The rule: a member lmguard does not know — at the top level, in a list
+//! container, in a VS object — makes the answer an error that names it
+//! (`Blacklist.addr`, `VS.Entries`), whatever else the answer holds: it is
+//! never taken as an empty list, so no decision (a delete settled, a re-add
+//! planned) is made from it. Only an entry (an object with `addr`) may carry
+//! members lmguard ignores.
+//!
+//! An entry without a comment (no `comment` member, `null`, or a bare
+//! string) has `comment: None`: the LoadMaster shows no comment, and
+//! ownership comes from the local record (`domain::ownership`).
 
 use std::fmt;
 
@@ -24,7 +39,8 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ListedEntry {
     pub(crate) addr: String,
-    /// `None` when the answer carried no comments at all (e.g. `Acl` strings).
+    /// `None` when the LoadMaster showed no comment for it (no `comment`
+    /// member, `null`, or a bare string).
     pub(crate) comment: Option<String>,
 }
 
@@ -36,8 +52,9 @@ pub(crate) struct ListAnswer {
     pub(crate) head: serde_json::Map<String, Value>,
     /// The entries, when a list was found.
     pub(crate) entries: Option<Vec<ListedEntry>>,
-    /// Top-level members that are neither a list nor status/code/message.
-    pub(crate) other_keys: Vec<String>,
+    /// Members lmguard does not know, with where they were
+    /// (`Blacklist.addr`).
+    pub(crate) unknown: Vec<String>,
 }
 
 /// Read a list answer. `Err` when the bytes are not a JSON object.
@@ -52,26 +69,37 @@ pub(crate) fn read(bytes: &[u8]) -> Result<ListAnswer, String> {
 }
 
 impl ListAnswer {
-    /// The entries, or why the answer holds no list lmguard knows.
+    /// The entries, or why the answer holds no list lmguard can trust.
     pub(crate) fn into_entries(self) -> Result<Vec<ListedEntry>, String> {
-        match self.entries {
-            Some(entries) => Ok(entries),
-            None if self.other_keys.is_empty() => Ok(Vec::new()),
-            None => Err(format!(
-                "the list answer holds no list lmguard knows (no IP, Acl, Blocklist, \
-                 Blacklist or VS); it has {}",
-                self.other_keys
-                    .iter()
-                    .take(8)
-                    .map(|k| format!("{k:?}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )),
+        if !self.unknown.is_empty() {
+            let mut names: Vec<String> = self
+                .unknown
+                .iter()
+                .take(8)
+                .map(|k| format!("{k:?}"))
+                .collect();
+            if self.unknown.len() > 8 {
+                names.push(format!("and {} more", self.unknown.len() - 8));
+            }
+            return Err(format!(
+                "the list answer holds {} lmguard does not know: {} (lmguard knows IP, Acl, \
+                 Blocklist, Blacklist, Allowlist, Whitelist and VS, and the members that \
+                 describe a list: list, VS_IP, VS_Port, VS_Protocol, Index, Status); it is not \
+                 taken as a list, so nothing is decided from it",
+                if self.unknown.len() == 1 {
+                    "a member"
+                } else {
+                    "members"
+                },
+                names.join(", ")
+            ));
         }
+        Ok(self.entries.unwrap_or_default())
     }
 }
 
 const CONTAINERS: [&str; 4] = ["blocklist", "blacklist", "allowlist", "whitelist"];
+const DESCRIBING: [&str; 5] = ["list", "vs_ip", "vs_port", "vs_protocol", "index"];
 
 /// The top-level object.
 struct Top;
@@ -79,17 +107,48 @@ struct Top;
 impl<'de> DeserializeSeed<'de> for Top {
     type Value = ListAnswer;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<ListAnswer, D::Error> {
-        d.deserialize_map(ObjectVisitor { depth: 0 })
+        d.deserialize_map(ObjectVisitor {
+            depth: 0,
+            path: String::new(),
+        })
     }
 }
 
 /// An object that may hold a list (the top level, a container, a VS).
 struct ObjectVisitor {
     depth: u8,
+    /// Where it is (`VS`, `VS.Blocklist`); empty at the top level.
+    path: String,
 }
 
 fn add(found: &mut Option<Vec<ListedEntry>>, more: Vec<ListedEntry>) {
     found.get_or_insert_with(Vec::new).extend(more);
+}
+
+/// `name` under `path`.
+fn at(path: &str, name: &str) -> String {
+    if path.is_empty() {
+        name.to_string()
+    } else {
+        format!("{path}.{name}")
+    }
+}
+
+/// What a container or VS held: entries (`None`: no list member), and the
+/// members lmguard does not know.
+#[derive(Default)]
+struct Held {
+    entries: Option<Vec<ListedEntry>>,
+    unknown: Vec<String>,
+}
+
+impl Held {
+    fn take(&mut self, mut other: Held) {
+        if let Some(e) = other.entries {
+            add(&mut self.entries, e);
+        }
+        self.unknown.append(&mut other.unknown);
+    }
 }
 
 impl<'de> Visitor<'de> for ObjectVisitor {
@@ -102,28 +161,39 @@ impl<'de> Visitor<'de> for ObjectVisitor {
         let top = self.depth == 0;
         while let Some(key) = map.next_key_seed(KeySeed {
             in_entry: false,
-            keep_other: top,
+            top,
         })? {
             match key {
-                Key::Head(name) if top => {
+                // `status` as spelled wins over another spelling of it (a
+                // flattened VS description's `Status`).
+                Key::Head(name, exact) => {
                     let v: Value = map.next_value()?;
-                    answer.head.insert(name.to_string(), v);
-                }
-                Key::List => add(&mut answer.entries, map.next_value_seed(Entries)?),
-                Key::Container | Key::Vs if self.depth < 3 => {
-                    let inner = map.next_value_seed(Container {
-                        depth: self.depth + 1,
-                    })?;
-                    if let Some(entries) = inner {
-                        add(&mut answer.entries, entries);
+                    if exact {
+                        answer.head.insert(name.to_string(), v);
+                    } else {
+                        answer.head.entry(name.to_string()).or_insert(v);
                     }
                 }
-                Key::Other(name) if top => {
-                    map.next_value::<IgnoredAny>()?;
-                    answer.other_keys.push(name.unwrap_or_default());
+                Key::List => add(&mut answer.entries, map.next_value_seed(Entries)?),
+                Key::Container(name) | Key::Vs(name) if self.depth < 3 => {
+                    let inner = map.next_value_seed(Container {
+                        depth: self.depth + 1,
+                        path: at(&self.path, &name),
+                    })?;
+                    if let Some(entries) = inner.entries {
+                        add(&mut answer.entries, entries);
+                    }
+                    answer.unknown.extend(inner.unknown);
                 }
-                _ => {
+                Key::Describing => {
                     map.next_value::<IgnoredAny>()?;
+                }
+                Key::Container(name) | Key::Vs(name) | Key::Other(name) => {
+                    map.next_value::<IgnoredAny>()?;
+                    answer.unknown.push(at(&self.path, &name));
+                }
+                Key::Addr | Key::Comment => {
+                    unreachable!("addr and comment are told apart only in entries")
                 }
             }
         }
@@ -132,73 +202,101 @@ impl<'de> Visitor<'de> for ObjectVisitor {
 }
 
 /// A container's value: an object holding a list, an array (of entries, or
-/// of VS objects), or empty (`null`, `""`). `None`: nothing found in it.
+/// of VS objects), or empty (`null`, `""`).
 struct Container {
     depth: u8,
+    path: String,
 }
 
 impl<'de> DeserializeSeed<'de> for Container {
-    type Value = Option<Vec<ListedEntry>>;
+    type Value = Held;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
+    }
+}
+
+fn empty() -> Held {
+    Held {
+        entries: Some(Vec::new()),
+        unknown: Vec::new(),
     }
 }
 
 impl<'de> Visitor<'de> for Container {
-    type Value = Option<Vec<ListedEntry>>;
+    type Value = Held;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list container")
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Some(Vec::new()))
+        Ok(empty())
     }
     fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(Some(Vec::new()))
+        Ok(empty())
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
         if s.trim().is_empty() {
-            Ok(Some(Vec::new()))
+            Ok(empty())
         } else {
-            Err(E::custom(format!("a list container is the string {s:?}")))
+            Err(E::custom(format!(
+                "the list container {} is the string {s:?}",
+                self.path
+            )))
         }
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        let inner = ObjectVisitor { depth: self.depth }.visit_map(map)?;
-        // An empty container object is an empty list.
-        Ok(Some(inner.entries.unwrap_or_default()))
+        let inner = ObjectVisitor {
+            depth: self.depth,
+            path: self.path,
+        }
+        .visit_map(map)?;
+        // A container or VS object with no list member (empty, or only
+        // describing members) is an empty list.
+        Ok(Held {
+            entries: Some(inner.entries.unwrap_or_default()),
+            unknown: inner.unknown,
+        })
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        // Entries directly, or VS objects each holding a list.
-        let mut out = Vec::new();
-        while let Some(item) = seq.next_element_seed(Item)? {
-            out.extend(item);
+        // Entries directly, or VS objects each holding a list (or only
+        // describing one).
+        let mut out = empty();
+        while let Some(item) = seq.next_element_seed(Item { path: &self.path })? {
+            out.take(item);
         }
-        Ok(Some(out))
+        Ok(out)
     }
 }
 
 /// An element of an array in a container: an entry, or an object holding a
-/// list (a VS).
-struct Item;
+/// list (a VS) or describing one.
+struct Item<'p> {
+    path: &'p str,
+}
 
-impl<'de> DeserializeSeed<'de> for Item {
-    type Value = Vec<ListedEntry>;
+impl<'de> DeserializeSeed<'de> for Item<'_> {
+    type Value = Held;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Item {
-    type Value = Vec<ListedEntry>;
+impl<'de> Visitor<'de> for Item<'_> {
+    type Value = Held;
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a list entry or a VS object")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<Self::Value, E> {
-        Ok(vec![bare(s)])
+        Ok(Held {
+            entries: Some(vec![bare(s)]),
+            unknown: Vec::new(),
+        })
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        match EntryFields::read(map)? {
-            Fields::Entry(e) => Ok(vec![e]),
+        match EntryFields::read(map, self.path)? {
+            Fields::Entry(e) => Ok(Held {
+                entries: Some(vec![e]),
+                unknown: Vec::new(),
+            }),
             Fields::Holder(inner) => Ok(inner),
         }
     }
@@ -243,10 +341,7 @@ impl<'de> Visitor<'de> for Entries {
         Ok(out)
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        match EntryFields::read(map)? {
-            Fields::Entry(e) => Ok(vec![e]),
-            Fields::Holder(_) => Err(de::Error::custom("a list entry has no \"addr\" string")),
-        }
+        OneEntry.visit_map(map).map(|e| vec![e])
     }
 }
 
@@ -269,7 +364,7 @@ impl<'de> Visitor<'de> for OneEntry {
         Ok(bare(s))
     }
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        match EntryFields::read(map)? {
+        match EntryFields::read(map, "")? {
             Fields::Entry(e) => Ok(e),
             Fields::Holder(_) => Err(de::Error::custom("a list entry has no \"addr\" string")),
         }
@@ -278,20 +373,24 @@ impl<'de> Visitor<'de> for OneEntry {
 
 enum Fields {
     Entry(ListedEntry),
-    /// No `addr`: an object holding lists (a VS), with what they held.
-    Holder(Vec<ListedEntry>),
+    /// No `addr`: an object holding lists or describing one (a VS), with
+    /// what it held.
+    Holder(Held),
 }
 
 struct EntryFields;
 
 impl EntryFields {
-    fn read<'de, A: MapAccess<'de>>(mut map: A) -> Result<Fields, A::Error> {
+    /// An object that is an entry (it has `addr`) or a VS; `path` is where
+    /// a VS would be (for naming its unknown members).
+    fn read<'de, A: MapAccess<'de>>(mut map: A, path: &str) -> Result<Fields, A::Error> {
         let mut addr: Option<String> = None;
         let mut comment: Option<String> = None;
-        let mut held: Option<Vec<ListedEntry>> = None;
+        let mut held = Held::default();
+        let mut described = false;
         while let Some(key) = map.next_key_seed(KeySeed {
             in_entry: true,
-            keep_other: false,
+            top: false,
         })? {
             match key {
                 Key::Addr => match map.next_value_seed(Text)? {
@@ -301,25 +400,36 @@ impl EntryFields {
                         return Err(de::Error::custom("a list entry's \"addr\" is not a string"))
                     }
                 },
-                Key::Comment => comment = Some(map.next_value_seed(CommentText)?),
-                Key::List => add(&mut held, map.next_value_seed(Entries)?),
-                Key::Container => {
-                    if let Some(inner) = map.next_value_seed(Container { depth: 2 })? {
-                        add(&mut held, inner);
-                    }
+                Key::Comment => comment = map.next_value_seed(CommentText)?,
+                Key::List => add(&mut held.entries, map.next_value_seed(Entries)?),
+                Key::Container(name) => {
+                    held.take(map.next_value_seed(Container {
+                        depth: 2,
+                        path: at(path, &name),
+                    })?);
                 }
-                _ => {
+                Key::Describing => {
+                    described = true;
                     map.next_value::<IgnoredAny>()?;
                 }
+                // Ignored in an entry; unknown in a VS.
+                Key::Vs(name) | Key::Other(name) => {
+                    map.next_value::<IgnoredAny>()?;
+                    held.unknown.push(name);
+                }
+                Key::Head(..) => unreachable!("status, code and message are told apart at the top"),
             }
         }
-        match (addr, held) {
-            (Some(addr), _) => Ok(Fields::Entry(ListedEntry {
-                addr,
-                comment: Some(comment.unwrap_or_default()),
-            })),
-            (None, Some(held)) => Ok(Fields::Holder(held)),
-            (None, None) => Err(de::Error::custom("a list entry has no \"addr\" string")),
+        match addr {
+            Some(addr) => Ok(Fields::Entry(ListedEntry { addr, comment })),
+            None if held.entries.is_some() || described || !held.unknown.is_empty() => {
+                held.unknown = held.unknown.iter().map(|n| at(path, n)).collect();
+                if held.entries.is_none() {
+                    held.entries = Some(Vec::new());
+                }
+                Ok(Fields::Holder(held))
+            }
+            None => Err(de::Error::custom("a list entry has no \"addr\" string")),
         }
     }
 }
@@ -327,25 +437,30 @@ impl EntryFields {
 /// A member name, matched without regard to case and without allocating
 /// (a large list has two members per entry).
 enum Key {
-    /// `status`, `code` or `message`, lower case.
-    Head(&'static str),
+    /// `status`, `code` or `message`, lower case; whether spelled exactly so.
+    Head(&'static str, bool),
     /// `IP` or `Acl`: entries.
     List,
-    /// `Blocklist`, `Blacklist`, `Allowlist` or `Whitelist`.
-    Container,
-    Vs,
+    /// `Blocklist`, `Blacklist`, `Allowlist` or `Whitelist`, as spelled.
+    Container(String),
+    /// `VS`, as spelled.
+    Vs(String),
+    /// A member that only describes a list (`list`, `VS_IP`, `VS_Port`,
+    /// `VS_Protocol`, `Index`, and `Status` below the top level).
+    Describing,
     Addr,
     Comment,
-    /// Any other member; its name only when asked for (the top level names
-    /// unknown members in its error).
-    Other(Option<String>),
+    /// Any other member, as spelled.
+    Other(String),
 }
 
 struct KeySeed {
     /// In an object that may be an entry: `addr` and `comment` mean
     /// something only there.
     in_entry: bool,
-    keep_other: bool,
+    /// At the top level of the answer: `status`, `code`, `message` are its
+    /// head there.
+    top: bool,
 }
 
 impl<'de> DeserializeSeed<'de> for KeySeed {
@@ -369,13 +484,18 @@ impl<'de> Visitor<'de> for KeySeed {
         } else if is("ip") || is("acl") {
             Key::List
         } else if CONTAINERS.iter().any(|c| is(c)) {
-            Key::Container
+            Key::Container(name.to_string())
         } else if is("vs") {
-            Key::Vs
-        } else if let Some(head) = ["status", "code", "message"].into_iter().find(|h| is(h)) {
-            Key::Head(head)
+            Key::Vs(name.to_string())
+        } else if DESCRIBING.iter().any(|d| is(d)) || (!self.top && is("status")) {
+            Key::Describing
+        } else if let Some(head) = ["status", "code", "message"]
+            .into_iter()
+            .find(|h| self.top && is(h))
+        {
+            Key::Head(head, name == head)
         } else {
-            Key::Other(self.keep_other.then(|| name.to_string()))
+            Key::Other(name.to_string())
         })
     }
 }
@@ -427,17 +547,17 @@ impl<'de> Visitor<'de> for Text {
     }
 }
 
-/// A comment: a string as it is, `null` as empty, any other value as its
-/// JSON text.
+/// A comment: a string as it is, `null` as none (the LoadMaster shows no
+/// comment), any other value as its JSON text.
 struct CommentText;
 
 impl<'de> DeserializeSeed<'de> for CommentText {
-    type Value = String;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<String>, D::Error> {
         match Value::deserialize(d)? {
-            Value::String(s) => Ok(s),
-            Value::Null => Ok(String::new()),
-            other => Ok(other.to_string()),
+            Value::String(s) => Ok(Some(s)),
+            Value::Null => Ok(None),
+            other => Ok(Some(other.to_string())),
         }
     }
 }
@@ -508,8 +628,9 @@ mod tests {
             .into_entries()
             .unwrap();
         assert_eq!(a[0].addr, "192.0.2.7");
-        assert_eq!(a[0].comment.as_deref(), Some(""));
-        assert_eq!(a[1].comment.as_deref(), Some(""));
+        // No comment member, or `null`: the LoadMaster shows no comment.
+        assert_eq!(a[0].comment, None);
+        assert_eq!(a[1].comment, None);
         let b = read(br#"{"Acl":["192.0.2.9"]}"#)
             .unwrap()
             .into_entries()
@@ -554,5 +675,111 @@ mod tests {
             let e = read(bad).unwrap_err();
             assert!(e.contains("\"addr\" is not a string"), "{e}");
         }
+    }
+
+    fn error(text: &str) -> String {
+        read(text.as_bytes()).unwrap().into_entries().unwrap_err()
+    }
+
+    #[test]
+    fn members_that_only_describe_a_list_are_not_entries() {
+        let vs =
+            r#""Index":1,"VS_IP":"192.0.2.10","VS_Port":443,"VS_Protocol":"tcp","Status":"Up""#;
+        for shape in [
+            // The kreemer Go client's response struct carries `list`.
+            r#"{"code":200,"status":"ok","list":"block"}"#.to_string(),
+            // A VS list as an array of VS descriptions, no entries member.
+            format!(r#"{{"code":200,"status":"ok","VS":[{{{vs}}}]}}"#),
+            format!(r#"{{"code":200,"status":"ok","VS":{{{vs}}}}}"#),
+            // The same fields flattened at the top level (its `Status` is
+            // the VS's; the answer's `status` wins whatever the order).
+            format!(r#"{{"code":200,"status":"ok",{vs}}}"#),
+            format!(r#"{{{vs},"code":200,"status":"ok"}}"#),
+            r#"{"status":"ok","Blocklist":{"list":"block"}}"#.to_string(),
+            r#"{"status":"ok","vs_ip":"192.0.2.10","LIST":"block"}"#.to_string(),
+        ] {
+            let a = read(shape.as_bytes()).unwrap();
+            assert_eq!(
+                a.head.get("status").and_then(Value::as_str),
+                Some("ok"),
+                "{shape}"
+            );
+            assert!(a.into_entries().unwrap().is_empty(), "{shape}");
+        }
+        // With entries beside them.
+        for shape in [
+            format!(
+                r#"{{"status":"ok","VS":[{{{vs},"Blocklist":{{"IP":[{{"addr":"192.0.2.7"}}]}}}}]}}"#
+            ),
+            format!(r#"{{"status":"ok",{vs},"IP":[{{"addr":"192.0.2.7"}}]}}"#),
+            r#"{"status":"ok","list":"block","IP":["192.0.2.7"]}"#.to_string(),
+        ] {
+            assert_eq!(addrs(&shape), ["192.0.2.7"], "{shape}");
+        }
+    }
+
+    #[test]
+    fn unknown_members_in_a_container_or_vs_are_an_error_naming_them() {
+        let cases = [
+            // The pre-7.2.37 form: bare addr children.
+            (
+                r#"{"status":"ok","Blacklist":{"addr":["192.0.2.7"]}}"#,
+                "\"Blacklist.addr\"",
+            ),
+            (
+                r#"{"status":"ok","Blocklist":{"Entry":[{"addr":"192.0.2.7"}]}}"#,
+                "\"Blocklist.Entry\"",
+            ),
+            (
+                r#"{"status":"ok","VS":{"Entries":[{"addr":"192.0.2.7"}]}}"#,
+                "\"VS.Entries\"",
+            ),
+            (
+                r#"{"status":"ok","VS":[{"Index":1,"Entries":[]}]}"#,
+                "\"VS.Entries\"",
+            ),
+            (
+                r#"{"status":"ok","Blocklist":{"addr":"192.0.2.7","comment":"x"}}"#,
+                "\"Blocklist.addr\"",
+            ),
+            (
+                r#"{"status":"ok","VS":{"Blocklist":{"IP":[],"Count":3}}}"#,
+                "\"VS.Blocklist.Count\"",
+            ),
+            (r#"{"status":"ok","VS":{"code":200}}"#, "\"VS.code\""),
+            // Beside a list that was found: still an error.
+            (
+                r#"{"status":"ok","IP":[],"IPv6":[{"addr":"2001:db8::7"}]}"#,
+                "\"IPv6\"",
+            ),
+            (
+                r#"{"status":"ok","Blocklist":{"IP":["192.0.2.7"],"IP6":["2001:db8::7"]}}"#,
+                "\"Blocklist.IP6\"",
+            ),
+        ];
+        for (shape, named) in cases {
+            let e = error(shape);
+            assert!(e.contains(named), "{shape}: {e}");
+            assert!(e.contains("nothing is decided"), "{e}");
+        }
+    }
+
+    #[test]
+    fn entries_may_carry_members_lmguard_ignores() {
+        assert_eq!(
+            addrs(
+                r#"{"status":"ok","Blocklist":[{"addr":"192.0.2.7","Added":"2024-01-01","Index":1}]}"#
+            ),
+            ["192.0.2.7"]
+        );
+        // An object without addr, list or describing member is no entry.
+        assert!(read(br#"{"Blocklist":[{}]}"#).is_err());
+    }
+
+    #[test]
+    fn an_ipv6_host_reads_back_as_the_host() {
+        let a = addrs(r#"{"status":"ok","IP":[{"addr":"2001:db8::7/128","comment":"lmguard x"}]}"#);
+        let parsed: crate::domain::address::Address = a[0].parse().unwrap();
+        assert_eq!(parsed, "2001:db8::7".parse().unwrap());
     }
 }

@@ -187,8 +187,10 @@ impl fmt::Display for Failure {
                  not locked out)",
             ),
             Failure::Forbidden => f.write_str(
-                "the API key's user may not change access lists (HTTP 403); give it the \
-                 permission on the LoadMaster",
+                "the API key's user lacks the permission (HTTP 403); on the LoadMaster (System \
+                 Administration > User Management > Modify) give it 'All Permissions' for the \
+                 global block list, or 'Virtual Service' (or 'All Permissions') for a VS's \
+                 block list",
             ),
             Failure::ApiDisabled => f.write_str(API_404),
             Failure::ServerError { status, message } => {
@@ -517,7 +519,8 @@ impl Client {
 
     /// Whether the Packet Routing Filter (which makes the lists act) is on.
     /// Its v2 answer is not documented (loadmaster-api.md §3): `Ok(None)`
-    /// when the answer carries no `aclstatus` lmguard understands.
+    /// when the answer carries no `aclstatus`, `IsEnabled` or `data`
+    /// lmguard understands.
     pub(crate) fn acl_enabled(&self) -> std::result::Result<Option<bool>, Failure> {
         let value = self.send(&Request::IsEnabled)?;
         Ok(value.as_object().and_then(|o| answer::acl_status(o, 0)))

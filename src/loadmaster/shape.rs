@@ -15,7 +15,12 @@ pub(crate) fn describe(answer: &Value) -> String {
     match find(obj, 0) {
         Some((path, list)) => format!("`{}` {}", path.join("`.`"), items(list)),
         None => format!(
-            "no list member, read as empty (members: {})",
+            "no list member{} (members: {})",
+            if obj.keys().all(|k| describes(k)) {
+                ", an empty list"
+            } else {
+                " lmguard knows"
+            },
             if obj.is_empty() {
                 "none".to_string()
             } else {
@@ -23,6 +28,22 @@ pub(crate) fn describe(answer: &Value) -> String {
             }
         ),
     }
+}
+
+/// A member that is the answer's head or only describes a list.
+fn describes(name: &str) -> bool {
+    [
+        "code",
+        "status",
+        "message",
+        "list",
+        "vs_ip",
+        "vs_port",
+        "vs_protocol",
+        "index",
+    ]
+    .iter()
+    .any(|d| name.eq_ignore_ascii_case(d))
 }
 
 /// The path (member names as sent) to the list, and the list value.
@@ -46,7 +67,7 @@ fn find(obj: &Map<String, Value>, depth: u8) -> Option<(Vec<String>, &Value)> {
                     return Some((path, list));
                 }
             }
-            Value::Null | Value::String(_) => return Some((vec![k.clone()], v)),
+            Value::Null | Value::String(_) | Value::Array(_) => return Some((vec![k.clone()], v)),
             _ => {}
         }
     }
@@ -121,11 +142,19 @@ mod tests {
             ),
             (
                 json!({"code":200,"status":"ok"}),
-                "no list member, read as empty (members: code, status)",
+                "no list member, an empty list (members: code, status)",
+            ),
+            (
+                json!({"code":200,"status":"ok","list":"block"}),
+                "no list member, an empty list (members: code, list, status)",
+            ),
+            (
+                json!({"status":"ok","VS":[{"Index":1,"VS_IP":"192.0.2.10"}]}),
+                "`VS` array of {Index, VS_IP}",
             ),
             (
                 json!({"status":"ok","Entries":[{"ip":"x"}]}),
-                "no list member, read as empty (members: Entries, status)",
+                "no list member lmguard knows (members: Entries, status)",
             ),
             (json!([1]), "a JSON array instead of an object"),
         ];

@@ -15,13 +15,17 @@ fn a_block_reaches_every_loadmaster_once_with_its_own_key() {
         for name in &NAMES[..n] {
             // Each fake accepts only its own key: a key sent to the wrong
             // LoadMaster would have been refused.
+            // An IPv6 host is sent as /128 (Kemp takes a bare one as /32).
             assert_eq!(
                 env.on(name, Scope::Global),
-                ["203.0.113.7", "2001:db8::7"],
+                ["203.0.113.7", "2001:db8::7/128"],
                 "{n}: {name}"
             );
-            for address in ["203.0.113.7", "2001:db8::7"] {
-                assert_eq!(env.calls_on(name, "add", address), 1, "{n}: {name}");
+            for (address, sent) in [
+                ("203.0.113.7", "203.0.113.7"),
+                ("2001:db8::7", "2001:db8::7/128"),
+            ] {
+                assert_eq!(env.calls_on(name, "add", sent), 1, "{n}: {name}");
                 line_with(
                     &stdout,
                     &format!("blocked   {address} (global on {name}) until"),
