@@ -24,8 +24,7 @@
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -251,10 +250,19 @@ pub(crate) struct Budget {
     /// The file, or `None` when it cannot be used: then this process paces
     /// itself alone (`memory`).
     file: Option<PathBuf>,
-    /// This process's view; also what the threads of the process lock,
-    /// since `flock` does not tell them apart.
-    memory: Mutex<Shared>,
+    /// This process's view and the file, kept open; also what the threads
+    /// of the process lock, since `flock` does not tell them apart.
+    memory: Mutex<Local>,
     boot: u64,
+}
+
+/// What one process keeps of a budget.
+#[derive(Default)]
+struct Local {
+    /// The budget as last seen (what a process without its file goes by).
+    shared: Shared,
+    /// The budget file, open while it is the one at its path.
+    file: Option<File>,
 }
 
 impl Budget {
@@ -267,7 +275,7 @@ impl Budget {
             rate,
             patience: None,
             file,
-            memory: Mutex::new(Shared::default()),
+            memory: Mutex::new(Local::default()),
             boot: boot_id(),
         }
     }
@@ -318,40 +326,57 @@ impl Budget {
 
     /// `f` on the shared budget, under this process's lock and the file's.
     fn update<T, E>(&self, f: impl FnOnce(&mut Shared, Nanos) -> Result<T, E>) -> Result<T, E> {
-        let mut memory = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let mut local = self.memory.lock().unwrap_or_else(|e| e.into_inner());
+        let Local {
+            shared: memory,
+            file,
+        } = &mut *local;
         let Some(path) = &self.file else {
-            return f(&mut memory, boottime());
+            return f(memory, boottime());
         };
-        let mut file = match open(path) {
-            Ok(file) => file,
-            Err(e) => {
-                log::debug!("rate budget file {}: {e}", path.display());
-                return f(&mut memory, boottime());
-            }
-        };
-        // Released by closing the file, or by the kernel when the process
-        // dies: nobody ever waits for a dead process.
-        if let Err(e) = file.lock() {
-            log::debug!("cannot lock {}: {e}", path.display());
-            return f(&mut memory, boottime());
+        // The file at the path (it may have been removed or replaced since
+        // it was opened: then the one there now).
+        if file.as_ref().is_some_and(|f| !is_at(f, path)) {
+            *file = None;
         }
-        let mut bytes = Vec::with_capacity(FILE_LEN);
-        let read = file.read_to_end(&mut bytes);
-        let mut shared = match read {
-            Ok(_) => Shared::decode(&bytes, self.boot),
+        if file.is_none() {
+            match open(path) {
+                Ok(f) => *file = Some(f),
+                Err(e) => {
+                    log::debug!("rate budget file {}: {e}", path.display());
+                    return f(memory, boottime());
+                }
+            }
+        }
+        let Some(handle) = file.as_ref() else {
+            return f(memory, boottime());
+        };
+        // Held for a read and a write; released by unlock, by closing, or
+        // by the kernel when the process dies: nobody ever waits for a
+        // dead process.
+        if let Err(e) = handle.lock() {
+            log::debug!("cannot lock {}: {e}", path.display());
+            return f(memory, boottime());
+        }
+        let mut bytes = [0u8; FILE_LEN + 1];
+        let mut shared = match handle.read_at(&mut bytes, 0) {
+            Ok(n) => Shared::decode(&bytes[..n], self.boot),
             Err(_) => *memory,
         };
         let result = f(&mut shared, boottime());
         if result.is_ok() {
-            let written = file
-                .seek(SeekFrom::Start(0))
-                .and_then(|_| file.write_all(&shared.encode(self.boot)))
-                .and_then(|()| file.set_len(FILE_LEN as u64));
+            let written = handle
+                .write_all_at(&shared.encode(self.boot), 0)
+                .and_then(|()| match handle.metadata() {
+                    Ok(m) if m.len() != FILE_LEN as u64 => handle.set_len(FILE_LEN as u64),
+                    other => other.map(|_| ()),
+                });
             if let Err(e) = written {
                 log::debug!("cannot write {}: {e}", path.display());
             }
             *memory = shared;
         }
+        let _ = handle.unlock();
         result
     }
 }
@@ -387,6 +412,14 @@ fn open(path: &Path) -> std::io::Result<File> {
             checked(options().open(path)?, path)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Whether `file` is the one at `path` (not followed if a link).
+fn is_at(file: &File, path: &Path) -> bool {
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(open), Ok(there)) => open.dev() == there.dev() && open.ino() == there.ino(),
+        _ => false,
     }
 }
 
@@ -596,6 +629,23 @@ mod tests {
         let budget = Budget::new(Rate::parse("1000/1s").unwrap(), Some(file));
         budget.wait_for_slot().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn a_file_removed_or_replaced_is_followed_to_the_one_at_the_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = path_for(&dir.path().join("state.redb"), "brno");
+        let rate = Rate::parse("1/10s").unwrap();
+        let patience = Duration::from_millis(100);
+        let a = Budget::new(rate, Some(file.clone())).with_patience(patience);
+        a.wait_for_slot().unwrap();
+        assert!(a.wait_for_slot().is_err());
+        // Removed (by hand): a starts afresh in the new file, and a process
+        // that opens the path now shares it.
+        std::fs::remove_file(&file).unwrap();
+        a.wait_for_slot().unwrap();
+        let b = Budget::new(rate, Some(file.clone())).with_patience(patience);
+        assert!(b.wait_for_slot().is_err());
     }
 
     #[test]
