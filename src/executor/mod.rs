@@ -19,6 +19,10 @@
 //!   enforcement point says it wants another spelling (Kemp: an explicit
 //!   `/32` or `/128` for a host refused as an invalid network), the add is
 //!   retried once with it.
+//! - Each LoadMaster's calls are made most urgent first: new blocks, then
+//!   retried ones, then removals ([`most_urgent_first`]); every call waits
+//!   for its slot in the rate budget, so the order decides how soon each
+//!   lands.
 //! - A call refused for good becomes [`Failure::Permanent`]: the scope's
 //!   list cannot be read either while the global one can (the VS does not
 //!   exist), or the LoadMaster refuses the address itself (not listed, and

@@ -3,6 +3,14 @@
 //! Synchronous (ureq), one agent per run so that every request of a run
 //! reuses one kept-alive TLS connection. The API key travels only in request
 //! bodies; it is never logged, and no error message contains it.
+//!
+//! Every request waits for its slot in the LoadMaster's rate budget
+//! ([`budget`], `[loadmaster] rate`) first: the appliance drops the
+//! connection beyond 30 calls in 3 s from all its clients. A connection
+//! dropped while half the budget was used within its window is taken for
+//! that limit (another client of the appliance used it too): the request is
+//! sent once more after a window, and a second drop is
+//! [`Failure::RateLimit`], never "unreachable".
 
 pub(crate) mod answer;
 pub(crate) mod budget;
