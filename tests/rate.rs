@@ -181,9 +181,10 @@ fn a_participant_killed_mid_burst_does_not_stall_the_next() {
     child.wait().unwrap();
     let start = Instant::now();
     let out = env.run(&["block", "203.0.113.9"]);
+    // A stall would show as the block's 2 s timeout running out (exit 3).
     assert_eq!(out.code(), 0, "{}", out.all());
     assert!(
-        start.elapsed() < Duration::from_secs(2),
+        start.elapsed() < Duration::from_secs(5),
         "{:?}",
         start.elapsed()
     );
