@@ -10,13 +10,17 @@
 //! and two `[[loadmaster]]` tables; one is stopped while an event arrives
 //! (the other is served, the run exits 3 naming the stopped one), restarted
 //! on the same port with the same certificate, and caught up by `sweep`.
+//! Every fake drops connections beyond Kemp's documented rate limit (30
+//! calls in 3 s), as the appliance does; lmguard runs at its default rate
+//! budget (25/3s) and crosses it never: a burst of 30 events at the end of
+//! the first part takes about 3.6 s (a small burst, to keep the demo fast).
 //! `tests/demo.rs` runs it too.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fake_loadmaster::{FakeLoadMaster, Fault, Options, Scope};
+use fake_loadmaster::{FakeLoadMaster, Fault, Options, RateLimit, Scope, Switches};
 
 #[allow(dead_code)]
 fn main() {
@@ -92,7 +96,7 @@ fn build_lmguard() -> PathBuf {
 
 /// Run every step with `lmguard`; with `print`, show them as a session.
 pub fn run_demo(lmguard: &Path, print: bool) -> Vec<Step> {
-    let lm = FakeLoadMaster::start(Options::default()).expect("start the fake LoadMaster");
+    let lm = FakeLoadMaster::start(kemp()).expect("start the fake LoadMaster");
     let dir = tempfile::tempdir().expect("temp dir");
     let config = write_config(dir.path(), &lm);
     let say = |text: &str| {
@@ -190,8 +194,46 @@ pub fn run_demo(lmguard: &Path, print: bool) -> Vec<Step> {
         say(&format!("  {:<18} {}", entry.addr, entry.comment));
     }
     say("");
+
+    say("--- a burst: 30 ADS events at once ---\n");
+    let burst: Vec<u8> = (0..30)
+        .flat_map(|i| {
+            ads_event(
+                &fixture,
+                &format!("5330{i:02}"),
+                &format!("203.0.113.{}", 200 + i),
+            )
+        })
+        .collect();
+    let (calls, started) = (lm.request_count(), std::time::Instant::now());
+    steps.push(demo.run(
+        &["block", "-q"],
+        Some(("burst.tsv", &burst)),
+        0,
+        "the LoadMaster drops the connection beyond 30 calls in 3 s, from all its clients \
+         together; lmguard spaces its calls under its rate budget ([loadmaster] rate, by \
+         default 25/3s: 500 calls a minute), shared by every lmguard process on the host",
+    ));
+    say(&format!(
+        "The fake LoadMaster took {} calls in {:.1} s and dropped {} for its rate limit.\n",
+        lm.request_count() - calls,
+        started.elapsed().as_secs_f64(),
+        lm.dropped_calls()
+    ));
+    assert_eq!(lm.dropped_calls(), 0, "lmguard crossed the rate limit");
     steps.extend(two_loadmasters(lmguard, &fixture, print));
     steps
+}
+
+/// A fake LoadMaster with Kemp's documented rate limit on.
+fn kemp() -> Options {
+    Options {
+        switches: Switches {
+            rate_limit: Some(RateLimit::KEMP),
+            ..Switches::default()
+        },
+        ..Options::default()
+    }
 }
 
 /// The configuration file of the two-site part, as shown.
@@ -214,7 +256,7 @@ fn two_loadmasters(lmguard: &Path, fixture: &[u8], print: bool) -> Vec<Step> {
         .map(|name| {
             let lm = FakeLoadMaster::start(Options {
                 api_key: site_key(name),
-                ..Options::default()
+                ..kemp()
             })
             .expect("start a fake LoadMaster");
             (name, lm)

@@ -60,6 +60,8 @@ pub(crate) struct LoadMasterConfig {
     /// Connections used at once for bulk work (sweep, sync, large event
     /// batches).
     pub(crate) connections: usize,
+    /// The API rate budget (`rate`, default 25/3s).
+    pub(crate) rate: crate::loadmaster::budget::Rate,
     /// This LoadMaster's default scope (`vs` in its table, else `[block]
     /// vs`); `None` = the global block list.
     pub(crate) vs: Option<u32>,
@@ -429,7 +431,7 @@ impl LoadMasterConfig {
         let tables = match written {
             LoadMasters::One(lm) => {
                 let label = Label::lone();
-                return Ok(vec![LoadMasterConfig::validate(lm, label, block_vs)?]);
+                return Ok(vec![LoadMasterConfig::validate(*lm, label, block_vs)?]);
             }
             LoadMasters::Several(tables) => tables,
         };
@@ -552,6 +554,7 @@ impl LoadMasterConfig {
             insecure_skip_tls_verify: lm.insecure_skip_tls_verify,
             timeout: lm.timeout,
             connections: lm.connections,
+            rate: lm.rate,
             vs: lm.vs.or(block_vs),
         })
     }
@@ -591,6 +594,7 @@ impl LoadMasterConfig {
             trust,
             timeout: self.timeout.0,
             connections: self.connections,
+            rate: self.rate,
         }
     }
 }
@@ -697,6 +701,28 @@ mod tests {
              vs = 3\n\n[[loadmaster]]\nname = \"praha\"\nurl = \"https://192.0.2.20\"\n\
              api_key_env = \"K2\"\n{extra}"
         )
+    }
+
+    #[test]
+    fn the_rate_budget_is_per_loadmaster_and_a_bad_one_is_named_with_its_line() {
+        use crate::loadmaster::budget::Rate;
+        let c = Config::parse(MINIMAL).unwrap();
+        assert_eq!(c.loadmasters[0].rate, Rate::DEFAULT);
+        let c = Config::parse(&two("rate = \"12/3s\"\n")).unwrap();
+        assert_eq!(c.loadmasters[0].rate, Rate::DEFAULT);
+        assert_eq!(c.loadmasters[1].rate, Rate::parse("12/3s").unwrap());
+        assert_eq!(c.loadmasters[1].client_settings().rate.calls, 12);
+        let e = Config::parse(&format!("{MINIMAL}rate = \"25 per 3s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("line 4") && e.contains("loadmaster.rate") && e.contains("25 per 3s"),
+            "{e}"
+        );
+        let e = Config::parse(&two("rate = \"0/3s\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 11") && e.contains("rate"), "{e}");
     }
 
     #[test]
@@ -896,6 +922,10 @@ mod tests {
         assert_eq!(names, ["default", "brno"]);
         assert_eq!(c.loadmasters[0].tls_sha256.len(), 2);
         assert_eq!(c.loadmasters[1].vs, Some(2));
+        assert_eq!(
+            c.loadmasters[1].rate,
+            crate::loadmaster::budget::Rate::DEFAULT
+        );
     }
 
     #[test]

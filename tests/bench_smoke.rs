@@ -15,7 +15,7 @@ fn every_benchmark_scenario_runs() {
     let report = bench::run_all(&settings).unwrap_or_else(|e| panic!("benchmark failed: {e}"));
     let table = report.table();
     for id in [
-        "1", "2", "3", "4", "4j", "5", "6", "6o", "6M", "6Mb", "7", "7t", "8", "9",
+        "1", "2", "3", "4", "4j", "5", "6", "6o", "6M", "6Mb", "7", "7t", "8", "9", "10", "10d",
     ] {
         assert!(
             report.rows.iter().any(|r| r.id == id),

@@ -25,6 +25,7 @@ mod operator_word;
 mod parser_fuzz;
 mod probe;
 mod promises;
+mod rate;
 mod retention;
 mod security;
 mod several;

@@ -56,7 +56,7 @@ impl Site {
             std::fs::write(&ca, lm.ca_pem()).map_err(|e| e.to_string())?;
             tables.push_str(&format!(
                 "{header}url = \"{url}\"\napi_key_file = \"{key}\"\nca_file = \"{ca}\"\n\
-                 timeout = \"30s\"\n\n",
+                 timeout = \"30s\"\n{FAST_RATE}\n",
                 url = lm.url(),
                 key = key.display(),
                 ca = ca.display(),
@@ -79,6 +79,14 @@ impl Site {
             state,
             ca,
         })
+    }
+
+    /// Give every LoadMaster table the rate budget `rate` (`None`: the
+    /// default, 25/3s) instead of [`FAST_RATE`].
+    pub(crate) fn set_rate(&self, rate: Option<&str>) -> Res<()> {
+        let text = std::fs::read_to_string(&self.config).map_err(|e| e.to_string())?;
+        let line = rate.map_or(String::new(), |r| format!("rate = \"{r}\"\n"));
+        std::fs::write(&self.config, text.replace(FAST_RATE, &line)).map_err(|e| e.to_string())
     }
 
     /// Another configuration file for the same LoadMaster and state, with
@@ -339,12 +347,19 @@ pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Res<()> {
 }
 
 pub(crate) fn start_fake() -> Res<FakeLoadMaster> {
-    FakeLoadMaster::start(Options {
+    start_fake_limited(None)
+}
+
+/// A fake that drops the connection of calls beyond `limit` (Kemp's
+/// documented rate limit: [`fake_loadmaster::RateLimit::KEMP`]).
+pub(crate) fn start_fake_limited(limit: Option<fake_loadmaster::RateLimit>) -> Res<FakeLoadMaster> {
+    let mut options = Options {
         cert: CertKind::CaSigned,
         record_requests: false,
         ..Options::default()
-    })
-    .map_err(|e| format!("cannot start the fake LoadMaster: {e}"))
+    };
+    options.switches.rate_limit = limit;
+    FakeLoadMaster::start(options).map_err(|e| format!("cannot start the fake LoadMaster: {e}"))
 }
 
 pub(crate) fn have(program: &str, arg: &str) -> bool {

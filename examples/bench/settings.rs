@@ -6,6 +6,9 @@ use std::path::PathBuf;
 pub(crate) const KEY: &str = fake_loadmaster::DEFAULT_API_KEY;
 pub(crate) const CURL: &str = "curl";
 pub(crate) const GNU_TIME: &str = "/usr/bin/time";
+/// The rate budget of every scenario but 10: they measure lmguard, not the
+/// pacing the appliance's rate limit needs (25/3s by default).
+pub(crate) const FAST_RATE: &str = "rate = \"100000/1s\"\n";
 
 /// What to run, and how big.
 #[derive(Clone, Debug)]
@@ -44,17 +47,29 @@ pub struct Settings {
     pub stream: usize,
     /// Lines written one per 100 ms to an open stdin (target 7t).
     pub trickle: usize,
+    /// Events on one stdin against a fake with Kemp's rate limit, at
+    /// lmguard's default budget (target 10; 1 000 take two minutes).
+    pub paced: usize,
+    /// Run target 10 when no `--only` is given (it is opt-in otherwise:
+    /// `--only 10`, since it mostly sleeps).
+    pub paced_by_default: bool,
     /// Print progress on stderr.
     pub verbose: bool,
     /// Scenarios to run (1 single block, 2 burst, 3 sweep, 4 list and
     /// sync, 6 the largest state, 7 streams, 8 bulk unblock, 9 a single
-    /// block on four LoadMasters); empty = all.
+    /// block on four LoadMasters, 10 the rate-limited burst, opt-in);
+    /// empty = all but 10.
     pub only: Vec<u8>,
 }
 
 impl Settings {
     pub(crate) fn wants(&self, scenario: u8) -> bool {
         self.only.is_empty() || self.only.contains(&scenario)
+    }
+
+    /// Target 10: only when asked for (or in the smoke test).
+    pub(crate) fn wants_paced(&self) -> bool {
+        self.only.contains(&10) || (self.only.is_empty() && self.paced_by_default)
     }
 }
 
@@ -77,6 +92,8 @@ impl Settings {
             huge_batch: 100_000,
             stream: 10_000,
             trickle: 30,
+            paced: 1_000,
+            paced_by_default: false,
             verbose: true,
             only: Vec::new(),
         }
@@ -98,6 +115,7 @@ impl Settings {
             huge_batch: 50_000,
             stream: 2_000,
             trickle: 10,
+            paced: 100,
             ..Settings::full(lmguard)
         }
     }
@@ -120,6 +138,8 @@ impl Settings {
             huge_batch: 300,
             stream: 50,
             trickle: 3,
+            paced: 12,
+            paced_by_default: true,
             verbose: false,
             only: Vec::new(),
         }

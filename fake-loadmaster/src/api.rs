@@ -129,6 +129,39 @@ pub(crate) struct State {
     /// Requests answered since the current fault was set (for FailAfter).
     pub fault_served: u64,
     pub hostile: crate::Hostile,
+    /// The calls the rate limit counts, and those it dropped.
+    pub rate: Rate,
+}
+
+/// What Kemp's rate limit needs to know (see [`crate::Switches::rate_limit`]).
+#[derive(Default)]
+pub(crate) struct Rate {
+    /// When each call answered within the last window arrived.
+    answered: std::collections::VecDeque<std::time::Instant>,
+    pub dropped: u64,
+}
+
+impl Rate {
+    /// Whether a call arriving `now` is dropped under `limit`; one that is
+    /// not is counted.
+    pub fn drops(&mut self, limit: Option<crate::RateLimit>, now: std::time::Instant) -> bool {
+        let Some(limit) = limit else {
+            return false;
+        };
+        while self
+            .answered
+            .front()
+            .is_some_and(|t| now.duration_since(*t) >= limit.window)
+        {
+            self.answered.pop_front();
+        }
+        if self.answered.len() >= limit.calls as usize {
+            self.dropped += 1;
+            return true;
+        }
+        self.answered.push_back(now);
+        false
+    }
 }
 
 /// A JSON value that the fake accepts as a parameter: a string, or a number

@@ -62,6 +62,12 @@
 //! - Missing `port`/`prot` when addressing a VS by address → 400.
 //! - 403 "Permission denied" behind the `forbidden` switch (the status is
 //!   confirmed, the message a guess).
+//! - Kemp's rate limit ("The connection drops if more than 30 calls are
+//!   performed in less than 3 seconds over all API interfaces") behind
+//!   [`Switches::rate_limit`]: a call that arrives when the limit's number
+//!   of calls were answered within the window before it gets its
+//!   connection reset, no answer ([`FakeLoadMaster::dropped_calls`] counts
+//!   them). That dropped calls do not count toward the limit is a guess.
 //!
 //! # Transport
 //! HTTP/1.1 with keep-alive (honours `Connection: close` and HTTP/1.0),
@@ -78,7 +84,7 @@
 //!
 //! # Binary
 //! `fake-loadmaster [--port N] [--api-key-file PATH] [--cert-out PATH]
-//! [--ca-signed] [--delay-ms N] [--no-record] [--serve-forever]` prints
+//! [--ca-signed] [--delay-ms N] [--rate-limit N/MS] [--no-record] [--serve-forever]` prints
 //! `url=https://127.0.0.1:PORT` and serves until stdin reaches EOF (a
 //! background job of a non-interactive shell has stdin on /dev/null: use
 //! `--serve-forever` there and kill it).
@@ -347,6 +353,11 @@ pub struct Switches {
     /// "default of /32" (S19 §3.16), and a delete finds an entry only by
     /// exactly that stored string: a delete of the bare host finds nothing.
     pub exact_prefixed_hosts: bool,
+    /// Kemp's API rate limit (loadmaster-api.md §5): a call that arrives
+    /// when this many calls were answered within the window before it is
+    /// dropped (the connection is reset, no answer), over all connections.
+    /// None = no limit.
+    pub rate_limit: Option<RateLimit>,
 }
 
 /// How a list answer shows an entry's comment.
@@ -377,6 +388,22 @@ pub enum IsEnabledShape {
     Data,
 }
 
+/// At most `calls` calls within any `window`, over all connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub calls: u32,
+    pub window: Duration,
+}
+
+impl RateLimit {
+    /// What Kemp documents: "The connection drops if more than 30 calls are
+    /// performed in less than 3 seconds over all API interfaces."
+    pub const KEMP: RateLimit = RateLimit {
+        calls: 30,
+        window: Duration::from_secs(3),
+    };
+}
+
 impl Default for Switches {
     fn default() -> Self {
         Switches {
@@ -402,6 +429,7 @@ impl Default for Switches {
             isenabled_shape: IsEnabledShape::AclStatus,
             forbidden_global: false,
             exact_prefixed_hosts: false,
+            rate_limit: None,
         }
     }
 }
@@ -591,11 +619,20 @@ impl FakeLoadMaster {
         lock(&self.inner.state).request_count
     }
 
-    /// Forgets recorded requests and resets the count.
+    /// Forgets recorded requests and resets the count (and the count of
+    /// calls dropped by the rate limit).
     pub fn clear_requests(&self) {
         let mut st = lock(&self.inner.state);
         st.requests.clear();
         st.request_count = 0;
+        st.rate.dropped = 0;
+    }
+
+    /// Calls dropped so far because they crossed the rate limit
+    /// ([`Switches::rate_limit`]); they are counted in
+    /// [`request_count`](Self::request_count) too.
+    pub fn dropped_calls(&self) -> u64 {
+        lock(&self.inner.state).rate.dropped
     }
 
     pub fn set_recording(&self, on: bool) {
@@ -720,6 +757,11 @@ impl FakeLoadMaster {
 
     pub fn set_exact_prefixed_hosts(&self, on: bool) {
         self.update(|s| s.exact_prefixed_hosts = on);
+    }
+
+    /// Turns Kemp's rate limit on (see [`Switches::rate_limit`]) or off.
+    pub fn set_rate_limit(&self, limit: Option<RateLimit>) {
+        self.update(|s| s.rate_limit = limit);
     }
 
     /// Sets the transport fault. `Down` returns once the port is closed and

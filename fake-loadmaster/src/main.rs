@@ -11,7 +11,8 @@ use fake_loadmaster::{CertKind, FakeLoadMaster, Fault, Options};
 
 const USAGE: &str = "\
 usage: fake-loadmaster [--port N] [--api-key-file PATH] [--cert-out PATH]
-                       [--ca-signed] [--delay-ms N] [--no-record] [--serve-forever]
+                       [--ca-signed] [--delay-ms N] [--rate-limit N/MS] [--no-record]
+                       [--serve-forever]
 
   --port N            listen on 127.0.0.1:N (default 0 = ephemeral)
   --api-key-file PATH the valid API key is the (trimmed) content of PATH
@@ -19,6 +20,8 @@ usage: fake-loadmaster [--port N] [--api-key-file PATH] [--cert-out PATH]
   --cert-out PATH     write the PEM a client must trust (CA or self-signed leaf)
   --ca-signed         a generated CA signs the server certificate
   --delay-ms N        sleep N ms before answering each request
+  --rate-limit N/MS   drop the connection of a call that arrives when N calls
+                      were answered in the last MS milliseconds (Kemp: 30/3000)
   --no-record         do not keep requests in memory (long benchmarks)
   --serve-forever     ignore stdin; serve until killed
 Prints url=https://127.0.0.1:PORT, then serves until stdin reaches EOF.";
@@ -50,6 +53,15 @@ fn run() -> Result<(), String> {
                 let v = value(&mut args, &arg)?;
                 let ms: u64 = v.parse().map_err(|_| format!("invalid delay: {v}"))?;
                 options.switches.fault = Fault::Delay(Duration::from_millis(ms));
+            }
+            "--rate-limit" => {
+                let v = value(&mut args, &arg)?;
+                let bad = || format!("invalid rate limit: {v} (N/MS, e.g. 30/3000)");
+                let (n, ms) = v.split_once('/').ok_or_else(bad)?;
+                options.switches.rate_limit = Some(fake_loadmaster::RateLimit {
+                    calls: n.parse().map_err(|_| bad())?,
+                    window: Duration::from_millis(ms.parse().map_err(|_| bad())?),
+                });
             }
             "--no-record" => options.record_requests = false,
             "--serve-forever" => forever = true,

@@ -150,6 +150,7 @@ pub(crate) fn start(options: Options) -> io::Result<FakeLoadMaster> {
             record_requests: options.record_requests,
             fault_served: 0,
             hostile: crate::Hostile::default(),
+            rate: Default::default(),
         }),
         ctl: Mutex::new(Control {
             want_down,
@@ -437,7 +438,11 @@ impl Inner {
         let parsed: Option<Value> = serde_json::from_slice(&req.body).ok();
         let mut st = lock(&self.state);
         st.request_count += 1;
+        let limit = st.switches.rate_limit;
+        let over_limit = st.rate.drops(limit, Instant::now());
         let outcome = match fault {
+            // Kemp: "The connection drops" — no answer at all.
+            _ if over_limit => Outcome::Reset,
             Fault::Down | Fault::ResetConnection => Outcome::Reset,
             Fault::FailAfter(n) if st.fault_served >= n => Outcome::Reset,
             Fault::Http500Html => Outcome::Reply(Resp::text(500, "text/html", HTML_500)),

@@ -107,6 +107,9 @@ pub(crate) fn run(
     stdin_is_terminal: bool,
 ) -> Result<ExitStatus> {
     ctx.check_vs(args.vs)?;
+    // ADS runs one `block` per event: a call that cannot get its slot in
+    // the rate budget within the timeout stays pending, for `sweep`.
+    ctx.rate_wait_bounded = true;
     let out = Out {
         confirm: args.confirm,
         quiet: ctx.quiet,

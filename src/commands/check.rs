@@ -604,9 +604,9 @@ fn check_loadmaster(
         return None;
     };
     let mut client = match quietly(|| Client::new(&lm.client_settings(), key.clone())) {
-        Ok(client) => {
-            client.with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
-        }
+        Ok(client) => client
+            .with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
+            .with_budget(ctx.budget(lm)),
         Err(e) => {
             report.fail(e.kind(), TLS, e.message(), cert_fix(lm));
             report.skip_unreported(&names, "no TLS set-up");

@@ -24,6 +24,7 @@ use crate::enforcement::KempWire;
 use crate::error::{Error, Result};
 use crate::executor::batch::{self, Recorder, RunResults};
 use crate::executor::{preview, Job};
+use crate::loadmaster::budget::{self, Budget};
 use crate::loadmaster::Client;
 use crate::process;
 use crate::state::{Kept, Store};
@@ -41,6 +42,11 @@ pub(crate) struct Context {
     /// The LoadMasters this run works on: those `--loadmaster` named, else
     /// every configured one (in the configuration's order).
     pub(crate) selected: Vec<LoadMasterName>,
+    /// A call waits for its slot in the rate budget at most the
+    /// LoadMaster's `timeout` (`block`: ADS runs one per event, and a
+    /// later `sweep` sends what did not get a slot), else as long as it
+    /// takes.
+    pub(crate) rate_wait_bounded: bool,
 }
 
 /// One client per LoadMaster a run calls (each reads its own API key and
@@ -76,6 +82,7 @@ impl Context {
             claim,
             quiet: false,
             selected,
+            rate_wait_bounded: false,
         })
     }
 
@@ -198,7 +205,24 @@ impl Context {
     pub(crate) fn client(&self, lm: &LoadMasterConfig) -> Result<Client> {
         let key = lm.api_key()?;
         Ok(Client::new(&lm.client_settings(), key)?
-            .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active)))
+            .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active))
+            .with_budget(self.budget(lm)))
+    }
+
+    /// The rate budget of `lm`'s calls, shared with every lmguard process
+    /// using this state through `<state>.rate-<name>` (see
+    /// [`crate::loadmaster::budget`]).
+    pub(crate) fn budget(&self, lm: &LoadMasterConfig) -> Budget {
+        let file = self
+            .state_path()
+            .ok()
+            .map(|state| budget::path_for(&state, lm.name.as_str()));
+        let budget = Budget::new(lm.rate, file);
+        if self.rate_wait_bounded {
+            budget.with_patience(lm.timeout.0)
+        } else {
+            budget
+        }
     }
 
     /// The clients a run that may call the LoadMasters needs: none when it
@@ -260,6 +284,7 @@ impl Context {
                     name: lm.name,
                     point: clients.get(lm.name)?,
                     connections: lm.connections,
+                    rate: lm.rate,
                 })
             })
             .collect()
@@ -290,6 +315,7 @@ impl Context {
             claim: &self.claim,
             open: Box::new(|| self.open_store()),
             kept,
+            quiet: self.quiet,
         }
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::{AdsConfig, LogConfig, Mode, StateConfig};
 use crate::domain::address::Address;
 use crate::domain::duration::{BlockDuration, HumanDuration};
+use crate::loadmaster::budget::Rate;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,7 +31,7 @@ pub(super) struct ConfigFile {
 /// `[loadmaster]` (one table) or `[[loadmaster]]` (an array of tables).
 #[derive(Debug)]
 pub(super) enum LoadMasters {
-    One(LoadMasterFile),
+    One(Box<LoadMasterFile>),
     Several(Vec<LoadMasterFile>),
 }
 
@@ -49,7 +50,7 @@ impl<'de> Deserialize<'de> for LoadMasters {
                 map: A,
             ) -> Result<LoadMasters, A::Error> {
                 LoadMasterFile::deserialize(serde::de::value::MapAccessDeserializer::new(map))
-                    .map(LoadMasters::One)
+                    .map(|lm| LoadMasters::One(Box::new(lm)))
             }
             fn visit_seq<A: serde::de::SeqAccess<'de>>(
                 self,
@@ -127,9 +128,17 @@ pub(super) struct LoadMasterFile {
     pub(super) timeout: HumanDuration,
     #[serde(default = "default_connections")]
     pub(super) connections: usize,
+    /// The API rate budget: calls per window, all lmguard processes of the
+    /// host together.
+    #[serde(default = "default_rate")]
+    pub(super) rate: Rate,
     /// This LoadMaster's default scope (VS indexes differ between
     /// appliances).
     pub(super) vs: Option<u32>,
+}
+
+fn default_rate() -> Rate {
+    Rate::DEFAULT
 }
 
 fn default_connections() -> usize {

@@ -172,6 +172,7 @@ mod tests {
             trust: Trust::Anything,
             timeout: Duration::from_secs(1),
             connections: 1,
+            rate: crate::loadmaster::budget::Rate::DEFAULT,
         }
     }
 

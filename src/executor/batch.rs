@@ -18,6 +18,7 @@ use crate::domain::loadmaster_name::LoadMasterName;
 use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
+use crate::loadmaster::budget::Rate;
 use crate::loadmaster::Failure;
 use crate::state::{self, Kept, Store, CHECK_EVERY};
 
@@ -73,6 +74,8 @@ pub(crate) struct Recorder<'a> {
     pub(crate) claim: &'a Claim,
     pub(crate) open: Box<dyn Fn() -> Result<Store> + 'a>,
     pub(crate) kept: Kept,
+    /// `-q`: no estimate, no progress bar.
+    pub(crate) quiet: bool,
 }
 
 impl Recorder<'_> {
@@ -112,6 +115,8 @@ pub(crate) struct Point<'a> {
     pub(crate) point: &'a dyn EnforcementPoint,
     /// Connections kept alive at once for its bulk work.
     pub(crate) connections: usize,
+    /// Its rate budget: how fast the calls can go.
+    pub(crate) rate: Rate,
 }
 
 /// How many calls a LoadMaster's thread makes before it hands their
@@ -155,9 +160,17 @@ pub(crate) fn apply_and_record(
     jobs: Vec<Job>,
 ) -> Result<RunResults> {
     let total = jobs.len();
+    let counts: Vec<(LoadMasterName, Rate, usize)> = points
+        .iter()
+        .map(|p| {
+            let n = jobs.iter().filter(|j| j.loadmaster == p.name).count();
+            (p.name, p.rate, n)
+        })
+        .collect();
+    let long = expected_time(&counts).is_some() || total >= 1_000;
     let results = std::thread::scope(|scope| {
         let mut workers = Workers::start(scope, points, comment_prefix);
-        workers.progress = Progress::new(total);
+        workers.progress = Progress::new(total, long && !recorder.quiet);
         workers.submit(jobs);
         workers.finish(recorder)
     })?;
@@ -185,6 +198,12 @@ pub(crate) struct Workers<'scope> {
     handles: Vec<std::thread::ScopedJoinHandle<'scope, ()>>,
     progress: Progress,
     answered: usize,
+    /// Each LoadMaster's rate budget, to say how long the calls handed
+    /// over will take.
+    rates: Vec<(LoadMasterName, Rate)>,
+    /// Until when the calls handed over were said to take (nothing more
+    /// is said before then).
+    announced_until: Option<Instant>,
 }
 
 impl<'scope> Workers<'scope> {
@@ -211,8 +230,10 @@ impl<'scope> Workers<'scope> {
             queues,
             answers,
             handles,
-            progress: Progress::new(0),
+            progress: Progress::new(0, false),
             answered: 0,
+            rates: points.iter().map(|p| (p.name, p.rate)).collect(),
+            announced_until: None,
         }
     }
 
@@ -224,7 +245,8 @@ impl<'scope> Workers<'scope> {
                 per[i].push(job);
             }
         }
-        for (i, jobs) in per.into_iter().enumerate() {
+        for (i, mut jobs) in per.into_iter().enumerate() {
+            super::most_urgent_first(&mut jobs);
             let n = jobs.len();
             if n > 0 && self.queues[i].1.send(jobs).is_ok() {
                 self.outstanding[i].1 += n;
@@ -236,6 +258,7 @@ impl<'scope> Workers<'scope> {
     /// handed over is answered or `wait` says to stop; the rest are
     /// returned by a later call.
     pub(crate) fn collect(&mut self, recorder: &Recorder<'_>, wait: Wait) -> Result<Answered> {
+        self.announce(recorder.quiet);
         let start = Instant::now();
         let mut got = Vec::new();
         loop {
@@ -290,6 +313,27 @@ impl<'scope> Workers<'scope> {
             self.progress.show(self.answered);
         }
         Ok(got)
+    }
+
+    /// Say how long the calls handed over take at the rate budget, when
+    /// that is long (once, until that time has passed).
+    fn announce(&mut self, quiet: bool) {
+        if self.announced_until.is_some_and(|t| Instant::now() < t) {
+            return;
+        }
+        let calls: Vec<(LoadMasterName, Rate, usize)> = self
+            .rates
+            .iter()
+            .zip(&self.outstanding)
+            .map(|((name, rate), (_, n))| (*name, *rate, *n))
+            .collect();
+        if let Some((takes, text)) = expected_time(&calls) {
+            self.announced_until = Some(Instant::now() + takes);
+            log::info!("{text}");
+            if !quiet {
+                eprintln!("lmguard: {text}");
+            }
+        }
     }
 
     /// Whether calls handed over are still unanswered once `deliveries`
@@ -462,30 +506,68 @@ fn record(recorder: &Recorder<'_>, deliveries: &[Delivery]) -> Result<()> {
     })
 }
 
-/// `applied 1200/10000` on standard error, only on a terminal and only for
-/// long runs.
+/// A run is long when its calls take at least this long at the rate
+/// budget: it says so first.
+const LONG_RUN: Duration = Duration::from_secs(10);
+
+/// How long `calls` calls to each LoadMaster take at its rate budget,
+/// when that is long (see [`LONG_RUN`]): the longest, and a line saying so
+/// (`10000 calls to the LoadMaster at 25/3s (its rate budget): about 20m`).
+fn expected_time(calls: &[(LoadMasterName, Rate, usize)]) -> Option<(Duration, String)> {
+    let mut parts = Vec::new();
+    let mut longest = Duration::ZERO;
+    for (name, rate, n) in calls {
+        let takes = rate.time_for(*n as u64);
+        if takes >= LONG_RUN {
+            longest = longest.max(takes);
+            let to = if calls.len() > 1 {
+                format!("LoadMaster \"{name}\"")
+            } else {
+                "the LoadMaster".to_string()
+            };
+            parts.push(format!(
+                "{n} calls to {to} at {rate} (its rate budget): about {}",
+                crate::domain::duration::format_span(takes.as_secs().max(1))
+            ));
+        }
+    }
+    (!parts.is_empty()).then(|| (longest, parts.join("; ")))
+}
+
+/// A progress bar on standard error for long runs, only on a terminal.
 struct Progress {
-    total: usize,
-    enabled: bool,
+    bar: Option<indicatif::ProgressBar>,
 }
 
 impl Progress {
-    fn new(total: usize) -> Progress {
-        Progress {
-            total,
-            enabled: total >= 1_000 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
-        }
+    fn new(total: usize, long: bool) -> Progress {
+        let bar = (long && total > 0 && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(
+            || {
+                let bar = indicatif::ProgressBar::with_draw_target(
+                    Some(total as u64),
+                    indicatif::ProgressDrawTarget::stderr(),
+                );
+                let style = indicatif::ProgressStyle::with_template(
+                    "lmguard: LoadMaster calls [{bar:30}] {pos}/{len} ({eta} left)",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                bar.set_style(style);
+                bar
+            },
+        );
+        Progress { bar }
     }
 
     fn show(&self, done: usize) {
-        if self.enabled {
-            eprint!("\rlmguard: LoadMaster calls {done}/{}", self.total);
+        if let Some(bar) = &self.bar {
+            bar.set_position(done as u64);
         }
     }
 
     fn finish(&self) {
-        if self.enabled {
-            eprintln!();
+        if let Some(bar) = &self.bar {
+            bar.finish();
         }
     }
 }
@@ -581,7 +663,30 @@ mod tests {
             call: Call::Add,
             comment: "lmguard".into(),
             record: Default::default(),
+            retry: false,
         }
+    }
+
+    #[test]
+    fn long_work_says_how_long_it_takes_at_the_budget() {
+        use crate::domain::loadmaster_name::LoadMasterName;
+        let (_, text) = expected_time(&[(DEFAULT, Rate::DEFAULT, 10_000)]).unwrap();
+        assert_eq!(
+            text,
+            "10000 calls to the LoadMaster at 25/3s (its rate budget): about 20m"
+        );
+        // Short work says nothing.
+        assert!(expected_time(&[(DEFAULT, Rate::DEFAULT, 80)]).is_none());
+        // Several LoadMasters: each named, the longest counts.
+        let brno = LoadMasterName::parse("brno").unwrap();
+        let twelve = Rate::parse("12/3s").unwrap();
+        let (longest, text) =
+            expected_time(&[(DEFAULT, Rate::DEFAULT, 5), (brno, twelve, 1_200)]).unwrap();
+        assert_eq!(longest, Duration::from_secs(300));
+        assert_eq!(
+            text,
+            "1200 calls to LoadMaster \"brno\" at 12/3s (its rate budget): about 5m"
+        );
     }
 
     #[test]
@@ -602,12 +707,14 @@ mod tests {
             claim: &claim,
             open: Box::new(|| Store::open(&path, Duration::from_secs(10))),
             kept: Kept::nothing(),
+            quiet: true,
         };
         let prefix = CommentPrefix::parse("lmguard").unwrap();
         let points = [Point {
             name: DEFAULT,
             point: &Prompt,
             connections: 1,
+            rate: Rate::DEFAULT,
         }];
         let took: Vec<Duration> = std::thread::scope(|scope| {
             let mut workers = Workers::start(scope, &points, &prefix);

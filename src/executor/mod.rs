@@ -19,6 +19,10 @@
 //!   enforcement point says it wants another spelling (Kemp: an explicit
 //!   `/32` or `/128` for a host refused as an invalid network), the add is
 //!   retried once with it.
+//! - Each LoadMaster's calls are made most urgent first: new blocks, then
+//!   retried ones, then removals ([`most_urgent_first`]); every call waits
+//!   for its slot in the rate budget, so the order decides how soon each
+//!   lands.
 //! - A call refused for good becomes [`Failure::Permanent`]: the scope's
 //!   list cannot be read either while the global one can (the VS does not
 //!   exist), or the LoadMaster refuses the address itself (not listed, and
@@ -57,6 +61,8 @@ pub(crate) struct Job {
     /// What the local record says about ownership (it decides where the
     /// LoadMaster shows no comments, and for adopted entries).
     pub(crate) record: ownership::Record,
+    /// A call tried before that failed (the record carries its error).
+    pub(crate) retry: bool,
 }
 
 impl Job {
@@ -74,8 +80,26 @@ impl Job {
             call,
             comment: comment::of_entry(comment_prefix, entry),
             record: ownership::Record::of(entry),
+            retry: entry.last_error.is_some(),
         }
     }
+
+    /// Which calls of a run go first: new blocks, then retried ones, then
+    /// removals (an expiry can wait; an attacker should not), since every
+    /// call waits for its slot in the rate budget.
+    fn urgency(&self) -> u8 {
+        match (self.call, self.retry) {
+            (Call::Add, false) => 0,
+            (Call::Add, true) => 1,
+            (Call::Delete, _) => 2,
+        }
+    }
+}
+
+/// Put a run's calls in the order they are made: new blocks first, then
+/// retries, then removals; otherwise as planned (the sort is stable).
+pub(crate) fn most_urgent_first(jobs: &mut [Job]) {
+    jobs.sort_by_key(Job::urgency);
 }
 
 /// A list as read in this run.
@@ -379,5 +403,48 @@ fn log_change(job: &Job) {
             job.address,
             job.scope.list_name()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::loadmaster_name::DEFAULT;
+
+    fn job(addr: &str, call: Call, retry: bool) -> Job {
+        Job {
+            loadmaster: DEFAULT,
+            scope: Scope::Global,
+            address: addr.parse().unwrap(),
+            call,
+            comment: String::new(),
+            record: Default::default(),
+            retry,
+        }
+    }
+
+    #[test]
+    fn new_blocks_go_first_then_retries_then_removals() {
+        let mut jobs = vec![
+            job("192.0.2.1", Call::Delete, false),
+            job("192.0.2.2", Call::Add, true),
+            job("192.0.2.3", Call::Add, false),
+            job("192.0.2.4", Call::Delete, true),
+            job("192.0.2.5", Call::Add, false),
+            job("192.0.2.6", Call::Add, true),
+        ];
+        most_urgent_first(&mut jobs);
+        let order: Vec<String> = jobs.iter().map(|j| j.address.to_string()).collect();
+        assert_eq!(
+            order,
+            [
+                "192.0.2.3",
+                "192.0.2.5",
+                "192.0.2.2",
+                "192.0.2.6",
+                "192.0.2.1",
+                "192.0.2.4"
+            ]
+        );
     }
 }

@@ -3,8 +3,17 @@
 //! Synchronous (ureq), one agent per run so that every request of a run
 //! reuses one kept-alive TLS connection. The API key travels only in request
 //! bodies; it is never logged, and no error message contains it.
+//!
+//! Every request waits for its slot in the LoadMaster's rate budget
+//! ([`budget`], `[loadmaster] rate`) first: the appliance drops the
+//! connection beyond 30 calls in 3 s from all its clients. A connection
+//! dropped while half the budget was used within its window is taken for
+//! that limit (another client of the appliance used it too): the request is
+//! sent once more after a window, and a second drop is
+//! [`Failure::RateLimit`], never "unreachable".
 
 pub(crate) mod answer;
+pub(crate) mod budget;
 pub(crate) mod firmware;
 pub(crate) mod list_answer;
 pub(crate) mod scrub;
@@ -23,6 +32,7 @@ use serde_json::{json, Map, Value};
 use crate::domain::entry::Scope;
 use crate::domain::health::Health;
 use crate::error::Result;
+use budget::Budget;
 pub(crate) use list_answer::ListedEntry;
 pub(crate) use settings::{ApiKey, Settings};
 
@@ -146,6 +156,12 @@ pub(crate) enum Failure {
     Permanent { status: u16, message: String },
     /// Not sent: the run was stopped (SIGTERM/SIGINT) before it got to it.
     Stopped,
+    /// Not sent: the rate budget had no slot for it within the time a call
+    /// may wait (see [`budget`]). The LoadMaster did not fail.
+    Budget(String),
+    /// The LoadMaster dropped the connection right after a burst of calls,
+    /// again after waiting a window: its API rate limit.
+    RateLimit(String),
 }
 
 impl Failure {
@@ -168,6 +184,7 @@ impl fmt::Display for Failure {
             Failure::Stopped => f.write_str(
                 "not sent: lmguard was stopped before it got to it; `lmguard sweep` sends it",
             ),
+            Failure::Budget(text) | Failure::RateLimit(text) => f.write_str(text),
             Failure::Tls(detail) => {
                 write!(f, "LoadMaster unreachable: {detail}{}", tls_hint(detail))
             }
@@ -225,6 +242,11 @@ pub(crate) struct Client {
     /// What this run heard, for the state (`stats`): the caller stores it
     /// with the transaction it commits anyway.
     heard: Mutex<Health>,
+    /// Every call waits for its slot in this LoadMaster's rate budget.
+    budget: Budget,
+    /// How messages name the `rate` and `timeout` keys.
+    rate_key: String,
+    timeout_key: String,
 }
 
 impl Client {
@@ -247,7 +269,17 @@ impl Client {
             trace: log::log_enabled!(target: "lmguard::wire", log::Level::Debug),
             list_cap: MIN_LIST_ANSWER,
             heard: Mutex::new(Health::default()),
+            // Until a caller names the budget's file: this process alone.
+            budget: Budget::new(lm.rate, None),
+            rate_key: lm.label.key("rate"),
+            timeout_key: lm.label.key("timeout"),
         })
+    }
+
+    /// Pace this client's calls by `budget` (see [`budget`]).
+    pub(crate) fn with_budget(mut self, budget: Budget) -> Client {
+        self.budget = budget;
+        self
     }
 
     /// The API endpoint, `https://HOST[:PORT]/accessv2`.
@@ -307,6 +339,8 @@ impl Client {
             .map_or(0, |d| d.as_secs() as i64);
         let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
         match result {
+            // Not sent: nothing was heard.
+            Err(Failure::Budget(_)) => {}
             Err(f) if f.stops_run() => {
                 heard.last_failure = Some(now);
                 heard.last_failure_message = Some(f.to_string());
@@ -344,7 +378,9 @@ impl Client {
                 message: clean(message),
             },
             Failure::BadAnswer(t) => Failure::BadAnswer(clean(t)),
-            other @ (Failure::Unauthorized
+            Failure::RateLimit(t) => Failure::RateLimit(clean(t)),
+            other @ (Failure::Budget(_)
+            | Failure::Unauthorized
             | Failure::Forbidden
             | Failure::ApiDisabled
             | Failure::Stopped) => other,
@@ -365,6 +401,66 @@ impl Client {
     /// [`Failure::Connection`] or [`Failure::Tls`] when there was none (`check --probe` shows
     /// every answer as it came).
     pub(crate) fn post(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
+        self.pace()?;
+        match self.post_once(request) {
+            Err(Failure::Connection(detail)) if self.dropped_after_burst(&detail) => {
+                let window = self.budget.rate().window;
+                log::warn!(
+                    "the LoadMaster dropped the connection right after a burst of calls ({detail}): \
+                     its API rate limit; sending the call again in {}",
+                    humantime::format_duration(window)
+                );
+                std::thread::sleep(window);
+                self.pace()?;
+                match self.post_once(request) {
+                    Err(Failure::Connection(again)) if is_dropped(&again) => {
+                        Err(Failure::RateLimit(format!(
+                            "the LoadMaster dropped the connection right after a burst of calls, \
+                             and again after {} ({again}): that is the appliance's API rate \
+                             limit (Kemp: more than 30 calls in 3 s, from all its clients \
+                             together), not an outage; if other clients use its API too, \
+                             lower {} (now \"{}\") so that all of them together stay under it",
+                            humantime::format_duration(window),
+                            self.rate_key,
+                            self.budget.rate()
+                        )))
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// Wait for this call's slot in the rate budget.
+    fn pace(&self) -> std::result::Result<(), Failure> {
+        self.budget.wait_for_slot().map_err(|no| {
+            let patience = self.budget.patience().unwrap_or_default();
+            Failure::Budget(format!(
+                "not sent: the rate budget ({} = \"{}\", shared by every lmguard process using \
+                 this state) had no slot for it within {} ({}); the next was {} away",
+                self.rate_key,
+                self.budget.rate(),
+                humantime::format_duration(patience),
+                self.timeout_key,
+                crate::domain::duration::format_span(no.in_.as_secs().max(1))
+            ))
+        })
+    }
+
+    /// Whether a connection lost without an answer is the appliance's rate
+    /// limit: dropped (not refused, not timed out) while at least half the
+    /// budget was used within its window.
+    fn dropped_after_burst(&self, detail: &str) -> bool {
+        is_dropped(detail) && {
+            let rate = self.budget.rate();
+            let half = (rate.calls as usize).div_ceil(2).max(2);
+            half <= budget::RECENT && self.budget.recent_calls() >= half
+        }
+    }
+
+    /// One POST, without pacing.
+    fn post_once(&self, request: &Request) -> std::result::Result<RawAnswer, Failure> {
         let mut body = request.body();
         body.insert("apikey".into(), json!(self.key.expose()));
         let text = Value::Object(body).to_string();
@@ -582,6 +678,17 @@ fn transport_failure(t: &ureq::Transport) -> Failure {
     } else {
         Failure::Connection(joined)
     }
+}
+
+/// Was a connection dropped by the other side (reset or closed, no
+/// answer), rather than refused or timed out?
+fn is_dropped(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    !d.contains("refused")
+        && !d.contains("timed out")
+        && ["reset", "closed", "broken pipe", "eof", "end of file"]
+            .iter()
+            .any(|w| d.contains(w))
 }
 
 /// Does a transport error say the certificate was the problem?

@@ -22,6 +22,8 @@ pub(crate) struct Settings {
     pub(crate) timeout: Duration,
     /// Connections kept alive at once.
     pub(crate) connections: usize,
+    /// The API rate budget (see [`super::budget`]).
+    pub(crate) rate: super::budget::Rate,
 }
 
 /// How messages name a LoadMaster's table: `loadmaster` for a lone

@@ -35,6 +35,11 @@ pub fn fixture(name: &str) -> Vec<u8> {
 /// The names [`Env::several`] gives its fake LoadMasters, in config order.
 pub const NAMES: [&str; 4] = ["a", "b", "c", "d"];
 
+/// The rate budget of the harness's configurations: tests that are not
+/// about pacing never wait for the budget (the default, 25/3s, spaces calls
+/// 120 ms apart). Tests of the budget set theirs with [`Env::set_rate`].
+pub const FAST_RATE: &str = "rate = \"100000/1s\"\n";
+
 pub struct Env {
     pub dir: TempDir,
     /// The fake LoadMaster (with [`Env::several`], the first: "a").
@@ -139,7 +144,7 @@ impl Env {
         for (name, lm) in self.fakes() {
             text.push_str(&format!(
                 "[[loadmaster]]\nname = \"{name}\"\nurl = \"{url}\"\n\
-                 api_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n",
+                 api_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n{FAST_RATE}\n",
                 url = lm.url(),
                 key = self.dir.path().join(format!("api-key-{name}")).display(),
                 tls = tls(name, lm),
@@ -159,11 +164,20 @@ impl Env {
     /// Rewrite the config; `tls` is the TLS line(s) of [loadmaster].
     pub fn write_config(&self, tls: &str, extra: &str) {
         let text = format!(
-            "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n\n{state}",
+            "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\n{tls}timeout = \"2s\"\n{FAST_RATE}\n{state}",
             url = self.lm.url(),
             key = self.dir.path().join("api-key").display(),
             state = self.state_section(extra),
         );
+        std::fs::write(&self.config, text).unwrap();
+    }
+
+    /// Give every LoadMaster table the rate budget `rate` (`"25/3s"`)
+    /// instead of the harness's [`FAST_RATE`].
+    pub fn set_rate(&self, rate: &str) {
+        let text = std::fs::read_to_string(&self.config).unwrap();
+        assert!(text.contains(FAST_RATE), "{text}");
+        let text = text.replace(FAST_RATE, &format!("rate = \"{rate}\"\n"));
         std::fs::write(&self.config, text).unwrap();
     }
 

@@ -8,7 +8,8 @@ use super::*;
 /// One `[[loadmaster]]` table for fake `lm`, with these extra lines.
 fn table(env: &Env, name: &str, lm: &FakeLoadMaster, lines: &str) -> String {
     format!(
-        "[[loadmaster]]\n{lines}url = \"{url}\"\napi_key_file = \"{key}\"\n{ca}\n",
+        "[[loadmaster]]\n{lines}url = \"{url}\"\napi_key_file = \"{key}\"\n{ca}\
+         rate = \"100000/1s\"\n\n",
         url = lm.url(),
         key = env.dir.path().join(format!("api-key-{name}")).display(),
         ca = env.ca_line(name),
@@ -147,7 +148,7 @@ fn pinned(env: &Env, name: &str, pins: &[String]) {
     let list: Vec<String> = pins.iter().map(|p| format!("\"{p}\"")).collect();
     let text = format!(
         "[loadmaster]\nurl = \"{url}\"\napi_key_file = \"{key}\"\ntls_sha256 = [{list}]\n\
-         timeout = \"2s\"\n\n{state}",
+         timeout = \"2s\"\nrate = \"100000/1s\"\n\n{state}",
         url = env.fake(name).url(),
         key = env.dir.path().join(format!("api-key-{name}")).display(),
         list = list.join(", "),

@@ -865,6 +865,12 @@ fn fix_for(failure: &Failure) -> String {
             .into(),
         Failure::ApiDisabled => crate::loadmaster::API_404.into(),
         Failure::Connection(_) | Failure::Tls(_) | Failure::Stopped => UNREACHABLE_FIX.into(),
+        Failure::Budget(_) | Failure::RateLimit(_) => {
+            "wait for the other clients of the LoadMaster's API to quiet down (its rate limit), \
+            then run `lmguard check --probe` again (it removes a test entry left behind where the \
+            list shows comments)"
+                .into()
+        }
         Failure::Rejected { .. }
         | Failure::Permanent { .. }
         | Failure::ServerError { .. }
