@@ -23,9 +23,12 @@ use redb::{
     ReadableTable, Table, TableDefinition, TableError,
 };
 
+mod guard;
 mod kept;
 mod lock;
 mod record;
+
+use guard::guarded;
 
 pub(crate) use kept::{Kept, CHECK_EVERY};
 pub(crate) use lock::{lock_path, wait_path};
@@ -59,9 +62,9 @@ const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
 /// indexes; 3 the compact binary records (see `state/record.rs`) and the
 /// history index; 4 several LoadMasters (keys `NAME@…` for all but
 /// `default`, see [`entry::state_key`], and per-LoadMaster counters of
-/// current entries). Older files are converted when first opened for
+/// current entries); 5 a checksum in every record (see `state/record.rs`). Older files are converted when first opened for
 /// writing; their entries go to the legacy owner given to [`Store::open_for`].
-pub const FORMAT_VERSION: u64 = 4;
+pub const FORMAT_VERSION: u64 = 5;
 /// Meta counters of current entries per LoadMaster: `current/NAME` (real)
 /// and `current_simulated/NAME`.
 const CURRENT_COUNT: &str = "current/";
@@ -104,6 +107,8 @@ pub struct Store {
 enum Handle {
     Write(Database),
     Read(ReadOnlyDatabase),
+    /// Dropped (see `Drop for Store`).
+    Closed,
 }
 
 /// A consistent read view of the state, taken by [`Store::snapshot`].
@@ -116,6 +121,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Every entry recorded when the snapshot was taken, history included.
     pub fn all(self) -> Result<Vec<Entry>> {
+        let path = self.path.clone();
+        guarded(&path, move || self.read_all())
+    }
+
+    fn read_all(self) -> Result<Vec<Entry>> {
         let table = match self.txn.open_table(BLOCKS) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -311,7 +321,7 @@ impl Store {
     /// `lock_timeout` for other lmguard processes. A file of an older
     /// format is converted first, its entries given to `legacy_owner` (the
     /// only LoadMaster configured, else `default`).
-    pub fn open_for(
+    fn open_for_raw(
         path: &Path,
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
@@ -370,7 +380,7 @@ impl Store {
     /// Open the state read-only if it exists. A file of an older format
     /// is read as its conversion would be (its entries `legacy_owner`'s),
     /// and left as it is.
-    pub fn open_existing_for(
+    fn open_existing_for_raw(
         path: &Path,
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
@@ -408,6 +418,7 @@ impl Store {
         match &self.db {
             Handle::Write(db) => db.begin_read(),
             Handle::Read(db) => db.begin_read(),
+            Handle::Closed => return Err(Error::internal("state database closed")),
         }
         .map_err(|e| unusable(&self.path, &e))
     }
@@ -415,7 +426,9 @@ impl Store {
     fn writable(&self) -> Result<&Database> {
         match &self.db {
             Handle::Write(db) => Ok(db),
-            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+            Handle::Read(_) | Handle::Closed => {
+                Err(Error::internal("state database opened read-only"))
+            }
         }
     }
 
@@ -433,7 +446,7 @@ impl Store {
     }
 
     /// The file format recorded in the file (`None` for an empty file).
-    pub fn format(&self) -> Result<Option<u64>> {
+    fn format_raw(&self) -> Result<Option<u64>> {
         self.stored_format()
     }
 
@@ -466,11 +479,11 @@ impl Store {
         let db = self.writable()?;
         let txn = db.begin_write().map_err(|e| unusable(&self.path, &e))?;
         let err = |e: &dyn std::fmt::Display| unusable(&self.path, e);
-        // Format 3's index_pending holds since when each entry has waited
+        // Format 3's (and later) index_pending holds since when each entry has waited
         // (retries or not): kept across the rebuild below, which knows only
         // each record's last update.
         let mut waited: Vec<(String, i64)> = Vec::new();
-        if found == Some(3) {
+        if found.is_some_and(|f| f >= 3) {
             let pending = txn.open_table(PENDING).map_err(|e| err(&e))?;
             for item in pending.iter().map_err(|e| err(&e))? {
                 let (k, v) = item.map_err(|e| err(&e))?;
@@ -548,17 +561,19 @@ impl Store {
 
     /// Give the space of deleted records back to the file system (redb
     /// compaction). Takes a while on a large file; run after deleting much.
-    pub(crate) fn compact(&mut self) -> Result<()> {
+    fn compact_raw(&mut self) -> Result<()> {
         let path = self.path.clone();
         match &mut self.db {
             Handle::Write(db) => db.compact().map(|_| ()).map_err(|e| unusable(&path, &e)),
-            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+            Handle::Read(_) | Handle::Closed => {
+                Err(Error::internal("state database opened read-only"))
+            }
         }
     }
 
     /// How many finished records ended before `cutoff` (what
     /// `[state] keep_history` would delete).
-    pub(crate) fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+    fn count_history_before_raw(&self, cutoff: i64) -> Result<usize> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HISTORY) {
             Ok(t) => t,
@@ -575,7 +590,7 @@ impl Store {
 
     /// Since when each pending entry has been pending, by key
     /// (`global|192.0.2.7`).
-    pub(crate) fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+    fn pending_since_raw(&self) -> Result<std::collections::HashMap<String, i64>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(PENDING) {
             Ok(t) => t,
@@ -600,7 +615,7 @@ impl Store {
     }
 
     /// What lmguard last heard from each LoadMaster, by name.
-    pub(crate) fn health(&self) -> Result<Vec<(String, Health)>> {
+    fn health_raw(&self) -> Result<Vec<(String, Health)>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HEALTH) {
             Ok(t) => t,
@@ -630,7 +645,7 @@ impl Store {
     /// The state as it is now, to be read later (on another thread, while
     /// this one does something else): writes committed after this call are
     /// not in it.
-    pub fn snapshot(&self) -> Result<Snapshot> {
+    fn snapshot_raw(&self) -> Result<Snapshot> {
         Ok(Snapshot {
             txn: self.begin_read()?,
             path: self.path.clone(),
@@ -640,7 +655,7 @@ impl Store {
 
     /// A number kept beside the records under `key` (e.g. the fingerprint
     /// of the policy the last sweep applied); `None` when never set.
-    pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>> {
+    fn meta_raw(&self, key: &str) -> Result<Option<u64>> {
         let txn = self.begin_read()?;
         match txn.open_table(META) {
             Ok(meta) => Ok(meta
@@ -653,7 +668,7 @@ impl Store {
     }
 
     /// Set a number kept beside the records (its own transaction).
-    pub(crate) fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+    fn set_meta_raw(&self, key: &str, value: u64) -> Result<()> {
         let txn = self
             .writable()?
             .begin_write()
@@ -668,7 +683,7 @@ impl Store {
     }
 
     /// One entry, read without a write transaction.
-    pub(crate) fn get(
+    fn get_raw(
         &self,
         loadmaster: LoadMasterName,
         scope: Scope,
@@ -712,7 +727,7 @@ impl Store {
         self.update_with(Durability::None, f)
     }
 
-    fn update_with<T>(
+    fn update_with_raw<T>(
         &self,
         durability: Durability,
         f: impl FnOnce(&mut Txn<'_>) -> Result<T>,
@@ -729,6 +744,117 @@ impl Store {
         };
         txn.commit().map_err(|e| unusable(&self.path, &e))?;
         Ok(out)
+    }
+}
+
+/// The [`Store`] API: every call into redb runs [`guarded`], so that a
+/// panic of redb on a damaged file is a state error, never a crash.
+impl Store {
+    /// Open (creating if needed) the database at `path`, waiting at most
+    /// `lock_timeout` for other lmguard processes. A file of an older
+    /// format is converted first, its entries given to `legacy_owner` (the
+    /// only LoadMaster configured, else `default`).
+    pub fn open_for(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Store> {
+        guarded(path, || {
+            Store::open_for_raw(path, lock_timeout, legacy_owner)
+        })
+    }
+
+    /// Open the state read-only if it exists. A file of an older format
+    /// is read as its conversion would be (its entries `legacy_owner`'s),
+    /// and left as it is.
+    pub fn open_existing_for(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Option<Store>> {
+        guarded(path, || {
+            Store::open_existing_for_raw(path, lock_timeout, legacy_owner)
+        })
+    }
+
+    /// The file format recorded in the file (`None` for an empty file).
+    pub fn format(&self) -> Result<Option<u64>> {
+        guarded(&self.path, || self.format_raw())
+    }
+
+    /// Give the space of deleted records back to the file system (redb
+    /// compaction). Takes a while on a large file; run after deleting much.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        guarded(&path, || self.compact_raw())
+    }
+
+    /// How many finished records ended before `cutoff` (what
+    /// `[state] keep_history` would delete).
+    pub(crate) fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+        guarded(&self.path, || self.count_history_before_raw(cutoff))
+    }
+
+    /// Since when each pending entry has been pending, by key
+    /// (`global|192.0.2.7`).
+    pub(crate) fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+        guarded(&self.path, || self.pending_since_raw())
+    }
+
+    /// What lmguard last heard from each LoadMaster, by name.
+    pub(crate) fn health(&self) -> Result<Vec<(String, Health)>> {
+        guarded(&self.path, || self.health_raw())
+    }
+
+    /// The state as it is now, to be read later (on another thread, while
+    /// this one does something else): writes committed after this call are
+    /// not in it.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        guarded(&self.path, || self.snapshot_raw())
+    }
+
+    /// A number kept beside the records under `key` (e.g. the fingerprint
+    /// of the policy the last sweep applied); `None` when never set.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>> {
+        guarded(&self.path, || self.meta_raw(key))
+    }
+
+    /// Set a number kept beside the records (its own transaction).
+    pub(crate) fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+        guarded(&self.path, || self.set_meta_raw(key, value))
+    }
+
+    /// One entry, read without a write transaction.
+    pub(crate) fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        guarded(&self.path, || self.get_raw(loadmaster, scope, address))
+    }
+
+    fn update_with<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        guarded(&self.path, || self.update_with_raw(durability, f))
+    }
+}
+
+/// Closing the database writes to it: a panic of redb then (a damaged
+/// file) is kept quiet too; the run has already said what was wrong.
+impl Drop for Store {
+    fn drop(&mut self) {
+        let db = std::mem::replace(&mut self.db, Handle::Closed);
+        let path = self.path.clone();
+        if let Err(e) = guarded(&path, || {
+            drop(db);
+            Ok(())
+        }) {
+            log::debug!("{}", e.message());
+        }
     }
 }
 
@@ -815,7 +941,7 @@ impl<'t> Txn<'t> {
     /// Store the record alone; returns the one it replaced.
     fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
         let key = entry.key();
-        let value = record::encode(entry);
+        let value = record::encode(&key, entry);
         self.table
             .insert(key.as_str(), value.as_slice())
             .map_err(|e| unusable(self.path, &e))?
@@ -1007,7 +1133,7 @@ impl<'t> Txn<'t> {
 fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
     let decoded = match bytes.first() {
         Some(b'{') => serde_json::from_slice::<Entry>(bytes).map_err(|e| e.to_string()),
-        _ => record::decode(bytes),
+        _ => record::decode(key, bytes),
     };
     decoded
         .map(|mut e| {
@@ -1016,9 +1142,9 @@ fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
         })
         .map_err(|e| {
             Error::state(format!(
-                "state database {}: the record for {key} cannot be read ({e}); restore the file \
-             from a backup or move it aside",
-                path.display()
+                "state database {p}: the record stored under {key} cannot be read ({e}); {}",
+                guard::recovery(path),
+                p = path.display()
             ))
         })
 }
