@@ -1152,9 +1152,9 @@ fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
 fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
     Error::state(format!(
         "state database {} is unusable: {e}; check its permissions and free disk space; if it \
-         is damaged, move it aside (lmguard then starts a new one, and `lmguard sync --adopt` \
-         takes the LoadMaster's entries back into it)",
-        path.display()
+         is damaged, {}",
+        path.display(),
+        guard::recovery(path)
     ))
 }
 

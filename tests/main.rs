@@ -11,6 +11,7 @@ mod check;
 mod completions;
 mod contrib;
 mod crash;
+mod damaged_state;
 mod demo;
 mod faults;
 mod guardrails;
