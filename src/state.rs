@@ -18,6 +18,7 @@ use crate::domain::entry::{self, Entry, Scope, Status};
 use crate::domain::health::Health;
 use crate::domain::loadmaster_name::{LoadMasterName, DEFAULT};
 use crate::error::{Error, Result};
+use redb::backends::FileBackend;
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
     ReadableTable, Table, TableDefinition, TableError,
@@ -339,18 +340,23 @@ impl Store {
                 })?;
         }
         let lock = lock::acquire(path, lock_timeout, true)?;
-        if !path.exists() {
-            // Create it ourselves so that it is private from the start.
+        // Opened here, not by redb: created private from the start, and
+        // never through a symbolic link (see `nofollow`).
+        let file = open_state_file(
+            path,
             OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| unusable(path, &e))?;
-        }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )?;
+        let db = FileBackend::new(file)
+            .and_then(|file| {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(file)
+            })
             .map_err(|e| unusable(path, &e))?;
         let mut store = Store {
             db: Handle::Write(db),
@@ -385,14 +391,17 @@ impl Store {
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
     ) -> Result<Option<Store>> {
-        if !path.exists() {
-            return Ok(None);
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
         }
         let lock = lock::acquire(path, lock_timeout, false)?;
-        let db = match Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .open_read_only(path)
-        {
+        let file = open_state_file(path, OpenOptions::new().read(true))?;
+        let db = match FileBackend::new(file).and_then(|file| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .open_read_only_with_backend(file)
+        }) {
             Ok(db) => db,
             Err(DatabaseError::RepairAborted) => {
                 drop(lock);
@@ -1146,6 +1155,17 @@ fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
                 guard::recovery(path),
                 p = path.display()
             ))
+        })
+}
+
+/// Open the state database file with `options`, never through a symbolic
+/// link: a link there is refused by name.
+fn open_state_file(path: &Path, options: &mut OpenOptions) -> Result<std::fs::File> {
+    crate::nofollow::no_follow(options)
+        .open(path)
+        .map_err(|e| match crate::nofollow::is_link(&e) {
+            true => Error::state(crate::nofollow::refused("the state database", path)),
+            false => unusable(path, &e),
         })
 }
 

@@ -21,6 +21,7 @@ mod list_view;
 mod man_page;
 mod operator;
 mod parser_fuzz;
+mod planted_links;
 mod probe;
 mod promises;
 mod retention;
