@@ -28,6 +28,7 @@ mod retention;
 mod security;
 mod several;
 mod state_migration;
+mod state_owner;
 mod stats;
 mod stream;
 mod sync;
