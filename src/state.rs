@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::domain::address::Address;
@@ -77,11 +78,21 @@ const CURRENT_SIMULATED_COUNT: &str = "current_simulated/";
 /// it ~1.6 times its compacted size).
 pub(crate) const COMPACT_AFTER: usize = 20_000;
 
+/// Records this process wrote or deleted since it last compacted the
+/// state (any mode: a simulated run rewrites records as a real one does).
+static REWRITTEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How many records this process wrote or deleted since it last compacted.
+pub(crate) fn rewritten() -> usize {
+    REWRITTEN.load(Ordering::Relaxed)
+}
+
 /// Compact the state file, opened by `open`, if a run changed `changed`
-/// records (see [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per
-/// 100 000 entries. Only space is at stake: a failure is logged, not fatal.
+/// records, or this process rewrote that many whatever it called (see
+/// [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per 100 000 entries.
+/// Only space is at stake: a failure is logged, not fatal.
 pub(crate) fn compact_after(open: &dyn Fn() -> Result<Store>, changed: usize) {
-    if changed >= COMPACT_AFTER {
+    if changed.max(rewritten()) >= COMPACT_AFTER {
         if let Err(e) = open().and_then(|mut s| s.compact()) {
             log::warn!("the state file was not compacted: {}", e.message());
         }
@@ -795,7 +806,9 @@ impl Store {
     /// compaction). Takes a while on a large file; run after deleting much.
     pub(crate) fn compact(&mut self) -> Result<()> {
         let path = self.path.clone();
-        guarded(&path, || self.compact_raw())
+        guarded(&path, || self.compact_raw())?;
+        REWRITTEN.store(0, Ordering::Relaxed);
+        Ok(())
     }
 
     /// How many finished records ended before `cutoff` (what
@@ -951,6 +964,7 @@ impl<'t> Txn<'t> {
     fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
         let key = entry.key();
         let value = record::encode(&key, entry);
+        REWRITTEN.fetch_add(1, Ordering::Relaxed);
         self.table
             .insert(key.as_str(), value.as_slice())
             .map_err(|e| unusable(self.path, &e))?
@@ -968,6 +982,7 @@ impl<'t> Txn<'t> {
             let (at, key) = k.value();
             doomed.push((at, key.to_string()));
         }
+        REWRITTEN.fetch_add(doomed.len(), Ordering::Relaxed);
         for (at, key) in &doomed {
             self.history.remove((*at, key.as_str())).map_err(err)?;
             let old = self.table.remove(key.as_str()).map_err(err)?;

@@ -8,6 +8,7 @@ mod bench_smoke;
 mod block;
 mod bulk_unblock;
 mod check;
+mod compact_state;
 mod completions;
 mod contrib;
 mod crash;
