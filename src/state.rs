@@ -1306,6 +1306,60 @@ mod tests {
     }
 
     #[test]
+    fn a_format_4_file_is_read_and_converted_to_checksummed_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let brno = LoadMasterName::parse("brno").unwrap();
+        let mut on_brno = entry("192.0.2.2");
+        on_brno.loadmaster = brno;
+        let written = [entry("192.0.2.1"), on_brno];
+        {
+            // What format 4 wrote: version-1 records, no checksum.
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            store
+                .update(|t| written.iter().try_for_each(|e| t.put(e)))
+                .unwrap();
+            let txn = store.writable().unwrap().begin_write().unwrap();
+            {
+                let mut table = txn.open_table(BLOCKS).unwrap();
+                for e in &written {
+                    let old = record::encode_version_1(e);
+                    table.insert(e.key().as_str(), old.as_slice()).unwrap();
+                }
+                txn.open_table(META).unwrap().insert(FORMAT_KEY, 4).unwrap();
+            }
+            txn.commit().unwrap();
+            // A later retry: pending since 0 all the same.
+            drop(store);
+        }
+        let key = written[0].key();
+        // Read-only, as it is.
+        let view = Store::open_existing(&path, Duration::from_secs(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.format().unwrap(), Some(4));
+        let mut all = view.all().unwrap();
+        all.sort_by_key(|e| e.address.to_string());
+        assert_eq!(all, written);
+        drop(view);
+        // Opened for writing: converted, every record now checksummed, the
+        // indexes and how long each has been pending kept.
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+        let mut all = store.all().unwrap();
+        all.sort_by_key(|e| e.address.to_string());
+        assert_eq!(all, written);
+        assert_eq!(store.pending_since().unwrap().get(&key), Some(&0));
+        assert_eq!(store.update(|t| t.count_current(brno, false)).unwrap(), 1);
+        let txn = store.begin_read().unwrap();
+        let table = txn.open_table(BLOCKS).unwrap();
+        for item in table.iter().unwrap() {
+            let (_, v) = item.unwrap();
+            assert_eq!(v.value()[0], record::RECORD_VERSION);
+        }
+    }
+
+    #[test]
     fn a_crashed_format_3_file_repaired_by_a_read_only_open_goes_to_the_only_loadmaster() {
         // A format-3 file left by a crash (kill -9, power cut) of the old
         // binary: the first read-only open (list, a dry run) must repair

@@ -91,6 +91,13 @@ fn checksum(key: &str, body: &[u8]) -> [u8; CHECKSUM_BYTES] {
     out
 }
 
+/// A record as formats 3 and 4 wrote it (version 1, no checksum): what
+/// the migration tests start from.
+#[cfg(test)]
+pub(crate) fn encode_version_1(e: &Entry) -> Vec<u8> {
+    encode_body(e, RECORD_VERSION_1)
+}
+
 fn encode_body(e: &Entry, version: u8) -> Vec<u8> {
     let mut out = Vec::with_capacity(48 + CHECKSUM_BYTES + e.reason.len());
     out.push(version);
