@@ -32,6 +32,7 @@ mod record;
 
 use guard::guarded;
 
+pub(crate) use guard::recovery;
 pub(crate) use kept::{Kept, CHECK_EVERY};
 pub(crate) use lock::{lock_path, wait_path};
 

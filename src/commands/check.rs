@@ -495,9 +495,8 @@ fn state_fix(e: &Error, path: &Path) -> String {
             .to_string();
     }
     format!(
-        "if it is damaged, move it aside (mv {p} {p}.broken): the next run creates a new one, \
-         and the blocks already on the LoadMaster stay there",
-        p = path.display()
+        "if it is damaged, {} (the blocks already on the LoadMaster stay there meanwhile)",
+        crate::state::recovery(path)
     )
 }
 
