@@ -28,6 +28,7 @@ mod promises;
 mod retention;
 mod security;
 mod several;
+mod state_format4;
 mod state_migration;
 mod state_owner;
 mod stats;
