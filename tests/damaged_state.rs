@@ -124,9 +124,15 @@ fn flipped_bytes_are_refused_or_read_correctly_never_a_panic_or_another_address(
         } else {
             refused += 1;
         }
-        // The commands that write, and check, on every fourth damage.
+        // The commands that write, stats and check, on every fourth damage.
         if round % 4 == 0 {
-            for args in [&["sweep"][..], &["block", "203.0.113.9"], &["check"]] {
+            for args in [
+                &["sweep"][..],
+                &["block", "203.0.113.9"],
+                &["unblock", "198.51.100.1"],
+                &["stats"],
+                &["check"],
+            ] {
                 std::fs::write(&env.state, &damaged).unwrap();
                 let out = env.run(args);
                 let what = format!("{what}, {args:?}");
