@@ -29,6 +29,7 @@ mod guard;
 mod kept;
 mod lock;
 mod record;
+mod verify;
 
 use guard::guarded;
 

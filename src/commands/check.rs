@@ -373,6 +373,28 @@ fn check_state(ctx: &Context, report: &mut Report) {
             return;
         }
     };
+    // Every record reads; do the indexes sweep and max_active go by agree?
+    match store.index_problems() {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            let text = format!(
+                "{} is damaged: its records read, but its indexes disagree with them ({})",
+                path.display(),
+                problems.join("; ")
+            );
+            report.fail(
+                Kind::State,
+                STATE,
+                text,
+                state_fix(&Error::state(""), &path),
+            );
+            return;
+        }
+        Err(e) => {
+            report.fail(e.kind(), STATE, state_text(&e), state_fix(&e, &path));
+            return;
+        }
+    }
     drop(store);
     let count = |f: &dyn Fn(Status) -> bool| entries.iter().filter(|e| f(e.status)).count();
     let active = count(&|s| s == Status::Active);
