@@ -137,3 +137,30 @@ fn a_link_planted_as_the_log_file_in_a_directory_others_can_write_is_refused() {
     assert_refused(&out, &log);
     assert!(!target.exists());
 }
+
+#[test]
+fn a_link_as_the_log_file_in_a_directory_only_root_writes_is_the_operators_choice() {
+    if !is_root() {
+        eprintln!("skipped: run the tests as root to check the log link rule");
+        return;
+    }
+    let env = Env::new();
+    // Only root can write logs/: a link there was made by root, on purpose
+    // (the log kept on another disk), and is followed.
+    let logs = env.dir.path().join("logs");
+    std::fs::create_dir(&logs).unwrap();
+    let elsewhere = env.dir.path().join("elsewhere.log");
+    let log = logs.join("lmguard.log");
+    symlink(&elsewhere, &log).unwrap();
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        &format!("[log]\nfile = \"{}\"\nlevel = \"info\"\n", log.display()),
+    );
+    let out = env.run(&["block", "203.0.113.5"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let text = std::fs::read_to_string(&elsewhere).unwrap();
+    assert!(text.contains("203.0.113.5"), "{text}");
+}
