@@ -267,10 +267,7 @@ pub(crate) fn unsafe_ownership(path: &Path) -> Option<String> {
     let me = std::fs::metadata("/proc/self").ok()?.uid();
     let owner = meta.uid();
     if owner != me && owner != 0 {
-        let (owner, me) = (
-            crate::state_probe::user_name(owner),
-            crate::state_probe::user_name(me),
-        );
+        let (owner, me) = (crate::owner::user_name(owner), crate::owner::user_name(me));
         return Some(format!(
             "{} is owned by user {owner}, not by this user ({me}) or root; that user decides \
              where the API key is sent: chown root {} (or chown {me} {0}, the user that runs \

@@ -19,6 +19,8 @@ pub(crate) mod executor;
 pub mod exit;
 pub(crate) mod loadmaster;
 pub(crate) mod logging;
+pub(crate) mod nofollow;
+pub(crate) mod owner;
 pub(crate) mod process;
 pub(crate) mod protections;
 pub(crate) mod rename;

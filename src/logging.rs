@@ -64,6 +64,34 @@ pub(crate) fn loud_warning(line: &str) {
     }
 }
 
+/// Open `[log] file` to append. Where someone other than root and this
+/// user can write its directory, never through a symbolic link: they could
+/// have planted one pointing at any file, which root would append to. A
+/// link there is refused with exit 5 (the files lmguard keeps beside its
+/// state are refused the same way); a file that cannot be opened
+/// otherwise is a configuration error (exit 2).
+fn open_log(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut options = OpenOptions::new();
+    options.create(true).append(true).mode(0o640);
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    if crate::nofollow::writable_by_others(dir) {
+        crate::nofollow::no_follow(&mut options);
+    }
+    options.open(path).map_err(|e| {
+        if crate::nofollow::is_link(&e) {
+            Error::state(format!(
+                "log.file: {}",
+                crate::nofollow::refused("the log file", path)
+            ))
+        } else {
+            Error::usage(format!("log.file: cannot open {}: {e}", path.display()))
+        }
+    })
+}
+
 /// Start logging. Only lmguard's own modules log above `warn`; library
 /// chatter (TLS, HTTP) stays at `warn` unless `-vvv`.
 pub(crate) fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()> {
@@ -87,12 +115,7 @@ pub(crate) fn init(level: LevelFilter, config: Option<&LogConfig>) -> Result<()>
             )
         });
     if let Some(path) = config.and_then(|c| c.file.as_ref()) {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o640)
-            .open(path)
-            .map_err(|e| Error::usage(format!("log.file: cannot open {}: {e}", path.display())))?;
+        let file = open_log(path)?;
         builder.target(env_logger::Target::Pipe(Box::new(file)));
         TO_FILE.store(true, Ordering::Relaxed);
     } else {

@@ -11,6 +11,7 @@
 use std::fs::OpenOptions;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use crate::domain::address::Address;
@@ -18,15 +19,21 @@ use crate::domain::entry::{self, Entry, Scope, Status};
 use crate::domain::health::Health;
 use crate::domain::loadmaster_name::{LoadMasterName, DEFAULT};
 use crate::error::{Error, Result};
+use redb::backends::FileBackend;
 use redb::{
     Database, DatabaseError, Durability, ReadOnlyDatabase, ReadTransaction, ReadableDatabase,
     ReadableTable, Table, TableDefinition, TableError,
 };
 
+mod guard;
 mod kept;
 mod lock;
 mod record;
+mod verify;
 
+use guard::guarded;
+
+pub(crate) use guard::recovery;
 pub(crate) use kept::{Kept, CHECK_EVERY};
 pub(crate) use lock::{lock_path, wait_path};
 
@@ -59,9 +66,9 @@ const LATEST_BLOCKED_AT_KEY: &str = "latest_blocked_at";
 /// indexes; 3 the compact binary records (see `state/record.rs`) and the
 /// history index; 4 several LoadMasters (keys `NAME@…` for all but
 /// `default`, see [`entry::state_key`], and per-LoadMaster counters of
-/// current entries). Older files are converted when first opened for
+/// current entries); 5 a checksum in every record (see `state/record.rs`). Older files are converted when first opened for
 /// writing; their entries go to the legacy owner given to [`Store::open_for`].
-pub const FORMAT_VERSION: u64 = 4;
+pub const FORMAT_VERSION: u64 = 5;
 /// Meta counters of current entries per LoadMaster: `current/NAME` (real)
 /// and `current_simulated/NAME`.
 const CURRENT_COUNT: &str = "current/";
@@ -73,11 +80,21 @@ const CURRENT_SIMULATED_COUNT: &str = "current_simulated/";
 /// it ~1.6 times its compacted size).
 pub(crate) const COMPACT_AFTER: usize = 20_000;
 
+/// Records this process wrote or deleted since it last compacted the
+/// state (any mode: a simulated run rewrites records as a real one does).
+static REWRITTEN: AtomicUsize = AtomicUsize::new(0);
+
+/// How many records this process wrote or deleted since it last compacted.
+pub(crate) fn rewritten() -> usize {
+    REWRITTEN.load(Ordering::Relaxed)
+}
+
 /// Compact the state file, opened by `open`, if a run changed `changed`
-/// records (see [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per
-/// 100 000 entries. Only space is at stake: a failure is logged, not fatal.
+/// records, or this process rewrote that many whatever it called (see
+/// [`COMPACT_AFTER`]); it takes the lock for ~0.4 s per 100 000 entries.
+/// Only space is at stake: a failure is logged, not fatal.
 pub(crate) fn compact_after(open: &dyn Fn() -> Result<Store>, changed: usize) {
-    if changed >= COMPACT_AFTER {
+    if changed.max(rewritten()) >= COMPACT_AFTER {
         if let Err(e) = open().and_then(|mut s| s.compact()) {
             log::warn!("the state file was not compacted: {}", e.message());
         }
@@ -104,6 +121,8 @@ pub struct Store {
 enum Handle {
     Write(Database),
     Read(ReadOnlyDatabase),
+    /// Dropped (see `Drop for Store`).
+    Closed,
 }
 
 /// A consistent read view of the state, taken by [`Store::snapshot`].
@@ -116,6 +135,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Every entry recorded when the snapshot was taken, history included.
     pub fn all(self) -> Result<Vec<Entry>> {
+        let path = self.path.clone();
+        guarded(&path, move || self.read_all())
+    }
+
+    fn read_all(self) -> Result<Vec<Entry>> {
         let table = match self.txn.open_table(BLOCKS) {
             Ok(t) => t,
             Err(TableError::TableDoesNotExist(_)) => return Ok(Vec::new()),
@@ -311,7 +335,7 @@ impl Store {
     /// `lock_timeout` for other lmguard processes. A file of an older
     /// format is converted first, its entries given to `legacy_owner` (the
     /// only LoadMaster configured, else `default`).
-    pub fn open_for(
+    fn open_for_raw(
         path: &Path,
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
@@ -329,18 +353,23 @@ impl Store {
                 })?;
         }
         let lock = lock::acquire(path, lock_timeout, true)?;
-        if !path.exists() {
-            // Create it ourselves so that it is private from the start.
+        // Opened here, not by redb: created private from the start, and
+        // never through a symbolic link (see `nofollow`).
+        let file = open_state_file(
+            path,
             OpenOptions::new()
+                .read(true)
                 .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(path)
-                .map_err(|e| unusable(path, &e))?;
-        }
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(path)
+                .create(true)
+                .truncate(false)
+                .mode(0o600),
+        )?;
+        let db = FileBackend::new(file)
+            .and_then(|file| {
+                Database::builder()
+                    .set_cache_size(CACHE_BYTES)
+                    .create_with_backend(file)
+            })
             .map_err(|e| unusable(path, &e))?;
         let mut store = Store {
             db: Handle::Write(db),
@@ -370,19 +399,22 @@ impl Store {
     /// Open the state read-only if it exists. A file of an older format
     /// is read as its conversion would be (its entries `legacy_owner`'s),
     /// and left as it is.
-    pub fn open_existing_for(
+    fn open_existing_for_raw(
         path: &Path,
         lock_timeout: Duration,
         legacy_owner: LoadMasterName,
     ) -> Result<Option<Store>> {
-        if !path.exists() {
-            return Ok(None);
+        match std::fs::symlink_metadata(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            _ => {}
         }
         let lock = lock::acquire(path, lock_timeout, false)?;
-        let db = match Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .open_read_only(path)
-        {
+        let file = open_state_file(path, OpenOptions::new().read(true))?;
+        let db = match FileBackend::new(file).and_then(|file| {
+            Database::builder()
+                .set_cache_size(CACHE_BYTES)
+                .open_read_only_with_backend(file)
+        }) {
             Ok(db) => db,
             Err(DatabaseError::RepairAborted) => {
                 drop(lock);
@@ -408,6 +440,7 @@ impl Store {
         match &self.db {
             Handle::Write(db) => db.begin_read(),
             Handle::Read(db) => db.begin_read(),
+            Handle::Closed => return Err(Error::internal("state database closed")),
         }
         .map_err(|e| unusable(&self.path, &e))
     }
@@ -415,7 +448,9 @@ impl Store {
     fn writable(&self) -> Result<&Database> {
         match &self.db {
             Handle::Write(db) => Ok(db),
-            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+            Handle::Read(_) | Handle::Closed => {
+                Err(Error::internal("state database opened read-only"))
+            }
         }
     }
 
@@ -433,7 +468,7 @@ impl Store {
     }
 
     /// The file format recorded in the file (`None` for an empty file).
-    pub fn format(&self) -> Result<Option<u64>> {
+    fn format_raw(&self) -> Result<Option<u64>> {
         self.stored_format()
     }
 
@@ -466,11 +501,11 @@ impl Store {
         let db = self.writable()?;
         let txn = db.begin_write().map_err(|e| unusable(&self.path, &e))?;
         let err = |e: &dyn std::fmt::Display| unusable(&self.path, e);
-        // Format 3's index_pending holds since when each entry has waited
+        // Format 3's (and later) index_pending holds since when each entry has waited
         // (retries or not): kept across the rebuild below, which knows only
         // each record's last update.
         let mut waited: Vec<(String, i64)> = Vec::new();
-        if found == Some(3) {
+        if found.is_some_and(|f| f >= 3) {
             let pending = txn.open_table(PENDING).map_err(|e| err(&e))?;
             for item in pending.iter().map_err(|e| err(&e))? {
                 let (k, v) = item.map_err(|e| err(&e))?;
@@ -548,17 +583,19 @@ impl Store {
 
     /// Give the space of deleted records back to the file system (redb
     /// compaction). Takes a while on a large file; run after deleting much.
-    pub(crate) fn compact(&mut self) -> Result<()> {
+    fn compact_raw(&mut self) -> Result<()> {
         let path = self.path.clone();
         match &mut self.db {
             Handle::Write(db) => db.compact().map(|_| ()).map_err(|e| unusable(&path, &e)),
-            Handle::Read(_) => Err(Error::internal("state database opened read-only")),
+            Handle::Read(_) | Handle::Closed => {
+                Err(Error::internal("state database opened read-only"))
+            }
         }
     }
 
     /// How many finished records ended before `cutoff` (what
     /// `[state] keep_history` would delete).
-    pub(crate) fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+    fn count_history_before_raw(&self, cutoff: i64) -> Result<usize> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HISTORY) {
             Ok(t) => t,
@@ -575,7 +612,7 @@ impl Store {
 
     /// Since when each pending entry has been pending, by key
     /// (`global|192.0.2.7`).
-    pub(crate) fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+    fn pending_since_raw(&self) -> Result<std::collections::HashMap<String, i64>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(PENDING) {
             Ok(t) => t,
@@ -600,7 +637,7 @@ impl Store {
     }
 
     /// What lmguard last heard from each LoadMaster, by name.
-    pub(crate) fn health(&self) -> Result<Vec<(String, Health)>> {
+    fn health_raw(&self) -> Result<Vec<(String, Health)>> {
         let txn = self.begin_read()?;
         let table = match txn.open_table(HEALTH) {
             Ok(t) => t,
@@ -630,7 +667,7 @@ impl Store {
     /// The state as it is now, to be read later (on another thread, while
     /// this one does something else): writes committed after this call are
     /// not in it.
-    pub fn snapshot(&self) -> Result<Snapshot> {
+    fn snapshot_raw(&self) -> Result<Snapshot> {
         Ok(Snapshot {
             txn: self.begin_read()?,
             path: self.path.clone(),
@@ -640,7 +677,7 @@ impl Store {
 
     /// A number kept beside the records under `key` (e.g. the fingerprint
     /// of the policy the last sweep applied); `None` when never set.
-    pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>> {
+    fn meta_raw(&self, key: &str) -> Result<Option<u64>> {
         let txn = self.begin_read()?;
         match txn.open_table(META) {
             Ok(meta) => Ok(meta
@@ -653,7 +690,7 @@ impl Store {
     }
 
     /// Set a number kept beside the records (its own transaction).
-    pub(crate) fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+    fn set_meta_raw(&self, key: &str, value: u64) -> Result<()> {
         let txn = self
             .writable()?
             .begin_write()
@@ -668,7 +705,7 @@ impl Store {
     }
 
     /// One entry, read without a write transaction.
-    pub(crate) fn get(
+    fn get_raw(
         &self,
         loadmaster: LoadMasterName,
         scope: Scope,
@@ -712,7 +749,7 @@ impl Store {
         self.update_with(Durability::None, f)
     }
 
-    fn update_with<T>(
+    fn update_with_raw<T>(
         &self,
         durability: Durability,
         f: impl FnOnce(&mut Txn<'_>) -> Result<T>,
@@ -729,6 +766,119 @@ impl Store {
         };
         txn.commit().map_err(|e| unusable(&self.path, &e))?;
         Ok(out)
+    }
+}
+
+/// The [`Store`] API: every call into redb runs [`guarded`], so that a
+/// panic of redb on a damaged file is a state error, never a crash.
+impl Store {
+    /// Open (creating if needed) the database at `path`, waiting at most
+    /// `lock_timeout` for other lmguard processes. A file of an older
+    /// format is converted first, its entries given to `legacy_owner` (the
+    /// only LoadMaster configured, else `default`).
+    pub fn open_for(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Store> {
+        guarded(path, || {
+            Store::open_for_raw(path, lock_timeout, legacy_owner)
+        })
+    }
+
+    /// Open the state read-only if it exists. A file of an older format
+    /// is read as its conversion would be (its entries `legacy_owner`'s),
+    /// and left as it is.
+    pub fn open_existing_for(
+        path: &Path,
+        lock_timeout: Duration,
+        legacy_owner: LoadMasterName,
+    ) -> Result<Option<Store>> {
+        guarded(path, || {
+            Store::open_existing_for_raw(path, lock_timeout, legacy_owner)
+        })
+    }
+
+    /// The file format recorded in the file (`None` for an empty file).
+    pub fn format(&self) -> Result<Option<u64>> {
+        guarded(&self.path, || self.format_raw())
+    }
+
+    /// Give the space of deleted records back to the file system (redb
+    /// compaction). Takes a while on a large file; run after deleting much.
+    pub(crate) fn compact(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        guarded(&path, || self.compact_raw())?;
+        REWRITTEN.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// How many finished records ended before `cutoff` (what
+    /// `[state] keep_history` would delete).
+    pub(crate) fn count_history_before(&self, cutoff: i64) -> Result<usize> {
+        guarded(&self.path, || self.count_history_before_raw(cutoff))
+    }
+
+    /// Since when each pending entry has been pending, by key
+    /// (`global|192.0.2.7`).
+    pub(crate) fn pending_since(&self) -> Result<std::collections::HashMap<String, i64>> {
+        guarded(&self.path, || self.pending_since_raw())
+    }
+
+    /// What lmguard last heard from each LoadMaster, by name.
+    pub(crate) fn health(&self) -> Result<Vec<(String, Health)>> {
+        guarded(&self.path, || self.health_raw())
+    }
+
+    /// The state as it is now, to be read later (on another thread, while
+    /// this one does something else): writes committed after this call are
+    /// not in it.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        guarded(&self.path, || self.snapshot_raw())
+    }
+
+    /// A number kept beside the records under `key` (e.g. the fingerprint
+    /// of the policy the last sweep applied); `None` when never set.
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<u64>> {
+        guarded(&self.path, || self.meta_raw(key))
+    }
+
+    /// Set a number kept beside the records (its own transaction).
+    pub(crate) fn set_meta(&self, key: &str, value: u64) -> Result<()> {
+        guarded(&self.path, || self.set_meta_raw(key, value))
+    }
+
+    /// One entry, read without a write transaction.
+    pub(crate) fn get(
+        &self,
+        loadmaster: LoadMasterName,
+        scope: Scope,
+        address: &Address,
+    ) -> Result<Option<Entry>> {
+        guarded(&self.path, || self.get_raw(loadmaster, scope, address))
+    }
+
+    fn update_with<T>(
+        &self,
+        durability: Durability,
+        f: impl FnOnce(&mut Txn<'_>) -> Result<T>,
+    ) -> Result<T> {
+        guarded(&self.path, || self.update_with_raw(durability, f))
+    }
+}
+
+/// Closing the database writes to it: a panic of redb then (a damaged
+/// file) is kept quiet too; the run has already said what was wrong.
+impl Drop for Store {
+    fn drop(&mut self) {
+        let db = std::mem::replace(&mut self.db, Handle::Closed);
+        let path = self.path.clone();
+        if let Err(e) = guarded(&path, || {
+            drop(db);
+            Ok(())
+        }) {
+            log::debug!("{}", e.message());
+        }
     }
 }
 
@@ -831,7 +981,8 @@ impl<'t> Txn<'t> {
     /// Store the record alone; returns the one it replaced.
     fn write_record(&mut self, entry: &Entry) -> Result<Option<Entry>> {
         let key = entry.key();
-        let value = record::encode(entry);
+        let value = record::encode(&key, entry);
+        REWRITTEN.fetch_add(1, Ordering::Relaxed);
         self.table
             .insert(key.as_str(), value.as_slice())
             .map_err(|e| unusable(self.path, &e))?
@@ -849,6 +1000,7 @@ impl<'t> Txn<'t> {
             let (at, key) = k.value();
             doomed.push((at, key.to_string()));
         }
+        REWRITTEN.fetch_add(doomed.len(), Ordering::Relaxed);
         for (at, key) in &doomed {
             self.history.remove((*at, key.as_str())).map_err(err)?;
             let old = self.table.remove(key.as_str()).map_err(err)?;
@@ -1023,7 +1175,7 @@ impl<'t> Txn<'t> {
 fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
     let decoded = match bytes.first() {
         Some(b'{') => serde_json::from_slice::<Entry>(bytes).map_err(|e| e.to_string()),
-        _ => record::decode(bytes),
+        _ => record::decode(key, bytes),
     };
     decoded
         .map(|mut e| {
@@ -1032,19 +1184,30 @@ fn decode(path: &Path, key: &str, bytes: &[u8]) -> Result<Entry> {
         })
         .map_err(|e| {
             Error::state(format!(
-                "state database {}: the record for {key} cannot be read ({e}); restore the file \
-             from a backup or move it aside",
-                path.display()
+                "state database {p}: the record stored under {key} cannot be read ({e}); {}",
+                guard::recovery(path),
+                p = path.display()
             ))
+        })
+}
+
+/// Open the state database file with `options`, never through a symbolic
+/// link: a link there is refused by name.
+fn open_state_file(path: &Path, options: &mut OpenOptions) -> Result<std::fs::File> {
+    crate::nofollow::no_follow(options)
+        .open(path)
+        .map_err(|e| match crate::nofollow::is_link(&e) {
+            true => Error::state(crate::nofollow::refused("the state database", path)),
+            false => unusable(path, &e),
         })
 }
 
 fn unusable(path: &Path, e: &dyn std::fmt::Display) -> Error {
     Error::state(format!(
         "state database {} is unusable: {e}; check its permissions and free disk space; if it \
-         is damaged, move it aside (lmguard then starts a new one, and `lmguard sync --adopt` \
-         takes the LoadMaster's entries back into it)",
-        path.display()
+         is damaged, {}",
+        path.display(),
+        guard::recovery(path)
     ))
 }
 
@@ -1157,6 +1320,60 @@ mod tests {
             let store = Store::open_for(&path, Duration::from_secs(1), owner).unwrap();
             assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
             assert_eq!(since(&store, owner), Some(0), "converted for {owner}");
+        }
+    }
+
+    #[test]
+    fn a_format_4_file_is_read_and_converted_to_checksummed_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let brno = LoadMasterName::parse("brno").unwrap();
+        let mut on_brno = entry("192.0.2.2");
+        on_brno.loadmaster = brno;
+        let written = [entry("192.0.2.1"), on_brno];
+        {
+            // What format 4 wrote: version-1 records, no checksum.
+            let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+            store
+                .update(|t| written.iter().try_for_each(|e| t.put(e)))
+                .unwrap();
+            let txn = store.writable().unwrap().begin_write().unwrap();
+            {
+                let mut table = txn.open_table(BLOCKS).unwrap();
+                for e in &written {
+                    let old = record::encode_version_1(e);
+                    table.insert(e.key().as_str(), old.as_slice()).unwrap();
+                }
+                txn.open_table(META).unwrap().insert(FORMAT_KEY, 4).unwrap();
+            }
+            txn.commit().unwrap();
+            // A later retry: pending since 0 all the same.
+            drop(store);
+        }
+        let key = written[0].key();
+        // Read-only, as it is.
+        let view = Store::open_existing(&path, Duration::from_secs(1))
+            .unwrap()
+            .unwrap();
+        assert_eq!(view.format().unwrap(), Some(4));
+        let mut all = view.all().unwrap();
+        all.sort_by_key(|e| e.address.to_string());
+        assert_eq!(all, written);
+        drop(view);
+        // Opened for writing: converted, every record now checksummed, the
+        // indexes and how long each has been pending kept.
+        let store = Store::open(&path, Duration::from_secs(1)).unwrap();
+        assert_eq!(store.format().unwrap(), Some(FORMAT_VERSION));
+        let mut all = store.all().unwrap();
+        all.sort_by_key(|e| e.address.to_string());
+        assert_eq!(all, written);
+        assert_eq!(store.pending_since().unwrap().get(&key), Some(&0));
+        assert_eq!(store.update(|t| t.count_current(brno, false)).unwrap(), 1);
+        let txn = store.begin_read().unwrap();
+        let table = txn.open_table(BLOCKS).unwrap();
+        for item in table.iter().unwrap() {
+            let (_, v) = item.unwrap();
+            assert_eq!(v.value()[0], record::RECORD_VERSION);
         }
     }
 

@@ -10,6 +10,9 @@ use std::io::{ErrorKind, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::nofollow::{is_link, no_follow};
+use crate::owner::user_name;
+
 /// What stops this user from writing the state, and the command that fixes
 /// it.
 #[derive(Debug, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub(crate) struct Problem {
 /// files `beside` it (its lock and wait files). On success, says so in a
 /// clause naming the user (`this user (flowmon) can create and write it`).
 pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, Problem> {
-    let me = user_name(effective_uid());
+    let me = crate::owner::me();
     let dir = match state.parent().filter(|d| !d.as_os_str().is_empty()) {
         Some(d) => d.to_path_buf(),
         None => PathBuf::from("."),
@@ -36,7 +39,9 @@ pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, P
             fix: "set [state] path to a file in a directory".to_string(),
         });
     }
-    // Existing files: opened for writing, which changes nothing in them.
+    // Existing files: opened for writing, which changes nothing in them
+    // (never through a link: lmguard refuses those, so check says so).
+    let mut links = Vec::new();
     let mut unwritable = Vec::new();
     for file in std::iter::once(state).chain(beside.iter().copied()) {
         if file.is_dir() {
@@ -45,10 +50,14 @@ pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, P
                 fix: "set [state] path to a file name".to_string(),
             });
         }
-        match OpenOptions::new().read(true).write(true).open(file) {
+        let opened = no_follow(OpenOptions::new().read(true).write(true)).open(file);
+        match opened {
             Ok(_) => {}
             Err(e) if e.kind() == ErrorKind::NotFound => {}
-            Err(e) if e.kind() == ErrorKind::PermissionDenied => unwritable.push(file),
+            Err(e) if is_link(&e) => links.push(file.to_path_buf()),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                unwritable.push(file.to_path_buf())
+            }
             Err(e) => {
                 return Err(Problem {
                     text: format!("cannot open {} for writing: {e}", file.display()),
@@ -57,24 +66,9 @@ pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, P
             }
         }
     }
-    if !unwritable.is_empty() {
-        let owner = std::fs::metadata(unwritable[0])
-            .map(|m| user_name(m.uid()))
-            .unwrap_or_else(|_| "another user".to_string());
-        let files: Vec<String> = unwritable.iter().map(|f| f.display().to_string()).collect();
-        return Err(Problem {
-            text: format!(
-                "{} belongs to {owner}, and this user ({me}) may not write it",
-                files.join(" and ")
-            ),
-            fix: format!(
-                "give it to the user that runs lmguard (keeps every record): sudo chown {me}: {}",
-                files.join(" ")
-            ),
-        });
-    }
     // A scratch file beside them proves that the missing ones (and redb's
-    // own writes) can be created.
+    // own writes) can be created: the directory is checked in the same
+    // round as the files, so one fix covers both.
     let scratch = dir.join(format!(".lmguard-check-{}", std::process::id()));
     let written = OpenOptions::new()
         .write(true)
@@ -84,15 +78,84 @@ pub(crate) fn prove_writable(state: &Path, beside: &[&Path]) -> Result<String, P
         .and_then(|mut f| f.write_all(b"lmguard check\n").and_then(|()| f.sync_all()));
     let _ = std::fs::remove_file(&scratch);
     match written {
-        Ok(()) => Ok(format!("this user ({me}) can create and write it")),
-        Err(e) => Err(Problem {
-            text: format!(
-                "this user ({me}) cannot create files in {}: {e}",
-                dir.display()
-            ),
-            fix: dir_fix(&dir, &me, &e),
-        }),
+        Ok(()) => {}
+        Err(e) if e.kind() == ErrorKind::PermissionDenied => unwritable.insert(0, dir.clone()),
+        Err(e) if links.is_empty() && unwritable.is_empty() => {
+            return Err(Problem {
+                text: format!(
+                    "this user ({me}) cannot create files in {}: {e}",
+                    dir.display()
+                ),
+                fix: dir_fix(&dir, &me, &e),
+            })
+        }
+        Err(_) => {}
     }
+    if links.is_empty() && unwritable.is_empty() {
+        return Ok(format!("this user ({me}) can create and write it"));
+    }
+    let mut text = Vec::new();
+    let mut fix = Vec::new();
+    if !links.is_empty() {
+        text.push(format!(
+            "{} {} a symbolic link, which lmguard never follows there",
+            joined(&links, " and "),
+            if links.len() == 1 { "is" } else { "are each" }
+        ));
+        fix.push(format!(
+            "remove {} (rm {}) and check who else can write {}",
+            if links.len() == 1 { "it" } else { "them" },
+            joined(&links, " "),
+            dir.display()
+        ));
+    }
+    if !unwritable.is_empty() {
+        text.push(format!(
+            "{}, and this user ({me}) may not write {}",
+            owned_by(&unwritable),
+            if unwritable.len() == 1 { "it" } else { "them" }
+        ));
+        fix.push(format!(
+            "give {} to the user that runs lmguard (keeps every record): sudo chown {me}: {}",
+            if unwritable.len() == 1 { "it" } else { "them" },
+            joined(&unwritable, " ")
+        ));
+    }
+    Err(Problem {
+        text: text.join("; "),
+        fix: fix.join("; then "),
+    })
+}
+
+fn joined(paths: &[PathBuf], by: &str) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(by)
+}
+
+/// `A and B belong to root, C belongs to flowmon`: each path's owner by
+/// name, in the order the paths come.
+fn owned_by(paths: &[PathBuf]) -> String {
+    let mut groups: Vec<(String, Vec<PathBuf>)> = Vec::new();
+    for path in paths {
+        let owner = std::fs::symlink_metadata(path)
+            .map(|m| user_name(m.uid()))
+            .unwrap_or_else(|_| "another user".to_string());
+        match groups.iter_mut().find(|(o, _)| *o == owner) {
+            Some((_, list)) => list.push(path.clone()),
+            None => groups.push((owner, vec![path.clone()])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(owner, list)| {
+            let verb = if list.len() == 1 { "belongs" } else { "belong" };
+            format!("{} {verb} to {owner}", joined(list, " and "))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The state directory does not exist: prove it can be created, in its
@@ -154,26 +217,6 @@ fn dir_fix(dir: &Path, me: &str, e: &std::io::Error) -> String {
     }
 }
 
-/// The effective user id: the owner of /proc/self (0 where it cannot tell,
-/// which only makes the messages less exact).
-fn effective_uid() -> u32 {
-    std::fs::metadata("/proc/self").map_or(0, |m| m.uid())
-}
-
-/// The user name of `uid` from /etc/passwd, else the number.
-pub(crate) fn user_name(uid: u32) -> String {
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|passwd| {
-            passwd.lines().find_map(|line| {
-                let mut fields = line.split(':');
-                let name = fields.next()?;
-                (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_string())
-            })
-        })
-        .unwrap_or_else(|| uid.to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -215,11 +258,5 @@ mod tests {
         let state = Path::new("/proc/state.redb");
         let e = prove_writable(state, &[&state.with_extension("redb.lock")]).unwrap_err();
         assert!(e.text.contains("cannot create files in /proc"), "{e:?}");
-    }
-
-    #[test]
-    fn user_names_come_from_passwd() {
-        assert_eq!(user_name(0), "root");
-        assert_eq!(user_name(4_000_000_000), "4000000000");
     }
 }

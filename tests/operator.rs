@@ -507,7 +507,7 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     assert_eq!(out.code(), 5, "{}", out.all());
     let (line, fix) = check_line(&out, "state database");
     assert!(
-        line.starts_with('✘') && line.contains("belongs to root"),
+        line.starts_with('✘') && line.contains("belong to root"),
         "{line}"
     );
     let state = dir.join("state.redb");

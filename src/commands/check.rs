@@ -441,6 +441,28 @@ fn check_state(ctx: &Context, report: &mut Report) {
             return;
         }
     };
+    // Every record reads; do the indexes sweep and max_active go by agree?
+    match store.index_problems() {
+        Ok(problems) if problems.is_empty() => {}
+        Ok(problems) => {
+            let text = format!(
+                "{} is damaged: its records read, but its indexes disagree with them ({})",
+                path.display(),
+                problems.join("; ")
+            );
+            report.fail(
+                Kind::State,
+                STATE,
+                text,
+                state_fix(&Error::state(""), &path),
+            );
+            return;
+        }
+        Err(e) => {
+            report.fail(e.kind(), STATE, state_text(&e), state_fix(&e, &path));
+            return;
+        }
+    }
     drop(store);
     let count = |f: &dyn Fn(Status) -> bool| entries.iter().filter(|e| f(e.status)).count();
     let active = count(&|s| s == Status::Active);
@@ -573,9 +595,8 @@ fn state_fix(e: &Error, path: &Path) -> String {
             .to_string();
     }
     format!(
-        "if it is damaged, move it aside (mv {p} {p}.broken): the next run creates a new one, \
-         and the blocks already on the LoadMaster stay there",
-        p = path.display()
+        "if it is damaged, {} (the blocks already on the LoadMaster stay there meanwhile)",
+        crate::state::recovery(path)
     )
 }
 

@@ -135,9 +135,11 @@ mod tests {
         drop(Store::open(&path, LONG).unwrap());
         let read_only = Store::open_existing(&path, LONG).unwrap();
         assert!(!Kept::new(read_only).is_kept());
-        // A waiter could not open the wait file (here: a link to nowhere).
+        // A waiter could not open the wait file (here: a socket, which no
+        // open takes, even root's; a symbolic link is refused outright,
+        // see `nofollow`).
         std::fs::remove_file(wait_path(&path)).unwrap();
-        std::os::unix::fs::symlink(dir.path().join("gone/wait"), wait_path(&path)).unwrap();
+        let _socket = std::os::unix::net::UnixListener::bind(wait_path(&path)).unwrap();
         let kept = Kept::new(Some(Store::open(&path, LONG).unwrap()));
         assert!(!kept.is_kept());
         Store::open(&path, Duration::ZERO).unwrap();

@@ -25,7 +25,18 @@
 //! held_by_other (string), priority (1 byte, 0 information … 4 critical),
 //! adopted_comment (string)
 //! simulated and forced are flags with no payload.
+//! checksum (4 bytes, version 2 on: see below)
 //! ```
+//!
+//! Version 2 (state format 5) ends each record with a checksum: the first
+//! 4 bytes of the SHA-256 of the record's state key and of every byte
+//! before the checksum. A bit flipped on disk inside a record — in its
+//! address above all — would otherwise be read back as another valid
+//! record (198.51.100.57 as 70.51.100.57), whose real entry would never
+//! expire. Every record (version 1 too) must also agree with its key: the
+//! address and scope it holds are the ones its key names. A record that
+//! fails either test is refused by name, never misread. (SHA-256 from
+//! `ring`, already here for certificate pins: no crate for a CRC.)
 //!
 //! A later format adds a flag (and its payload at the end) or a new status
 //! number, or bumps [`RECORD_VERSION`]; a record with a version or status
@@ -40,7 +51,11 @@ use crate::domain::entry::{Claim, Entry, Removal, Scope, Status};
 use crate::domain::severity::Severity;
 
 /// The record layout this version writes.
-pub(crate) const RECORD_VERSION: u8 = 1;
+pub(crate) const RECORD_VERSION: u8 = 2;
+/// The layout of state formats 3 and 4: no checksum.
+const RECORD_VERSION_1: u8 = 1;
+/// The bytes of the checksum that ends a version-2 record.
+const CHECKSUM_BYTES: usize = 4;
 
 const EXPIRES: u64 = 1 << 0;
 const EVENT_ID: u64 = 1 << 1;
@@ -55,10 +70,37 @@ const FORCED: u64 = 1 << 9;
 const ADOPTED_COMMENT: u64 = 1 << 10;
 const KNOWN_FLAGS: u64 = (1 << 11) - 1;
 
-/// Encode a record.
-pub(crate) fn encode(e: &Entry) -> Vec<u8> {
-    let mut out = Vec::with_capacity(48 + e.reason.len());
-    out.push(RECORD_VERSION);
+/// Encode a record, stored under `key` (its state key).
+pub(crate) fn encode(key: &str, e: &Entry) -> Vec<u8> {
+    let mut out = encode_body(e, RECORD_VERSION);
+    let sum = checksum(key, &out);
+    out.extend(sum);
+    out
+}
+
+/// The first [`CHECKSUM_BYTES`] of the SHA-256 of `key` (with its length,
+/// so that no byte can move between the two) and `body`.
+fn checksum(key: &str, body: &[u8]) -> [u8; CHECKSUM_BYTES] {
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    ctx.update(&(key.len() as u64).to_le_bytes());
+    ctx.update(key.as_bytes());
+    ctx.update(body);
+    let digest = ctx.finish();
+    let mut out = [0; CHECKSUM_BYTES];
+    out.copy_from_slice(&digest.as_ref()[..CHECKSUM_BYTES]);
+    out
+}
+
+/// A record as formats 3 and 4 wrote it (version 1, no checksum): what
+/// the migration tests start from.
+#[cfg(test)]
+pub(crate) fn encode_version_1(e: &Entry) -> Vec<u8> {
+    encode_body(e, RECORD_VERSION_1)
+}
+
+fn encode_body(e: &Entry, version: u8) -> Vec<u8> {
+    let mut out = Vec::with_capacity(48 + CHECKSUM_BYTES + e.reason.len());
+    out.push(version);
     out.push(status_code(e.status));
     let flags = [
         (e.expires_at.is_some(), EXPIRES),
@@ -129,15 +171,48 @@ pub(crate) fn encode(e: &Entry) -> Vec<u8> {
     out
 }
 
-/// Decode a record; the error says what is wrong with it.
-pub(crate) fn decode(bytes: &[u8]) -> Result<Entry, String> {
-    let mut r = Reader { bytes, at: 0 };
-    let version = r.byte()?;
-    if version != RECORD_VERSION {
+/// Decode a record stored under `key`; the error says what is wrong with
+/// it. The entry's `loadmaster` is left to the caller (it is the key's).
+pub(crate) fn decode(key: &str, bytes: &[u8]) -> Result<Entry, String> {
+    let body = match bytes.first() {
+        Some(&RECORD_VERSION) => {
+            let split = bytes
+                .len()
+                .checked_sub(CHECKSUM_BYTES)
+                .ok_or("the record is truncated")?;
+            let (body, sum) = bytes.split_at(split);
+            if checksum(key, body) != sum {
+                return Err("its checksum does not match: the record is damaged".into());
+            }
+            body
+        }
+        Some(&RECORD_VERSION_1) => bytes,
+        Some(&version) => {
+            return Err(format!(
+                "record version {version}; this lmguard reads versions {RECORD_VERSION_1} to \
+                 {RECORD_VERSION}"
+            ))
+        }
+        None => return Err("the record is empty".into()),
+    };
+    let entry = decode_body(body)?;
+    let names = crate::domain::entry::state_key(
+        crate::domain::entry::loadmaster_of_key(key),
+        entry.scope,
+        &entry.address,
+    );
+    if names != key {
         return Err(format!(
-            "record version {version}; this lmguard reads version {RECORD_VERSION}"
+            "it holds {} in {} but is stored under {key}: the record is damaged",
+            entry.address, entry.scope
         ));
     }
+    Ok(entry)
+}
+
+fn decode_body(bytes: &[u8]) -> Result<Entry, String> {
+    let mut r = Reader { bytes, at: 0 };
+    let _version = r.byte()?;
     let status = match r.byte()? {
         0 => Status::Active,
         1 => Status::PendingBlock,
@@ -313,6 +388,14 @@ impl<'b> Reader<'b> {
 mod tests {
     use super::*;
 
+    fn key(e: &Entry) -> String {
+        e.key()
+    }
+
+    fn round_trip(e: &Entry) -> Entry {
+        decode(&key(e), &encode(&key(e), e)).unwrap()
+    }
+
     fn sample() -> Entry {
         Entry {
             loadmaster: Default::default(),
@@ -345,7 +428,10 @@ mod tests {
     #[test]
     fn every_field_survives_a_round_trip() {
         let full = sample();
-        assert_eq!(decode(&encode(&full)).unwrap(), full);
+        assert_eq!(
+            decode(&key(&full), &encode(&key(&full), &full)).unwrap(),
+            full
+        );
         let bare = Entry {
             loadmaster: Default::default(),
             address: "192.0.2.7".parse().unwrap(),
@@ -366,17 +452,18 @@ mod tests {
             reason: "SCANS Port scanning".into(),
             ..full
         };
-        let bytes = encode(&bare);
-        assert_eq!(decode(&bytes).unwrap(), bare);
-        // 19 bytes of reason; JSON needed about 150 for the same record.
-        assert!(bytes.len() <= 40, "{} bytes", bytes.len());
+        let bytes = encode(&key(&bare), &bare);
+        assert_eq!(decode(&key(&bare), &bytes).unwrap(), bare);
+        // 19 bytes of reason and 4 of checksum; JSON needed about 150 for
+        // the same record.
+        assert!(bytes.len() <= 44, "{} bytes", bytes.len());
     }
 
     #[test]
     fn every_status_and_each_flag_alone_survive_a_round_trip() {
         for status in crate::domain::stats::STATUSES {
             let e = Entry { status, ..sample() };
-            assert_eq!(decode(&encode(&e)).unwrap(), e, "{status:?}");
+            assert_eq!(round_trip(&e), e, "{status:?}");
         }
         let bare = Entry {
             claim: None,
@@ -390,29 +477,80 @@ mod tests {
             status: Status::Rejected,
             ..bare.clone()
         };
-        assert_eq!(decode(&encode(&forced)).unwrap(), forced);
-        assert_ne!(encode(&forced)[2..], encode(&bare)[2..], "forced is stored");
+        assert_eq!(round_trip(&forced), forced);
+        assert_ne!(
+            encode(&key(&forced), &forced)[2..],
+            encode(&key(&bare), &bare)[2..],
+            "forced is stored"
+        );
         let adopted = Entry {
             adopted_comment: Some("someone's comment".into()),
             ..bare.clone()
         };
-        assert_eq!(decode(&encode(&adopted)).unwrap(), adopted);
+        assert_eq!(round_trip(&adopted), adopted);
     }
 
     #[test]
     fn damaged_or_newer_records_are_refused_not_misread() {
-        let bytes = encode(&sample());
+        let k = key(&sample());
+        let bytes = encode(&k, &sample());
         for cut in 0..bytes.len() {
-            assert!(decode(&bytes[..cut]).is_err(), "cut at {cut}");
+            assert!(decode(&k, &bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut newer = bytes.clone();
         newer[0] = RECORD_VERSION + 1;
-        assert!(decode(&newer).unwrap_err().contains("record version"));
+        assert!(decode(&k, &newer).unwrap_err().contains("record version"));
         let mut status = bytes.clone();
         status[1] = 9;
-        assert!(decode(&status).unwrap_err().contains("status"));
+        assert!(decode(&k, &status).unwrap_err().contains("checksum"));
         let mut longer = bytes;
         longer.push(0);
-        assert!(decode(&longer).unwrap_err().contains("trailing"));
+        assert!(decode(&k, &longer).unwrap_err().contains("checksum"));
+        // A version-1 record (formats 3 and 4) has no checksum: its own
+        // layout checks still apply.
+        let mut old = encode_body(&sample(), RECORD_VERSION_1);
+        assert_eq!(decode(&k, &old).unwrap(), sample());
+        old.push(0);
+        assert!(decode(&k, &old).unwrap_err().contains("trailing"));
+    }
+
+    #[test]
+    fn every_flipped_bit_of_a_record_or_its_key_is_refused() {
+        let e = Entry {
+            address: "198.51.100.57".parse().unwrap(),
+            ..sample()
+        };
+        let k = key(&e);
+        let bytes = encode(&k, &e);
+        for i in 0..bytes.len() * 8 {
+            let mut flipped = bytes.clone();
+            flipped[i / 8] ^= 1 << (i % 8);
+            let got = decode(&k, &flipped);
+            assert!(got.is_err(), "bit {i} read back as {got:?}");
+        }
+        for i in 0..k.len() * 8 {
+            let mut other = k.clone().into_bytes();
+            other[i / 8] ^= 1 << (i % 8);
+            let Ok(other) = String::from_utf8(other) else {
+                continue;
+            };
+            assert!(decode(&other, &bytes).is_err(), "key {other} accepted");
+        }
+    }
+
+    #[test]
+    fn a_version_1_record_must_agree_with_its_key() {
+        // 198.51.100.57 with one bit flipped in its first byte reads as
+        // 70.51.100.57: a valid record, but not the one its key names.
+        let e = Entry {
+            address: "198.51.100.57".parse().unwrap(),
+            ..sample()
+        };
+        let mut old = encode_body(&e, RECORD_VERSION_1);
+        let at = old.iter().position(|&b| b == 198).unwrap();
+        old[at] ^= 0x80;
+        let err = decode(&key(&e), &old).unwrap_err();
+        assert!(err.contains("70.51.100.57"), "{err}");
+        assert!(err.contains("198.51.100.57"), "{err}");
     }
 }
