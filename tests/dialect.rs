@@ -163,6 +163,33 @@ fn a_container_with_unknown_members_is_an_error_naming_them() {
     }
 }
 
+/// A member that describes a list (`list`, `Index`, `VS_IP` …) describes
+/// it only with a plain value; holding an array or object it holds
+/// something lmguard does not know, perhaps the entries, and is never read
+/// as an empty list.
+#[test]
+fn a_describing_member_that_holds_entries_is_an_error_not_an_empty_list() {
+    for raw in [
+        r#"{"code":200,"status":"ok","list":[{"addr":"203.0.113.7","comment":"lmguard x"}]}"#,
+        r#"{"code":200,"status":"ok","Index":{"IP":[{"addr":"203.0.113.7"}]}}"#,
+        r#"{"code":200,"status":"ok","VS":{"Index":1,"Status":["203.0.113.7"]}}"#,
+    ] {
+        let env = Env::new();
+        assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+        env.lm.set_list_answer_raw(Some(raw));
+
+        let out = env.run(&["unblock", "203.0.113.7"]);
+        assert_eq!(out.code(), 3, "{raw}: {}", out.all());
+        assert_eq!(env.status_of("203.0.113.7"), "pending_unblock", "{raw}");
+        assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"], "{raw}");
+
+        env.lm.clear_requests();
+        let out = env.run(&["sync", "--apply"]);
+        assert_ne!(out.code(), 0, "{raw}: {}", out.all());
+        assert!(added_addrs(&env).is_empty(), "{raw}: no re-add");
+    }
+}
+
 // ----- 4. IPv6 hosts as /128 -----
 
 #[test]
