@@ -206,6 +206,37 @@ fn ipv6_hosts_are_sent_as_128_and_read_back_as_the_host() {
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
 }
 
+/// What a dry run and `mode = "simulate"` print for an IPv6 host's delete
+/// is the call lmguard would make for its own entry, `/128` (as it added
+/// it), never the bare form that the appliance takes as a /32 network.
+#[test]
+fn previews_of_an_ipv6_hosts_delete_show_it_as_128() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "2001:db8::7"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global), ["2001:db8::7/128"]);
+    let out = env.run(&["unblock", "2001:db8::7", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sent = out.stdout();
+    assert!(sent.contains(r#""addr":"2001:db8::7/128""#), "{sent}");
+    assert!(!sent.contains(r#""addr":"2001:db8::7""#), "{sent}");
+
+    // A real block, then simulate: the delete it withholds.
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        "[block]\nmode = \"simulate\"\n",
+    );
+    env.lm.clear_requests();
+    let out = env.run(&["unblock", "2001:db8::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sent = out.stdout();
+    assert!(sent.contains(r#""addr":"2001:db8::7/128""#), "{sent}");
+    assert!(!sent.contains(r#""addr":"2001:db8::7""#), "{sent}");
+    assert_eq!(env.lm.request_count(), 0, "simulate sends nothing");
+}
+
 #[test]
 fn a_loadmaster_that_refuses_128_gets_the_entry_rejected_never_bare() {
     let env = Env::new();
