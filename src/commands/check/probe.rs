@@ -263,10 +263,7 @@ impl Probe<'_> {
     /// appliance would read a /32 network.
     fn delete_spelling(&self) -> String {
         match &self.listed_as {
-            Some(listed) if self.family == Family::V6 && !listed.contains('/') => {
-                self.address().with_prefix()
-            }
-            Some(listed) => listed.clone(),
+            Some(listed) => deleted_as(listed, self.address()),
             None => self.sent.clone(),
         }
     }
@@ -364,9 +361,12 @@ impl Probe<'_> {
             .collect();
         let name = self.name("cleanup");
         for entry in in_range.iter().filter(|e| is_leftover(e, self.comment)) {
+            let Ok(address) = entry.addr.parse::<Address>() else {
+                continue;
+            };
             let request = Request::Delete {
                 scope: self.scope,
-                addr: entry.addr.clone(),
+                addr: deleted_as(&entry.addr, address),
             };
             match self.client.send(&request) {
                 Ok(_) => self.report.pass(
@@ -807,6 +807,18 @@ impl Probe<'_> {
 
 /// A list answer lmguard could read: its shape, and the entries.
 type ListRead = (String, Vec<ListedEntry>);
+
+/// How a test entry the list shows as `listed` is deleted: with the list's
+/// spelling (firmware that stores `ADDR/32` may delete only by it), except
+/// an IPv6 host the list shows bare, which is deleted as `ADDR/128` (the
+/// probe added it so; bare, the appliance would read a /32 network).
+fn deleted_as(listed: &str, address: Address) -> String {
+    if address.is_ipv6() && address.is_host() && !listed.contains('/') {
+        address.with_prefix()
+    } else {
+        listed.to_string()
+    }
+}
 
 /// The entry of `addr` in a list, whatever its spelling (`/32`, `/128`).
 fn find(entries: &[ListedEntry], addr: Address) -> Option<&ListedEntry> {
