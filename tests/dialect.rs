@@ -206,6 +206,33 @@ fn ipv6_hosts_are_sent_as_128_and_read_back_as_the_host() {
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
 }
 
+/// A firmware may list lmguard's `ADDR/128` entry as the bare host (as it
+/// lists IPv4 `/32` hosts): its delete is still sent as `/128`. Bare, Kemp
+/// reads a /32 network — not lmguard's entry, which would stay blocked
+/// while lmguard records it unblocked.
+#[test]
+fn an_ipv6_host_listed_bare_is_deleted_as_128() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "2001:db8::7", "2001:db8::8"]).code(), 0);
+    let comment = env.lm.entries(Scope::Global)[0].comment.clone();
+    env.lm.clear_lists();
+    env.lm.insert_entry(Scope::Global, "2001:db8::7", &comment);
+    env.lm.insert_entry(Scope::Global, "2001:db8::8", &comment);
+    env.lm.clear_requests();
+
+    let out = env.run(&["unblock", "2001:db8::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let deleted: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("del").is_some())
+        .filter_map(|r| r.param("addr").map(str::to_string))
+        .collect();
+    assert_eq!(deleted, ["2001:db8::7/128"], "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["2001:db8::8"]);
+}
+
 /// What a dry run and `mode = "simulate"` print for an IPv6 host's delete
 /// is the call lmguard would make for its own entry, `/128` (as it added
 /// it), never the bare form that the appliance takes as a /32 network.

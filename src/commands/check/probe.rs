@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::domain::address::Address;
 use crate::domain::comment;
 use crate::domain::entry::{Call, Scope};
+use crate::enforcement::delete_spelling;
 use crate::error::Kind;
 use crate::loadmaster::answer;
 use crate::loadmaster::ListedEntry;
@@ -263,7 +264,7 @@ impl Probe<'_> {
     /// appliance would read a /32 network.
     fn delete_spelling(&self) -> String {
         match &self.listed_as {
-            Some(listed) => deleted_as(listed, self.address()),
+            Some(listed) => delete_spelling(listed),
             None => self.sent.clone(),
         }
     }
@@ -361,12 +362,9 @@ impl Probe<'_> {
             .collect();
         let name = self.name("cleanup");
         for entry in in_range.iter().filter(|e| is_leftover(e, self.comment)) {
-            let Ok(address) = entry.addr.parse::<Address>() else {
-                continue;
-            };
             let request = Request::Delete {
                 scope: self.scope,
-                addr: deleted_as(&entry.addr, address),
+                addr: delete_spelling(&entry.addr),
             };
             match self.client.send(&request) {
                 Ok(_) => self.report.pass(
@@ -807,18 +805,6 @@ impl Probe<'_> {
 
 /// A list answer lmguard could read: its shape, and the entries.
 type ListRead = (String, Vec<ListedEntry>);
-
-/// How a test entry the list shows as `listed` is deleted: with the list's
-/// spelling (firmware that stores `ADDR/32` may delete only by it), except
-/// an IPv6 host the list shows bare, which is deleted as `ADDR/128` (the
-/// probe added it so; bare, the appliance would read a /32 network).
-fn deleted_as(listed: &str, address: Address) -> String {
-    if address.is_ipv6() && address.is_host() && !listed.contains('/') {
-        address.with_prefix()
-    } else {
-        listed.to_string()
-    }
-}
 
 /// The entry of `addr` in a list, whatever its spelling (`/32`, `/128`).
 fn find(entries: &[ListedEntry], addr: Address) -> Option<&ListedEntry> {
