@@ -163,6 +163,33 @@ fn a_container_with_unknown_members_is_an_error_naming_them() {
     }
 }
 
+/// A member that describes a list (`list`, `Index`, `VS_IP` …) describes
+/// it only with a plain value; holding an array or object it holds
+/// something lmguard does not know, perhaps the entries, and is never read
+/// as an empty list.
+#[test]
+fn a_describing_member_that_holds_entries_is_an_error_not_an_empty_list() {
+    for raw in [
+        r#"{"code":200,"status":"ok","list":[{"addr":"203.0.113.7","comment":"lmguard x"}]}"#,
+        r#"{"code":200,"status":"ok","Index":{"IP":[{"addr":"203.0.113.7"}]}}"#,
+        r#"{"code":200,"status":"ok","VS":{"Index":1,"Status":["203.0.113.7"]}}"#,
+    ] {
+        let env = Env::new();
+        assert_eq!(env.run(&["block", "203.0.113.7"]).code(), 0);
+        env.lm.set_list_answer_raw(Some(raw));
+
+        let out = env.run(&["unblock", "203.0.113.7"]);
+        assert_eq!(out.code(), 3, "{raw}: {}", out.all());
+        assert_eq!(env.status_of("203.0.113.7"), "pending_unblock", "{raw}");
+        assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"], "{raw}");
+
+        env.lm.clear_requests();
+        let out = env.run(&["sync", "--apply"]);
+        assert_ne!(out.code(), 0, "{raw}: {}", out.all());
+        assert!(added_addrs(&env).is_empty(), "{raw}: no re-add");
+    }
+}
+
 // ----- 4. IPv6 hosts as /128 -----
 
 #[test]
@@ -177,6 +204,64 @@ fn ipv6_hosts_are_sent_as_128_and_read_back_as_the_host() {
     let out = env.run(&["unblock", "2001:db8::7"]);
     assert_eq!(out.code(), 0, "{}", out.all());
     assert_eq!(env.on_lm(Scope::Global), ["203.0.113.7"]);
+}
+
+/// A firmware may list lmguard's `ADDR/128` entry as the bare host (as it
+/// lists IPv4 `/32` hosts): its delete is still sent as `/128`. Bare, Kemp
+/// reads a /32 network — not lmguard's entry, which would stay blocked
+/// while lmguard records it unblocked.
+#[test]
+fn an_ipv6_host_listed_bare_is_deleted_as_128() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "2001:db8::7", "2001:db8::8"]).code(), 0);
+    let comment = env.lm.entries(Scope::Global)[0].comment.clone();
+    env.lm.clear_lists();
+    env.lm.insert_entry(Scope::Global, "2001:db8::7", &comment);
+    env.lm.insert_entry(Scope::Global, "2001:db8::8", &comment);
+    env.lm.clear_requests();
+
+    let out = env.run(&["unblock", "2001:db8::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let deleted: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("del").is_some())
+        .filter_map(|r| r.param("addr").map(str::to_string))
+        .collect();
+    assert_eq!(deleted, ["2001:db8::7/128"], "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["2001:db8::8"]);
+}
+
+/// What a dry run and `mode = "simulate"` print for an IPv6 host's delete
+/// is the call lmguard would make for its own entry, `/128` (as it added
+/// it), never the bare form that the appliance takes as a /32 network.
+#[test]
+fn previews_of_an_ipv6_hosts_delete_show_it_as_128() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "2001:db8::7"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global), ["2001:db8::7/128"]);
+    let out = env.run(&["unblock", "2001:db8::7", "--dry-run"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sent = out.stdout();
+    assert!(sent.contains(r#""addr":"2001:db8::7/128""#), "{sent}");
+    assert!(!sent.contains(r#""addr":"2001:db8::7""#), "{sent}");
+
+    // A real block, then simulate: the delete it withholds.
+    env.write_config(
+        &format!(
+            "ca_file = \"{}\"\n",
+            env.dir.path().join("lm.pem").display()
+        ),
+        "[block]\nmode = \"simulate\"\n",
+    );
+    env.lm.clear_requests();
+    let out = env.run(&["unblock", "2001:db8::7"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let sent = out.stdout();
+    assert!(sent.contains(r#""addr":"2001:db8::7/128""#), "{sent}");
+    assert!(!sent.contains(r#""addr":"2001:db8::7""#), "{sent}");
+    assert_eq!(env.lm.request_count(), 0, "simulate sends nothing");
 }
 
 #[test]

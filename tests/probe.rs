@@ -872,3 +872,28 @@ fn an_ipv6_test_entry_is_sent_as_a_128_and_its_spelling_reported() {
     );
     assert_eq!(env.lm.entries(Scope::Global), before);
 }
+
+#[test]
+fn an_ipv6_leftover_listed_bare_is_deleted_as_a_128_never_bare() {
+    // An earlier probe's IPv6 entry, which the list shows bare: its delete
+    // is sent as `/128`, as the probe's own delete is; bare, the appliance
+    // reads a /32 network (Kemp §3.16), which is not the probe's.
+    let env = env();
+    env.lm
+        .insert_entry(Scope::Global, "2001:2::5", "lmguard probe");
+    let out = probe(&env);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let deletes: Vec<String> = env
+        .lm
+        .requests()
+        .iter()
+        .filter(|r| r.param("del").is_some())
+        .filter_map(|r| r.param("addr").map(str::to_string))
+        .filter(|a| a.contains(':'))
+        .collect();
+    assert!(!deletes.is_empty(), "{}", out.all());
+    for addr in &deletes {
+        assert!(addr.ends_with("/128"), "{addr} in {deletes:?}");
+    }
+    assert!(env.lm.entries(Scope::Global).is_empty(), "{}", out.all());
+}

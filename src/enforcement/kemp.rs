@@ -83,14 +83,27 @@ fn spelled(address: &Address) -> String {
     }
 }
 
+/// How an entry the list shows as `listed` is deleted: as listed (firmware
+/// that stores `ADDR/32` may delete only by that string), except an IPv6
+/// host the list shows bare, which is sent as `ADDR/128` like its add: bare,
+/// Kemp reads a /32 network, not the entry.
+pub(crate) fn delete_spelling(listed: &str) -> String {
+    match listed.parse::<Address>() {
+        Ok(a) if a.is_ipv6() && a.is_host() && !listed.contains('/') => a.with_prefix(),
+        _ => listed.to_string(),
+    }
+}
+
 impl EnforcementPoint for Client {
     fn add(&self, scope: Scope, address: &str, comment: &str) -> Result<(), Failure> {
         self.send(&request(Call::Add, scope, address, comment))
             .map(|_| ())
     }
 
+    /// As the list shows it, an IPv6 host never bare ([`delete_spelling`]).
     fn delete(&self, scope: Scope, address: &str) -> Result<(), Failure> {
-        self.send(&request(Call::Delete, scope, address, ""))
+        let address = delete_spelling(address);
+        self.send(&request(Call::Delete, scope, &address, ""))
             .map(|_| ())
     }
 
@@ -217,6 +230,16 @@ mod tests {
             Some("192.0.2.7/32")
         );
         assert_eq!(client.respell(&v6, &prefix), None);
+    }
+
+    #[test]
+    fn a_delete_keeps_the_lists_spelling_but_never_sends_an_ipv6_host_bare() {
+        assert_eq!(delete_spelling("2001:db8::7"), "2001:db8::7/128");
+        assert_eq!(delete_spelling("2001:db8::7/128"), "2001:db8::7/128");
+        assert_eq!(delete_spelling("2001:db8::/64"), "2001:db8::/64");
+        assert_eq!(delete_spelling("192.0.2.7"), "192.0.2.7");
+        assert_eq!(delete_spelling("192.0.2.7/32"), "192.0.2.7/32");
+        assert_eq!(delete_spelling("not an address"), "not an address");
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 mod kemp;
 
-pub(crate) use kemp::KempWire;
+pub(crate) use kemp::{delete_spelling, KempWire};
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Call, Scope};
@@ -44,7 +44,8 @@ pub(crate) trait EnforcementPoint: Describe + Sync {
     fn add(&self, scope: Scope, address: &str, comment: &str) -> Result<(), Failure>;
 
     /// Take the entry spelled `address` (as the list shows it) off
-    /// `scope`'s list.
+    /// `scope`'s list (the device may write it as it needs: Kemp never
+    /// sends an IPv6 host bare).
     fn delete(&self, scope: Scope, address: &str) -> Result<(), Failure>;
 
     /// Read `scope`'s list.

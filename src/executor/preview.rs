@@ -2,7 +2,6 @@
 //! `mode = "simulate"` withholds. How a call looks on the wire is the
 //! enforcement point's to say ([`Describe`]); nothing here connects.
 
-use crate::domain::entry::Call;
 use crate::domain::loadmaster_name::LoadMasterName;
 use crate::enforcement::Describe;
 
@@ -14,12 +13,11 @@ pub(crate) type Wires<'a> = &'a dyn Fn(LoadMasterName) -> Box<dyn Describe>;
 /// How `job` looks on the wire of its LoadMaster.
 fn describe(wires: Wires<'_>, job: &Job) -> String {
     let wire = wires(job.loadmaster);
-    // An add as the device wants it written; a delete is sent with the
-    // spelling the list shows, which a preview cannot know.
-    let address = match job.call {
-        Call::Add => wire.spelling(&job.address),
-        Call::Delete => job.address.to_string(),
-    };
+    // As the device wants it written (Kemp: an IPv6 host as `/128`, never
+    // bare, which it would take as a /32 network). A delete is sent with
+    // the spelling the list shows, which a preview cannot know; for
+    // lmguard's own entry that is the spelling it added it with.
+    let address = wire.spelling(&job.address);
     wire.describe(job.call, job.scope, &address, &job.comment)
 }
 

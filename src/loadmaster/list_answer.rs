@@ -15,7 +15,10 @@
 //! `VS_Protocol`, `Index`, `Status`, any case) are not entries: an answer,
 //! container or VS object holding only them is an empty list (the Go
 //! client's `{"list":"block"}`, a VS description with no entries member,
-//! its fields flattened at the top level).
+//! its fields flattened at the top level). They describe with a plain value
+//! (a string, number, boolean or `null`); one holding an array or object
+//! (`"list":[…]`) holds something, perhaps the entries, and is a member
+//! lmguard does not know.
 //!
 //! The rule: a member lmguard does not know — at the top level, in a list
 //! container, in a VS object — makes the answer an error that names it
@@ -185,8 +188,10 @@ impl<'de> Visitor<'de> for ObjectVisitor {
                     }
                     answer.unknown.extend(inner.unknown);
                 }
-                Key::Describing => {
-                    map.next_value::<IgnoredAny>()?;
+                Key::Describing(name) => {
+                    if !map.next_value_seed(Plain)? {
+                        answer.unknown.push(at(&self.path, &name));
+                    }
                 }
                 Key::Container(name) | Key::Vs(name) | Key::Other(name) => {
                     map.next_value::<IgnoredAny>()?;
@@ -408,9 +413,12 @@ impl EntryFields {
                         path: at(path, &name),
                     })?);
                 }
-                Key::Describing => {
-                    described = true;
-                    map.next_value::<IgnoredAny>()?;
+                Key::Describing(name) => {
+                    if map.next_value_seed(Plain)? {
+                        described = true;
+                    } else {
+                        held.unknown.push(name);
+                    }
                 }
                 // Ignored in an entry; unknown in a VS.
                 Key::Vs(name) | Key::Other(name) => {
@@ -446,8 +454,9 @@ enum Key {
     /// `VS`, as spelled.
     Vs(String),
     /// A member that only describes a list (`list`, `VS_IP`, `VS_Port`,
-    /// `VS_Protocol`, `Index`, and `Status` below the top level).
-    Describing,
+    /// `VS_Protocol`, `Index`, and `Status` below the top level), as
+    /// spelled: it describes only with a plain value (see [`Plain`]).
+    Describing(String),
     Addr,
     Comment,
     /// Any other member, as spelled.
@@ -488,7 +497,7 @@ impl<'de> Visitor<'de> for KeySeed {
         } else if is("vs") {
             Key::Vs(name.to_string())
         } else if DESCRIBING.iter().any(|d| is(d)) || (!self.top && is("status")) {
-            Key::Describing
+            Key::Describing(name.to_string())
         } else if let Some(head) = ["status", "code", "message"]
             .into_iter()
             .find(|h| self.top && is(h))
@@ -544,6 +553,52 @@ impl<'de> Visitor<'de> for Text {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
         Ok(None)
+    }
+}
+
+/// The value of a member that describes a list: `true` when it is plain
+/// (a string, number, boolean or `null`), as a description is; `false` for
+/// an array or object, which holds something lmguard does not know (the
+/// entries, perhaps) and so is never passed over as a description.
+struct Plain;
+
+impl<'de> DeserializeSeed<'de> for Plain {
+    type Value = bool;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Plain {
+    type Value = bool;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a value describing a list")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_unit<E>(self) -> Result<bool, E> {
+        Ok(true)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<bool, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(false)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(false)
     }
 }
 
@@ -762,6 +817,46 @@ mod tests {
             assert!(e.contains(named), "{shape}: {e}");
             assert!(e.contains("nothing is decided"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_describing_member_holding_an_array_or_object_is_unknown() {
+        for (shape, named) in [
+            (
+                r#"{"status":"ok","list":[{"addr":"192.0.2.7","comment":"lmguard x"}]}"#,
+                "\"list\"",
+            ),
+            (r#"{"status":"ok","LIST":{"IP":["192.0.2.7"]}}"#, "\"LIST\""),
+            (
+                r#"{"status":"ok","VS":{"Index":1,"Status":["192.0.2.7"]}}"#,
+                "\"VS.Status\"",
+            ),
+            (
+                r#"{"status":"ok","VS":[{"VS_IP":{"addr":"192.0.2.7"}}]}"#,
+                "\"VS.VS_IP\"",
+            ),
+            (
+                r#"{"status":"ok","Blocklist":{"Index":[],"IP":[]}}"#,
+                "\"Blocklist.Index\"",
+            ),
+        ] {
+            let e = error(shape);
+            assert!(e.contains(named), "{shape}: {e}");
+        }
+        // Plain values describe, whatever their type.
+        for shape in [
+            r#"{"status":"ok","list":null,"Index":3,"VS_Port":443.0,"VS_IP":true}"#,
+            r#"{"status":"ok","VS":{"Index":"3","Status":null}}"#,
+        ] {
+            assert!(error_free(shape), "{shape}");
+        }
+    }
+
+    fn error_free(text: &str) -> bool {
+        read(text.as_bytes())
+            .unwrap()
+            .into_entries()
+            .is_ok_and(|e| e.is_empty())
     }
 
     #[test]

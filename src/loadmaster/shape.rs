@@ -16,7 +16,10 @@ pub(crate) fn describe(answer: &Value) -> String {
         Some((path, list)) => format!("`{}` {}", path.join("`.`"), items(list)),
         None => format!(
             "no list member{} (members: {})",
-            if obj.keys().all(|k| describes(k)) {
+            if obj
+                .iter()
+                .all(|(k, v)| describes(k) && !v.is_array() && !v.is_object())
+            {
                 ", an empty list"
             } else {
                 " lmguard knows"
@@ -30,7 +33,8 @@ pub(crate) fn describe(answer: &Value) -> String {
     }
 }
 
-/// A member that is the answer's head or only describes a list.
+/// A member that is the answer's head or only describes a list (with a
+/// plain value: see `list_answer`).
 fn describes(name: &str) -> bool {
     [
         "code",
@@ -151,6 +155,10 @@ mod tests {
             (
                 json!({"status":"ok","VS":[{"Index":1,"VS_IP":"192.0.2.10"}]}),
                 "`VS` array of {Index, VS_IP}",
+            ),
+            (
+                json!({"code":200,"status":"ok","list":[{"addr":"x"}]}),
+                "no list member lmguard knows (members: code, list, status)",
             ),
             (
                 json!({"status":"ok","Entries":[{"ip":"x"}]}),

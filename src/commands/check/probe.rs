@@ -32,6 +32,7 @@ use serde_json::Value;
 use crate::domain::address::Address;
 use crate::domain::comment;
 use crate::domain::entry::{Call, Scope};
+use crate::enforcement::delete_spelling;
 use crate::error::Kind;
 use crate::loadmaster::answer;
 use crate::loadmaster::ListedEntry;
@@ -263,10 +264,7 @@ impl Probe<'_> {
     /// appliance would read a /32 network.
     fn delete_spelling(&self) -> String {
         match &self.listed_as {
-            Some(listed) if self.family == Family::V6 && !listed.contains('/') => {
-                self.address().with_prefix()
-            }
-            Some(listed) => listed.clone(),
+            Some(listed) => delete_spelling(listed),
             None => self.sent.clone(),
         }
     }
@@ -366,7 +364,7 @@ impl Probe<'_> {
         for entry in in_range.iter().filter(|e| is_leftover(e, self.comment)) {
             let request = Request::Delete {
                 scope: self.scope,
-                addr: entry.addr.clone(),
+                addr: delete_spelling(&entry.addr),
             };
             match self.client.send(&request) {
                 Ok(_) => self.report.pass(
