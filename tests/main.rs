@@ -23,6 +23,7 @@ mod parser_fuzz;
 mod probe;
 mod promises;
 mod retention;
+mod rsyslog;
 mod security;
 mod several;
 mod state_migration;

@@ -175,7 +175,13 @@ fn the_binary_honours_forced_and_rejected_records_after_converting_them() {
         let store = Store::open_existing(&env.state, Duration::from_secs(5))
             .unwrap()
             .unwrap();
-        store.all().unwrap().iter().map(|e| e.blocked_at).max().unwrap()
+        store
+            .all()
+            .unwrap()
+            .iter()
+            .map(|e| e.blocked_at)
+            .max()
+            .unwrap()
     };
     let now = (made + 3_600).to_string();
     let run = |args: &[&str]| {

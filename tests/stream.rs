@@ -306,7 +306,10 @@ fn confirm_answers_each_line_and_nothing_else() {
     assert_eq!(code, 4, "{stderr}");
     assert_eq!(rest, "", "nothing but answers on standard output");
     assert!(stderr.contains("blocked 2,"), "{stderr}");
-    assert!(stderr.contains("rejected 4 (1 over max_active)"), "{stderr}");
+    assert!(
+        stderr.contains("rejected 4 (1 over max_active)"),
+        "{stderr}"
+    );
     // Each rejection is reported on standard error.
     for why in [
         "line 2: ",
@@ -359,7 +362,11 @@ fn confirm_answers_not_ok_only_when_the_state_cannot_record() {
     std::fs::write(&env.config, text).unwrap();
     let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
     let mut answers = BufReader::new(child.stdout.take().unwrap());
-    assert_eq!(read_answer(&mut answers), "OK", "ready: the state is usable");
+    assert_eq!(
+        read_answer(&mut answers),
+        "OK",
+        "ready: the state is usable"
+    );
 
     // Another process holds the state's lock.
     let lock = common::hold_lock(&env.state);
@@ -380,7 +387,10 @@ fn confirm_answers_not_ok_only_when_the_state_cannot_record() {
     assert_ne!(env.status_of("203.0.113.84"), "absent");
     let (code, rest, stderr) = finish(child);
     assert_eq!(rest, "");
-    assert!(stderr.contains("were not recorded, rsyslog sends"), "{stderr}");
+    assert!(
+        stderr.contains("were not recorded, rsyslog sends"),
+        "{stderr}"
+    );
     assert_eq!(code, 5, "the state failure is in the exit status: {stderr}");
     assert_eq!(env.on_lm_sorted(Scope::Global), ["203.0.113.84"]);
 }

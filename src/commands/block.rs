@@ -136,7 +136,15 @@ pub(crate) fn run(
             Some(clients) => ctx.apply(clients, jobs, recorded_in).map(|r| r.results),
             None => Ok(Vec::new()),
         };
-        let status = apply(ctx, args, requests, true, &mut report, &mut calls, || Ok(()))?;
+        let status = apply(
+            ctx,
+            args,
+            requests,
+            true,
+            &mut report,
+            &mut calls,
+            || Ok(()),
+        )?;
         return Ok(report.end(ctx, status, args.dry_run));
     }
 

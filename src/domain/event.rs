@@ -279,10 +279,7 @@ pub(crate) fn read_lines_ending<R: BufRead>(
                     (0, false)
                 }
             } else {
-                match chunk
-                    .iter()
-                    .position(|&byte| ends_line(byte))
-                {
+                match chunk.iter().position(|&byte| ends_line(byte)) {
                     Some(end) => {
                         buffer.push(&chunk[..end]);
                         after_cr = chunk[end] == b'\r';
