@@ -174,3 +174,46 @@ fn the_syslog_ng_command_blocks_cef() {
     assert_eq!(out.code(), 0, "{}", out.stderr());
     assert_eq!(env.on_lm(Scope::Global).len(), 7);
 }
+
+/// Issue 25: `systemd-analyze security` rated the shipped units 8.6 and 8.1
+/// ("EXPOSED") despite their "Hardening" comments. Every shipped service
+/// rates 4.9 or below.
+#[test]
+fn every_shipped_unit_is_rated_at_most_4_9_by_systemd_analyze_security() {
+    let units: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "service"))
+            .collect();
+    assert!(units.len() >= 2, "{units:?}");
+    let Some(analyze) = tools::require("systemd-analyze", "apt-get install systemd") else {
+        return;
+    };
+    for unit in &units {
+        let out = Command::new(&analyze)
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(unit)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let score: f64 = said
+            .lines()
+            .find_map(|l| {
+                l.split_once("Overall exposure level for ")?
+                    .1
+                    .split_once(": ")
+            })
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no overall exposure level for {}: {said}", unit.display()));
+        assert!(
+            score <= 4.9,
+            "{} is rated {score} (at most 4.9):\n{said}",
+            unit.display()
+        );
+    }
+}
