@@ -116,7 +116,8 @@ fn free_port() -> u16 {
 
 /// The shipped snippet with its placeholders set for this test (each must
 /// still be in it), behind a few lines that keep rsyslogd's own files in
-/// `dir` and its own messages in `dir/rsyslog.log`.
+/// `dir` and its own messages (`processInternalMessages`: not to the host's
+/// /dev/log) in `dir/rsyslog.log`.
 fn render(env: &Env, dir: &Path, port: u16, allowed: &str) -> String {
     let snippet = std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lmguard-rsyslog.conf"),
@@ -146,7 +147,7 @@ fn render(env: &Env, dir: &Path, port: u16, allowed: &str) -> String {
         text = text.replace(placeholder, &value);
     }
     format!(
-        "global(workDirectory=\"{dir}\")\n\
+        "global(workDirectory=\"{dir}\" processInternalMessages=\"on\")\n\
          *.* action(type=\"omfile\" file=\"{dir}/rsyslog.log\")\n\n{text}",
         dir = path(dir)
     )
@@ -291,4 +292,53 @@ fn only_the_ads_appliance_reaches_lmguard() {
         assert_eq!(env.status_of(forged), "absent", "{}", daemon.said());
         assert!(!daemon.lmguard_said().contains(forged), "{}", daemon.said());
     }
+}
+
+/// The one answer that is not OK — the state busy past its lock timeout —
+/// makes rsyslog keep the message and send it again: once the state is
+/// free, the event is recorded and blocked, and nothing is lost.
+#[test]
+fn an_event_the_state_could_not_record_is_sent_again_until_it_is() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"1s\"");
+    std::fs::write(&env.config, text).unwrap();
+    let Some(daemon) = Rsyslog::start(&env, "127.0.0.1") else {
+        return;
+    };
+    let mut ads = connect_from(Ipv4Addr::LOCALHOST, daemon.port);
+    // lmguard is up (its first OK needs the state) once this is blocked.
+    send(&mut ads, &message("ADS", &cef("203.0.113.141")));
+    assert!(
+        env.wait_on_lm("203.0.113.141", Duration::from_secs(5))
+            .is_some(),
+        "{}",
+        daemon.said()
+    );
+    let lock = crate::common::hold_lock(&env.state);
+    send(&mut ads, &message("ADS", &cef("203.0.113.142")));
+    // Answered "not recorded" (rsyslog logs it), not blocked meanwhile.
+    let start = Instant::now();
+    while !daemon
+        .rsyslog_said()
+        .contains("not recorded, send it again")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "{}",
+            daemon.said()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!env
+        .on_lm(Scope::Global)
+        .contains(&"203.0.113.142".to_string()));
+    drop(lock);
+    assert!(
+        env.wait_on_lm("203.0.113.142", Duration::from_secs(30))
+            .is_some(),
+        "rsyslog did not send the message again:\n{}",
+        daemon.said()
+    );
 }

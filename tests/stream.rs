@@ -323,6 +323,24 @@ fn confirm_answers_each_line_and_nothing_else() {
     assert_eq!(env.status_of("203.0.113.95"), "absent");
 }
 
+/// The first `OK` says that configuration, key and state are usable:
+/// where the state is not, lmguard says why and ends without it (rsyslog
+/// starts it again later), instead of taking messages it cannot record.
+#[test]
+fn confirm_says_ok_at_start_only_when_the_state_is_usable() {
+    let env = Env::new();
+    // The state's directory is a file.
+    std::fs::write(env.state.parent().unwrap(), "not a directory").unwrap();
+    let out = env.run_stdin(
+        &["block", "--confirm", "--input", "cef"],
+        format!("{}\n", cef("203.0.113.83", "SCANS", 8)).into_bytes(),
+    );
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert_eq!(out.stdout(), "", "no OK: {}", out.stderr());
+    assert!(out.stderr().contains("state"), "{}", out.stderr());
+    assert_eq!(env.lm.request_count(), 0);
+}
+
 /// With `--confirm` a line is a syslog message, ended by LF: a CR inside it
 /// is part of it, never a second line with an answer of its own (rsyslog
 /// would take that answer for the next message's).
