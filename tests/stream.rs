@@ -413,6 +413,72 @@ fn confirm_answers_not_ok_only_when_the_state_cannot_record() {
     assert_eq!(env.on_lm_sorted(Scope::Global), ["203.0.113.84"]);
 }
 
+/// A state that another process takes now and then, past lmguard's lock
+/// timeout, never ends the stream, whichever step it hits: a batch it
+/// keeps from being recorded is answered "not recorded" (and sent again
+/// here, as rsyslog does); a batch recorded whose LoadMaster answers it
+/// keeps from being recorded stays pending for sweep. Every event ends up
+/// recorded, and lmguard reads until its input ends.
+#[test]
+fn confirm_survives_a_state_busy_now_and_then() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"10ms\"");
+    std::fs::write(&env.config, text).unwrap();
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(read_answer(&mut answers), "OK", "ready");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog = {
+        let (stop, state) = (Arc::clone(&stop), env.state.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let lock = common::hold_lock(&state);
+                std::thread::sleep(Duration::from_millis(15));
+                drop(lock);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        })
+    };
+    let addresses: Vec<String> = (1..=60).map(|i| format!("198.51.100.{i}")).collect();
+    let mut retried = 0;
+    for address in &addresses {
+        let line = cef(address, "SCANS", 8);
+        loop {
+            send(&mut child, &line);
+            let answer = read_answer(&mut answers);
+            if answer == "OK" {
+                break;
+            }
+            assert!(
+                answer.contains("not recorded, send it again"),
+                "{address}: {answer:?} (lmguard ended?)"
+            );
+            retried += 1;
+            assert!(retried < 10_000);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    hog.join().unwrap();
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(rest, "");
+    assert!(retried > 0, "the state was never busy: {stderr}");
+    assert!(matches!(code, 0 | 3 | 5), "{code}: {stderr}");
+    let rows = env.rows();
+    for address in &addresses {
+        assert!(
+            rows.iter().any(|r| r["address"] == address.as_str()),
+            "{address} answered OK but not recorded"
+        );
+    }
+    // What stayed pending, sweep completes.
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global).len(), addresses.len());
+}
+
 #[test]
 fn confirm_refuses_addresses_and_dry_run() {
     let env = Env::new();

@@ -224,6 +224,17 @@ pub(crate) fn run(
                     confirm.answer(&fates, Some(e.message()))?;
                     e.code()
                 }
+                // The batch is recorded (and answered): what failed is
+                // recording the LoadMaster's answers. Its entries stay
+                // pending, `sweep` completes them; the stream goes on.
+                (Err(e), _) if answered && e.is_state() => {
+                    crate::logging::failure(&format!(
+                        "{}; the LoadMaster's answers to this batch are not recorded, its \
+                         entries stay pending for `lmguard sweep`",
+                        e.message()
+                    ));
+                    e.code()
+                }
                 (Err(e), _) => return Err(e),
             };
             status = status.worst(batch);
