@@ -20,9 +20,20 @@ lmguard="${LMGUARD:-/usr/local/bin/lmguard}"
 config="${LMGUARD_CONFIG:-/etc/lmguard/lm-mitigation.toml}"
 
 # The collector reads only *.prom files: this name is never read half-written.
-tmp="$dir/.lmguard.prom.$$"
+# Whoever else can write the directory must not be able to make this script
+# (often root) write or chmod another file through a link planted there: the
+# temporary name is random, and it is created here, exclusively (noclobber
+# opens with O_EXCL, which fails on anything already there, a symbolic link
+# included) and with its final mode (umask 022: 0644), as the one descriptor
+# lmguard writes to. Nothing opens, chmods or follows that name afterwards;
+# rename(2) replaces lmguard.prom itself, never a file a link there points to.
+umask 022
+tmp=$(mktemp -u "$dir/.lmguard.prom.XXXXXXXXXX")
+set -C
+exec 3>"$tmp"
+set +C
 trap 'rm -f "$tmp"' EXIT
-"$lmguard" --config "$config" --quiet stats --prometheus > "$tmp"
-chmod 0644 "$tmp"
-mv -f "$tmp" "$dir/lmguard.prom"
+"$lmguard" --config "$config" --quiet stats --prometheus >&3
+exec 3>&-
+mv -f -T "$tmp" "$dir/lmguard.prom"
 trap - EXIT

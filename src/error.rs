@@ -68,6 +68,12 @@ impl Error {
         self.kind
     }
 
+    /// The state database is busy or unusable: what was to be recorded was
+    /// not.
+    pub(crate) fn is_state(&self) -> bool {
+        matches!(self.kind, Kind::State | Kind::StateBusy)
+    }
+
     /// The exit status this error ends a run with.
     pub(crate) fn code(&self) -> ExitStatus {
         self.kind.code()

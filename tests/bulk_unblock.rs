@@ -346,7 +346,7 @@ fn a_loadmaster_down_half_way_leaves_the_rest_pending_for_sweep() {
 /// typed in. None when `script` is missing.
 fn on_a_terminal(env: &Env, args: &str, answer: &str) -> Option<Out> {
     if Command::new("script").arg("--version").output().is_err() {
-        eprintln!("skipped: util-linux `script` is not installed");
+        common::tools::skip("util-linux `script` is not installed");
         return None;
     }
     let bin = assert_cmd::cargo::cargo_bin("lmguard");

@@ -61,7 +61,7 @@ fn the_bash_script_is_valid_bash() {
         .output()
     {
         Ok(check) => assert!(check.status.success(), "{check:?}"),
-        Err(_) => eprintln!("skipped: no bash"),
+        Err(_) => crate::common::tools::skip("bash is not installed"),
     }
 }
 

@@ -1,15 +1,20 @@
 //! The syslog collector snippets in contrib/: their syntax, checked by the
-//! daemons themselves where they are installed (skipped with a note where
-//! not: `apt-get install rsyslog`, or `syslog-ng-core` — the two packages
-//! conflict, so a machine usually has one), and the lmguard command line
-//! they run, run for real against the fake LoadMaster.
+//! daemons themselves (a test whose daemon is missing says so, and fails
+//! in CI: see `common::tools`), and the lmguard command line they run, run
+//! for real against the fake LoadMaster. (`tests/rsyslog.rs` runs the
+//! rsyslog snippet under a live rsyslogd.)
+//!
+//! The rsyslog and syslog-ng packages conflict, so a machine usually has
+//! one of them: syslog-ng is also found unpacked, not installed
+//! (`dpkg -x syslog-ng-core_*.deb DIR`), in the directory that
+//! `LMGUARD_TEST_SYSLOG_NG_ROOT` names; `.ci/run` does that.
 
 use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{fixture, Env};
+use common::{fixture, tools, Env};
 use fake_loadmaster::Scope;
 
 fn contrib(name: &str) -> PathBuf {
@@ -22,18 +27,36 @@ fn read(name: &str) -> String {
     std::fs::read_to_string(contrib(name)).unwrap()
 }
 
-/// The daemon's path, or `None` with a note that the check is skipped.
-fn daemon(name: &str, package: &str) -> Option<PathBuf> {
-    for dir in ["/usr/sbin", "/sbin", "/usr/bin", "/usr/local/sbin"] {
-        let path = Path::new(dir).join(name);
-        if path.exists() {
-            return Some(path);
-        }
+/// Where an unpacked (not installed) syslog-ng-core package is.
+const SYSLOG_NG_ROOT: &str = "LMGUARD_TEST_SYSLOG_NG_ROOT";
+
+/// `syslog-ng --syntax-only`, from the unpacked package that
+/// [`SYSLOG_NG_ROOT`] names or the installed one; `None` where neither is
+/// (after `tools::skip`).
+fn syslog_ng_syntax_check() -> Option<Command> {
+    if let Some(root) = std::env::var_os(SYSLOG_NG_ROOT) {
+        let root = PathBuf::from(root);
+        let lib = root.join("usr/lib/syslog-ng");
+        let binary = root.join("usr/sbin/syslog-ng");
+        assert!(binary.exists(), "{SYSLOG_NG_ROOT}: no {}", binary.display());
+        let modules = std::fs::read_dir(&lib)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .expect("the module directory (usr/lib/syslog-ng/VERSION)");
+        let mut cmd = Command::new(binary);
+        cmd.env("LD_LIBRARY_PATH", &lib)
+            .arg(format!("--module-path={}", modules.display()));
+        cmd.arg("--syntax-only");
+        return Some(cmd);
     }
-    eprintln!(
-        "note: {name} is not installed; its syntax check is skipped (apt-get install {package})"
-    );
-    None
+    let binary = tools::require(
+        "syslog-ng",
+        "apt-get install syslog-ng-core, or unpack it and set LMGUARD_TEST_SYSLOG_NG_ROOT",
+    )?;
+    let mut cmd = Command::new(binary);
+    cmd.arg("--syntax-only");
+    Some(cmd)
 }
 
 /// The words of the lmguard command a snippet runs, after `--config PATH`.
@@ -55,11 +78,24 @@ fn the_rsyslog_snippet_is_valid_rsyslog() {
         "type=\"omprog\"",
         "confirmMessages=\"on\"",
         "reportFailures=\"on\"",
-        "$programname == \"ADS\"",
+        // Only the ADS appliance's address and program, on one address of
+        // this host, retried until recorded.
+        "if $fromhost-ip == \"192.0.2.50\" and $programname == \"ADS\" then",
+        "input(type=\"imtcp\" address=\"192.0.2.10\" port=\"514\" ruleset=\"lmguard-ads\")",
+        "action.resumeRetryCount=\"-1\"",
+        // How to use TLS.
+        "StreamDriver.AuthMode=\"x509/name\"",
     ] {
         assert!(text.contains(needed), "the snippet lacks {needed}");
     }
-    let Some(rsyslogd) = daemon("rsyslogd", "rsyslog") else {
+    // Nothing listens on every interface, and no UDP (forged senders).
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if line.contains("input(") {
+            assert!(line.contains("address="), "{line}");
+        }
+        assert!(!line.contains("imudp"), "{line}");
+    }
+    let Some(rsyslogd) = tools::require("rsyslogd", "apt-get install rsyslog") else {
         return;
     };
     let out = Command::new(rsyslogd)
@@ -80,12 +116,22 @@ fn the_rsyslog_snippet_is_valid_rsyslog() {
 #[test]
 fn the_syslog_ng_snippet_is_valid_syslog_ng() {
     let text = read("lmguard-syslog-ng.conf");
-    assert!(text.contains("program(\"^ADS$\")"));
-    let Some(syslog_ng) = daemon("syslog-ng", "syslog-ng-core") else {
+    for needed in [
+        "filter f_ads { netmask(\"192.0.2.50/32\") and program(\"^ADS$\"); };",
+        "network(transport(\"tcp\") ip(\"192.0.2.10\") port(514));",
+        "peer-verify(required-trusted)",
+    ] {
+        assert!(text.contains(needed), "the snippet lacks {needed}");
+    }
+    for line in text.lines().filter(|l| !l.trim_start().starts_with('#')) {
+        if line.contains("network(") {
+            assert!(line.contains("ip(") && !line.contains("udp"), "{line}");
+        }
+    }
+    let Some(mut syntax_only) = syslog_ng_syntax_check() else {
         return;
     };
-    let out = Command::new(syslog_ng)
-        .arg("--syntax-only")
+    let out = syntax_only
         .arg("--cfgfile")
         .arg(contrib("lmguard-syslog-ng.conf"))
         .output()
@@ -127,4 +173,47 @@ fn the_syslog_ng_command_blocks_cef() {
     let out = env.run_stdin(&arg_refs, fixture("ads-events.cef"));
     assert_eq!(out.code(), 0, "{}", out.stderr());
     assert_eq!(env.on_lm(Scope::Global).len(), 7);
+}
+
+/// Issue 25: `systemd-analyze security` rated the shipped units 8.6 and 8.1
+/// ("EXPOSED") despite their "Hardening" comments. Every shipped service
+/// rates 4.9 or below.
+#[test]
+fn every_shipped_unit_is_rated_at_most_4_9_by_systemd_analyze_security() {
+    let units: Vec<PathBuf> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "service"))
+            .collect();
+    assert!(units.len() >= 2, "{units:?}");
+    let Some(analyze) = tools::require("systemd-analyze", "apt-get install systemd") else {
+        return;
+    };
+    for unit in &units {
+        let out = Command::new(&analyze)
+            .args(["security", "--offline=true", "--no-pager"])
+            .arg(unit)
+            .output()
+            .unwrap();
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let score: f64 = said
+            .lines()
+            .find_map(|l| {
+                l.split_once("Overall exposure level for ")?
+                    .1
+                    .split_once(": ")
+            })
+            .and_then(|(_, rest)| rest.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no overall exposure level for {}: {said}", unit.display()));
+        assert!(
+            score <= 4.9,
+            "{} is rated {score} (at most 4.9):\n{said}",
+            unit.display()
+        );
+    }
 }

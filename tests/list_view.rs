@@ -200,7 +200,7 @@ fn list_on_a_terminal(env: &Env, no_color: Option<&str>) -> Option<String> {
 fn colour_on_a_terminal_unless_no_color_is_set() {
     let env = seeded();
     let Some(coloured) = list_on_a_terminal(&env, None) else {
-        eprintln!("skipped: util-linux `script` is not available");
+        common::tools::skip("util-linux `script` is not available");
         return;
     };
     assert!(coloured.contains("\x1b["), "{coloured:?}");

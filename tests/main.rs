@@ -30,6 +30,7 @@ mod probe;
 mod promises;
 mod rate;
 mod retention;
+mod rsyslog;
 mod security;
 mod several;
 mod state_format4;

@@ -310,7 +310,7 @@ fn list_times_say_utc_and_only_a_terminal_cuts_the_reason() {
     assert!(text.contains(reason), "cut off a terminal:\n{text}");
 
     let Some(shown) = on_a_terminal(&env, "list") else {
-        eprintln!("skipped the terminal half: util-linux `script` is not available");
+        common::tools::skip("the terminal half: util-linux `script` is not available");
         return;
     };
     assert!(shown.contains("BLOCKED UTC"), "{shown}");
@@ -466,7 +466,7 @@ fn check_as_another_user_proves_it_can_write_the_state() {
     // The state directory exists but belongs to root (mode 0755).
     std::fs::create_dir(env.dir.path().join("state")).unwrap();
     let Some(out) = as_nobody(&env, &["check"]) else {
-        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        common::tools::skip("cannot run as nobody here (setpriv missing or not root)");
         return;
     };
     assert_eq!(out.code(), 5, "{}", out.all());
@@ -499,7 +499,7 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
     assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 0);
     let dir = env.dir.path().join("state");
     let Some(_) = as_nobody(&env, &["list"]) else {
-        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        common::tools::skip("cannot run as nobody here (setpriv missing or not root)");
         return;
     };
     std::os::unix::fs::chown(&dir, Some(65534), Some(65534)).unwrap();
@@ -544,7 +544,7 @@ fn nobodys_state_from_before_the_wait_file(
 ) -> Option<(std::path::PathBuf, std::path::PathBuf)> {
     let dir = env.dir.path().join("state");
     if as_nobody(env, &["list"]).is_none() {
-        eprintln!("skipped: cannot run as nobody here (setpriv missing or not root)");
+        common::tools::skip("cannot run as nobody here (setpriv missing or not root)");
         return None;
     }
     let state = dir.join("state.redb");

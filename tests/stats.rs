@@ -494,3 +494,74 @@ fn prometheus_method_labels_are_bounded() {
     let total: f64 = samples.iter().map(|(_, _, v)| v).sum();
     assert_eq!(total, 2_001.0);
 }
+
+/// Issue 24: the script wrote through `.lmguard.prom.$$`, a name anyone who
+/// can write the textfile directory could plant a link at: root's 0600 file
+/// became 0644 and held metrics. Links planted at every name that process
+/// ids about to be given out would make (and at lmguard.prom itself) are
+/// never followed, written or chmodded.
+#[test]
+fn the_contrib_script_follows_no_link_planted_in_the_textfile_directory() {
+    use std::os::unix::fs::{symlink, PermissionsExt};
+    let env = Env::new();
+    known_state(&env);
+    let dir = env.dir.path().join("textfile");
+    std::fs::create_dir(&dir).unwrap();
+    let private = |name: &str| {
+        let path = env.dir.path().join(name);
+        std::fs::write(&path, "root's secret\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        path
+    };
+    let victim = private("victim");
+    let other = private("other-victim");
+    let next_pid: u32 = std::fs::read_to_string("/proc/sys/kernel/ns_last_pid")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for pid in next_pid + 1..next_pid + 3000 {
+        symlink(&victim, dir.join(format!(".lmguard.prom.{pid}"))).unwrap();
+    }
+    symlink(&other, dir.join("lmguard.prom")).unwrap();
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/lmguard-textfile.sh");
+    let out = std::process::Command::new("sh")
+        .arg(&script)
+        .env("TEXTFILE_DIR", &dir)
+        .env("LMGUARD", assert_cmd::cargo::cargo_bin("lmguard"))
+        .env("LMGUARD_CONFIG", &env.config)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for file in [&victim, &other] {
+        assert_eq!(
+            std::fs::read_to_string(file).unwrap(),
+            "root's secret\n",
+            "{} was written through a link",
+            file.display()
+        );
+        let mode = file.metadata().unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} was chmodded", file.display());
+    }
+    // lmguard.prom is the script's own file now, readable by the collector.
+    let prom = dir.join("lmguard.prom");
+    let meta = std::fs::symlink_metadata(&prom).unwrap();
+    assert!(meta.file_type().is_file(), "{meta:?}");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o644);
+    assert!(std::fs::read_to_string(&prom)
+        .unwrap()
+        .contains("lmguard_entries{loadmaster=\"default\",status=\"active\"} 3"));
+    // Nothing of the script's is left but lmguard.prom and the planted links.
+    let left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().unwrap().is_symlink())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["lmguard.prom"]);
+}

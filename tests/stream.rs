@@ -254,9 +254,15 @@ fn confirm_keeps_a_refusal_for_good_off_standard_output() {
     );
 }
 
+/// Every line dealt with for good is answered `OK` — a rejected one too
+/// (reported on standard error, counted in the exit status): rsyslog would
+/// otherwise send it again for ever and nothing behind it.
 #[test]
 fn confirm_answers_each_line_and_nothing_else() {
-    let env = Env::with(Options::default(), "[ads]\nmin_severity = \"medium\"\n");
+    let env = Env::with(
+        Options::default(),
+        "[ads]\nmin_severity = \"medium\"\n[block]\nmax_active = 2\n",
+    );
     let mut child = env.spawn(&["block", "--confirm"]);
     let mut answers = BufReader::new(child.stdout.take().unwrap());
     // rsyslog waits for a first OK before it sends anything.
@@ -268,26 +274,29 @@ fn confirm_answers_each_line_and_nothing_else() {
             "OK",
             Some("203.0.113.91"),
         ),
-        ("not an event".to_string(), "error: line 2: ", None),
+        // Rejected for good: not an event.
+        ("not an event".to_string(), "OK", None),
         (String::new(), "OK", None),
         // Filtered (below min_severity): handled, so OK.
         (cef("203.0.113.92", "SCANS", 2), "OK", None),
         // Protected (link-local): skipped as a false positive, OK.
         (cef_line(6), "OK", None),
+        // Rejected for good: a bad address.
+        (cef("999.1.2.3", "SCANS", 8), "OK", None),
+        (cef("203.0.113.93", "SCANS", 10), "OK", Some("203.0.113.93")),
+        // Rejected for good: max_active (2) is reached.
+        (cef("203.0.113.95", "SCANS", 10), "OK", None),
+        // A forged or foreign message tagged ADS: rejected, OK.
         (
-            cef("999.1.2.3", "SCANS", 8),
-            "error: line 6: source '999.1.2.3'",
+            "Nov 30 09:00:00 ads ADS: hello from somebody else".to_string(),
+            "OK",
             None,
         ),
-        (cef("203.0.113.93", "SCANS", 10), "OK", Some("203.0.113.93")),
     ];
     for (line, expected, recorded) in &lines {
         send(&mut child, line);
         let answer = read_answer(&mut answers);
-        assert!(
-            answer.starts_with(expected),
-            "{line:?}: answered {answer:?}, expected {expected:?}"
-        );
+        assert_eq!(answer, *expected, "{line:?}");
         if let Some(address) = recorded {
             // OK means recorded: the state has it already.
             assert_ne!(env.status_of(address), "absent", "{address}");
@@ -297,7 +306,177 @@ fn confirm_answers_each_line_and_nothing_else() {
     assert_eq!(code, 4, "{stderr}");
     assert_eq!(rest, "", "nothing but answers on standard output");
     assert!(stderr.contains("blocked 2,"), "{stderr}");
+    assert!(
+        stderr.contains("rejected 4 (1 over max_active)"),
+        "{stderr}"
+    );
+    // Each rejection is reported on standard error.
+    for why in [
+        "line 2: ",
+        "line 6: source '999.1.2.3'",
+        "line 8: rejected: 203.0.113.95 not blocked",
+        "line 9: ",
+    ] {
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    }
     assert_eq!(env.status_of("203.0.113.92"), "absent");
+    assert_eq!(env.status_of("203.0.113.95"), "absent");
+}
+
+/// The first `OK` says that configuration, key and state are usable:
+/// where the state is not, lmguard says why and ends without it (rsyslog
+/// starts it again later), instead of taking messages it cannot record.
+#[test]
+fn confirm_says_ok_at_start_only_when_the_state_is_usable() {
+    let env = Env::new();
+    // The state's directory is a file.
+    std::fs::write(env.state.parent().unwrap(), "not a directory").unwrap();
+    let out = env.run_stdin(
+        &["block", "--confirm", "--input", "cef"],
+        format!("{}\n", cef("203.0.113.83", "SCANS", 8)).into_bytes(),
+    );
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert_eq!(out.stdout(), "", "no OK: {}", out.stderr());
+    assert!(out.stderr().contains("state"), "{}", out.stderr());
+    assert_eq!(env.lm.request_count(), 0);
+}
+
+/// With `--confirm` a line is a syslog message, ended by LF: a CR inside it
+/// is part of it, never a second line with an answer of its own (rsyslog
+/// would take that answer for the next message's).
+#[test]
+fn confirm_answers_a_message_with_a_cr_inside_once() {
+    let env = Env::new();
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(read_answer(&mut answers), "OK");
+    send(
+        &mut child,
+        &format!("{}\rsecond part", cef("203.0.113.81", "SCANS", 8)),
+    );
+    assert_eq!(read_answer(&mut answers), "OK");
+    send(&mut child, &cef("203.0.113.82", "SCANS", 8));
+    assert_eq!(read_answer(&mut answers), "OK");
+    // The second answer is the second message's: it is recorded.
+    assert_ne!(env.status_of("203.0.113.82"), "absent");
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(rest, "", "one answer per message: {stderr}");
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.81", "203.0.113.82"]
+    );
+}
+
+/// The one answer that is not `OK`: an event lmguard would accept could
+/// not be recorded (the state busy past the lock timeout). rsyslog keeps
+/// that message and sends it again; the stream goes on and records it then.
+#[test]
+fn confirm_answers_not_ok_only_when_the_state_cannot_record() {
+    let env = Env::with(Options::default(), "");
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"1s\"");
+    std::fs::write(&env.config, text).unwrap();
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(
+        read_answer(&mut answers),
+        "OK",
+        "ready: the state is usable"
+    );
+
+    // Another process holds the state's lock.
+    let lock = common::hold_lock(&env.state);
+    let event = cef("203.0.113.84", "SCANS", 8);
+    send(&mut child, &event);
+    let answer = read_answer(&mut answers);
+    assert!(
+        answer.starts_with("error: line 1 not recorded, send it again: "),
+        "{answer}"
+    );
+    // A bad line meanwhile is still rejected for good: OK.
+    send(&mut child, "not an event");
+    assert_eq!(read_answer(&mut answers), "OK");
+    drop(lock);
+    // rsyslog sends the message again: recorded now, and blocked.
+    send(&mut child, &event);
+    assert_eq!(read_answer(&mut answers), "OK");
+    assert_ne!(env.status_of("203.0.113.84"), "absent");
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(rest, "");
+    assert!(
+        stderr.contains("were not recorded, rsyslog sends"),
+        "{stderr}"
+    );
+    assert_eq!(code, 5, "the state failure is in the exit status: {stderr}");
+    assert_eq!(env.on_lm_sorted(Scope::Global), ["203.0.113.84"]);
+}
+
+/// A state that another process takes now and then, past lmguard's lock
+/// timeout, never ends the stream, whichever step it hits: a batch it
+/// keeps from being recorded is answered "not recorded" (and sent again
+/// here, as rsyslog does); a batch recorded whose LoadMaster answers it
+/// keeps from being recorded stays pending for sweep. Every event ends up
+/// recorded, and lmguard reads until its input ends.
+#[test]
+fn confirm_survives_a_state_busy_now_and_then() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"10ms\"");
+    std::fs::write(&env.config, text).unwrap();
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(read_answer(&mut answers), "OK", "ready");
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog = {
+        let (stop, state) = (Arc::clone(&stop), env.state.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                let lock = common::hold_lock(&state);
+                std::thread::sleep(Duration::from_millis(15));
+                drop(lock);
+                std::thread::sleep(Duration::from_millis(3));
+            }
+        })
+    };
+    let addresses: Vec<String> = (1..=60).map(|i| format!("198.51.100.{i}")).collect();
+    let mut retried = 0;
+    for address in &addresses {
+        let line = cef(address, "SCANS", 8);
+        loop {
+            send(&mut child, &line);
+            let answer = read_answer(&mut answers);
+            if answer == "OK" {
+                break;
+            }
+            assert!(
+                answer.contains("not recorded, send it again"),
+                "{address}: {answer:?} (lmguard ended?)"
+            );
+            retried += 1;
+            assert!(retried < 10_000);
+        }
+    }
+    stop.store(true, Ordering::SeqCst);
+    hog.join().unwrap();
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(rest, "");
+    assert!(retried > 0, "the state was never busy: {stderr}");
+    assert!(matches!(code, 0 | 3 | 5), "{code}: {stderr}");
+    let rows = env.rows();
+    for address in &addresses {
+        assert!(
+            rows.iter().any(|r| r["address"] == address.as_str()),
+            "{address} answered OK but not recorded"
+        );
+    }
+    // What stayed pending, sweep completes.
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(env.on_lm(Scope::Global).len(), addresses.len());
 }
 
 #[test]

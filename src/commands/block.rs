@@ -20,7 +20,7 @@ use crate::domain::entry::{
     apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope, Target,
 };
 use crate::domain::escalation::{self, Escalation};
-use crate::domain::event::Event;
+use crate::domain::event::{Event, LineEnds};
 use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
 use crate::domain::severity::Severity;
@@ -54,14 +54,13 @@ struct Tally {
     pending: Count,
 }
 
-/// One admitted request, what to call it in messages (`line 3`, or the
-/// address as typed), and which line of its batch asked for it.
+/// One admitted request, and what to call it in messages (`line 3`, or the
+/// address as typed).
 struct Admitted {
     req: BlockRequest,
     what: String,
     /// `--force` let it past the allowlist: a later `sweep` does not lift it.
     forced: bool,
-    line: Option<usize>,
 }
 
 /// Where the report lines go: standard output, or standard error with
@@ -130,7 +129,7 @@ pub(crate) fn run(
                         event_id: None,
                         priority: None,
                     };
-                    admission.admit(a, cause, input, None, &mut report.tally);
+                    admission.admit(a, cause, input, &mut report.tally);
                 }
                 Err(e) => {
                     report.tally.rejected += 1;
@@ -144,9 +143,15 @@ pub(crate) fn run(
             Some(clients) => ctx.apply(clients, jobs, recorded_in).map(|r| r.results),
             None => Ok(Vec::new()),
         };
-        let status = apply(ctx, args, requests, true, &mut report, &mut calls, |_| {
-            Ok(())
-        })?;
+        let status = apply(
+            ctx,
+            args,
+            requests,
+            true,
+            &mut report,
+            &mut calls,
+            || Ok(()),
+        )?;
         return Ok(report.end(ctx, status, args.dry_run));
     }
 
@@ -158,15 +163,19 @@ pub(crate) fn run(
     }
     let filter = AdsFilter::new(&ctx.config);
     let mut status = ExitStatus::Success;
-    let mut confirm = args.confirm.then(Confirm::default);
-    if let Some(confirm) = &mut confirm {
-        // rsyslog waits for this before it sends the first message.
-        confirm.answer(&[None])?;
-    }
     // One client and one worker thread per LoadMaster for the whole
     // stream: a slow LoadMaster's calls queue up behind each other, never
     // the others' (see `Workers`).
     let clients = ctx.clients_for(args.dry_run)?;
+    let mut confirm = args.confirm.then(Confirm::default);
+    if let Some(confirm) = &mut confirm {
+        // rsyslog waits for this before it sends the first message: it
+        // says that the configuration, the key (read above) and the state
+        // are usable. Otherwise lmguard ends here, and rsyslog starts it
+        // again later.
+        drop(ctx.open_store()?);
+        confirm.ready()?;
+    }
     let points = clients.as_ref().map(|c| ctx.points(c)).unwrap_or_default();
     let prefix = ctx.config.block.comment_prefix.clone();
     // Calls made in the run: each rewrote its record (pending, then its
@@ -174,14 +183,20 @@ pub(crate) fn run(
     let mut calls_made = 0;
     let ended = std::thread::scope(|scope| -> Result<stream::Ended> {
         let mut workers = Workers::start(scope, &points, &prefix);
-        let ended = stream::run(stdin, args.input.into(), |lines, last| {
+        // With --confirm, a line is a syslog message, answered once: a CR
+        // inside it never makes a second one.
+        let ends = if args.confirm {
+            LineEnds::Lf
+        } else {
+            LineEnds::Any
+        };
+        let ended = stream::run(stdin, args.input.into(), ends, |lines, last| {
             // A stream may run for days: each batch is decided at its own time.
             ctx.tick();
-            let mut answers = Vec::with_capacity(lines.len());
-            for line in lines {
-                let index = answers.len();
-                answers.push(admission.line(line, index, args, &filter, &mut report.tally));
-            }
+            let fates: Vec<Fate> = lines
+                .into_iter()
+                .map(|line| admission.line(line, args, &filter, &mut report.tally))
+                .collect();
             let requests = admission.take();
             let ctx = &*ctx;
             let mut calls = |jobs: Vec<Job>, recorded_in: Option<Store>| {
@@ -194,23 +209,41 @@ pub(crate) fn run(
             // a one-shot run does: nothing more is read meanwhile. Not with
             // --confirm: its answers may wait on the daemon.
             let keep = last && !args.confirm;
-            let batch = apply(
-                ctx,
-                args,
-                requests,
-                keep,
-                &mut report,
-                &mut calls,
-                |refused| {
-                    for (index, why) in refused {
-                        answers[index] = Some(why);
-                    }
-                    match &mut confirm {
-                        Some(confirm) => confirm.answer(&answers),
-                        None => Ok(()),
-                    }
-                },
-            )?;
+            let mut answered = false;
+            let applied = apply(ctx, args, requests, keep, &mut report, &mut calls, || {
+                answered = true;
+                match &mut confirm {
+                    Some(confirm) => confirm.answer(&fates, None),
+                    None => Ok(()),
+                }
+            });
+            let batch = match (applied, &mut confirm) {
+                (Ok(batch), _) => batch,
+                // The batch's events could not be recorded: rsyslog keeps
+                // each message answered so and sends it again later; the
+                // stream goes on (the state may be free by then).
+                (Err(e), Some(confirm)) if !answered && e.is_state() => {
+                    crate::logging::failure(&format!(
+                        "{}; the event(s) of this batch were not recorded, rsyslog sends \
+                         them again",
+                        e.message()
+                    ));
+                    confirm.answer(&fates, Some(e.message()))?;
+                    e.code()
+                }
+                // The batch is recorded (and answered): what failed is
+                // recording the LoadMaster's answers. Its entries stay
+                // pending, `sweep` completes them; the stream goes on.
+                (Err(e), _) if answered && e.is_state() => {
+                    crate::logging::failure(&format!(
+                        "{}; the LoadMaster's answers to this batch are not recorded, its \
+                         entries stay pending for `lmguard sweep`",
+                        e.message()
+                    ));
+                    e.code()
+                }
+                (Err(e), _) => return Err(e),
+            };
             status = status.worst(batch);
             Ok(())
         })?;
@@ -238,23 +271,39 @@ pub(crate) fn run(
 
 /// rsyslog's `confirmMessages` protocol on standard output: `OK` once
 /// lmguard is ready to read (rsyslog waits for it), then `OK` for each line
-/// whose event is recorded (or that needs nothing), a one-line reason for a
-/// rejected one.
+/// dealt with for good — its event recorded, skipped, or rejected (reported
+/// on standard error and in the log: rsyslog sending it again could not
+/// help, and would hold back every message behind it). A line is answered
+/// otherwise only when its event could not be recorded ([`Fate::ToRecord`]
+/// when the state failed): rsyslog keeps it and sends it again.
 #[derive(Default)]
 struct Confirm;
 
 impl Confirm {
-    fn answer(&mut self, answers: &[Option<String>]) -> Result<()> {
-        use std::io::Write;
-        let mut stdout = std::io::stdout().lock();
-        let mut text = String::with_capacity(answers.len() * 3);
-        for answer in answers {
-            match answer {
-                None => text.push_str("OK"),
-                Some(why) => text.push_str(&one_line_reason(why)),
+    /// The first `OK`: ready to read.
+    fn ready(&mut self) -> Result<()> {
+        self.write("OK\n")
+    }
+
+    /// One answer per line of a batch; `failed` is why its events could
+    /// not be recorded, if they could not.
+    fn answer(&mut self, fates: &[Fate], failed: Option<&str>) -> Result<()> {
+        let mut text = String::with_capacity(fates.len() * 3);
+        for fate in fates {
+            match (fate, failed) {
+                (Fate::ToRecord(line), Some(why)) => text.push_str(&one_line_reason(&format!(
+                    "line {line} not recorded, send it again: {why}"
+                ))),
+                _ => text.push_str("OK"),
             }
             text.push('\n');
         }
+        self.write(&text)
+    }
+
+    fn write(&mut self, text: &str) -> Result<()> {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
         stdout
             .write_all(text.as_bytes())
             .and_then(|()| stdout.flush())
@@ -267,8 +316,8 @@ impl Confirm {
     }
 }
 
-/// A rejection as one line that cannot be mistaken for `OK` or one of
-/// rsyslog's keywords: `error: line 3: …`, without line breaks.
+/// A failure as one line that cannot be mistaken for `OK` or one of
+/// rsyslog's keywords: `error: line 3 …`, without line breaks.
 fn one_line_reason(why: &str) -> String {
     let flat: String = why
         .chars()
@@ -287,8 +336,8 @@ type Answers = Vec<(Job, std::result::Result<Applied, Failure>)>;
 
 /// Records `requests` and tells the LoadMaster (or, with `--dry-run`,
 /// prints what would be done). `recorded` runs once the requests are
-/// recorded locally, before the LoadMaster is called, with the batch lines
-/// that `max_active` refused and why. `calls` makes the calls and returns
+/// recorded locally (or refused), before the LoadMaster is called.
+/// `calls` makes the calls and returns
 /// the answers that have come (all of them, or — in a stream — those that
 /// came within its patience; `report` keeps the others' lines for later).
 /// With `keep_store` (a one-shot run, or the last batch of an input that
@@ -302,7 +351,7 @@ fn apply(
     keep_store: bool,
     report: &mut Report,
     calls: &mut dyn FnMut(Vec<Job>, Option<Store>) -> Result<Answers>,
-    recorded: impl FnOnce(Vec<(usize, String)>) -> Result<()>,
+    recorded: impl FnOnce() -> Result<()>,
 ) -> Result<ExitStatus> {
     let simulate = ctx.config.block.simulate();
 
@@ -325,7 +374,7 @@ fn apply(
                 _ => {}
             }
         }
-        recorded(std::mem::take(&mut planner.refused))?;
+        recorded()?;
         return Ok(ExitStatus::Success);
     }
     let mut recorded_in = None;
@@ -334,7 +383,7 @@ fn apply(
         store.update(|txn| planner.decide_all(&requests, &mut report.tally, txn))?;
         recorded_in = keep_store.then_some(store);
     }
-    recorded(std::mem::take(&mut planner.refused))?;
+    recorded()?;
     let Planner { jobs, decided, .. } = planner;
     // Phase 2: tell the LoadMaster, then record its answers.
     let answers = if jobs.is_empty() {
@@ -549,8 +598,6 @@ struct Planner<'c> {
     vs: Option<u32>,
     jobs: Vec<Job>,
     decided: Vec<Decided>,
-    /// Batch lines refused by `max_active`, and why.
-    refused: Vec<(usize, String)>,
 }
 
 impl<'c> Planner<'c> {
@@ -568,7 +615,6 @@ impl<'c> Planner<'c> {
             vs,
             jobs: Vec::new(),
             decided: Vec::new(),
-            refused: Vec::new(),
         }
     }
 
@@ -597,8 +643,6 @@ impl<'c> Planner<'c> {
             // Refused on one LoadMaster or on several, it is one input
             // item rejected.
             let mut refused = false;
-            let mut recorded = false;
-            let answers_before = self.refused.len();
             // One entry per selected LoadMaster, in its scope.
             for &lm in &ctx.selected {
                 let req = BlockRequest {
@@ -609,10 +653,7 @@ impl<'c> Planner<'c> {
                 let existing = state.get(lm, req.scope, &req.address)?;
                 let entry = self.decide(existing, a, &req, || state.count_current(lm, simulate))?;
                 match entry {
-                    Some(entry) => {
-                        state.record(&entry)?;
-                        recorded = true;
-                    }
+                    Some(entry) => state.record(&entry)?,
                     None => refused = true,
                 }
             }
@@ -620,13 +661,6 @@ impl<'c> Planner<'c> {
                 tally.over_limit += 1;
                 tally.rejected += 1;
             }
-            // `--confirm` answers an error only for a line recorded
-            // nowhere: one blocked on some LoadMaster is recorded (its
-            // refusals elsewhere are on standard error), and an error would
-            // make rsyslog send it again and again.
-            let keep = if recorded { 0 } else { 1 };
-            self.refused
-                .truncate((answers_before + keep).min(self.refused.len()));
         }
         Ok(())
     }
@@ -662,10 +696,7 @@ impl<'c> Planner<'c> {
                      was removed to make room — raise max_active, or unblock some",
                     a.what, a.req.address, self.max_active
                 );
-                crate::logging::failure(&why.to_string());
-                if let Some(line) = a.line {
-                    self.refused.push((line, why));
-                }
+                crate::logging::failure(&why);
                 return Ok(None);
             }
             self.active.insert(lm, active + 1);
@@ -793,7 +824,6 @@ impl Admission {
         address: Address,
         cause: Cause,
         what: &str,
-        line: Option<usize>,
         tally: &mut Tally,
     ) -> Option<String> {
         let manual = self.manual;
@@ -815,7 +845,6 @@ impl Admission {
                             priority: cause.priority,
                         },
                         what: what.to_string(),
-                        line,
                     });
                 }
                 None
@@ -858,24 +887,22 @@ impl Admission {
         }
     }
 
-    /// One line of standard input, the `index`-th of its batch: its answer
-    /// for `--confirm` (`None` = OK). A blank line, and an event that the
-    /// filters, the allowlist or a protection skip, need nothing: OK.
+    /// One line of standard input: reported and counted if it is rejected
+    /// or skipped; what it asks of the state.
     fn line(
         &mut self,
         line: stream::Line,
-        index: usize,
         args: &BlockArgs,
         filter: &AdsFilter,
         tally: &mut Tally,
-    ) -> Option<String> {
+    ) -> Fate {
         let ev = match line {
-            Ok(None) => return None,
+            Ok(None) => return Fate::Done,
             Ok(Some(ev)) => ev,
             Err(err) => {
                 tally.rejected += 1;
                 crate::logging::failure(&err.to_string());
-                return Some(err.to_string());
+                return Fate::Done;
             }
         };
         if let Some(why) = filter.skips(&ev) {
@@ -885,7 +912,7 @@ impl Admission {
                 ev.line,
                 ev.event_id.as_deref().unwrap_or("?")
             );
-            return None;
+            return Fate::Done;
         }
         let reason = args.reason.clone().unwrap_or_else(|| ev.reason());
         let what = format!("line {}", ev.line);
@@ -894,8 +921,25 @@ impl Admission {
             priority: ev.priority(),
             event_id: ev.event_id,
         };
-        self.admit(ev.source, cause, &what, Some(index), tally)
+        let skipped = tally.allowlisted + tally.protected;
+        let rejected = self.admit(ev.source, cause, &what, tally);
+        if rejected.is_some() || tally.allowlisted + tally.protected > skipped {
+            Fate::Done
+        } else {
+            Fate::ToRecord(ev.line)
+        }
     }
+}
+
+/// What a line of standard input asks of the state (`--confirm` answers by
+/// it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Dealt with for good without a record of its own: a blank line, an
+    /// event skipped on purpose, or a rejected line (reported and counted).
+    Done,
+    /// An event to record (its line number): dealt with once its batch is.
+    ToRecord(usize),
 }
 
 /// Why an address is to be blocked: what its block request records.

@@ -230,10 +230,32 @@ pub fn parse_stream<R: BufRead>(
 /// A line ends at `\n`, at `\r\n`, or at a `\r` not followed by `\n` (old
 /// Mac-style input, or a sender that uses CR alone).
 pub(crate) fn read_lines<R: BufRead>(
+    reader: R,
+    format: InputFormat,
+    on_line: impl FnMut(Result<Option<Event>, LineError>),
+) -> io::Result<()> {
+    read_lines_ending(reader, format, LineEnds::Any, on_line)
+}
+
+/// Where a line of input ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LineEnds {
+    /// At `\n`, `\r\n` or a bare `\r`.
+    Any,
+    /// At `\n` only (`\r\n` too, its `\r` being dropped): one line is one
+    /// message of a syslog daemon, which answers each (`block --confirm`), so
+    /// a `\r` inside a message must never make a second one.
+    Lf,
+}
+
+/// [`read_lines`], with the line ends `ends` says.
+pub(crate) fn read_lines_ending<R: BufRead>(
     mut reader: R,
     format: InputFormat,
+    ends: LineEnds,
     mut on_line: impl FnMut(Result<Option<Event>, LineError>),
 ) -> io::Result<()> {
+    let ends_line = |byte: u8| byte == b'\n' || (byte == b'\r' && ends == LineEnds::Any);
     let mut buffer = LineBuffer::default();
     let mut line_no = 0usize;
     // The previous line ended with a `\r`: a `\n` right after it belongs to
@@ -257,10 +279,7 @@ pub(crate) fn read_lines<R: BufRead>(
                     (0, false)
                 }
             } else {
-                match chunk
-                    .iter()
-                    .position(|&byte| byte == b'\n' || byte == b'\r')
-                {
+                match chunk.iter().position(|&byte| ends_line(byte)) {
                     Some(end) => {
                         buffer.push(&chunk[..end]);
                         after_cr = chunk[end] == b'\r';
@@ -1071,6 +1090,31 @@ mod tests {
             let reader = io::BufReader::with_capacity(capacity, input.as_bytes());
             parse_stream(reader, InputFormat::Auto, |e| got.push(e.line), |_| {}).unwrap();
             assert_eq!(got, [1, 2, 4], "capacity {capacity}");
+        }
+    }
+
+    #[test]
+    fn with_lf_ends_a_cr_is_inside_its_line() {
+        // A CR in the middle of a syslog message (`--confirm`): one line,
+        // one answer; a CR before the LF is the line end's.
+        let cef = "CEF:0|V|P|1|SCANS|Scan|6|src=";
+        let input = format!("{cef}192.0.2.1\rmsg=x\n{cef}192.0.2.2 msg=a\rb\r\n\r\n");
+        for capacity in [1, 2, 3, 64] {
+            let mut seen = Vec::new();
+            let reader = io::BufReader::with_capacity(capacity, input.as_bytes());
+            read_lines_ending(reader, InputFormat::Cef, LineEnds::Lf, |parsed| {
+                seen.push(match parsed {
+                    Ok(None) => "blank".to_string(),
+                    Ok(Some(e)) => format!("event {} {}", e.line, e.source),
+                    Err(e) => format!("error {}", e.line),
+                })
+            })
+            .unwrap();
+            assert_eq!(
+                seen,
+                ["error 1", "event 2 192.0.2.2", "blank"],
+                "capacity {capacity}"
+            );
         }
     }
 

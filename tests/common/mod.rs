@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod tools;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
@@ -378,4 +380,23 @@ pub fn signal(child: &std::process::Child, signal: &str) {
         .status()
         .unwrap();
     assert!(sent.success(), "kill {signal} failed");
+}
+
+/// Takes the state's process lock (`<state>.lock`, `flock`) as another
+/// lmguard process would, until the returned file is dropped.
+pub fn hold_lock(state: &Path) -> std::fs::File {
+    use std::os::fd::AsRawFd;
+    let mut name = state.as_os_str().to_owned();
+    name.push(".lock");
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(PathBuf::from(name))
+        .unwrap();
+    // SAFETY: flock on a file descriptor this function owns.
+    let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) };
+    assert_eq!(taken, 0, "flock: {}", std::io::Error::last_os_error());
+    file
 }

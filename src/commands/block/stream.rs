@@ -21,7 +21,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::domain::event::{self, Event, InputFormat, LineError};
+use crate::domain::event::{self, Event, InputFormat, LineEnds, LineError};
 use crate::error::{Error, Result};
 
 /// One input line, parsed: an event, a blank line (`Ok(None)`) or the
@@ -77,11 +77,13 @@ enum Cut {
 
 /// Reads `input` in a thread and calls `on_batch` with each batch of
 /// lines, in input order, and whether the input has ended (no batch
-/// follows: ADS's few lines, or a daemon closing the stream). Returns when the input ends or a signal arrives;
-/// an error of `on_batch` stops it at once.
+/// follows: ADS's few lines, or a daemon closing the stream). Lines end
+/// where `ends` says. Returns when the input ends or a signal arrives; an
+/// error of `on_batch` stops it at once.
 pub(crate) fn run<R: Read + Send + 'static>(
     input: R,
     format: InputFormat,
+    ends: LineEnds,
     mut on_batch: impl FnMut(Vec<Line>, bool) -> Result<()>,
 ) -> Result<Ended> {
     let stop = watch_signals()?;
@@ -90,7 +92,7 @@ pub(crate) fn run<R: Read + Send + 'static>(
         .name("lmguard-stdin".to_string())
         .spawn(move || {
             let reader = BufReader::with_capacity(READ_BUFFER, input);
-            let result = event::read_lines(reader, format, |line| {
+            let result = event::read_lines_ending(reader, format, ends, |line| {
                 // The receiver is gone only when lmguard is ending.
                 let _ = sender.send(Message::Line(line));
             });
@@ -237,7 +239,7 @@ mod tests {
     fn batches(input: Slow) -> Vec<Vec<String>> {
         let mut seen = Vec::new();
         let mut lasts = Vec::new();
-        let ended = run(input, InputFormat::Auto, |batch, last| {
+        let ended = run(input, InputFormat::Auto, LineEnds::Any, |batch, last| {
             lasts.push(last);
             seen.push(
                 batch
