@@ -386,9 +386,7 @@ impl Budget {
 fn open(path: &Path) -> std::io::Result<File> {
     let options = || {
         let mut o = OpenOptions::new();
-        o.read(true)
-            .write(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC);
+        crate::nofollow::no_follow(o.read(true).write(true));
         o
     };
     match options().open(path) {
