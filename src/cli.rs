@@ -95,10 +95,10 @@ pub enum Command {
         as they arrive — when the input pauses, and at least every second while it flows — and \
         the state is locked only while they are recorded. SIGTERM or SIGINT records what was \
         read and ends the run. With --confirm (rsyslog's confirmMessages protocol), standard \
-        output carries OK once lmguard is ready, then one answer per input line: OK once it is \
-        recorded (blank, filtered, allowlisted and protected lines \
-        included), or `error: line N: …` for a rejected one; the report goes to standard \
-        error.\n\n\
+        output carries OK once lmguard is ready, then one answer per input line (a line ends \
+        at LF): OK once it is dealt with for good — recorded, skipped, or rejected (reported on \
+        standard error, counted in the exit status) — or `error: line N not recorded, send it \
+        again: …` when the state could not record it; the report goes to standard error.\n\n\
         Examples:\n  lmguard block 203.0.113.7 --duration 36h --reason 'SSH guessing'\n  \
         lmguard block --vs 3 < events.tsv        # what the ADS custom script does\n  \
         lmguard block --input cef --confirm      # what rsyslog omprog runs"
@@ -196,12 +196,16 @@ pub enum Command {
         are enforced). It also warns about active blocks the allowlist or a built-in \
         protection now covers, which the next sweep lifts. ✔ passed, ! warning, ✘ failed with \
         the fix on the next line, - not checked. Without --probe it changes nothing, locally or on the LoadMaster.\n\n\
-        --probe proves the round trip before going live: it adds a test entry from \
-        198.18.0.0/15 (comment '<comment_prefix> probe'), reads the list, adds it again, \
-        deletes it, reads the list again, deletes it again, and says per step what the \
-        LoadMaster answered and whether lmguard can read it. The test entry is removed whatever \
-        happens (also on Ctrl-C); one left by a run that died is removed by the next probe. \
-        With -v it also prints every request and answer with the API key replaced by ***: \
+        --probe proves the round trip before going live, on each list lmguard writes to: it \
+        reads the list, adds a test entry from 198.18.0.0/15 (comment '<comment_prefix> probe'), \
+        reads the list, adds it again, deletes it with the spelling the list shows, reads the \
+        list again and deletes it again; then it does the same with an IPv6 entry from \
+        2001:2::/48 sent as ADDR/128. For each step it says what the LoadMaster answered and \
+        whether lmguard can read it. It deletes only the address it added in that run (never \
+        one that was listed before or that lmguard blocks) and removes it whatever happens, \
+        also on Ctrl-C. An entry left by a run that died is removed by the next probe where the \
+        list shows comments, and only named where it shows none. A LoadMaster that refuses IPv6 \
+        is a warning. With [block] mode = \"simulate\" the probe is skipped. With -v it also prints every request and answer with the API key replaced by ***: \
         attach that trace when reporting a firmware lmguard misreads.\n\n\
         Exit status: 0 when nothing failed (warnings allowed); else 2 for a configuration or \
         key file problem, 3 for the LoadMaster (a refused API key, HTTP 401, included), 5 for \
@@ -270,7 +274,7 @@ pub struct BlockArgs {
     #[arg(long, value_enum, default_value_t = InputArg::Auto, value_name = "FORMAT")]
     pub input: InputArg,
 
-    /// Answer each input line on standard output: OK once recorded, else a one-line reason (rsyslog confirmMessages)
+    /// Answer each input line on standard output (rsyslog confirmMessages): OK once dealt with for good, an error only when it could not be recorded
     #[arg(long, conflicts_with_all = ["addresses", "dry_run"])]
     pub confirm: bool,
 }
