@@ -207,7 +207,7 @@ fn another_users_configuration_names_its_owner() {
         use std::os::unix::fs::MetadataExt;
         m.uid() != 0
     }) {
-        eprintln!("skipped: needs root to chown");
+        crate::common::tools::skip("needs root to chown");
         return;
     }
     let env = Env::new();

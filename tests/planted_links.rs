@@ -21,7 +21,9 @@ fn is_root() -> bool {
 /// nobody can write. `None` (skipped, said) when not run as root.
 fn nobodys_state(env: &Env) -> Option<PathBuf> {
     if !is_root() {
-        eprintln!("skipped: planted links are a root problem; run the tests as root to check it");
+        crate::common::tools::skip(
+            "planted links are a root problem; run the tests as root to check it",
+        );
         return None;
     }
     let out = env.run(&["block", "203.0.113.1"]);
@@ -141,7 +143,7 @@ fn a_link_planted_as_the_log_file_in_a_directory_others_can_write_is_refused() {
 #[test]
 fn a_link_as_the_log_file_in_a_directory_only_root_writes_is_the_operators_choice() {
     if !is_root() {
-        eprintln!("skipped: run the tests as root to check the log link rule");
+        crate::common::tools::skip("run the tests as root to check the log link rule");
         return;
     }
     let env = Env::new();
@@ -163,4 +165,37 @@ fn a_link_as_the_log_file_in_a_directory_only_root_writes_is_the_operators_choic
     assert_eq!(out.code(), 0, "{}", out.all());
     let text = std::fs::read_to_string(&elsewhere).unwrap();
     assert!(text.contains("203.0.113.5"), "{text}");
+}
+
+/// The rate budget file beside the state (`<state>.rate-<loadmaster>`) is
+/// one of the files the lmguard user can plant a link at too. It was never
+/// followed, but the calls were then paced by the process alone, outside
+/// the budget the host's other lmguard processes share: refused now, as the
+/// other files are, and `check` names it.
+#[test]
+fn a_link_planted_as_the_rate_budget_file_is_refused_and_check_names_it() {
+    let env = Env::new();
+    let Some(dir) = nobodys_state(&env) else {
+        return;
+    };
+    let rate = dir.join("state.redb.rate-default");
+    let target = victim(&env, "rate-by-root");
+    let _ = std::fs::remove_file(&rate);
+    symlink(&target, &rate).unwrap();
+    let before = env.lm.request_count();
+    let out = env.run(&["block", "203.0.113.3"]);
+    assert_refused(&out, &rate);
+    assert!(!target.exists(), "root created the link's target");
+    assert_eq!(env.lm.request_count(), before, "nothing was sent");
+    let out = env.run(&["check"]);
+    assert_ne!(out.code(), 0, "{}", out.all());
+    let state = out.check_line("state database").expect("a state line");
+    assert!(
+        state.starts_with('✘') && state.contains(&rate.display().to_string()),
+        "{}",
+        out.all()
+    );
+    std::fs::remove_file(&rate).unwrap();
+    let out = env.run(&["block", "203.0.113.3"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
 }

@@ -189,7 +189,7 @@ fn a_participant_killed_mid_burst_does_not_stall_the_next() {
         start.elapsed()
     );
     // A damaged budget file starts afresh; a symbolic link is never
-    // followed (the run paces itself alone, and changes nothing there).
+    // followed: refused (exit 5), nothing sent, nothing changed there.
     let file = env.state.with_file_name("state.redb.rate-default");
     std::fs::write(&file, b"garbage").unwrap();
     assert_eq!(env.run(&["block", "203.0.113.10"]).code(), 0);
@@ -197,7 +197,7 @@ fn a_participant_killed_mid_burst_does_not_stall_the_next() {
     let elsewhere = env.dir.path().join("elsewhere");
     std::fs::write(&elsewhere, b"keep").unwrap();
     std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
-    assert_eq!(env.run(&["block", "203.0.113.11"]).code(), 0);
+    assert_eq!(env.run(&["block", "203.0.113.11"]).code(), 5);
     assert_eq!(std::fs::read(&elsewhere).unwrap(), b"keep");
     assert_eq!(env.lm.dropped_calls(), 0);
 }

@@ -20,6 +20,7 @@ use crate::domain::ownership;
 use crate::enforcement::EnforcementPoint;
 use crate::error::{Error, Kind, Result};
 use crate::exit::ExitStatus;
+use crate::loadmaster::budget::Budget;
 use crate::loadmaster::firmware::{Version, MIN_V2};
 use crate::loadmaster::scrub::Scrubber;
 use crate::loadmaster::ApiKey;
@@ -404,10 +405,17 @@ fn check_state(ctx: &Context, report: &mut Report) {
     };
     // First what `block` will need: to create or write the database and
     // its lock, as this user.
-    let beside = [
+    let mut beside = vec![
         crate::state::lock_path(&path),
         crate::state::wait_path(&path),
     ];
+    // The rate budget files of the configured LoadMasters live there too.
+    beside.extend(
+        ctx.config
+            .loadmasters
+            .iter()
+            .map(|lm| crate::loadmaster::budget::path_for(&path, lm.name.as_str())),
+    );
     let beside: Vec<&std::path::Path> = beside.iter().map(|p| p.as_path()).collect();
     let proven = match state_probe::prove_writable(&path, &beside) {
         Ok(proven) => proven,
@@ -627,7 +635,12 @@ fn check_loadmaster(
     let mut client = match quietly(|| Client::new(&lm.client_settings(), key.clone())) {
         Ok(client) => client
             .with_list_cap(crate::loadmaster::list_cap(ctx.config.block.max_active))
-            .with_budget(ctx.budget(lm)),
+            // A link at the budget file fails the state line above; the
+            // checks' own calls are then paced by this process alone.
+            .with_budget(
+                ctx.budget(lm)
+                    .unwrap_or_else(|_| Budget::new(lm.rate, None)),
+            ),
         Err(e) => {
             report.fail(e.kind(), TLS, e.message(), cert_fix(lm));
             report.skip_unreported(&names, "no TLS set-up");

@@ -206,23 +206,34 @@ impl Context {
         let key = lm.api_key()?;
         Ok(Client::new(&lm.client_settings(), key)?
             .with_list_cap(crate::loadmaster::list_cap(self.config.block.max_active))
-            .with_budget(self.budget(lm)))
+            .with_budget(self.budget(lm)?))
     }
 
     /// The rate budget of `lm`'s calls, shared with every lmguard process
     /// using this state through `<state>.rate-<name>` (see
     /// [`crate::loadmaster::budget`]).
-    pub(crate) fn budget(&self, lm: &LoadMasterConfig) -> Budget {
+    /// A symbolic link planted there is refused (exit 5), as at the state's
+    /// other files: the calls would otherwise be paced alone, outside the
+    /// budget the host's other lmguard processes share.
+    pub(crate) fn budget(&self, lm: &LoadMasterConfig) -> Result<Budget> {
         let file = self
             .state_path()
             .ok()
             .map(|state| budget::path_for(&state, lm.name.as_str()));
+        if let Some(path) = &file {
+            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+                return Err(Error::state(crate::nofollow::refused(
+                    "the rate budget file",
+                    path,
+                )));
+            }
+        }
         let budget = Budget::new(lm.rate, file);
-        if self.rate_wait_bounded {
+        Ok(if self.rate_wait_bounded {
             budget.with_patience(lm.timeout.0)
         } else {
             budget
-        }
+        })
     }
 
     /// The clients a run that may call the LoadMasters needs: none when it
