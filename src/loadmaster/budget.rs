@@ -15,7 +15,9 @@
 //! it may go) and sleeps until it outside the lock; the lock is held for a
 //! read and a write only. A process killed at any point leaves no lock
 //! behind (the kernel drops a dead process's `flock`) and at most one slot
-//! unused; nobody waits for it. The times are `CLOCK_BOOTTIME`, which no
+//! unused; nobody waits for it. No slot is reserved more than an hour
+//! ahead ([`HORIZON`]; a slow rate with many waiting): such a call asks
+//! again later, so a time beyond it is always nonsense. The times are `CLOCK_BOOTTIME`, which no
 //! clock change moves; the file names the boot it was written in, and a
 //! file from another boot (or one that says nonsense) starts afresh.
 //!
@@ -112,7 +114,10 @@ type Nanos = u64;
 
 /// A time further ahead than this in the file is nonsense (a file from
 /// another boot that also has the same boot id, or damage): it starts
-/// afresh.
+/// afresh. So no slot is ever reserved that would put the next one beyond
+/// it: a call whose slot lies further ahead (a slow rate, many waiting)
+/// asks again once it is within reach, instead of making the queue look
+/// like nonsense to the next caller.
 const HORIZON: Nanos = 3_600 * 1_000_000_000;
 
 /// When the next call may go, over every process sharing the budget.
@@ -123,9 +128,10 @@ pub(crate) struct Pace {
 }
 
 impl Pace {
-    /// Reserve the next slot at `now`, if it comes by `latest`: the slot's
-    /// time (now or later), the slot after it moved on by one interval.
-    /// `Err(slot)`: it would come only then, and nothing was reserved.
+    /// Reserve the next slot at `now`, if it comes by `latest` and within
+    /// [`Pace::reach`]: the slot's time (now or later), the slot after it
+    /// moved on by one interval. `Err(slot)`: it would come only then, and
+    /// nothing was reserved.
     pub(crate) fn reserve(
         &mut self,
         interval: Nanos,
@@ -136,11 +142,19 @@ impl Pace {
             self.next = 0;
         }
         let slot = self.next.max(now);
-        if latest.is_some_and(|l| slot > l) {
+        let reach = Pace::reach(interval, now);
+        if slot > latest.map_or(reach, |l| l.min(reach)) {
             return Err(slot);
         }
         self.next = slot.saturating_add(interval.max(1));
         Ok(slot)
+    }
+
+    /// The latest slot a call may reserve at `now`: the one after it stays
+    /// within [`HORIZON`], so what the file says is never taken for
+    /// nonsense while calls wait for their slots.
+    pub(crate) fn reach(interval: Nanos, now: Nanos) -> Nanos {
+        now.saturating_add(HORIZON.saturating_sub(interval.max(1)))
     }
 }
 
@@ -298,22 +312,36 @@ impl Budget {
     /// the patience (nothing was reserved then).
     pub(crate) fn wait_for_slot(&self) -> Result<(), NoSlot> {
         let interval = self.rate.interval().as_nanos() as u64;
-        let patience = self.patience.map(|p| p.as_nanos() as u64);
-        let slot = self.update(|shared, now| {
-            let slot = shared
-                .pace
-                .reserve(interval, now, patience.map(|p| now.saturating_add(p)))
-                .map_err(|slot| NoSlot {
-                    in_: Duration::from_nanos(slot - now),
-                })?;
-            shared.recent.push(slot.max(1));
-            Ok(slot)
-        })?;
-        let now = boottime();
-        if slot > now {
-            std::thread::sleep(Duration::from_nanos(slot - now));
+        let give_up = self
+            .patience
+            .map(|p| boottime().saturating_add(p.as_nanos() as u64));
+        loop {
+            // The slot, or how long until the queue is within reach.
+            let got = self.update(|shared, now| {
+                match shared.pace.reserve(interval, now, give_up) {
+                    Ok(slot) => {
+                        shared.recent.push(slot.max(1));
+                        Ok(Ok(slot))
+                    }
+                    Err(slot) if give_up.is_some_and(|g| slot > g) => Err(NoSlot {
+                        in_: Duration::from_nanos(slot.saturating_sub(now)),
+                    }),
+                    // Beyond the reach of a reservation: ask again when it
+                    // is within it (the queue may move on meanwhile).
+                    Err(slot) => Ok(Err(slot.saturating_sub(Pace::reach(interval, now)))),
+                }
+            })?;
+            match got {
+                Ok(slot) => {
+                    let now = boottime();
+                    if slot > now {
+                        std::thread::sleep(Duration::from_nanos(slot - now));
+                    }
+                    return Ok(());
+                }
+                Err(wait) => std::thread::sleep(Duration::from_nanos(wait.max(1_000_000))),
+            }
         }
-        Ok(())
     }
 
     /// How many calls went to the LoadMaster within the window before now
@@ -554,6 +582,24 @@ mod tests {
     }
 
     #[test]
+    fn no_reservation_reaches_beyond_the_horizon() {
+        // One call an hour: with the first slot taken, the next is an hour
+        // away, beyond what may be reserved now; nothing is reserved, and
+        // the queue is kept (not taken for nonsense by the next caller).
+        let hour = HORIZON;
+        let mut pace = Pace::default();
+        assert_eq!(pace.reserve(hour, 0, None), Ok(0));
+        assert_eq!(pace.reserve(hour, MS, None), Err(hour));
+        assert_eq!(pace.reserve(hour, 2 * MS, None), Err(hour));
+        assert_eq!(pace.next, hour);
+        // Once due, it is reserved.
+        assert_eq!(pace.reserve(hour, hour, None), Ok(hour));
+        // A fast rate reserves far ahead as before.
+        let mut pace = Pace::default();
+        assert_eq!(burst(&mut pace, 120 * MS, 0, 1000)[999], 999 * 120 * MS);
+    }
+
+    #[test]
     fn a_time_far_ahead_is_nonsense_and_forgotten() {
         let mut pace = Pace { next: HORIZON * 5 };
         assert_eq!(pace.reserve(MS, 10 * MS, None), Ok(10 * MS));
@@ -644,6 +690,31 @@ mod tests {
         a.wait_for_slot().unwrap();
         let b = Budget::new(rate, Some(file.clone())).with_patience(patience);
         assert!(b.wait_for_slot().is_err());
+    }
+
+    #[test]
+    fn a_slow_rate_is_never_crossed_however_many_wait() {
+        // One call an hour (a window of 1 h is allowed): the first goes at
+        // once; the next may go only an hour later, whoever else waits
+        // meanwhile. Waiters queued beyond the nonsense horizon once made
+        // the budget forget its queue, and the third call went at once.
+        let budget: &'static Budget =
+            Box::leak(Box::new(Budget::new(Rate::parse("1/1h").unwrap(), None)));
+        budget.wait_for_slot().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..3 {
+            let tx = tx.clone();
+            // Left waiting when the test ends.
+            std::thread::spawn(move || {
+                if budget.wait_for_slot().is_ok() {
+                    let _ = tx.send(());
+                }
+            });
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(500)).is_err(),
+            "a second call within the hour"
+        );
     }
 
     #[test]
