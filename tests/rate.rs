@@ -5,7 +5,6 @@
 //! process using the state, against a fake that drops connections as the
 //! document says.
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fake_loadmaster::{Fault, Options, RateLimit, Scope};
@@ -49,17 +48,7 @@ fn set_timeout(env: &Env, timeout: &str) {
 
 fn spawn_block(env: &Env, stdin: Vec<u8>) -> std::process::Child {
     use std::io::Write;
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("lmguard"))
-        .arg("--config")
-        .arg(&env.config)
-        .arg("block")
-        .env_remove("LMGUARD_CONFIG")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = env.spawn(&["block"]);
     let mut input = child.stdin.take().unwrap();
     std::thread::spawn(move || {
         let _ = input.write_all(&stdin);
