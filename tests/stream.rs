@@ -368,6 +368,82 @@ fn confirm_answers_a_message_with_a_cr_inside_once() {
     );
 }
 
+/// Every message is answered once, `OK`, when it is dealt with for good,
+/// whatever its bytes, and while the LoadMaster is down (the event is
+/// recorded pending: `sweep` sends it). Bytes no text holds, a NUL, a
+/// message that is a lone CR, one over the 4 MiB line limit and one of
+/// 1 MB never make a second answer or none.
+#[test]
+fn confirm_answers_hostile_bytes_and_a_loadmaster_down_once_each() {
+    let env = Env::new();
+    env.lm.set_fault(fake_loadmaster::Fault::Down);
+    let mut child = env.spawn(&["block", "--confirm", "--input", "cef"]);
+    let mut answers = BufReader::new(child.stdout.take().unwrap());
+    assert_eq!(read_answer(&mut answers), "OK");
+    let big_msg = "x".repeat(1024 * 1024);
+    let messages: Vec<(Vec<u8>, Option<&str>)> = vec![
+        (
+            cef("203.0.113.71", "SCANS", 8).into_bytes(),
+            Some("203.0.113.71"),
+        ),
+        (
+            [
+                b"\xff\xfe ".as_slice(),
+                cef("203.0.113.73", "SCANS", 8).as_bytes(),
+            ]
+            .concat(),
+            None,
+        ),
+        (
+            cef("203.0.113.74", "SCANS", 8)
+                .replace("msg=", "msg=\0")
+                .into_bytes(),
+            None,
+        ),
+        (b"\r".to_vec(), None),
+        (vec![b'A'; 4 * 1024 * 1024 + 10], None),
+        (
+            cef("203.0.113.72", "SCANS", 8)
+                .replace("msg=a", &format!("msg={big_msg}"))
+                .into_bytes(),
+            Some("203.0.113.72"),
+        ),
+    ];
+    for (bytes, recorded) in &messages {
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+        assert_eq!(
+            read_answer(&mut answers),
+            "OK",
+            "{:?}",
+            &bytes[..bytes.len().min(60)]
+        );
+        if let Some(address) = recorded {
+            // Recorded before the answer, though the LoadMaster is down.
+            assert_ne!(env.status_of(address), "absent", "{address}");
+        }
+    }
+    let (code, rest, stderr) = finish(child);
+    assert_eq!(rest, "", "one answer per message: {stderr}");
+    // Three lines rejected (exit 4 wins over the LoadMaster's 3).
+    assert_eq!(code, 4, "{stderr}");
+    assert!(stderr.contains("rejected 3"), "{stderr}");
+    for address in ["203.0.113.71", "203.0.113.72"] {
+        assert_eq!(env.status_of(address), "pending_block", "{stderr}");
+    }
+    for address in ["203.0.113.73", "203.0.113.74"] {
+        assert_eq!(env.status_of(address), "absent", "{stderr}");
+    }
+    env.lm.set_fault(fake_loadmaster::Fault::None);
+    assert_eq!(env.run(&["sweep"]).code(), 0);
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.71", "203.0.113.72"]
+    );
+}
+
 /// The one answer that is not `OK`: an event lmguard would accept could
 /// not be recorded (the state busy past the lock timeout). rsyslog keeps
 /// that message and sends it again; the stream goes on and records it then.
