@@ -291,3 +291,58 @@ fn a_sweep_sends_blocks_before_removals() {
 fn common_out(output: std::process::Output) -> crate::common::Out {
     crate::common::Out(output)
 }
+
+/// `lmguard ARGS` on a pseudo-terminal (util-linux `script`): what the
+/// terminal showed; None without `script`.
+fn on_a_terminal(env: &Env, args: &str) -> Option<String> {
+    let bin = assert_cmd::cargo::cargo_bin("lmguard");
+    let line = format!("{} --config {} {args}", bin.display(), env.config.display());
+    let out = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("TERM", "xterm")
+        .env_remove("LMGUARD_CONFIG")
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// 1 000 blocks recorded pending (the LoadMaster down), for a sweep.
+fn pending(env: &Env, base: u32) {
+    env.lm.set_fault(Fault::Down);
+    let out = env.run_stdin(&["block"], events(base, 1_000));
+    assert_eq!(out.code(), 3, "{}", out.all());
+    env.lm.set_fault(Fault::None);
+}
+
+/// Long work (a sweep of 1 000 re-adds) shows a progress bar on a
+/// terminal, and none under `-q`, nor when standard error is not one.
+#[test]
+fn a_progress_bar_on_a_terminal_only_and_never_under_quiet() {
+    const BAR: &str = "LoadMaster calls [";
+    let env = Env::new();
+    pending(&env, 0x0a04_0000);
+    let Some(shown) = on_a_terminal(&env, "sweep") else {
+        crate::common::tools::skip("util-linux `script` is not available");
+        return;
+    };
+    assert!(shown.contains(BAR), "{shown}");
+    assert!(shown.contains("1000/1000"), "{shown}");
+    assert_eq!(env.on_lm(Scope::Global).len(), 1_000);
+    pending(&env, 0x0a05_0000);
+    let quiet = on_a_terminal(&env, "-q sweep").unwrap();
+    assert!(!quiet.contains(BAR), "{quiet}");
+    assert_eq!(env.on_lm(Scope::Global).len(), 2_000);
+    // Not a terminal (the harness pipes standard error).
+    pending(&env, 0x0a06_0000);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(!out.stderr().contains(BAR), "{}", out.stderr());
+    assert_eq!(env.on_lm(Scope::Global).len(), 3_000);
+}
