@@ -346,3 +346,45 @@ fn a_progress_bar_on_a_terminal_only_and_never_under_quiet() {
     assert!(!out.stderr().contains(BAR), "{}", out.stderr());
     assert_eq!(env.on_lm(Scope::Global).len(), 3_000);
 }
+
+/// Something other than a regular file planted as the budget file (a
+/// directory, a FIFO) cannot hold the budget: the process would pace its
+/// calls apart from the host's other lmguard processes, crossing the
+/// appliance's limit without a word. It is refused by name (exit 5), as a
+/// link there is, and nothing is sent.
+#[test]
+fn a_budget_file_that_is_no_regular_file_is_refused() {
+    let env = Env::new();
+    assert_eq!(env.run(&["block", "203.0.113.19"]).code(), 0);
+    let file = env.state.with_file_name("state.redb.rate-default");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    let out = env.run(&["block", "203.0.113.20"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert!(
+        out.stderr().contains(&file.display().to_string()),
+        "{}",
+        out.stderr()
+    );
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.19"]);
+    std::fs::remove_dir(&file).unwrap();
+    let fifo = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+    let out = env.run(&["sweep"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert_eq!(env.on_lm(Scope::Global), ["203.0.113.19"]);
+    std::fs::remove_file(&file).unwrap();
+    // Refused before anything was recorded; with the file gone (lmguard
+    // makes it again) the block goes through.
+    assert_eq!(env.status_of("203.0.113.20"), "absent");
+    assert_eq!(env.run(&["block", "203.0.113.20"]).code(), 0);
+    assert!(env
+        .state
+        .with_file_name("state.redb.rate-default")
+        .is_file());
+    assert_eq!(
+        env.on_lm_sorted(Scope::Global),
+        ["203.0.113.19", "203.0.113.20"]
+    );
+}

@@ -213,19 +213,30 @@ impl Context {
     /// using this state through `<state>.rate-<name>` (see
     /// [`crate::loadmaster::budget`]).
     /// A symbolic link planted there is refused (exit 5), as at the state's
-    /// other files: the calls would otherwise be paced alone, outside the
-    /// budget the host's other lmguard processes share.
+    /// other files, and so is anything else that is not a regular file (a
+    /// directory, a FIFO): the calls would otherwise be paced alone, outside
+    /// the budget the host's other lmguard processes share.
     pub(crate) fn budget(&self, lm: &LoadMasterConfig) -> Result<Budget> {
         let file = self
             .state_path()
             .ok()
             .map(|state| budget::path_for(&state, lm.name.as_str()));
         if let Some(path) = &file {
-            if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
-                return Err(Error::state(crate::nofollow::refused(
-                    "the rate budget file",
-                    path,
-                )));
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    return Err(Error::state(crate::nofollow::refused(
+                        "the rate budget file",
+                        path,
+                    )));
+                }
+                // A directory, FIFO, socket or device cannot hold it either.
+                Ok(m) if !m.is_file() => {
+                    return Err(Error::state(format!(
+                        "the rate budget file {p} is not a regular file, so this run would pace                          its calls apart from the host's other lmguard processes and could                          cross the LoadMaster's rate limit; remove it (lmguard makes it again)",
+                        p = path.display()
+                    )));
+                }
+                _ => {}
             }
         }
         let budget = Budget::new(lm.rate, file);
