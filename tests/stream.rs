@@ -444,6 +444,62 @@ fn confirm_answers_hostile_bytes_and_a_loadmaster_down_once_each() {
     );
 }
 
+/// Without `--confirm` (syslog-ng's `program()`, which has no per-message
+/// answer) nobody sends a line again: a batch the state was too busy to
+/// record is kept and recorded once the state is free, and the stream goes
+/// on. It used to end the stream with exit 5, the batch's events lost.
+#[test]
+fn a_stream_without_confirm_keeps_a_batch_the_state_was_too_busy_for() {
+    let env = Env::new();
+    let text = std::fs::read_to_string(&env.config)
+        .unwrap()
+        .replace("lock_timeout = \"20s\"", "lock_timeout = \"1s\"");
+    std::fs::write(&env.config, text).unwrap();
+    let mut child = env.spawn(&["block", "--input", "cef"]);
+    send(&mut child, &cef("203.0.113.61", "SCANS", 8));
+    assert!(env
+        .wait_on_lm("203.0.113.61", Duration::from_secs(10))
+        .is_some());
+    // Another process holds the state past lmguard's lock timeout.
+    let lock = common::hold_lock(&env.state);
+    send(&mut child, &cef("203.0.113.62", "SCANS", 8));
+    std::thread::sleep(Duration::from_millis(2_500));
+    drop(lock);
+    assert!(
+        env.wait_on_lm("203.0.113.62", Duration::from_secs(10))
+            .is_some(),
+        "the event read while the state was busy is lost"
+    );
+    // The stream goes on.
+    send(&mut child, &cef("203.0.113.63", "SCANS", 8));
+    assert!(env
+        .wait_on_lm("203.0.113.63", Duration::from_secs(10))
+        .is_some());
+    let (code, _, stderr) = finish(child);
+    assert!(
+        stderr.contains("event(s) of this batch are kept and recorded once the state is free"),
+        "{stderr}"
+    );
+    // The state was busy: said in the exit status.
+    assert_eq!(code, 5, "{stderr}");
+    assert_eq!(env.status_of("203.0.113.62"), "active");
+    // ADS's one-shot `block` (its input ended) still says exit 5 after the
+    // lock timeout, as documented, instead of waiting on.
+    let lock = common::hold_lock(&env.state);
+    let start = Instant::now();
+    let out = env.run_stdin(
+        &["block", "--input", "cef"],
+        cef("203.0.113.64", "SCANS", 8).into_bytes(),
+    );
+    drop(lock);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    assert!(
+        start.elapsed() < Duration::from_secs(8),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
 /// The one answer that is not `OK`: an event lmguard would accept could
 /// not be recorded (the state busy past the lock timeout). rsyslog keeps
 /// that message and sends it again; the stream goes on and records it then.

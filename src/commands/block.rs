@@ -56,6 +56,7 @@ struct Tally {
 
 /// One admitted request, and what to call it in messages (`line 3`, or the
 /// address as typed).
+#[derive(Clone)]
 struct Admitted {
     req: BlockRequest,
     what: String,
@@ -210,13 +211,48 @@ pub(crate) fn run(
             // --confirm: its answers may wait on the daemon.
             let keep = last && !args.confirm;
             let mut answered = false;
-            let applied = apply(ctx, args, requests, keep, &mut report, &mut calls, || {
-                answered = true;
-                match &mut confirm {
-                    Some(confirm) => confirm.answer(&fates, None),
-                    None => Ok(()),
+            let mut busy = ExitStatus::Success;
+            let applied = loop {
+                let attempt = apply(
+                    ctx,
+                    args,
+                    requests.clone(),
+                    keep,
+                    &mut report,
+                    &mut calls,
+                    || {
+                        answered = true;
+                        match &mut confirm {
+                            Some(confirm) => confirm.answer(&fates, None),
+                            None => Ok(()),
+                        }
+                    },
+                );
+                match attempt {
+                    // Without --confirm (syslog-ng's program()) nobody sends
+                    // these lines again: the batch is kept, and recorded once
+                    // the state is free (more input waits meanwhile). Not
+                    // once the input has ended (ADS's one-shot `block`): that
+                    // ends with exit 5 after the lock timeout, as documented.
+                    Err(e)
+                        if confirm.is_none()
+                            && !last
+                            && !answered
+                            && e.kind() == crate::error::Kind::StateBusy =>
+                    {
+                        crate::logging::failure(&format!(
+                            "{}; the {} event(s) of this batch are kept and recorded once the \
+                             state is free",
+                            e.message(),
+                            requests.len()
+                        ));
+                        busy = e.code();
+                        std::thread::sleep(STATE_BUSY_PAUSE);
+                    }
+                    other => break other,
                 }
-            });
+            };
+            status = status.worst(busy);
             let batch = match (applied, &mut confirm) {
                 (Ok(batch), _) => batch,
                 // The batch's events could not be recorded: rsyslog keeps
@@ -325,6 +361,11 @@ fn one_line_reason(why: &str) -> String {
         .collect();
     format!("error: {}", flat.trim())
 }
+
+/// Without `--confirm`, how long a stream waits before it tries again to
+/// record a batch the state was too busy for (each try waits for the lock
+/// up to `[state] lock_timeout` as well).
+const STATE_BUSY_PAUSE: Duration = Duration::from_millis(200);
 
 /// How long a stream's batch waits for the LoadMasters' answers before the
 /// next batch is read: a slow LoadMaster's answers are reported when they
