@@ -1134,11 +1134,24 @@ impl<'t> Txn<'t> {
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(v) = self.table.get(key.as_str()).map_err(err)? {
-                out.push(decode(self.path, &key, v.value())?);
-            }
+            out.push(self.indexed(&key)?);
         }
         Ok(out)
+    }
+
+    /// The record an index row names. The indexes change in the same
+    /// transaction as the records, so a row without its record is a
+    /// damaged file (a flipped byte in the key of either): refused, never
+    /// passed over — the block it names would never expire.
+    fn indexed(&self, key: &str) -> Result<Entry> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        match self.table.get(key).map_err(err)? {
+            Some(v) => decode(self.path, key, v.value()),
+            None => Err(guard::damaged(
+                self.path,
+                &format!("an index names {key}, which has no record"),
+            )),
+        }
     }
 
     /// The active and pending entries (simulated ones included), read
@@ -1149,10 +1162,7 @@ impl<'t> Txn<'t> {
         for index in [&self.current, &self.current_simulated] {
             for item in index.iter().map_err(err)? {
                 let (k, _) = item.map_err(err)?;
-                let key = k.value();
-                if let Some(v) = self.table.get(key).map_err(err)? {
-                    out.push(decode(self.path, key, v.value())?);
-                }
+                out.push(self.indexed(k.value())?);
             }
         }
         Ok(out)

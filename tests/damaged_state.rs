@@ -248,3 +248,47 @@ fn a_lost_or_damaged_state_is_rebuilt_from_the_loadmaster_and_works_again() {
     );
     assert_eq!(env.status_of(&addrs[1]), "expired");
 }
+
+/// An index row whose record is gone (a flipped byte in the key of a
+/// record, or in the row of the `due` index that names it) must not make
+/// sweep pass over the block silently: it would stay on the LoadMaster for
+/// ever while sweep says "expired 2 of 2 due", exit 0. Every copy of one
+/// key in the file is damaged in turn: sweep, once the blocks are due,
+/// either refuses the file (exit 5) or expires every one of them.
+#[test]
+fn a_flipped_byte_in_an_index_row_never_lets_sweep_pass_a_due_block_silently() {
+    let env = Env::new();
+    let addrs = ["198.51.100.57", "198.51.100.58", "198.51.100.59"];
+    let mut args = vec!["block", "--duration", "1h"];
+    args.extend(addrs);
+    let out = env.run(&args);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let clean = std::fs::read(&env.state).unwrap();
+    // The last digit of 198.51.100.57 in the key, wherever the key is
+    // stored (the record's key, the index rows, old page copies).
+    let copies = find_all(&clean, b"global|198.51.100.57");
+    assert!(copies.len() >= 3, "the key and its index rows: {copies:?}");
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3 * 3600;
+    for at in copies {
+        let mut damaged = clean.clone();
+        damaged[at + "global|198.51.100.5".len()] ^= 0x02; // 57 -> 55
+        std::fs::write(&env.state, &damaged).unwrap();
+        let what = format!("key copy at byte {at}");
+        let out = Out(env
+            .cmd()
+            .env("LMGUARD_TEST_NOW", later.to_string())
+            .arg("sweep")
+            .output()
+            .unwrap());
+        assert_clear(&out, &env.state, &what);
+        if out.code() == 0 {
+            for a in addrs {
+                assert_eq!(env.status_of(a), "expired", "{what}: {a}\n{}", out.all());
+            }
+        }
+    }
+}
