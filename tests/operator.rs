@@ -6,6 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::nobody::as_nobody;
 use common::{fixture, Env};
 use fake_loadmaster::{Fault, Scope};
 
@@ -435,29 +436,6 @@ fn check_fails_a_state_location_that_cannot_be_created_even_as_root() {
     env.lm.clear_requests();
     assert_eq!(env.run(&["block", "203.0.113.1"]).code(), 5);
     assert_eq!(env.lm.request_count(), 0);
-}
-
-/// Run lmguard as `nobody` (setpriv); None where that is impossible.
-fn as_nobody(env: &Env, args: &[&str]) -> Option<common::Out> {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = assert_cmd::cargo::cargo_bin("lmguard");
-    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
-    std::os::unix::fs::chown(env.dir.path().join("api-key"), Some(65534), Some(65534)).ok()?;
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .env_remove("LMGUARD_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    // setpriv itself failed (no privilege to drop): it exits 127 or 1 with its name.
-    if String::from_utf8_lossy(&out.stderr).starts_with("setpriv:") {
-        return None;
-    }
-    Some(common::Out(out))
 }
 
 #[test]
