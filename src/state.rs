@@ -353,6 +353,10 @@ impl Store {
                 })?;
         }
         let lock = lock::acquire(path, lock_timeout, true)?;
+        // A file that exists but holds nothing lost its records (redb
+        // writes its header when it creates one): started anew so that no
+        // event is lost, and said (see below).
+        let was_empty = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
         // Opened here, not by redb: created private from the start, and
         // never through a symbolic link (see `nofollow`).
         let file = open_state_file(
@@ -377,6 +381,15 @@ impl Store {
             lock,
             legacy_owner: None,
         };
+        if was_empty {
+            crate::logging::warning(&format!(
+                "state database {p} was an empty file: lmguard started a new state in it; if it \
+                 held records (a full disk, a restore gone wrong), the blocks they named are on \
+                 the LoadMaster without a local record, and never expire: `lmguard sync` lists \
+                 them and `lmguard sync --apply --adopt` takes them back",
+                p = path.display()
+            ));
+        }
         if store.check_format(legacy_owner)? {
             // The JSON records' pages are free now: give them back. Only
             // space is at stake if it fails.

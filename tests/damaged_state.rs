@@ -292,3 +292,36 @@ fn a_flipped_byte_in_an_index_row_never_lets_sweep_pass_a_due_block_silently() {
         }
     }
 }
+
+/// A state file cut to nothing (a full disk, a restore gone wrong) holds
+/// no record any more: `list` refuses it (exit 5), and `block` — which
+/// must not lose the events it was given — starts a new state there, but
+/// says so, naming the file and the way back, instead of leaving the
+/// blocks it recorded on the LoadMaster for ever without a word.
+#[test]
+fn an_emptied_state_file_is_said_when_block_starts_anew_in_it() {
+    let (env, addrs) = blocked(3);
+    let first = env.run(&["block", "203.0.113.8"]);
+    assert!(!first.stderr().contains("empty"), "{}", first.all());
+    std::fs::write(&env.state, b"").unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    let out = env.run(&["block", "203.0.113.9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let err = out.stderr();
+    assert!(
+        err.contains(&env.state.display().to_string())
+            && err.contains("empty")
+            && err.contains("sync --apply --adopt"),
+        "{err}"
+    );
+    // Said once: the next run finds a state again.
+    let out = env.run(&["block", "203.0.113.10"]);
+    assert!(!out.stderr().contains("empty"), "{}", out.all());
+    // And the way back it names works: the earlier blocks return.
+    let out = env.run(&["sync", "--apply", "--adopt"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for a in &addrs {
+        assert_eq!(env.status_of(a), "active", "{a}");
+    }
+}
