@@ -353,6 +353,10 @@ impl Store {
                 })?;
         }
         let lock = lock::acquire(path, lock_timeout, true)?;
+        // A file that exists but holds nothing lost its records (redb
+        // writes its header when it creates one): started anew so that no
+        // event is lost, and said (see below).
+        let was_empty = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_file() && m.len() == 0);
         // Opened here, not by redb: created private from the start, and
         // never through a symbolic link (see `nofollow`).
         let file = open_state_file(
@@ -377,6 +381,15 @@ impl Store {
             lock,
             legacy_owner: None,
         };
+        if was_empty {
+            crate::logging::warning(&format!(
+                "state database {p} was an empty file: lmguard started a new state in it; if it \
+                 held records (a full disk, a restore gone wrong), the blocks they named are on \
+                 the LoadMaster without a local record, and never expire: `lmguard sync` lists \
+                 them and `lmguard sync --apply --adopt` takes them back",
+                p = path.display()
+            ));
+        }
         if store.check_format(legacy_owner)? {
             // The JSON records' pages are free now: give them back. Only
             // space is at stake if it fails.
@@ -1134,11 +1147,24 @@ impl<'t> Txn<'t> {
         }
         let mut out = Vec::with_capacity(keys.len());
         for key in keys {
-            if let Some(v) = self.table.get(key.as_str()).map_err(err)? {
-                out.push(decode(self.path, &key, v.value())?);
-            }
+            out.push(self.indexed(&key)?);
         }
         Ok(out)
+    }
+
+    /// The record an index row names. The indexes change in the same
+    /// transaction as the records, so a row without its record is a
+    /// damaged file (a flipped byte in the key of either): refused, never
+    /// passed over — the block it names would never expire.
+    fn indexed(&self, key: &str) -> Result<Entry> {
+        let err = |e: redb::StorageError| unusable(self.path, &e);
+        match self.table.get(key).map_err(err)? {
+            Some(v) => decode(self.path, key, v.value()),
+            None => Err(guard::damaged(
+                self.path,
+                &format!("an index names {key}, which has no record"),
+            )),
+        }
     }
 
     /// The active and pending entries (simulated ones included), read
@@ -1149,10 +1175,7 @@ impl<'t> Txn<'t> {
         for index in [&self.current, &self.current_simulated] {
             for item in index.iter().map_err(err)? {
                 let (k, _) = item.map_err(err)?;
-                let key = k.value();
-                if let Some(v) = self.table.get(key).map_err(err)? {
-                    out.push(decode(self.path, key, v.value())?);
-                }
+                out.push(self.indexed(k.value())?);
             }
         }
         Ok(out)

@@ -248,3 +248,80 @@ fn a_lost_or_damaged_state_is_rebuilt_from_the_loadmaster_and_works_again() {
     );
     assert_eq!(env.status_of(&addrs[1]), "expired");
 }
+
+/// An index row whose record is gone (a flipped byte in the key of a
+/// record, or in the row of the `due` index that names it) must not make
+/// sweep pass over the block silently: it would stay on the LoadMaster for
+/// ever while sweep says "expired 2 of 2 due", exit 0. Every copy of one
+/// key in the file is damaged in turn: sweep, once the blocks are due,
+/// either refuses the file (exit 5) or expires every one of them.
+#[test]
+fn a_flipped_byte_in_an_index_row_never_lets_sweep_pass_a_due_block_silently() {
+    let env = Env::new();
+    let addrs = ["198.51.100.57", "198.51.100.58", "198.51.100.59"];
+    let mut args = vec!["block", "--duration", "1h"];
+    args.extend(addrs);
+    let out = env.run(&args);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let clean = std::fs::read(&env.state).unwrap();
+    // The last digit of 198.51.100.57 in the key, wherever the key is
+    // stored (the record's key, the index rows, old page copies).
+    let copies = find_all(&clean, b"global|198.51.100.57");
+    assert!(copies.len() >= 3, "the key and its index rows: {copies:?}");
+    let later = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3 * 3600;
+    for at in copies {
+        let mut damaged = clean.clone();
+        damaged[at + "global|198.51.100.5".len()] ^= 0x02; // 57 -> 55
+        std::fs::write(&env.state, &damaged).unwrap();
+        let what = format!("key copy at byte {at}");
+        let out = Out(env
+            .cmd()
+            .env("LMGUARD_TEST_NOW", later.to_string())
+            .arg("sweep")
+            .output()
+            .unwrap());
+        assert_clear(&out, &env.state, &what);
+        if out.code() == 0 {
+            for a in addrs {
+                assert_eq!(env.status_of(a), "expired", "{what}: {a}\n{}", out.all());
+            }
+        }
+    }
+}
+
+/// A state file cut to nothing (a full disk, a restore gone wrong) holds
+/// no record any more: `list` refuses it (exit 5), and `block` — which
+/// must not lose the events it was given — starts a new state there, but
+/// says so, naming the file and the way back, instead of leaving the
+/// blocks it recorded on the LoadMaster for ever without a word.
+#[test]
+fn an_emptied_state_file_is_said_when_block_starts_anew_in_it() {
+    let (env, addrs) = blocked(3);
+    let first = env.run(&["block", "203.0.113.8"]);
+    assert!(!first.stderr().contains("empty"), "{}", first.all());
+    std::fs::write(&env.state, b"").unwrap();
+    let out = env.run(&["list"]);
+    assert_eq!(out.code(), 5, "{}", out.all());
+    let out = env.run(&["block", "203.0.113.9"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    let err = out.stderr();
+    assert!(
+        err.contains(&env.state.display().to_string())
+            && err.contains("empty")
+            && err.contains("sync --apply --adopt"),
+        "{err}"
+    );
+    // Said once: the next run finds a state again.
+    let out = env.run(&["block", "203.0.113.10"]);
+    assert!(!out.stderr().contains("empty"), "{}", out.all());
+    // And the way back it names works: the earlier blocks return.
+    let out = env.run(&["sync", "--apply", "--adopt"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    for a in &addrs {
+        assert_eq!(env.status_of(a), "active", "{a}");
+    }
+}

@@ -6,6 +6,7 @@ use crate::common;
 
 use std::time::Duration;
 
+use common::nobody::as_nobody;
 use common::{fixture, Env};
 use fake_loadmaster::{Fault, Scope};
 
@@ -437,29 +438,6 @@ fn check_fails_a_state_location_that_cannot_be_created_even_as_root() {
     assert_eq!(env.lm.request_count(), 0);
 }
 
-/// Run lmguard as `nobody` (setpriv); None where that is impossible.
-fn as_nobody(env: &Env, args: &[&str]) -> Option<common::Out> {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = assert_cmd::cargo::cargo_bin("lmguard");
-    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
-    std::os::unix::fs::chown(env.dir.path().join("api-key"), Some(65534), Some(65534)).ok()?;
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .env_remove("LMGUARD_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    // setpriv itself failed (no privilege to drop): it exits 127 or 1 with its name.
-    if String::from_utf8_lossy(&out.stderr).starts_with("setpriv:") {
-        return None;
-    }
-    Some(common::Out(out))
-}
-
 #[test]
 fn check_as_another_user_proves_it_can_write_the_state() {
     let env = Env::new();
@@ -523,8 +501,10 @@ fn a_state_file_of_another_user_gets_the_chown_never_move_it_aside() {
         "{fix}"
     );
     assert!(!out.stdout().contains("move it aside"), "{}", out.stdout());
-    // Running the printed chown keeps every record and makes it work.
-    for f in [&state, &lock, &wait] {
+    // Running the printed chown (every file it names: the rate budget's
+    // too) keeps every record and makes it work.
+    let named = fix.split("sudo chown nobody: ").nth(1).unwrap();
+    for f in named.split_whitespace() {
         std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
     }
     let out = as_nobody(&env, &["check"]).unwrap();
@@ -553,6 +533,10 @@ fn nobodys_state_from_before_the_wait_file(
     std::fs::remove_file(&wait).unwrap();
     for f in [&dir, &state, &lock] {
         std::os::unix::fs::chown(f, Some(65534), Some(65534)).unwrap();
+    }
+    // And whatever else lmguard keeps beside the state (the rate budget).
+    for f in std::fs::read_dir(&dir).unwrap() {
+        std::os::unix::fs::chown(f.unwrap().path(), Some(65534), Some(65534)).unwrap();
     }
     Some((lock, wait))
 }

@@ -243,3 +243,31 @@ fn check_warns_when_two_loadmaster_tables_have_the_same_url() {
         "{text}"
     );
 }
+
+/// A `--reason` (typed by hand, or an ADS parameter `--reason '…'`) is
+/// text a person reads back in every output: its bidirectional controls
+/// and ESC are dropped as those of event text are — in block's own lines
+/// (new and extended), and in what list --json shows.
+#[test]
+fn bidirectional_controls_and_esc_in_a_reason_never_reach_the_output() {
+    let env = Env::new();
+    let reason = "ticket \u{202e}moc.elgoog\u{202c} \u{1b}[31mred";
+    for round in ["blocked", "extended"] {
+        let out = env.run(&["block", "--reason", reason, "203.0.113.71"]);
+        assert_eq!(out.code(), 0, "{}", out.all());
+        assert!(out.stdout().contains(round), "{}", out.stdout());
+        assert!(
+            !has_bidi(&out.all()) && !out.all().contains('\u{1b}'),
+            "block, {round}: {:?}",
+            out.all()
+        );
+    }
+    let out = env.run(&["list", "--json"]);
+    assert_eq!(out.code(), 0, "{}", out.all());
+    assert!(
+        !has_bidi(&out.stdout()) && !out.stdout().contains("\\u001b"),
+        "list --json: {}",
+        out.stdout()
+    );
+    assert!(out.stdout().contains("moc.elgoog"), "{}", out.stdout());
+}

@@ -7,14 +7,8 @@
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
+use crate::common::nobody::{is_root, NOBODY};
 use crate::common::{Env, Out};
-
-const NOBODY: u32 = 65534;
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// A state written by one block, then given (directory and files) to
 /// nobody, as the user that runs lmguard owns it; and a log directory

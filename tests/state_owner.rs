@@ -4,29 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{Env, Out};
-
-/// Run lmguard as `nobody` (setpriv); None where that is impossible.
-fn as_nobody(env: &Env, args: &[&str]) -> Option<Out> {
-    use std::os::unix::fs::PermissionsExt;
-    let bin = assert_cmd::cargo::cargo_bin("lmguard");
-    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).ok()?;
-    std::os::unix::fs::chown(env.dir.path().join("api-key"), Some(65534), Some(65534)).ok()?;
-    let out = std::process::Command::new("setpriv")
-        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-        .arg(&bin)
-        .arg("--config")
-        .arg(&env.config)
-        .args(args)
-        .env_remove("LMGUARD_CONFIG")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if String::from_utf8_lossy(&out.stderr).starts_with("setpriv:") {
-        return None;
-    }
-    Some(Out(out))
-}
+use crate::common::nobody::as_nobody;
+use crate::common::Env;
 
 /// A state root wrote (an operator's `sudo lmguard block`), in a directory
 /// others may enter but not write: what the user that runs lmguard finds.

@@ -20,6 +20,7 @@ use crate::domain::entry::{
     apply_block_in, Applied, BlockMode, BlockRequest, Call, Decision, Entry, Scope, Target,
 };
 use crate::domain::escalation::{self, Escalation};
+use crate::domain::event::printable;
 use crate::domain::event::{Event, LineEnds};
 use crate::domain::loadmaster_name::LoadMasterName;
 use crate::domain::policy::{Policy, Refusal};
@@ -118,10 +119,7 @@ pub(crate) fn run(
     let mut admission = Admission::new(ctx, args);
 
     if !args.addresses.is_empty() {
-        let reason = args
-            .reason
-            .clone()
-            .unwrap_or_else(|| "manual block".to_string());
+        let reason = given_reason(args).unwrap_or_else(|| "manual block".to_string());
         for input in &args.addresses {
             match input.parse::<Address>() {
                 Ok(a) => {
@@ -354,6 +352,15 @@ impl Confirm {
 
 /// A failure as one line that cannot be mistaken for `OK` or one of
 /// rsyslog's keywords: `error: line 3 …`, without line breaks.
+/// `--reason` as recorded and shown: text a person reads back, cleaned as
+/// event text is (bidirectional controls dropped, control characters such
+/// as ESC made spaces), so that no output shows it reordered or coloured.
+fn given_reason(args: &BlockArgs) -> Option<String> {
+    args.reason
+        .as_deref()
+        .map(|r| printable(r).trim().to_string())
+}
+
 fn one_line_reason(why: &str) -> String {
     let flat: String = why
         .chars()
@@ -479,14 +486,14 @@ impl Report {
                 out.say(format_args!(
                     "simulated {address} ({scope}) {until}{repeat} — {} (mode = \"simulate\": \
                      recorded only, the LoadMaster was not called)",
-                    entry.reason
+                    printable(&entry.reason)
                 ));
             }
             Decision::Extended => {
                 tally.extended.add(lm);
                 out.say(format_args!(
                     "extended  {address} ({scope}) {until} — {}",
-                    entry.reason
+                    printable(&entry.reason)
                 ));
             }
             Decision::InFlightElsewhere | Decision::Nothing => {
@@ -546,7 +553,7 @@ impl Report {
                     tally.blocked.add(lm);
                     out.say(format_args!(
                         "blocked   {address} ({scope}) {until}{repeat} — {}",
-                        entry.reason
+                        printable(&entry.reason)
                     ));
                 }
             }
@@ -955,7 +962,7 @@ impl Admission {
             );
             return Fate::Done;
         }
-        let reason = args.reason.clone().unwrap_or_else(|| ev.reason());
+        let reason = given_reason(args).unwrap_or_else(|| ev.reason());
         let what = format!("line {}", ev.line);
         let cause = Cause {
             reason,

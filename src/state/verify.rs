@@ -181,26 +181,12 @@ fn compare<T: Ord + std::fmt::Debug>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::entry::{apply_block, BlockRequest, Claim, Scope};
+    use crate::domain::entry::testing::{pending, request};
     use std::time::Duration;
 
+    /// A pending one-hour global block of `addr`, as a block records it.
     fn entry(addr: &str) -> Entry {
-        let req = BlockRequest {
-            loadmaster: Default::default(),
-            address: addr.parse().unwrap(),
-            scope: Scope::Global,
-            duration: "1h".parse().unwrap(),
-            reason: "test".into(),
-            event_id: None,
-            priority: None,
-        };
-        let claim = Claim {
-            pid: 1,
-            started: 0,
-            token: 1,
-            until: 10,
-        };
-        apply_block(None, &req, 0, claim, &|_| false).0
+        pending(&request(addr, "test"), 0)
     }
 
     #[test]
