@@ -52,6 +52,19 @@ impl<'a> From<&'a Entry> for Row<'a> {
     }
 }
 
+/// The rows of `list --json`, each made as it is written: 100 000 of them
+/// never stand in memory at once beside the entries they show.
+struct Rows<'a>(&'a [Entry]);
+
+impl Serialize for Rows<'_> {
+    fn serialize<S: serde::Serializer>(
+        &self,
+        serializer: S,
+    ) -> std::result::Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(Row::from))
+    }
+}
+
 pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     let filter_address = args
         .address
@@ -107,8 +120,7 @@ pub(crate) fn run(ctx: &Context, args: &ListArgs) -> Result<ExitStatus> {
     // Buffered: the locked stdout alone flushes at every newline.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     let written = if args.json {
-        let rows: Vec<Row> = entries.iter().map(Row::from).collect();
-        serde_json::to_writer_pretty(&mut out, &rows)
+        serde_json::to_writer_pretty(&mut out, &Rows(&entries))
             .map_err(std::io::Error::from)
             .and_then(|_| writeln!(out))
     } else if entries.is_empty() && unfiltered + history > 0 {
