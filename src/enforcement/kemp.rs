@@ -75,7 +75,7 @@ impl Describe for Client {
 
 /// An IPv6 host as `ADDR/128` (bare, Kemp would take it as a /32
 /// network); anything else as lmguard writes it.
-fn spelled(address: &Address) -> String {
+pub(crate) fn spelled(address: &Address) -> String {
     if address.is_ipv6() && address.is_host() {
         address.with_prefix()
     } else {

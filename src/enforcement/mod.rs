@@ -15,7 +15,7 @@
 
 mod kemp;
 
-pub(crate) use kemp::{delete_spelling, KempWire};
+pub(crate) use kemp::{delete_spelling, spelled, KempWire};
 
 use crate::domain::address::Address;
 use crate::domain::entry::{Call, Scope};

@@ -102,7 +102,8 @@ impl ListAnswer {
 }
 
 const CONTAINERS: [&str; 4] = ["blocklist", "blacklist", "allowlist", "whitelist"];
-const DESCRIBING: [&str; 5] = ["list", "vs_ip", "vs_port", "vs_protocol", "index"];
+/// Members that only describe a list (with a plain value), lower case.
+pub(crate) const DESCRIBING: [&str; 5] = ["list", "vs_ip", "vs_port", "vs_protocol", "index"];
 
 /// The top-level object.
 struct Top;

@@ -36,18 +36,10 @@ pub(crate) fn describe(answer: &Value) -> String {
 /// A member that is the answer's head or only describes a list (with a
 /// plain value: see `list_answer`).
 fn describes(name: &str) -> bool {
-    [
-        "code",
-        "status",
-        "message",
-        "list",
-        "vs_ip",
-        "vs_port",
-        "vs_protocol",
-        "index",
-    ]
-    .iter()
-    .any(|d| name.eq_ignore_ascii_case(d))
+    ["code", "status", "message"]
+        .iter()
+        .chain(&super::list_answer::DESCRIBING)
+        .any(|d| name.eq_ignore_ascii_case(d))
 }
 
 /// The path (member names as sent) to the list, and the list value.

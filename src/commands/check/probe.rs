@@ -141,16 +141,6 @@ impl Family {
             Family::V6 => IpNet::V6(PROBE_NET_V6),
         }
     }
-
-    /// How the test entry is sent: an IPv4 host bare, as lmguard sends
-    /// them; an IPv6 host as `ADDR/128` (a bare one is a /32 network to the
-    /// appliance, Kemp §3.16).
-    fn spelling(self, address: Address) -> String {
-        match self {
-            Family::V4 => address.to_string(),
-            Family::V6 => address.with_prefix(),
-        }
-    }
 }
 
 /// SIGINT/SIGTERM while the probe runs: the first sets a flag (the probe
@@ -334,7 +324,9 @@ impl Probe<'_> {
         self.clear_leftovers(&before);
         let address = pick_address(self.family.net(), &before, self.blocked);
         self.address = Some(address);
-        self.sent = self.family.spelling(address);
+        // As every block is sent: an IPv6 host as `ADDR/128` (a bare one is
+        // a /32 network to the appliance, Kemp §3.16).
+        self.sent = crate::enforcement::spelled(&address);
         self.report.pass(
             &name,
             format!(
@@ -1013,7 +1005,7 @@ mod tests {
                 IpAddr::V4(_) => panic!("{a}"),
             }));
             assert_ne!(a.to_string(), "2001:2::1");
-            assert_eq!(Family::V6.spelling(a), format!("{a}/128"));
+            assert_eq!(crate::enforcement::spelled(&a), format!("{a}/128"));
         }
     }
 
