@@ -387,18 +387,22 @@ impl Budget {
             return f(memory, boottime());
         }
         let mut bytes = [0u8; FILE_LEN + 1];
-        let mut shared = match handle.read_at(&mut bytes, 0) {
+        let read = handle.read_at(&mut bytes, 0);
+        let mut shared = match read {
             Ok(n) => Shared::decode(&bytes[..n], self.boot),
             Err(_) => *memory,
         };
         let result = f(&mut shared, boottime());
         if result.is_ok() {
-            let written = handle
-                .write_all_at(&shared.encode(self.boot), 0)
-                .and_then(|()| match handle.metadata() {
-                    Ok(m) if m.len() != FILE_LEN as u64 => handle.set_len(FILE_LEN as u64),
-                    other => other.map(|_| ()),
-                });
+            // Written over its first FILE_LEN bytes: only a file the read
+            // found longer (damage), or could not read, needs cutting.
+            let written =
+                handle
+                    .write_all_at(&shared.encode(self.boot), 0)
+                    .and_then(|()| match read {
+                        Ok(n) if n <= FILE_LEN => Ok(()),
+                        _ => handle.set_len(FILE_LEN as u64),
+                    });
             if let Err(e) = written {
                 log::debug!("cannot write {}: {e}", path.display());
             }
